@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, bottom to top (each may import only the ones above it in this list):
+//   CLinuxNet     C shim over the kernel UAPI headers (constants, ioctl wrappers)
+//   NetlinkWire   pure netlink wire format: no syscalls, bounds-checked, never traps
+//   Netlink       sockets, sequence matching, multipart dumps, typed kernel errors
+//   HostNetwork   iproute2-shaped verbs: links, bridges, TAPs, addresses, routes
+//   QNetCommands  the CLI's commands (one folder per noun, one file per verb)
+//   qnet          the executable: a tiny @main
+let package = Package(
+    name: "qnet",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "qnet", targets: ["qnet"]),
+        .library(name: "HostNetwork", targets: ["HostNetwork"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+    ],
+    targets: [
+        .target(name: "CLinuxNet"),
+        .target(name: "NetlinkWire", dependencies: ["CLinuxNet"]),
+        .target(
+            name: "Netlink",
+            dependencies: [
+                "CLinuxNet", "NetlinkWire",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
+        .target(
+            name: "HostNetwork",
+            dependencies: [
+                "CLinuxNet", "NetlinkWire", "Netlink",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "QNetCommands",
+            dependencies: [
+                "HostNetwork",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(name: "qnet", dependencies: ["QNetCommands"]),
+        .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire"]),
+        .testTarget(
+            name: "NetlinkTests",
+            dependencies: ["Netlink", "NetlinkWire", .product(name: "SystemPackage", package: "swift-system")]),
+        .testTarget(name: "HostNetworkTests", dependencies: ["HostNetwork", "Netlink", "NetlinkWire", "CLinuxNet"]),
+        .testTarget(name: "QNetCommandsTests", dependencies: ["QNetCommands", "HostNetwork"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,319 @@
+import CLinuxNet
+
+/// `ifi_flags` / `ifi_change` bits (IFF_* from <linux/if.h>).
+public struct InterfaceFlags: OptionSet, Hashable, Sendable {
+    public var rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let up = InterfaceFlags(rawValue: u32(IFF_UP))
+    public static let broadcast = InterfaceFlags(rawValue: u32(IFF_BROADCAST))
+    public static let loopback = InterfaceFlags(rawValue: u32(IFF_LOOPBACK))
+    public static let pointToPoint = InterfaceFlags(rawValue: u32(IFF_POINTOPOINT))
+    public static let running = InterfaceFlags(rawValue: u32(IFF_RUNNING))
+    public static let noARP = InterfaceFlags(rawValue: u32(IFF_NOARP))
+    public static let promiscuous = InterfaceFlags(rawValue: u32(IFF_PROMISC))
+    public static let multicast = InterfaceFlags(rawValue: u32(IFF_MULTICAST))
+    public static let lowerUp = InterfaceFlags(rawValue: IFF_LOWER_UP.rawValue)
+}
+
+/// RFC 2863 operational state (IFLA_OPERSTATE), as `ip link` prints it.
+public enum OperState: UInt8, Sendable, CustomStringConvertible {
+    case unknown = 0, notPresent, down, lowerLayerDown, testing, dormant, up
+
+    public var description: String {
+        switch self {
+        case .unknown: "UNKNOWN"
+        case .notPresent: "NOTPRESENT"
+        case .down: "DOWN"
+        case .lowerLayerDown: "LOWERLAYERDOWN"
+        case .testing: "TESTING"
+        case .dormant: "DORMANT"
+        case .up: "UP"
+        }
+    }
+}
+
+/// Attributes of an RTM_*LINK message (IFLA_*).
+public enum LinkAttribute: AttributeSpace {
+    /// IFLA_ADDRESS: the hardware address (6 bytes for Ethernet; other sizes for tunnels).
+    case address([UInt8])
+    /// IFLA_BROADCAST.
+    case broadcast([UInt8])
+    /// IFLA_IFNAME.
+    case name(String)
+    /// IFLA_MTU.
+    case mtu(UInt32)
+    /// IFLA_LINK: the lower device's index.
+    case link(Int32)
+    /// IFLA_MASTER: the bridge's index; 0 detaches (`ip link set X nomaster`).
+    case master(UInt32)
+    /// IFLA_TXQLEN.
+    case txQueueLength(UInt32)
+    /// IFLA_OPERSTATE.
+    case operState(UInt8)
+    /// IFLA_GROUP: the interface group (`ip link set X group N`).
+    case group(UInt32)
+    /// IFLA_LINKINFO: kind and kind-specific data.
+    case linkInfo([LinkInfoAttribute])
+    /// IFLA_PROTINFO: bridge port attributes in AF_BRIDGE messages.
+    case portInfo([BridgePortAttribute])
+    /// Anything else, kept byte for byte.
+    case unknown(RawAttribute)
+
+    public static let spaceName = "IFLA"
+
+    public init(raw: RawAttribute) throws {
+        let space = Self.spaceName
+        switch Int(raw.type) {
+        case Int(IFLA_ADDRESS): self = .address(raw.payload)
+        case Int(IFLA_BROADCAST): self = .broadcast(raw.payload)
+        case Int(IFLA_IFNAME): self = .name(try raw.asString(space))
+        case Int(IFLA_MTU): self = .mtu(try raw.asU32(space))
+        case Int(IFLA_LINK): self = .link(try raw.asI32(space))
+        case Int(IFLA_MASTER): self = .master(try raw.asU32(space))
+        case Int(IFLA_TXQLEN): self = .txQueueLength(try raw.asU32(space))
+        case Int(IFLA_OPERSTATE): self = .operState(try raw.asU8(space))
+        case Int(IFLA_GROUP): self = .group(try raw.asU32(space))
+        case Int(IFLA_LINKINFO): self = .linkInfo(try LinkInfoAttribute.decodeLinkInfo(try raw.asNested("IFLA_LINKINFO")))
+        case Int(IFLA_PROTINFO) where raw.isNested:
+            self = .portInfo(try BridgePortAttribute.decodeAll(try raw.asNested("IFLA_PROTINFO")))
+        default: self = .unknown(raw)
+        }
+    }
+
+    public var raw: RawAttribute {
+        switch self {
+        case let .address(bytes): attr(IFLA_ADDRESS, bytes)
+        case let .broadcast(bytes): attr(IFLA_BROADCAST, bytes)
+        case let .name(name): attr(IFLA_IFNAME, AttributePayload.string(name))
+        case let .mtu(value): attr(IFLA_MTU, AttributePayload.u32(value))
+        case let .link(value): attr(IFLA_LINK, AttributePayload.i32(value))
+        case let .master(value): attr(IFLA_MASTER, AttributePayload.u32(value))
+        case let .txQueueLength(value): attr(IFLA_TXQLEN, AttributePayload.u32(value))
+        case let .operState(value): attr(IFLA_OPERSTATE, AttributePayload.u8(value))
+        case let .group(value): attr(IFLA_GROUP, AttributePayload.u32(value))
+        case let .linkInfo(info): attr(IFLA_LINKINFO, AttributePayload.nested(info.map(\.raw)))
+        // Kernel quirk: IFLA_PROTINFO must carry NLA_F_NESTED when sent with AF_BRIDGE,
+        // or the kernel takes the payload as a single legacy port-state byte.
+        case let .portInfo(attributes):
+            RawAttribute(rawType: u16(IFLA_PROTINFO) | u16(NLA_F_NESTED), payload: BridgePortAttribute.encodeAll(attributes))
+        case let .unknown(raw): raw
+        }
+    }
+}
+
+/// Attributes nested in IFLA_LINKINFO (IFLA_INFO_*). The data's layout depends on the
+/// kind, so the bridge and bridge-port data are decoded into their own typed spaces.
+public enum LinkInfoAttribute: Equatable, Sendable {
+    /// IFLA_INFO_KIND: "bridge", "veth", "tun", ...
+    case kind(String)
+    /// IFLA_INFO_DATA of a bridge (IFLA_BR_*).
+    case bridgeData([BridgeAttribute])
+    /// IFLA_INFO_SLAVE_KIND: the master's kind, "bridge" for a bridge port.
+    case portKind(String)
+    /// IFLA_INFO_SLAVE_DATA of a bridge port (IFLA_BRPORT_*).
+    case bridgePortData([BridgePortAttribute])
+    /// IFLA_INFO_DATA / IFLA_INFO_SLAVE_DATA of kinds qnet does not interpret, and any
+    /// other IFLA_INFO_* attribute.
+    case unknown(RawAttribute)
+
+    /// Decodes a whole IFLA_LINKINFO nest: the data's meaning comes from the kind.
+    public static func decodeLinkInfo(_ raws: [RawAttribute]) throws -> [LinkInfoAttribute] {
+        var kind: String?
+        var portKind: String?
+        for raw in raws {
+            if raw.type == u16(IFLA_INFO_KIND) { kind = try raw.asString("IFLA_INFO") }
+            if raw.type == u16(IFLA_INFO_SLAVE_KIND) { portKind = try raw.asString("IFLA_INFO") }
+        }
+        return try raws.map { raw in
+            switch Int(raw.type) {
+            case Int(IFLA_INFO_KIND): return .kind(try raw.asString("IFLA_INFO"))
+            case Int(IFLA_INFO_SLAVE_KIND): return .portKind(try raw.asString("IFLA_INFO"))
+            case Int(IFLA_INFO_DATA) where kind == "bridge":
+                return .bridgeData(try BridgeAttribute.decodeAll(try raw.asNested("IFLA_INFO_DATA")))
+            case Int(IFLA_INFO_SLAVE_DATA) where portKind == "bridge":
+                return .bridgePortData(try BridgePortAttribute.decodeAll(try raw.asNested("IFLA_INFO_SLAVE_DATA")))
+            default: return .unknown(raw)
+            }
+        }
+    }
+
+    public var raw: RawAttribute {
+        switch self {
+        case let .kind(kind): attr(IFLA_INFO_KIND, AttributePayload.string(kind))
+        case let .portKind(kind): attr(IFLA_INFO_SLAVE_KIND, AttributePayload.string(kind))
+        case let .bridgeData(attributes): attr(IFLA_INFO_DATA, BridgeAttribute.encodeAll(attributes))
+        case let .bridgePortData(attributes): attr(IFLA_INFO_SLAVE_DATA, BridgePortAttribute.encodeAll(attributes))
+        case let .unknown(raw): raw
+        }
+    }
+}
+
+/// Bridge attributes (IFLA_BR_*). Times are in the kernel's clock_t units: hundredths
+/// of a second (USER_HZ = 100), as `ip link ... type bridge forward_delay` takes them.
+public enum BridgeAttribute: AttributeSpace {
+    case forwardDelay(UInt32)
+    case helloTime(UInt32)
+    case maxAge(UInt32)
+    case ageingTime(UInt32)
+    /// 0 off, 1 kernel STP (2 would be user-space STP and is only reported).
+    case stpState(UInt32)
+    case priority(UInt16)
+    case vlanFiltering(UInt8)
+    /// IFLA_BR_BRIDGE_ID: `struct ifla_bridge_id` (priority big-endian, MAC).
+    case bridgeID(priority: UInt16, address: [UInt8])
+    case unknown(RawAttribute)
+
+    public static let spaceName = "IFLA_BR"
+
+    public init(raw: RawAttribute) throws {
+        let space = Self.spaceName
+        switch Int(raw.type) {
+        case Int(IFLA_BR_FORWARD_DELAY): self = .forwardDelay(try raw.asU32(space))
+        case Int(IFLA_BR_HELLO_TIME): self = .helloTime(try raw.asU32(space))
+        case Int(IFLA_BR_MAX_AGE): self = .maxAge(try raw.asU32(space))
+        case Int(IFLA_BR_AGEING_TIME): self = .ageingTime(try raw.asU32(space))
+        case Int(IFLA_BR_STP_STATE): self = .stpState(try raw.asU32(space))
+        case Int(IFLA_BR_PRIORITY): self = .priority(try raw.asU16(space))
+        case Int(IFLA_BR_VLAN_FILTERING): self = .vlanFiltering(try raw.asU8(space))
+        case Int(IFLA_BR_BRIDGE_ID):
+            guard raw.payload.count == 8 else {
+                throw WireError.badAttribute(space: space, type: raw.type, reason: "bridge id is \(raw.payload.count) bytes, expected 8")
+            }
+            self = .bridgeID(priority: UInt16(raw.payload[0]) << 8 | UInt16(raw.payload[1]), address: Array(raw.payload[2...]))
+        default: self = .unknown(raw)
+        }
+    }
+
+    public var raw: RawAttribute {
+        switch self {
+        case let .forwardDelay(value): attr(IFLA_BR_FORWARD_DELAY, AttributePayload.u32(value))
+        case let .helloTime(value): attr(IFLA_BR_HELLO_TIME, AttributePayload.u32(value))
+        case let .maxAge(value): attr(IFLA_BR_MAX_AGE, AttributePayload.u32(value))
+        case let .ageingTime(value): attr(IFLA_BR_AGEING_TIME, AttributePayload.u32(value))
+        case let .stpState(value): attr(IFLA_BR_STP_STATE, AttributePayload.u32(value))
+        case let .priority(value): attr(IFLA_BR_PRIORITY, AttributePayload.u16(value))
+        case let .vlanFiltering(value): attr(IFLA_BR_VLAN_FILTERING, AttributePayload.u8(value))
+        case let .bridgeID(priority, address):
+            attr(IFLA_BR_BRIDGE_ID, [UInt8(priority >> 8), UInt8(priority & 0xff)] + address)
+        case let .unknown(raw): raw
+        }
+    }
+}
+
+/// Bridge port attributes (IFLA_BRPORT_*), as `ip link set X type bridge_slave ...` sends.
+public enum BridgePortAttribute: AttributeSpace {
+    /// BR_STATE_*: 0 disabled, 1 listening, 2 learning, 3 forwarding, 4 blocking.
+    case state(UInt8)
+    case priority(UInt16)
+    case cost(UInt32)
+    case learning(UInt8)
+    case unicastFlood(UInt8)
+    case multicastFlood(UInt8)
+    case broadcastFlood(UInt8)
+    case isolated(UInt8)
+    case hairpin(UInt8)
+    case unknown(RawAttribute)
+
+    public static let spaceName = "IFLA_BRPORT"
+
+    public init(raw: RawAttribute) throws {
+        let space = Self.spaceName
+        switch Int(raw.type) {
+        case Int(IFLA_BRPORT_STATE): self = .state(try raw.asU8(space))
+        case Int(IFLA_BRPORT_PRIORITY): self = .priority(try raw.asU16(space))
+        case Int(IFLA_BRPORT_COST): self = .cost(try raw.asU32(space))
+        case Int(IFLA_BRPORT_LEARNING): self = .learning(try raw.asU8(space))
+        case Int(IFLA_BRPORT_UNICAST_FLOOD): self = .unicastFlood(try raw.asU8(space))
+        case Int(IFLA_BRPORT_MCAST_FLOOD): self = .multicastFlood(try raw.asU8(space))
+        case Int(IFLA_BRPORT_BCAST_FLOOD): self = .broadcastFlood(try raw.asU8(space))
+        case Int(IFLA_BRPORT_ISOLATED): self = .isolated(try raw.asU8(space))
+        case Int(IFLA_BRPORT_MODE): self = .hairpin(try raw.asU8(space))
+        default: self = .unknown(raw)
+        }
+    }
+
+    public var raw: RawAttribute {
+        switch self {
+        case let .state(value): attr(IFLA_BRPORT_STATE, AttributePayload.u8(value))
+        case let .priority(value): attr(IFLA_BRPORT_PRIORITY, AttributePayload.u16(value))
+        case let .cost(value): attr(IFLA_BRPORT_COST, AttributePayload.u32(value))
+        case let .learning(value): attr(IFLA_BRPORT_LEARNING, AttributePayload.u8(value))
+        case let .unicastFlood(value): attr(IFLA_BRPORT_UNICAST_FLOOD, AttributePayload.u8(value))
+        case let .multicastFlood(value): attr(IFLA_BRPORT_MCAST_FLOOD, AttributePayload.u8(value))
+        case let .broadcastFlood(value): attr(IFLA_BRPORT_BCAST_FLOOD, AttributePayload.u8(value))
+        case let .isolated(value): attr(IFLA_BRPORT_ISOLATED, AttributePayload.u8(value))
+        case let .hairpin(value): attr(IFLA_BRPORT_MODE, AttributePayload.u8(value))
+        case let .unknown(raw): raw
+        }
+    }
+}
+
+/// An RTM_NEWLINK / RTM_DELLINK / RTM_GETLINK / RTM_SETLINK body: `struct ifinfomsg`
+/// (16 bytes) followed by IFLA_* attributes.
+public struct LinkMessage: Equatable, Sendable {
+    public var family: AddressFamily
+    /// `ifi_type`: ARPHRD_* (1 = Ethernet).
+    public var deviceType: UInt16
+    public var index: Int32
+    public var flags: InterfaceFlags
+    /// `ifi_change`: which bits of `flags` the request changes.
+    public var change: InterfaceFlags
+    public var attributes: [LinkAttribute]
+
+    public static let fixedLength = Int(QNET_IFINFOMSG_LEN)
+
+    public init(family: AddressFamily = .unspecified, deviceType: UInt16 = 0, index: Int32 = 0,
+                flags: InterfaceFlags = [], change: InterfaceFlags = [], attributes: [LinkAttribute] = []) {
+        self.family = family
+        self.deviceType = deviceType
+        self.index = index
+        self.flags = flags
+        self.change = change
+        self.attributes = attributes
+    }
+
+    public init(payload: [UInt8]) throws {
+        var reader = WireReader(payload)
+        family = AddressFamily(rawValue: try reader.readU8("ifinfomsg.ifi_family"))
+        try reader.skip(1, "ifinfomsg padding")
+        deviceType = try reader.readU16("ifinfomsg.ifi_type")
+        index = try reader.readI32("ifinfomsg.ifi_index")
+        flags = InterfaceFlags(rawValue: try reader.readU32("ifinfomsg.ifi_flags"))
+        change = InterfaceFlags(rawValue: try reader.readU32("ifinfomsg.ifi_change"))
+        attributes = try LinkAttribute.decodeAll(Array(payload[reader.offset...]))
+    }
+
+    public func encoded() -> [UInt8] {
+        var writer = WireWriter(capacity: 64)
+        writer.writeU8(family.rawValue)
+        writer.writeU8(0)
+        writer.writeU16(deviceType)
+        writer.writeI32(index)
+        writer.writeU32(flags.rawValue)
+        writer.writeU32(change.rawValue)
+        for attribute in attributes { attribute.raw.encode(into: &writer) }
+        return writer.bytes
+    }
+
+    // MARK: convenience accessors (first matching attribute)
+
+    public var name: String? { attributes.lazy.compactMap { if case let .name(v) = $0 { v } else { nil } }.first }
+    public var mtu: UInt32? { attributes.lazy.compactMap { if case let .mtu(v) = $0 { v } else { nil } }.first }
+    public var masterIndex: UInt32? { attributes.lazy.compactMap { if case let .master(v) = $0 { v } else { nil } }.first }
+    public var group: UInt32? { attributes.lazy.compactMap { if case let .group(v) = $0 { v } else { nil } }.first }
+    public var hardwareAddress: [UInt8]? { attributes.lazy.compactMap { if case let .address(v) = $0 { v } else { nil } }.first }
+    public var operState: OperState? {
+        attributes.lazy.compactMap { if case let .operState(v) = $0 { OperState(rawValue: v) ?? .unknown } else { nil } }.first
+    }
+    public var linkInfo: [LinkInfoAttribute] {
+        attributes.lazy.compactMap { if case let .linkInfo(v) = $0 { v } else { nil } }.first ?? []
+    }
+    public var kind: String? { linkInfo.lazy.compactMap { if case let .kind(v) = $0 { v } else { nil } }.first }
+    public var portKind: String? { linkInfo.lazy.compactMap { if case let .portKind(v) = $0 { v } else { nil } }.first }
+    public var bridgeAttributes: [BridgeAttribute] {
+        linkInfo.lazy.compactMap { if case let .bridgeData(v) = $0 { v } else { nil } }.first ?? []
+    }
+    public var bridgePortAttributes: [BridgePortAttribute] {
+        linkInfo.lazy.compactMap { if case let .bridgePortData(v) = $0 { v } else { nil } }.first ?? []
+    }
+}
