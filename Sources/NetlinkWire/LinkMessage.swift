@@ -56,6 +56,8 @@ public enum LinkAttribute: AttributeSpace {
     case linkInfo([LinkInfoAttribute])
     /// IFLA_PROTINFO: bridge port attributes in AF_BRIDGE messages.
     case portInfo([BridgePortAttribute])
+    /// IFLA_IFALIAS: the free-text alias (`ip link set X alias TEXT`).
+    case alias(String)
     /// Anything else, kept byte for byte.
     case unknown(RawAttribute)
 
@@ -74,6 +76,7 @@ public enum LinkAttribute: AttributeSpace {
         case Int(IFLA_OPERSTATE): self = .operState(try raw.asU8(space))
         case Int(IFLA_GROUP): self = .group(try raw.asU32(space))
         case Int(IFLA_LINKINFO): self = .linkInfo(try LinkInfoAttribute.decodeLinkInfo(try raw.asNested("IFLA_LINKINFO")))
+        case Int(IFLA_IFALIAS): self = .alias(try raw.asString(space))
         case Int(IFLA_PROTINFO) where raw.isNested:
             self = .portInfo(try BridgePortAttribute.decodeAll(try raw.asNested("IFLA_PROTINFO")))
         default: self = .unknown(raw)
@@ -96,6 +99,8 @@ public enum LinkAttribute: AttributeSpace {
         // or the kernel takes the payload as a single legacy port-state byte.
         case let .portInfo(attributes):
             RawAttribute(rawType: u16(IFLA_PROTINFO) | u16(NLA_F_NESTED), payload: BridgePortAttribute.encodeAll(attributes))
+        // An empty payload clears the alias (a lone NUL would set an empty one).
+        case let .alias(text): attr(IFLA_IFALIAS, text.isEmpty ? [] : AttributePayload.string(text))
         case let .unknown(raw): raw
         }
     }
@@ -112,6 +117,8 @@ public enum LinkInfoAttribute: Equatable, Sendable {
     case portKind(String)
     /// IFLA_INFO_SLAVE_DATA of a bridge port (IFLA_BRPORT_*).
     case bridgePortData([BridgePortAttribute])
+    /// IFLA_INFO_DATA of a TUN/TAP device (IFLA_TUN_*).
+    case tunData([TunAttribute])
     /// IFLA_INFO_DATA / IFLA_INFO_SLAVE_DATA of kinds qnet does not interpret, and any
     /// other IFLA_INFO_* attribute.
     case unknown(RawAttribute)
@@ -130,6 +137,8 @@ public enum LinkInfoAttribute: Equatable, Sendable {
             case Int(IFLA_INFO_SLAVE_KIND): return .portKind(try raw.asString("IFLA_INFO"))
             case Int(IFLA_INFO_DATA) where kind == "bridge":
                 return .bridgeData(try BridgeAttribute.decodeAll(try raw.asNested("IFLA_INFO_DATA")))
+            case Int(IFLA_INFO_DATA) where kind == "tun":
+                return .tunData(try TunAttribute.decodeAll(try raw.asNested("IFLA_INFO_DATA")))
             case Int(IFLA_INFO_SLAVE_DATA) where portKind == "bridge":
                 return .bridgePortData(try BridgePortAttribute.decodeAll(try raw.asNested("IFLA_INFO_SLAVE_DATA")))
             default: return .unknown(raw)
@@ -143,6 +152,55 @@ public enum LinkInfoAttribute: Equatable, Sendable {
         case let .portKind(kind): attr(IFLA_INFO_SLAVE_KIND, AttributePayload.string(kind))
         case let .bridgeData(attributes): attr(IFLA_INFO_DATA, BridgeAttribute.encodeAll(attributes))
         case let .bridgePortData(attributes): attr(IFLA_INFO_SLAVE_DATA, BridgePortAttribute.encodeAll(attributes))
+        case let .tunData(attributes): attr(IFLA_INFO_DATA, TunAttribute.encodeAll(attributes))
+        case let .unknown(raw): raw
+        }
+    }
+}
+
+/// TUN/TAP attributes (IFLA_TUN_*), as the kernel reports them for `ip -d link show`.
+public enum TunAttribute: AttributeSpace {
+    case owner(UInt32)
+    case group(UInt32)
+    /// IFF_TUN (1) or IFF_TAP (2).
+    case type(UInt8)
+    case packetInfo(UInt8)
+    case vnetHeader(UInt8)
+    case persist(UInt8)
+    case multiQueue(UInt8)
+    case queueCount(UInt32)
+    case disabledQueueCount(UInt32)
+    case unknown(RawAttribute)
+
+    public static let spaceName = "IFLA_TUN"
+
+    public init(raw: RawAttribute) throws {
+        let space = Self.spaceName
+        switch Int(raw.type) {
+        case Int(IFLA_TUN_OWNER): self = .owner(try raw.asU32(space))
+        case Int(IFLA_TUN_GROUP): self = .group(try raw.asU32(space))
+        case Int(IFLA_TUN_TYPE): self = .type(try raw.asU8(space))
+        case Int(IFLA_TUN_PI): self = .packetInfo(try raw.asU8(space))
+        case Int(IFLA_TUN_VNET_HDR): self = .vnetHeader(try raw.asU8(space))
+        case Int(IFLA_TUN_PERSIST): self = .persist(try raw.asU8(space))
+        case Int(IFLA_TUN_MULTI_QUEUE): self = .multiQueue(try raw.asU8(space))
+        case Int(IFLA_TUN_NUM_QUEUES): self = .queueCount(try raw.asU32(space))
+        case Int(IFLA_TUN_NUM_DISABLED_QUEUES): self = .disabledQueueCount(try raw.asU32(space))
+        default: self = .unknown(raw)
+        }
+    }
+
+    public var raw: RawAttribute {
+        switch self {
+        case let .owner(value): attr(IFLA_TUN_OWNER, AttributePayload.u32(value))
+        case let .group(value): attr(IFLA_TUN_GROUP, AttributePayload.u32(value))
+        case let .type(value): attr(IFLA_TUN_TYPE, AttributePayload.u8(value))
+        case let .packetInfo(value): attr(IFLA_TUN_PI, AttributePayload.u8(value))
+        case let .vnetHeader(value): attr(IFLA_TUN_VNET_HDR, AttributePayload.u8(value))
+        case let .persist(value): attr(IFLA_TUN_PERSIST, AttributePayload.u8(value))
+        case let .multiQueue(value): attr(IFLA_TUN_MULTI_QUEUE, AttributePayload.u8(value))
+        case let .queueCount(value): attr(IFLA_TUN_NUM_QUEUES, AttributePayload.u32(value))
+        case let .disabledQueueCount(value): attr(IFLA_TUN_NUM_DISABLED_QUEUES, AttributePayload.u32(value))
         case let .unknown(raw): raw
         }
     }
@@ -305,6 +363,7 @@ public struct LinkMessage: Equatable, Sendable {
     public var operState: OperState? {
         attributes.lazy.compactMap { if case let .operState(v) = $0 { OperState(rawValue: v) ?? .unknown } else { nil } }.first
     }
+    public var alias: String? { attributes.lazy.compactMap { if case let .alias(v) = $0 { v } else { nil } }.first }
     public var linkInfo: [LinkInfoAttribute] {
         attributes.lazy.compactMap { if case let .linkInfo(v) = $0 { v } else { nil } }.first ?? []
     }
@@ -312,6 +371,9 @@ public struct LinkMessage: Equatable, Sendable {
     public var portKind: String? { linkInfo.lazy.compactMap { if case let .portKind(v) = $0 { v } else { nil } }.first }
     public var bridgeAttributes: [BridgeAttribute] {
         linkInfo.lazy.compactMap { if case let .bridgeData(v) = $0 { v } else { nil } }.first ?? []
+    }
+    public var tunAttributes: [TunAttribute] {
+        linkInfo.lazy.compactMap { if case let .tunData(v) = $0 { v } else { nil } }.first ?? []
     }
     public var bridgePortAttributes: [BridgePortAttribute] {
         linkInfo.lazy.compactMap { if case let .bridgePortData(v) = $0 { v } else { nil } }.first ?? []

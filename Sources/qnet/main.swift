@@ -1,1 +1,4 @@
-print("qnet")
+import QNetCommands
+
+// All commands live in QNetCommands; this file only starts them.
+Entry.main()

@@ -1,0 +1,141 @@
+import NetlinkWire
+
+/// One network interface as the kernel reports it (`ip -d link show`).
+public struct Link: Equatable, Sendable {
+    public var index: Int32
+    public var name: String
+    /// IFLA_INFO_KIND: "bridge", "tun", "veth", ...; nil for physical devices and lo.
+    public var kind: String?
+    public var macAddress: MACAddress?
+    public var mtu: UInt32
+    public var operState: OperState
+    public var flags: InterfaceFlags
+    /// The index of the bridge (or other master) this interface is attached to.
+    public var masterIndex: UInt32?
+    public var group: UInt32
+    public var alias: String?
+    /// Bridge settings when `kind == "bridge"`.
+    public var bridge: BridgeSettings?
+    /// Bridge port settings when this interface is a bridge port.
+    public var port: BridgePortSettings?
+    /// TUN/TAP settings when `kind == "tun"`.
+    public var tun: TunSettings?
+
+    public var isUp: Bool { flags.contains(.up) }
+    public var isBridge: Bool { kind == "bridge" }
+
+    public init(message: LinkMessage) {
+        index = message.index
+        name = message.name ?? "if\(message.index)"
+        kind = message.kind
+        macAddress = message.hardwareAddress.flatMap(MACAddress.init(bytes:))
+        mtu = message.mtu ?? 0
+        operState = message.operState ?? .unknown
+        flags = message.flags
+        masterIndex = message.masterIndex.flatMap { $0 == 0 ? nil : $0 }
+        group = message.group ?? 0
+        alias = message.alias
+        bridge = message.kind == "bridge" ? BridgeSettings(attributes: message.bridgeAttributes) : nil
+        port = message.portKind == "bridge" ? BridgePortSettings(attributes: message.bridgePortAttributes) : nil
+        tun = message.kind == "tun" ? TunSettings(attributes: message.tunAttributes) : nil
+    }
+}
+
+/// The kernel's clock_t unit for bridge timers: USER_HZ = 100 ticks per second.
+let bridgeTicksPerSecond = 100.0
+
+/// A bridge's settings (`ip -d link show type bridge`). Times are in seconds.
+public struct BridgeSettings: Equatable, Sendable {
+    public var stpEnabled: Bool = false
+    public var forwardDelay: Double = 0
+    public var helloTime: Double = 0
+    public var maxAge: Double = 0
+    public var ageingTime: Double = 0
+    public var priority: UInt16 = 0
+    public var vlanFiltering: Bool = false
+    /// `brctl show`'s bridge id: priority in hex, a dot, the MAC without colons (8000.525400123456).
+    public var bridgeID: String = ""
+
+    public init(attributes: [BridgeAttribute]) {
+        for attribute in attributes {
+            switch attribute {
+            case let .stpState(value): stpEnabled = value != 0
+            case let .forwardDelay(value): forwardDelay = Double(value) / bridgeTicksPerSecond
+            case let .helloTime(value): helloTime = Double(value) / bridgeTicksPerSecond
+            case let .maxAge(value): maxAge = Double(value) / bridgeTicksPerSecond
+            case let .ageingTime(value): ageingTime = Double(value) / bridgeTicksPerSecond
+            case let .priority(value): priority = value
+            case let .vlanFiltering(value): vlanFiltering = value != 0
+            case let .bridgeID(priority, address):
+                let hex = { (byte: UInt8) in byte < 16 ? "0" + String(byte, radix: 16) : String(byte, radix: 16) }
+                bridgeID = hex(UInt8(priority >> 8)) + hex(UInt8(priority & 0xff)) + "." + address.map(hex).joined()
+            default: break
+            }
+        }
+    }
+}
+
+/// STP port states (BR_STATE_* in <linux/if_bridge.h>).
+public enum BridgePortState: UInt8, Sendable, CustomStringConvertible {
+    case disabled = 0, listening, learning, forwarding, blocking
+    public var description: String {
+        switch self {
+        case .disabled: "disabled"
+        case .listening: "listening"
+        case .learning: "learning"
+        case .forwarding: "forwarding"
+        case .blocking: "blocking"
+        }
+    }
+}
+
+/// A bridge port's settings (`ip -d link show` of a port, `bridge link`).
+public struct BridgePortSettings: Equatable, Sendable {
+    public var state: BridgePortState = .disabled
+    public var cost: UInt32 = 0
+    public var priority: UInt16 = 0
+    public var learning: Bool = true
+    public var unicastFlood: Bool = true
+    public var isolated: Bool = false
+
+    public init(attributes: [BridgePortAttribute]) {
+        for attribute in attributes {
+            switch attribute {
+            case let .state(value): state = BridgePortState(rawValue: value) ?? .disabled
+            case let .cost(value): cost = value
+            case let .priority(value): priority = value
+            case let .learning(value): learning = value != 0
+            case let .unicastFlood(value): unicastFlood = value != 0
+            case let .isolated(value): isolated = value != 0
+            default: break
+            }
+        }
+    }
+}
+
+/// A TUN/TAP device's settings (`ip -d tuntap show`).
+public struct TunSettings: Equatable, Sendable {
+    public var isTAP = false
+    public var owner: UInt32?
+    public var group: UInt32?
+    public var vnetHeader = false
+    public var persistent = false
+    public var multiQueue = false
+    public var queues: UInt32 = 0
+
+    public init(attributes: [TunAttribute]) {
+        for attribute in attributes {
+            switch attribute {
+            case let .type(value): isTAP = value == 2
+            // The kernel reports "no owner" as (uid_t)-1.
+            case let .owner(value): owner = value == UInt32.max ? nil : value
+            case let .group(value): group = value == UInt32.max ? nil : value
+            case let .vnetHeader(value): vnetHeader = value != 0
+            case let .persist(value): persistent = value != 0
+            case let .multiQueue(value): multiQueue = value != 0
+            case let .queueCount(value): queues = value
+            default: break
+            }
+        }
+    }
+}

@@ -1,0 +1,43 @@
+/// Steps already taken by a multi-step operation, with how to take each back.
+///
+/// Every step registers its undo right after it succeeds; unless the operation calls
+/// ``commit()``, ``rollback()`` runs the undos in reverse order, so a failure part-way
+/// leaves the host as it was (Incus's "revert" pattern).
+public final class UndoStack {
+    private var steps: [(description: String, undo: () throws -> Void)] = []
+    private var committed = false
+
+    public init() {}
+
+    public func push(_ description: String, _ undo: @escaping () throws -> Void) {
+        steps.append((description, undo))
+    }
+
+    public func commit() { committed = true; steps.removeAll() }
+
+    /// Runs every undo in reverse order, continuing past failures, and returns the
+    /// descriptions of the undos that failed.
+    @discardableResult
+    public func rollback() -> [String] {
+        guard !committed else { return [] }
+        var failures: [String] = []
+        while let step = steps.popLast() {
+            do { try step.undo() } catch { failures.append("\(step.description): \(error)") }
+        }
+        return failures
+    }
+
+    public var count: Int { steps.count }
+}
+
+/// An operation failed part-way and was rolled back; `rollbackFailures` lists undo steps
+/// that themselves failed (empty when the host is back exactly as it was).
+public struct RolledBackError: Error, CustomStringConvertible {
+    public var underlying: Error
+    public var rollbackFailures: [String]
+
+    public var description: String {
+        if rollbackFailures.isEmpty { return "\(underlying) (every step already taken was undone)" }
+        return "\(underlying); undoing also failed for: \(rollbackFailures.joined(separator: "; "))"
+    }
+}

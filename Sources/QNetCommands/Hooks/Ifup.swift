@@ -1,0 +1,55 @@
+import ArgumentParser
+import Glibc
+import HostNetwork
+
+/// Which bridge a hook attaches to: --bridge, else $QNET_BRIDGE, else br0.
+struct HookBridge: ParsableArguments {
+    @Option(help: ArgumentHelp("The bridge (default: $QNET_BRIDGE, else br0).", valueName: "bridge"), transform: Parse.interfaceName)
+    var bridge: String?
+
+    func resolve() throws -> String {
+        if let bridge { return bridge }
+        if let fromEnvironment = getenv("QNET_BRIDGE").map({ String(cString: $0) }), !fromEnvironment.isEmpty {
+            return try Parse.interfaceName(fromEnvironment)
+        }
+        return "br0"
+    }
+}
+
+/// `qnet ifup IFACE`: a drop-in for QEMU's `script=` (what /etc/qemu-ifup does with
+/// `ifconfig $1 up; sleep 0.5; brctl addif br0 $1`), without the sleep.
+struct Ifup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ifup",
+        abstract: "QEMU script= hook: attach the TAP QEMU made to the bridge and bring it up.",
+        discussion: """
+            Use as -netdev tap,id=n0,script=/usr/local/bin/qemu-ifup (a symlink to qnet) or with \
+            script="qnet ifup" wrappers. The TAP gets the bridge's MTU, a MAC starting with fe:, \
+            the bridge as master and up — in one netlink request, no sleep.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The TAP interface QEMU passes as the only argument.", transform: Parse.interfaceName)
+    var interface: String
+
+    @OptionGroup var hook: HookBridge
+
+    func run() throws {
+        let bridgeName = try hook.resolve()
+        let host = try global.openHost()
+        let bridge = try host.link(named: bridgeName)
+        let tap = try host.link(named: interface)
+        guard bridge.isBridge else { throw HostNetworkError.notABridge(bridgeName, kind: bridge.kind) }
+        if let master = tap.masterIndex, master != UInt32(bridge.index) {
+            let masterName = try host.link(index: Int32(master))?.name ?? "interface \(master)"
+            throw HostNetworkError.alreadyEnslaved(port: interface, master: masterName)
+        }
+        // MTU first (the kernel applies IFLA_MTU before IFLA_MASTER within one request),
+        // so the bridge's MTU never drops to the TAP's when it joins.
+        try host.setLink(index: tap.index, name: interface, LinkChange(
+            up: true, master: .index(UInt32(bridge.index)), mtu: bridge.mtu,
+            macAddress: tap.macAddress.map { $0.bytes[0] == 0xFE ? $0 : randomTAPMACAddress() }))
+        print("\(interface): attached to \(bridgeName), up")
+    }
+}

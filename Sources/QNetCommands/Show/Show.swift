@@ -1,0 +1,119 @@
+import ArgumentParser
+import HostNetwork
+
+/// `qnet show [BRIDGE]`: `brctl show` plus each port's state, MTU and MAC.
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Show bridges and their ports (brctl show; bridge link).",
+        discussion: "The table has brctl show's columns (bridge name, bridge id, STP enabled, interfaces) plus each port's STP state, MTU and MAC. --json prints the schema documented in the README.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "Show only this bridge.", transform: Parse.interfaceName)
+    var bridge: String?
+
+    @Flag(help: "Print JSON (schema version 1, documented in the README).")
+    var json = false
+
+    func run() throws {
+        let host = try global.openHost()
+        // One dump answers everything: bridges, their settings, every port's state.
+        let links = try host.links()
+        var bridges = links.filter(\.isBridge).sorted { $0.name < $1.name }
+        if let bridge {
+            guard let link = links.first(where: { $0.name == bridge }) else { throw HostNetworkError.noSuchDevice(bridge) }
+            guard link.isBridge else { throw HostNetworkError.notABridge(bridge, kind: link.kind) }
+            bridges = [link]
+        }
+        var portsByMaster: [UInt32: [Link]] = [:]
+        for link in links { if let master = link.masterIndex { portsByMaster[master, default: []].append(link) } }
+        let reports = bridges.map { bridge in
+            BridgeReport(bridge: bridge, ports: (portsByMaster[UInt32(bridge.index)] ?? []).sorted { $0.name < $1.name },
+                         uplink: host.recordedUplink(of: bridge))
+        }
+        if json {
+            print(try Output.json(ShowReport(bridges: reports)))
+        } else {
+            print(Self.table(reports), terminator: "")
+        }
+    }
+
+    static func table(_ bridges: [BridgeReport]) -> String {
+        let header = ["bridge name", "bridge id", "STP enabled", "interfaces", "state", "mtu", "mac"]
+        var rows: [[String]] = []
+        for bridge in bridges {
+            let first = [bridge.name, bridge.id, bridge.stp ? "yes" : "no"]
+            let blank = ["", "", ""]
+            if bridge.ports.isEmpty { rows.append(first + ["", "", "", ""]) }
+            for (offset, port) in bridge.ports.enumerated() {
+                rows.append((offset == 0 ? first : blank) + [port.name, port.state, String(port.mtu), port.mac ?? "-"])
+            }
+        }
+        return Table.render(header: header, rows: rows)
+    }
+}
+
+/// `qnet show --json` (schema version 1).
+struct ShowReport: Encodable {
+    var schemaVersion = 1
+    var bridges: [BridgeReport]
+}
+
+struct BridgeReport: Encodable {
+    var name: String
+    /// brctl's bridge id: priority.MAC in hex.
+    var id: String
+    var stp: Bool
+    var forwardDelay: Double
+    var mtu: UInt32
+    var mac: String?
+    var operState: String
+    var up: Bool
+    /// The uplink qnet moved into this bridge, if any.
+    var uplink: String?
+    var ports: [PortReport]
+
+    init(bridge: Link, ports: [Link], uplink: String?) {
+        name = bridge.name
+        id = bridge.bridge?.bridgeID ?? ""
+        stp = bridge.bridge?.stpEnabled ?? false
+        forwardDelay = bridge.bridge?.forwardDelay ?? 0
+        mtu = bridge.mtu
+        mac = bridge.macAddress?.description
+        operState = bridge.operState.description
+        up = bridge.isUp
+        self.uplink = uplink
+        self.ports = ports.map(PortReport.init)
+    }
+}
+
+struct PortReport: Encodable {
+    var name: String
+    /// IFLA_INFO_KIND of the port ("tun" for TAPs, "veth", null for physical NICs).
+    var kind: String?
+    /// STP port state: disabled, listening, learning, forwarding, blocking.
+    var state: String
+    var operState: String
+    var mtu: UInt32
+    var mac: String?
+    var cost: UInt32
+    var priority: UInt16
+    var isolated: Bool
+    var learning: Bool
+    var flood: Bool
+
+    init(link: Link) {
+        name = link.name
+        kind = link.kind
+        state = link.port?.state.description ?? "disabled"
+        operState = link.operState.description
+        mtu = link.mtu
+        mac = link.macAddress?.description
+        cost = link.port?.cost ?? 0
+        priority = link.port?.priority ?? 0
+        isolated = link.port?.isolated ?? false
+        learning = link.port?.learning ?? true
+        flood = link.port?.unicastFlood ?? true
+    }
+}

@@ -1,0 +1,31 @@
+import ArgumentParser
+import HostNetwork
+import Netlink
+
+/// A failed operation: printed as one line, exit status 1.
+struct OperationFailed: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Maps library errors to the CLI's contract: one line on stderr; exit 2 for bad input,
+/// 1 for a failed operation.
+public enum ErrorReporting {
+    public static func exitCode(for error: Error) -> Int32 {
+        switch error {
+        case let error as HostNetworkError: error.isUsageError ? 2 : 1
+        case is RolledBackError, is OperationFailed, is NetlinkError, is NamespaceError: 1
+        default: QNet.exitCode(for: error).rawValue == 0 ? 0 : 2
+        }
+    }
+
+    public static func message(for error: Error) -> String {
+        switch error {
+        case let error as HostNetworkError: error.description
+        case let error as RolledBackError: error.description
+        case let error as OperationFailed: error.description
+        case let error as NetlinkError: error.description
+        case let error as NamespaceError: error.description
+        default: QNet.fullMessage(for: error)
+        }
+    }
+}

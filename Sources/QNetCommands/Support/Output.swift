@@ -1,0 +1,48 @@
+import HostNetwork
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Glibc
+
+enum Output {
+    /// Warns about STP's forwarding delay, which outlasts many DHCP clients' first tries.
+    static func warnSTPDelay(_ forwardDelay: Double) {
+        printError("warning: STP is on: each new port waits 2 × forward_delay = \(formatted(2 * forwardDelay)) s (listening, then learning) before it forwards; guests' DHCP may time out meanwhile")
+    }
+
+    static func printError(_ line: String) {
+        var standardError = StandardError()
+        print(line, to: &standardError)
+    }
+
+    /// JSON with sorted keys (stable output for scripts and tests).
+    static func json<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(value)
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) { writeStandardError(string) }
+}
+
+/// write(2) on fd 2 (glibc's `stderr` global is not concurrency-safe in Swift 6).
+func writeStandardError(_ text: String) {
+    var text = text
+    text.withUTF8 { buffer in
+        var offset = 0
+        while offset < buffer.count {
+            let written = Glibc.write(2, buffer.baseAddress! + offset, buffer.count - offset)
+            if written <= 0 { return }
+            offset += written
+        }
+    }
+}
+
+func formatted(_ seconds: Double) -> String {
+    seconds == seconds.rounded() && abs(seconds) < 1e9 ? String(Int(seconds)) : String(seconds)
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import HostNetwork
+import NetlinkWire
+
+/// `on|off` switches, as iproute2 and brctl spell them.
+public enum Switch: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case on, off
+    public var isOn: Bool { self == .on }
+
+    public init?(argument: String) {
+        switch argument.lowercased() {
+        case "on", "yes", "1", "true": self = .on
+        case "off", "no", "0", "false": self = .off
+        default: return nil
+        }
+    }
+}
+
+/// Typed parsing at the edge; each failure is one line naming the value and what is allowed.
+enum Parse {
+    static func cidr(_ text: String) throws -> IPPrefix {
+        guard let prefix = IPPrefix(text), text.contains("/") else {
+            throw ValidationError("invalid address '\(text)': use ADDRESS/PREFIXLEN, e.g. 192.168.1.10/24 or 2001:db8::1/64")
+        }
+        return prefix
+    }
+
+    static func seconds(_ text: String) throws -> Double {
+        guard let value = Double(text), value.isFinite, value >= 0 else {
+            throw ValidationError("invalid time '\(text)': use a number of seconds, e.g. 0, 2 or 15")
+        }
+        return value
+    }
+
+    static func mtu(_ text: String) throws -> UInt32 {
+        guard let value = UInt32(text), (68...65535).contains(value) else {
+            throw ValidationError("invalid MTU '\(text)': use 68 to 65535 bytes")
+        }
+        return value
+    }
+
+    static func interfaceName(_ text: String) throws -> String {
+        if let problem = InterfaceName.problem(with: text) {
+            throw ValidationError("invalid interface name '\(text)': \(problem)")
+        }
+        return text
+    }
+
+    static func tapName(_ text: String) throws -> String {
+        if let problem = InterfaceName.problem(with: text, allowTemplate: true) {
+            throw ValidationError("invalid interface name '\(text)': \(problem)")
+        }
+        return text
+    }
+
+    static func mac(_ text: String) throws -> MACAddress {
+        guard let mac = MACAddress(text) else {
+            throw ValidationError("invalid MAC address '\(text)': use six hex pairs, e.g. 52:54:00:12:34:56")
+        }
+        guard mac.isValidUnicast else {
+            throw ValidationError("invalid MAC address '\(text)': it is \(mac.isZero ? "all zero" : "multicast"); use a unicast address (even first byte)")
+        }
+        return mac
+    }
+}

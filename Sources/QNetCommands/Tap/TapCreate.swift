@@ -1,0 +1,76 @@
+import ArgumentParser
+import Glibc
+import HostNetwork
+
+/// `qnet tap create NAME`: `tunctl -t NAME -u USER` / `ip tuntap add NAME mode tap`.
+struct TapCreate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create",
+        abstract: "Create a persistent TAP device (ip tuntap add NAME mode tap; tunctl -t NAME).",
+        discussion: """
+            The TAP gets a MAC starting with fe: (so a bridge's MAC never changes as TAPs join), the bridge's MTU \
+            before it is attached, and is brought up — all in one netlink request. NAME may be a template such \
+            as tap%d; the name the kernel chose is printed.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "Name of the TAP, or a template with %d.", transform: Parse.tapName)
+    var name: String
+
+    @Option(help: ArgumentHelp("Attach the TAP to this bridge.", valueName: "bridge"), transform: Parse.interfaceName)
+    var bridge: String?
+
+    @Option(help: ArgumentHelp("User (name or uid) allowed to use the TAP without privileges (TUNSETOWNER).", valueName: "user"))
+    var owner: String?
+
+    @Option(help: ArgumentHelp("Group (name or gid) allowed to use the TAP (TUNSETGROUP).", valueName: "group"))
+    var group: String?
+
+    @Flag(help: "Frames carry a virtio-net header (IFF_VNET_HDR): faster virtio-net in QEMU.")
+    var vnetHdr = false
+
+    @Option(help: ArgumentHelp("Number of queues (IFF_MULTI_QUEUE when above 1), 1-256.", valueName: "n"))
+    var queues: Int = 1
+
+    @Option(help: ArgumentHelp("MTU (default: the bridge's).", valueName: "bytes"), transform: Parse.mtu)
+    var mtu: UInt32?
+
+    func validate() throws {
+        guard (1...TAPOptions.maximumQueues).contains(queues) else {
+            throw ValidationError("invalid queue count '\(queues)': use 1 to \(TAPOptions.maximumQueues)")
+        }
+    }
+
+    func run() throws {
+        let uid = try owner.map(Accounts.userID)
+        let gid = try group.map(Accounts.groupID)
+        let host = try global.openHost()
+        let tap = try host.createTAP(TAPOptions(name: name, vnetHeader: vnetHdr, queues: queues, persistent: true,
+                                                owner: uid, group: gid, bridge: bridge, mtu: mtu))
+        tap.close()
+        var line = "created TAP \(tap.name) (mac \(tap.macAddress)"
+        if let bridge { line += ", attached to \(bridge)" }
+        if let owner { line += ", owner \(owner)" }
+        print(line + ")")
+    }
+}
+
+/// Resolves user and group names the way tunctl -u / -g do.
+enum Accounts {
+    static func userID(_ text: String) throws -> uid_t {
+        if let uid = uid_t(text) { return uid }
+        guard let entry = getpwnam(text) else {
+            throw ValidationError("unknown user '\(text)': use a user name from /etc/passwd or a numeric uid")
+        }
+        return entry.pointee.pw_uid
+    }
+
+    static func groupID(_ text: String) throws -> gid_t {
+        if let gid = gid_t(text) { return gid }
+        guard let entry = getgrnam(text) else {
+            throw ValidationError("unknown group '\(text)': use a group name from /etc/group or a numeric gid")
+        }
+        return entry.pointee.gr_gid
+    }
+}

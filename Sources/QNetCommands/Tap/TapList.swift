@@ -1,0 +1,72 @@
+import ArgumentParser
+import HostNetwork
+
+/// `qnet tap list`: `ip tuntap show`.
+struct TapList: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List TAP devices (ip -d tuntap show).")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(help: "Print JSON (schema in the README).")
+    var json = false
+
+    func run() throws {
+        let host = try global.openHost()
+        let links = try host.links()
+        let names = Dictionary(links.map { (UInt32($0.index), $0.name) }, uniquingKeysWith: { first, _ in first })
+        let taps = links.filter { $0.kind == "tun" && $0.tun?.isTAP != false }.map { TapReport(link: $0, names: names) }
+        if json {
+            print(try Output.json(TapListReport(taps: taps)))
+            return
+        }
+        if taps.isEmpty { print("no TAP devices"); return }
+        let header = ["name", "state", "mtu", "mac", "bridge", "owner", "group", "flags"]
+        let rows = taps.map { tap in
+            [tap.name, tap.operState, String(tap.mtu), tap.mac ?? "-", tap.bridge ?? "-",
+             tap.owner.map(String.init) ?? "-", tap.group.map(String.init) ?? "-",
+             [tap.persistent ? "persist" : "transient", tap.vnetHeader ? "vnet_hdr" : nil, tap.multiQueue ? "multi_queue" : nil]
+                .compactMap { $0 }.joined(separator: ",")]
+        }
+        print(Table.render(header: header, rows: rows), terminator: "")
+    }
+}
+
+/// One TAP in `qnet tap list --json` (schema version 1).
+struct TapReport: Encodable {
+    var name: String
+    var index: Int32
+    var operState: String
+    var up: Bool
+    var mtu: UInt32
+    var mac: String?
+    var bridge: String?
+    var owner: UInt32?
+    var group: UInt32?
+    var persistent: Bool
+    var vnetHeader: Bool
+    var multiQueue: Bool
+    var queues: UInt32
+
+    init(link: Link, names: [UInt32: String]) {
+        name = link.name
+        index = link.index
+        operState = link.operState.description
+        up = link.isUp
+        mtu = link.mtu
+        mac = link.macAddress?.description
+        bridge = link.masterIndex.flatMap { names[$0] }
+        owner = link.tun?.owner
+        group = link.tun?.group
+        persistent = link.tun?.persistent ?? false
+        vnetHeader = link.tun?.vnetHeader ?? false
+        multiQueue = link.tun?.multiQueue ?? false
+        queues = link.tun?.queues ?? 0
+    }
+}
+
+struct TapListReport: Encodable {
+    var schemaVersion = 1
+    var taps: [TapReport]
+}
