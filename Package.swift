@@ -43,12 +43,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "qnet", dependencies: ["QNetCommands"]),
+        // Benchmarks (bench/): qnet against `ip` per step and `ip -batch`; see BENCHMARKS.md.
+        .executableTarget(name: "QNetBench", dependencies: ["HostNetwork"], path: "bench/Sources/QNetBench"),
         .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire"]),
         .testTarget(
             name: "NetlinkTests",
             dependencies: ["Netlink", "NetlinkWire", .product(name: "SystemPackage", package: "swift-system")]),
-        .testTarget(name: "HostNetworkTests", dependencies: ["HostNetwork", "Netlink", "NetlinkWire", "CLinuxNet"]),
-        .testTarget(name: "QNetCommandsTests", dependencies: ["QNetCommands", "HostNetwork"]),
+        // Namespaces, an `ip -j` witness and privilege checks shared by the privileged suites.
+        .target(name: "QNetTestSupport", path: "Tests/Support"),
+        .testTarget(name: "HostNetworkTests", dependencies: ["HostNetwork", "Netlink", "NetlinkWire", "CLinuxNet", "QNetTestSupport"]),
+        .testTarget(name: "QNetCommandsTests", dependencies: ["QNetCommands", "HostNetwork", "NetlinkWire", "QNetTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

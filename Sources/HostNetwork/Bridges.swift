@@ -125,7 +125,10 @@ extension HostNetwork {
         if let mtu { try validateMTU(mtu) }
         if try linkIfPresent(named: name) != nil { throw HostNetworkError.alreadyExists(name) }
         var message = LinkMessage(flags: up ? .up : [], change: up ? .up : [], attributes: [.name(name)])
-        if let macAddress { message.attributes.append(.address(macAddress.bytes)) }
+        // Kernel quirk: a bridge whose MAC was not set explicitly takes the lowest MAC of
+        // its ports, so it would change as guests come and go (and with one TAP it becomes
+        // the TAP's). An explicit MAC (addr_assign_type NET_ADDR_SET) pins it, as libvirt does.
+        message.attributes.append(.address((macAddress ?? randomBridgeMACAddress()).bytes))
         if let mtu { message.attributes.append(.mtu(mtu)) }
         message.attributes.append(.linkInfo([.kind("bridge"), .bridgeData(effective.attributes)]))
         do {
@@ -133,7 +136,7 @@ extension HostNetwork {
         } catch let error as NetlinkError where error.errno == .fileExists {
             throw HostNetworkError.alreadyExists(name)
         } catch let error as NetlinkError {
-            throw HostNetworkError.kernel(operation: "ip link add \(name) type bridge", error)
+            throw HostNetworkError.kernel(operation: "ip link add \(name) type bridge" + vlanHint(effective, error), error)
         }
         // Kernel quirk: RTM_NEWLINK ignores IFLA_IFALIAS when creating a link (only
         // changes honour it), so the alias is a second request.
@@ -159,8 +162,10 @@ extension HostNetwork {
         guard !options.isEmpty else { return }
         var message = LinkMessage(index: link.index)
         message.attributes.append(.linkInfo([.kind("bridge"), .bridgeData(options.attributes)]))
-        try perform("ip link set \(name) type bridge") {
+        do {
             try connection.execute(.newLink, payload: message.encoded())
+        } catch let error as NetlinkError {
+            throw HostNetworkError.kernel(operation: "ip link set \(name) type bridge" + vlanHint(options, error), error)
         }
     }
 
@@ -181,10 +186,22 @@ extension HostNetwork {
         links.filter { $0.masterIndex == UInt32(bridge.index) }.sorted { $0.index < $1.index }
     }
 
+    /// EOPNOTSUPP for vlan_filtering means the kernel was built without it.
+    private func vlanHint(_ options: BridgeOptions, _ error: NetlinkError) -> String {
+        options.vlanFiltering == true && error.errno == .notSupportedOnSocket
+            ? " vlan_filtering 1 (this kernel lacks CONFIG_BRIDGE_VLAN_FILTERING)" : ""
+    }
+
     /// Rejects MTUs outside Ethernet's 68 (IPv4 minimum) to 65535 bytes.
     public func validateMTU(_ mtu: UInt32) throws {
         guard (68...65535).contains(mtu) else {
             throw HostNetworkError.invalidValue(what: "MTU", value: String(mtu), allowed: "use 68 to 65535 bytes")
         }
     }
+}
+
+/// A random MAC for a new bridge: QEMU/libvirt's 52:54:00 prefix and 24 random bits.
+public func randomBridgeMACAddress() -> MACAddress {
+    var generator = SystemRandomNumberGenerator()
+    return MACAddress(bytes: [0x52, 0x54, 0x00] + (0..<3).map { _ in UInt8.random(in: 0...255, using: &generator) })!
 }

@@ -13,6 +13,15 @@ public final class HostNetwork: @unchecked Sendable {
     /// The namespace this instance acts in; nil for the caller's own.
     public let namespace: NetworkNamespace?
 
+    /// Called with a step's name before each step of a multi-step transaction (the uplink
+    /// move and its release). Tests make it throw at every step in turn to prove that
+    /// each partial transaction is rolled back completely.
+    public var stepCheckpoint: ((String) throws -> Void)?
+
+    func checkpoint(_ step: String) throws {
+        try stepCheckpoint?(step)
+    }
+
     /// Opens a rtnetlink socket in `namespace` (or the caller's namespace when nil).
     /// Needs CAP_SYS_ADMIN to enter a namespace; CAP_NET_ADMIN there for changes.
     public init(namespace: NetworkNamespace? = nil) throws {

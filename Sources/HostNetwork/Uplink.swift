@@ -101,6 +101,7 @@ extension HostNetwork {
         let uplinkAddresses = try uplink.map(movableAddresses(of:)) ?? []
         let uplinkRoutes = try uplink.map(movableRoutes(of:)) ?? []
 
+        try checkpoint("create bridge")
         try createBridge(name, options: options, mtu: mtu ?? uplink?.mtu, macAddress: uplink?.macAddress, up: true,
                          alias: uplink.map { uplinkAliasPrefix + $0.name })
         undo.push("delete bridge \(name)") { [self] in try deleteLink(name) }
@@ -112,6 +113,7 @@ extension HostNetwork {
         }
         guard let uplink else { return nil }
 
+        try checkpoint("enslave uplink")
         try setLink(index: uplink.index, name: uplink.name, LinkChange(master: .index(UInt32(bridge.index))))
         undo.push("detach \(uplink.name) from \(name)") { [self] in
             try setLink(index: uplink.index, name: uplink.name, LinkChange(master: LinkChange.Master.none))
@@ -130,12 +132,14 @@ extension HostNetwork {
     /// (an identical default route elsewhere would be refused while they exist).
     func removeAddressesAndRoutes(addresses: [InterfaceAddress], routes: [Route], from source: Link, undo: UndoStack) throws {
         for route in routes.reversed() {
+            try checkpoint("remove route")
             try deleteRoute(route)
             undo.push("restore route \(route.formatted()) on \(source.name)") { [self] in
                 try addRouteTolerantly(route)
             }
         }
         for address in addresses {
+            try checkpoint("remove address")
             try deleteAddress(address, interfaceName: source.name)
             undo.push("restore \(address.prefix) on \(source.name)") { [self] in
                 try addAddressTolerantly(address, interfaceName: source.name, index: address.index)
@@ -149,6 +153,7 @@ extension HostNetwork {
         for address in addresses {
             var moved = address
             moved.index = UInt32(target.index)
+            try checkpoint("add address")
             try addAddress(moved, interfaceName: target.name, toIndex: UInt32(target.index))
             undo.push("remove \(address.prefix) from \(target.name)") { [self] in
                 try deleteAddress(moved, interfaceName: target.name)
@@ -157,6 +162,7 @@ extension HostNetwork {
         for route in routes {
             var moved = route
             moved.outputIndex = UInt32(target.index)
+            try checkpoint("add route")
             try addRoute(moved)
             undo.push("remove route \(moved.formatted()) from \(target.name)") { [self] in try deleteRoute(moved) }
         }
@@ -196,12 +202,15 @@ extension HostNetwork {
         do {
             let addresses = try movableAddresses(of: bridge)
             let routes = try movableRoutes(of: bridge)
+            try checkpoint("release: remove addresses and routes from bridge")
             try removeAddressesAndRoutes(addresses: addresses, routes: routes, from: bridge, undo: undo)
+            try checkpoint("release: detach uplink")
             try setLink(index: uplink.index, name: uplink.name, LinkChange(master: LinkChange.Master.none))
             undo.push("re-attach \(uplink.name) to \(name)") { [self] in
                 try setLink(index: uplink.index, name: uplink.name, LinkChange(master: .index(UInt32(bridge.index))))
             }
             try installAddressesAndRoutes(addresses: addresses, routes: routes, on: uplink, undo: undo)
+            try checkpoint("release: delete bridge")
             try deleteLink(name)
             undo.commit()
             return UplinkMove(uplink: uplink.name, bridge: name, addresses: addresses.map(\.prefix),

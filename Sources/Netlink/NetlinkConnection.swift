@@ -117,7 +117,7 @@ public final class NetlinkConnection: @unchecked Sendable {
                         var reader = WireReader(reply.payload)
                         let code = (try? reader.readI32()) ?? 0
                         if code < 0 {
-                            throw NetlinkError.kernel(errno: Errno(rawValue: -code), extAck: nil, request: type)
+                            throw NetlinkError.kernel(errno: Errno(rawValue: 0 &- code), extAck: nil, request: type)
                         }
                     }
                     return (messages, interrupted)
@@ -160,6 +160,7 @@ public final class NetlinkConnection: @unchecked Sendable {
     }
 
     private func kernelError(_ error: ErrorMessage, request: MessageType) -> NetlinkError {
-        .kernel(errno: Errno(rawValue: -error.code), extAck: error.extAckMessage, request: request)
+        // `0 &-`: a malformed reply's Int32.min must not trap on negation.
+        .kernel(errno: Errno(rawValue: 0 &- error.code), extAck: error.extAckMessage, request: request)
     }
 }

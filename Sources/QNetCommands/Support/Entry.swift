@@ -19,12 +19,11 @@ public enum Entry {
             exit(0)
         } catch {
             let code = ErrorReporting.exitCode(for: error)
-            let message = ErrorReporting.message(for: error)
             if code == 0 {
-                print(message)
-            } else if !message.isEmpty {
-                let text = message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message
-                writeStandardError(text.contains("\n") && code == 2 ? "qnet: \(text)\n" : "qnet: error: \(text)\n")
+                // --help, --version, completion scripts.
+                print(QNet.fullMessage(for: error))
+            } else {
+                writeStandardError("qnet: error: \(ErrorReporting.message(for: error))\n")
             }
             exit(code)
         }

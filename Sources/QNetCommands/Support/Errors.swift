@@ -25,7 +25,16 @@ public enum ErrorReporting {
         case let error as OperationFailed: error.description
         case let error as NetlinkError: error.description
         case let error as NamespaceError: error.description
-        default: QNet.fullMessage(for: error)
+        default: oneLine(QNet.message(for: error))
         }
+    }
+
+    /// Parse errors come from ArgumentParser, sometimes over several lines; the CLI's
+    /// contract is one line per error.
+    static func oneLine(_ text: String) -> String {
+        text.split(separator: "\n")
+            .map { line in String(line.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()) }
+            .filter { !$0.isEmpty }
+            .joined(separator: "; ")
     }
 }
