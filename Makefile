@@ -1,0 +1,43 @@
+SHELL := /bin/bash
+# qnet — `make test` is the whole check: it installs what the tests need on a fresh
+# Debian 12 machine (idempotently), builds, and runs every test tier. Run it as root so
+# the privileged tests (each in its own network namespace) run; with CI=true they must.
+
+SWIFT ?= swift
+# Debian packages the tests use as witnesses and peers (qnet itself runs none of them).
+TEST_PACKAGES := iproute2 strace iputils-ping kmod
+BENCH_PACKAGES := bridge-utils
+
+.PHONY: all build release test deps bench clean
+
+all: build
+
+build:
+	$(SWIFT) build
+
+release:
+	$(SWIFT) build -c release --product qnet
+
+# apt-get only runs when something is missing, so repeated runs stay fast and offline.
+deps:
+	@missing=""; for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@# The kernel modules the privileged tests need (built in on some kernels).
+	@for m in tun bridge veth; do modprobe $$m 2>/dev/null || true; done
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+
+bench-deps:
+	@missing=""; for p in $(TEST_PACKAGES) $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+bench: bench-deps
+	bash bench/run.sh
+
+clean:
+	rm -rf .build .build-*
