@@ -6,6 +6,11 @@ import PackageDescription
 //   NetlinkWire   pure netlink wire format: no syscalls, bounds-checked, never traps
 //   Netlink       sockets, sequence matching, multipart dumps, typed kernel errors
 //   HostNetwork   iproute2-shaped verbs: links, bridges, TAPs, addresses, routes
+//   HostChecks    `qnet doctor`: host readiness checks over an injectable root, KVM probe
+//   QEMU          QEMU command line (typed, comma-escaped), binaries, disk images
+//   QMP           QEMU Machine Protocol client (greeting, capabilities, commands, events, fd passing)
+//   GuestImage    the micro-VM (Debian kernel + busybox initramfs) and its result protocol
+//   VirtualMachines  VM lifecycle: TAP fds handed to an unprivileged QEMU, state under /run/qnet
 //   QNetCommands  the CLI's commands (one folder per noun, one file per verb)
 //   qnet          the executable: a tiny @main
 let package = Package(
@@ -19,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         .target(name: "CLinuxNet"),
@@ -36,10 +42,21 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .target(name: "HostChecks", dependencies: ["HostNetwork", "CLinuxNet", "QEMU"]),
+        .target(name: "QEMU", dependencies: ["NetlinkWire", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "QMP", dependencies: ["CLinuxNet", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "GuestImage", dependencies: ["CLinuxNet"]),
+        .target(
+            name: "VirtualMachines",
+            dependencies: [
+                "HostNetwork", "HostChecks", "QEMU", "QMP", "GuestImage", "CLinuxNet",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
         .target(
             name: "QNetCommands",
             dependencies: [
-                "HostNetwork",
+                "HostNetwork", "HostChecks", "QEMU", "QMP", "GuestImage", "VirtualMachines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "qnet", dependencies: ["QNetCommands"]),
@@ -52,6 +69,11 @@ let package = Package(
         // Namespaces, an `ip -j` witness and privilege checks shared by the privileged suites.
         .target(name: "QNetTestSupport", path: "Tests/Support"),
         .testTarget(name: "HostNetworkTests", dependencies: ["HostNetwork", "Netlink", "NetlinkWire", "CLinuxNet", "QNetTestSupport"]),
+        .testTarget(name: "HostChecksTests", dependencies: ["HostChecks", "HostNetwork", "QNetTestSupport"]),
+        .testTarget(name: "QEMUTests", dependencies: ["QEMU", "NetlinkWire", "QNetTestSupport"]),
+        .testTarget(name: "QMPTests", dependencies: ["QMP", "QNetTestSupport"]),
+        .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "QNetTestSupport"]),
+        .testTarget(name: "VirtualMachinesTests", dependencies: ["VirtualMachines", "HostNetwork", "QEMU", "QMP", "GuestImage", "QNetTestSupport"]),
         .testTarget(name: "QNetCommandsTests", dependencies: ["QNetCommands", "HostNetwork", "NetlinkWire", "QNetTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

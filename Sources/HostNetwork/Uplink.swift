@@ -193,11 +193,13 @@ extension HostNetwork {
     public func deleteBridge(_ name: String) throws -> UplinkMove? {
         let bridge = try link(named: name)
         guard bridge.isBridge else { throw HostNetworkError.notABridge(name, kind: bridge.kind) }
-        guard let uplinkName = recordedUplink(of: bridge), let uplink = try linkIfPresent(named: uplinkName),
-              uplink.masterIndex == UInt32(bridge.index) else {
+        // The uplink gets its configuration back even if someone detached it meanwhile;
+        // only a vanished uplink leaves nothing to give back to.
+        guard let uplinkName = recordedUplink(of: bridge), let uplink = try linkIfPresent(named: uplinkName) else {
             try deleteLink(name)
             return nil
         }
+        let uplinkIsPort = uplink.masterIndex == UInt32(bridge.index)
         let undo = UndoStack()
         do {
             let addresses = try movableAddresses(of: bridge)
@@ -205,9 +207,11 @@ extension HostNetwork {
             try checkpoint("release: remove addresses and routes from bridge")
             try removeAddressesAndRoutes(addresses: addresses, routes: routes, from: bridge, undo: undo)
             try checkpoint("release: detach uplink")
-            try setLink(index: uplink.index, name: uplink.name, LinkChange(master: LinkChange.Master.none))
-            undo.push("re-attach \(uplink.name) to \(name)") { [self] in
-                try setLink(index: uplink.index, name: uplink.name, LinkChange(master: .index(UInt32(bridge.index))))
+            if uplinkIsPort {
+                try setLink(index: uplink.index, name: uplink.name, LinkChange(master: LinkChange.Master.none))
+                undo.push("re-attach \(uplink.name) to \(name)") { [self] in
+                    try setLink(index: uplink.index, name: uplink.name, LinkChange(master: .index(UInt32(bridge.index))))
+                }
             }
             try installAddressesAndRoutes(addresses: addresses, routes: routes, on: uplink, undo: undo)
             try checkpoint("release: delete bridge")
