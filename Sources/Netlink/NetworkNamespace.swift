@@ -58,6 +58,8 @@ public struct NetworkNamespace: Sendable, Equatable {
 public enum NamespaceError: Error, Equatable, CustomStringConvertible {
     case open(name: String, path: String, errno: Errno)
     case enter(name: String, errno: Errno)
+    case create(name: String, errno: Errno)
+    case delete(name: String, errno: Errno)
 
     public var description: String {
         switch self {
@@ -68,6 +70,39 @@ public enum NamespaceError: Error, Equatable, CustomStringConvertible {
             return "cannot open network namespace '\(name)' at \(path): \(errno)"
         case let .enter(name, errno):
             return "cannot enter network namespace '\(name)': \(errno) (needs CAP_SYS_ADMIN)"
+        case let .create(name, errno):
+            if errno == .fileExists { return "network namespace '\(name)' already exists" }
+            return "cannot create network namespace '\(name)': \(errno) (needs CAP_SYS_ADMIN)"
+        case let .delete(name, errno):
+            return "cannot delete network namespace '\(name)': \(errno)"
         }
+    }
+}
+
+extension NetworkNamespace {
+    /// Whether /run/netns/NAME exists.
+    public var exists: Bool { access(path, F_OK) == 0 }
+
+    /// Creates the namespace. Equivalent to `ip netns add NAME`. Needs CAP_SYS_ADMIN.
+    public func create() throws {
+        guard qnet_netns_create(Self.directory, path) == 0 else {
+            let errno = Errno(rawValue: Glibc.errno)
+            throw NamespaceError.create(name: name, errno: errno)
+        }
+    }
+
+    /// Removes the namespace; devices inside it go with it once nothing else holds it.
+    /// Equivalent to `ip netns delete NAME`. Needs CAP_SYS_ADMIN.
+    public func delete() throws {
+        guard qnet_netns_delete(path) == 0 else {
+            throw NamespaceError.delete(name: name, errno: Errno(rawValue: Glibc.errno))
+        }
+    }
+
+    /// Opens the namespace file (for IFLA_NET_NS_FD); the caller closes it.
+    public func openDescriptor() throws -> Int32 {
+        let descriptor = qnet_open(path, O_RDONLY)
+        guard descriptor >= 0 else { throw NamespaceError.open(name: name, path: path, errno: Errno(rawValue: Glibc.errno)) }
+        return descriptor
     }
 }

@@ -18,7 +18,8 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible, Comparabl
         guard parts.count == 6 else { return nil }
         var bytes: [UInt8] = []
         for part in parts {
-            guard part.count == 2, let byte = UInt8(part, radix: 16) else { return nil }
+            // Swift's integer parsing accepts a sign ("+f"); a MAC takes hex digits only.
+            guard part.count == 2, part.allSatisfy(\.isHexDigit), let byte = UInt8(part, radix: 16) else { return nil }
             bytes.append(byte)
         }
         self.bytes = bytes
@@ -73,7 +74,7 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
             guard parts.count == 4 else { return nil }
             var bytes: [UInt8] = []
             for part in parts {
-                guard !part.isEmpty, part.count <= 3, part.allSatisfy(\.isASCII), let value = UInt8(part) else { return nil }
+                guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0.isASCII && $0.isNumber }), let value = UInt8(part) else { return nil }
                 bytes.append(value)
             }
             self = .v4(bytes)
@@ -89,7 +90,7 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
             if part.isEmpty { return [] }
             var result: [UInt16] = []
             for group in part.split(separator: ":", omittingEmptySubsequences: false) {
-                guard (1...4).contains(group.count), let value = UInt16(group, radix: 16) else { return nil }
+                guard (1...4).contains(group.count), group.allSatisfy(\.isHexDigit), let value = UInt16(group, radix: 16) else { return nil }
                 result.append(value)
             }
             return result
@@ -115,6 +116,9 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
         case let .v4(bytes):
             return bytes.map(String.init).joined(separator: ".")
         case let .v6(bytes):
+            // The enum's cases accept any byte count; print malformed values as hex
+            // rather than trapping.
+            guard bytes.count == 16 else { return bytes.map { String($0, radix: 16) }.joined(separator: ":") }
             var words: [UInt16] = []
             for index in stride(from: 0, to: 16, by: 2) { words.append(UInt16(bytes[index]) << 8 | UInt16(bytes[index + 1])) }
             // RFC 5952: compress the longest run (length >= 2) of zero groups.
@@ -167,7 +171,8 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
         guard parts.count <= 2, let address = IPAddress(String(parts[0])) else { return nil }
         var length = address.bitWidth
         if parts.count == 2 {
-            guard !parts[1].isEmpty, parts[1].allSatisfy(\.isASCII), let value = Int(parts[1]), value >= 0, value <= address.bitWidth else { return nil }
+            guard !parts[1].isEmpty, parts[1].count <= 3, parts[1].allSatisfy({ $0.isASCII && $0.isNumber }),
+                  let value = Int(parts[1]), value <= address.bitWidth else { return nil }
             length = value
         }
         self.address = address
@@ -179,6 +184,7 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
     /// The network address: host bits cleared.
     public var network: IPAddress {
         var bytes = address.bytes
+        guard bytes.count == 4 || bytes.count == 16 else { return address }
         for index in 0..<bytes.count {
             let bitsBefore = index * 8
             if bitsBefore >= Int(length) { bytes[index] = 0 }

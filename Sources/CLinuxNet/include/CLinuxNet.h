@@ -24,6 +24,7 @@
 #include <linux/if_addr.h>
 #include <linux/if_ether.h>
 #include <linux/sockios.h>
+#include <linux/veth.h>
 
 // Function-like ioctl macros (_IOW/_IOR) do not import into Swift, and their
 // values differ between architectures (ppc64, mips), so they are exposed here as
@@ -41,7 +42,7 @@ static const unsigned long QNET_SIOCETHTOOL = SIOCETHTOOL;
 // Netlink framing macros that are expressions rather than constants.
 static const unsigned int QNET_NLMSG_HDRLEN = NLMSG_HDRLEN;
 static const unsigned int QNET_NLA_HDRLEN = NLA_HDRLEN;
-static const unsigned short QNET_NLA_TYPE_MASK = NLA_TYPE_MASK;
+static const unsigned short QNET_NLA_TYPE_MASK = (unsigned short)(NLA_TYPE_MASK & 0xffff);
 static const unsigned int QNET_IFINFOMSG_LEN = sizeof(struct ifinfomsg);
 static const unsigned int QNET_IFADDRMSG_LEN = sizeof(struct ifaddrmsg);
 static const unsigned int QNET_RTMSG_LEN = sizeof(struct rtmsg);
@@ -71,4 +72,6 @@ int qnet_unshare_mount_namespace(void);
 /// Remounts /sys in the current (private) mount namespace, as `ip netns exec` does.
 int qnet_remount_sysfs(void);
 
+#include "qnet_process.h"
+#include "qnet_netns.h"
 #endif
