@@ -26,10 +26,12 @@ public struct TAPOptions: Equatable, Sendable {
     /// The TAP's MAC; nil picks a random one whose first byte is 0xFE.
     public var macAddress: MACAddress?
     public var up: Bool
+    /// IFLA_IFALIAS, e.g. "qnet:vm=NAME" so `qnet show` can name the VM owning the TAP.
+    public var alias: String?
 
     public init(name: String = "tap%d", vnetHeader: Bool = false, queues: Int = 1, persistent: Bool = false,
                 owner: uid_t? = nil, group: gid_t? = nil, bridge: String? = nil, mtu: UInt32? = nil,
-                interfaceGroup: UInt32? = nil, macAddress: MACAddress? = nil, up: Bool = true) {
+                interfaceGroup: UInt32? = nil, macAddress: MACAddress? = nil, up: Bool = true, alias: String? = nil) {
         self.name = name
         self.vnetHeader = vnetHeader
         self.queues = queues
@@ -41,6 +43,7 @@ public struct TAPOptions: Equatable, Sendable {
         self.interfaceGroup = interfaceGroup
         self.macAddress = macAddress
         self.up = up
+        self.alias = alias
     }
 
     /// The largest queue count the kernel accepts (MAX_TAP_QUEUES).
@@ -154,7 +157,8 @@ extension HostNetwork {
                 master: bridge.map { .index(UInt32($0.index)) },
                 mtu: options.mtu ?? bridge?.mtu,
                 macAddress: device.macAddress,
-                group: options.interfaceGroup)
+                group: options.interfaceGroup,
+                alias: options.alias)
             requests.append((.newLink, [], change.message(index: device.index).encoded()))
         }
         let results = try perform("configuring TAPs") { try connection.executeBatch(requests) }

@@ -40,14 +40,14 @@ struct Show: ParsableCommand {
     }
 
     static func table(_ bridges: [BridgeReport]) -> String {
-        let header = ["bridge name", "bridge id", "STP enabled", "interfaces", "state", "mtu", "mac"]
+        let header = ["bridge name", "bridge id", "STP enabled", "interfaces", "state", "mtu", "mac", "vm"]
         var rows: [[String]] = []
         for bridge in bridges {
             let first = [bridge.name, bridge.id, bridge.stp ? "yes" : "no"]
             let blank = ["", "", ""]
-            if bridge.ports.isEmpty { rows.append(first + ["", "", "", ""]) }
+            if bridge.ports.isEmpty { rows.append(first + ["", "", "", "", ""]) }
             for (offset, port) in bridge.ports.enumerated() {
-                rows.append((offset == 0 ? first : blank) + [port.name, port.state, String(port.mtu), port.mac ?? "-"])
+                rows.append((offset == 0 ? first : blank) + [port.name, port.state, String(port.mtu), port.mac ?? "-", port.vm ?? "-"])
             }
         }
         return Table.render(header: header, rows: rows)
@@ -102,6 +102,8 @@ struct PortReport: Encodable {
     var isolated: Bool
     var learning: Bool
     var flood: Bool
+    /// The qnet VM whose NIC this TAP is (from the TAP's alias), or null.
+    var vm: String?
 
     init(link: Link) {
         name = link.name
@@ -115,5 +117,8 @@ struct PortReport: Encodable {
         isolated = link.port?.isolated ?? false
         learning = link.port?.learning ?? true
         flood = link.port?.unicastFlood ?? true
+        if let alias = link.alias, alias.hasPrefix("qnet:vm=") {
+            vm = String(alias.dropFirst("qnet:vm=".count).split(separator: "/").first ?? "")
+        }
     }
 }

@@ -63,3 +63,34 @@ enum Parse {
         return mac
     }
 }
+
+extension Parse {
+    /// `--memory`: MiB, or a number with K/M/G/T (1024-based).
+    static func memory(_ text: String) throws -> Int {
+        let units: [Character: Double] = ["K": 1.0 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024]
+        var number = Substring(text)
+        var scale = 1.0
+        if let last = number.last?.uppercased().first, let unit = units[last] {
+            scale = unit
+            number = number.dropLast()
+            if number.last?.uppercased() == "I" { number = number.dropLast() }
+        }
+        guard let value = Double(number), value.isFinite, value > 0, number.allSatisfy({ $0.isNumber || $0 == "." }) else {
+            throw ValidationError("invalid memory size '\(text)': use MiB (1024) or a number with K, M, G or T (512M, 2G)")
+        }
+        let mebibytes = value * scale
+        guard mebibytes >= 16, mebibytes <= Double(1 << 22), mebibytes == mebibytes.rounded() else {
+            throw ValidationError("invalid memory size '\(text)': use a whole number of MiB from 16 MiB to 4 TiB")
+        }
+        return Int(mebibytes)
+    }
+
+    /// `--vnc :N`.
+    static func vncDisplay(_ text: String) throws -> Int {
+        let digits = text.hasPrefix(":") ? String(text.dropFirst()) : text
+        guard let value = Int(digits), (0...99).contains(value), digits.allSatisfy(\.isNumber) else {
+            throw ValidationError("invalid VNC display '\(text)': use :0 to :99")
+        }
+        return value
+    }
+}

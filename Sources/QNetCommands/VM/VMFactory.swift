@@ -1,0 +1,11 @@
+import HostNetwork
+import VirtualMachines
+
+/// Builds the VM manager the vm commands share.
+enum VMFactory {
+    static func manager(host: HostNetwork, global: GlobalOptions) -> VMManager {
+        let manager = VMManager(host: host, netns: global.netns, kvmRunsGuests: KVMVerdict.check)
+        manager.notice = { Output.printError($0) }
+        return manager
+    }
+}

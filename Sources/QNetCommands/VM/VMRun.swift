@@ -1,0 +1,154 @@
+import ArgumentParser
+import Glibc
+import HostNetwork
+import VirtualMachines
+import Yams
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// `qnet vm run NAME ...`: the recipe's long `qemu-kvm ... -net nic -net tap,...` line.
+struct VMRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Start a VM (qemu-system-x86_64 ... -netdev tap,fd=N), detached unless --foreground.",
+        discussion: """
+            Each --nic gets a transient TAP that qnet opens (vnet_hdr on), attaches to the bridge with the \
+            bridge's MTU and hands to QEMU as a descriptor; QEMU runs unprivileged as --user (default: \
+            $SUDO_USER, else the 'qnet' system user) and starts paused until every NIC is on its bridge. \
+            The TAPs vanish when QEMU exits, however it exits. Arguments after -- go to QEMU unchanged.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The VM's name (letters, digits, '.', '_', '-'); optional with -f.")
+    var name: String?
+
+    @Option(name: .customShort("f"), help: ArgumentHelp("Read the VM from a YAML file (same fields as the options).", valueName: "file"))
+    var file: String?
+
+    @Option(help: ArgumentHelp("Memory: MiB, or with a unit (512M, 2G).", valueName: "size"), transform: Parse.memory)
+    var memory: Int?
+
+    @Option(help: ArgumentHelp("Virtual CPUs.", valueName: "n"))
+    var cpus: Int?
+
+    @Option(name: .customLong("disk"), help: ArgumentHelp("A disk image (repeatable; raw or qcow2).", valueName: "path"))
+    var disks: [String] = []
+
+    @Option(help: ArgumentHelp("An ISO image as CD-ROM.", valueName: "iso"))
+    var cdrom: String?
+
+    @Option(help: ArgumentHelp("Boot order, e.g. cd (disk, then CD-ROM).", valueName: "order"))
+    var boot: String?
+
+    @Option(name: .customLong("nic"), help: ArgumentHelp("bridge=BR[,model=virtio|e1000|rtl8139][,mac=MAC][,queues=N], or none (repeatable).", valueName: "spec"))
+    var nics: [String] = []
+
+    @Option(help: ArgumentHelp("Boot this kernel directly.", valueName: "path"))
+    var kernel: String?
+
+    @Option(help: ArgumentHelp("Initial ramdisk for --kernel.", valueName: "path"))
+    var initrd: String?
+
+    @Option(help: ArgumentHelp("Kernel command line for --kernel.", valueName: "text"))
+    var append: String?
+
+    @Option(help: ArgumentHelp("VNC display, e.g. :0.", valueName: ":n"), transform: Parse.vncDisplay)
+    var vnc: Int?
+
+    @Option(help: ArgumentHelp("Write the serial console to this file (default: the VM's state directory).", valueName: "file"))
+    var console: String?
+
+    @Option(help: "Accelerator: kvm, tcg or auto (KVM only if a probe shows it runs guests).")
+    var accel: Acceleration?
+
+    @Option(help: ArgumentHelp("The user QEMU runs as (never root unless --user root).", valueName: "user"))
+    var user: String?
+
+    @Flag(help: "Stay attached until the VM exits (default: detach, like -daemonize).")
+    var foreground = false
+
+    @Argument(parsing: .postTerminator, help: "Extra QEMU arguments, after --.")
+    var extra: [String] = []
+
+    func validate() throws {
+        if name == nil && file == nil { throw ValidationError("give the VM a name, or a YAML file with -f") }
+    }
+
+    func definition() throws -> VMDefinition {
+        var definition: VMDefinition
+        if let file {
+            guard let bytes = readWholeFile(file) else {
+                throw ValidationError("cannot read VM file '\(file)'")
+            }
+            do {
+                definition = try YAMLDecoder().decode(VMDefinition.self, from: String(decoding: bytes, as: UTF8.self))
+            } catch {
+                throw ValidationError("invalid VM file '\(file)': \(ErrorReporting.oneLine(String(describing: error)))")
+            }
+            if let name { definition.name = name }
+        } else {
+            definition = VMDefinition(name: name!)
+        }
+        if let memory { definition.memory = memory }
+        if let cpus { definition.cpus = cpus }
+        if !disks.isEmpty { definition.disks = disks }
+        if let cdrom { definition.cdrom = cdrom }
+        if let boot { definition.boot = boot }
+        if !nics.isEmpty {
+            do {
+                let parsed = try nics.map(NICSpec.parse)
+                definition.nics = parsed.contains(where: { $0 == nil }) ? [] : parsed.compactMap { $0 }
+                if parsed.contains(where: { $0 == nil }) && parsed.count > 1 {
+                    throw ValidationError("--nic none cannot be combined with other --nic options")
+                }
+            } catch let error as VMError {
+                throw ValidationError(error.description)
+            }
+        }
+        if let kernel { definition.kernel = kernel }
+        if let initrd { definition.initrd = initrd }
+        if let append { definition.append = append }
+        if let vnc { definition.vnc = vnc }
+        if let console { definition.console = console }
+        if let accel { definition.accel = accel }
+        if let user { definition.user = user }
+        if !extra.isEmpty { definition.extraArguments = extra }
+        return definition
+    }
+
+    func run() throws {
+        let definition = try definition()
+        try definition.validate()
+        let host = try global.openHost()
+        let manager = VMFactory.manager(host: host, global: global)
+        let state = try manager.run(definition, foreground: foreground)
+        if foreground {
+            print("VM \(state.name) exited")
+        } else {
+            print("started VM \(state.name) (pid \(state.pid), \(state.accel.rawValue), user \(state.user))")
+            for nic in state.nics { print("  \(nic.tap) on \(nic.bridge), mac \(nic.mac), \(nic.model.rawValue)") }
+            print("  console: \(state.consoleLog)")
+        }
+    }
+}
+
+extension Acceleration: ExpressibleByArgument {}
+
+func readWholeFile(_ path: String) -> [UInt8]? {
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { return nil }
+    defer { close(descriptor) }
+    var result: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        if count < 0 && errno == EINTR { continue }
+        if count <= 0 { break }
+        result.append(contentsOf: buffer[0..<count])
+    }
+    return result
+}

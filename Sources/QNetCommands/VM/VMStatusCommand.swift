@@ -1,0 +1,29 @@
+import ArgumentParser
+import VirtualMachines
+
+/// `qnet vm status NAME`: `virsh dominfo`.
+struct VMStatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show one VM's state.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The VM.")
+    var name: String
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let manager = VMFactory.manager(host: try global.openHost(), global: global)
+        let vm = try manager.status(name)
+        if json { print(try Output.json(vm)); return }
+        print("name:    \(vm.name)")
+        print("pid:     \(vm.pid)")
+        print("state:   \(vm.runState)")
+        print("accel:   \(vm.accel.rawValue)")
+        print("user:    \(vm.user)")
+        print("uptime:  \(formatted(vm.uptimeSeconds.rounded())) s")
+        print("console: \(vm.consoleLog)")
+        for nic in vm.nics { print("nic:     \(nic.tap) on \(nic.bridge), mac \(nic.mac), \(nic.model.rawValue), \(nic.queues) queue(s)") }
+    }
+}

@@ -1,0 +1,69 @@
+import Glibc
+
+/// The account QEMU runs as: `--user`, else $SUDO_USER, else the `qnet` system user.
+/// Never root unless asked for by name.
+public struct UserAccount: Equatable, Sendable {
+    public var name: String
+    public var uid: uid_t
+    public var gid: gid_t
+    public var groups: [gid_t]
+
+    public static let systemUserName = "qnet"
+
+    public static func lookup(_ name: String) -> UserAccount? {
+        guard let entry = getpwnam(name) else { return nil }
+        let uid = entry.pointee.pw_uid
+        let gid = entry.pointee.pw_gid
+        var count: Int32 = 64
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        if getgrouplist(name, gid, &groups, &count) < 0 {
+            groups = [gid_t](repeating: 0, count: Int(count))
+            _ = getgrouplist(name, gid, &groups, &count)
+        }
+        return UserAccount(name: name, uid: uid, gid: gid, groups: Array(groups.prefix(Int(max(count, 0)))))
+    }
+
+    /// Resolves who QEMU runs as.
+    public static func resolve(requested: String?) throws -> UserAccount {
+        if let requested {
+            guard let account = lookup(requested) else {
+                throw VMError.noSuchUser(requested, remedy: "pass an existing user to --user")
+            }
+            return account
+        }
+        if let sudo = getenv("SUDO_USER").map({ String(cString: $0) }), !sudo.isEmpty, sudo != "root", let account = lookup(sudo) {
+            return account
+        }
+        guard let account = lookup(systemUserName) else {
+            throw VMError.noSuchUser(systemUserName, remedy: "create it with `useradd --system --no-create-home --shell /usr/sbin/nologin qnet` or pass --user USER (QEMU never runs as root unless --user root)")
+        }
+        return account
+    }
+
+    public var isRoot: Bool { uid == 0 }
+
+    /// Whether this account may read (and write) `path`, judged from its mode, owner and
+    /// group as the kernel would (root may do anything).
+    public func canAccess(_ path: String, write: Bool = false) -> Bool {
+        if isRoot { return true }
+        var info = stat()
+        guard stat(path, &info) == 0 else { return false }
+        let mode = info.st_mode
+        let (readBit, writeBit): (mode_t, mode_t)
+        if info.st_uid == uid { (readBit, writeBit) = (S_IRUSR, S_IWUSR) }
+        else if info.st_gid == gid || groups.contains(info.st_gid) { (readBit, writeBit) = (S_IRGRP, S_IWGRP) }
+        else { (readBit, writeBit) = (S_IROTH, S_IWOTH) }
+        guard mode & readBit != 0 else { return false }
+        if write && mode & writeBit == 0 { return false }
+        // Every directory on the way must be searchable.
+        var directory = path
+        while let slash = directory.lastIndex(of: "/"), slash != directory.startIndex {
+            directory = String(directory[..<slash])
+            var dirInfo = stat()
+            guard stat(directory, &dirInfo) == 0 else { return false }
+            let search: mode_t = dirInfo.st_uid == uid ? S_IXUSR : (dirInfo.st_gid == gid || groups.contains(dirInfo.st_gid)) ? S_IXGRP : S_IXOTH
+            if dirInfo.st_mode & search == 0 { return false }
+        }
+        return true
+    }
+}

@@ -1,0 +1,324 @@
+import CLinuxNet
+import Glibc
+import HostNetwork
+import Netlink
+import NetlinkWire
+
+/// A running VM as `qnet vm list` reports it.
+public struct VMStatus: Codable, Equatable, Sendable {
+    public var name: String
+    public var pid: Int32
+    /// QEMU's run state from QMP `query-status` ("running", "paused", "shutdown", ...),
+    /// or "unresponsive" when QMP does not answer.
+    public var runState: String
+    public var accel: Acceleration
+    public var user: String
+    public var netns: String?
+    public var uptimeSeconds: Double
+    public var nics: [NICState]
+    public var consoleLog: String
+}
+
+/// Starts, lists and stops QEMU VMs whose NICs are TAPs opened by qnet.
+///
+/// qnet opens each NIC's TAP itself (transient, IFF_VNET_HDR, one descriptor per queue),
+/// attaches it to its bridge with the bridge's MTU, and hands the descriptors to QEMU
+/// (`-netdev tap,fd=N`), so QEMU needs no privilege and runs as an ordinary user. Because
+/// the TAPs are transient they vanish whenever QEMU exits, even on `kill -9`.
+/// Equivalent to the recipe's `qemu-kvm ... -net nic -net tap,ifname=tap1,script=/etc/qemu-ifup`.
+/// Needs CAP_NET_ADMIN (TAPs), CAP_SETUID/CAP_SETGID (dropping to the user).
+public final class VMManager {
+    public let host: HostNetwork
+    /// The named namespace the VMs' TAPs live in (recorded in the state; QEMU itself needs
+    /// no namespace because it only uses the descriptors it is given).
+    public let netns: String?
+    /// Prints one-line notices (accelerator choice, warnings).
+    public var notice: (String) -> Void = { _ in }
+    /// How long to wait for QEMU's QMP socket after starting it.
+    public var startTimeout: Double = 15
+    /// Decides whether KVM can run guests; `auto` falls back to TCG when it says no.
+    public var kvmRunsGuests: (String) -> (usable: Bool, reason: String)
+
+    public init(host: HostNetwork, netns: String? = nil, kvmRunsGuests: @escaping (String) -> (usable: Bool, reason: String)) {
+        self.host = host
+        self.netns = netns
+        self.kvmRunsGuests = kvmRunsGuests
+    }
+
+    // MARK: - run
+
+    /// Starts a VM paused, checks every NIC is on its bridge, then continues it.
+    /// With `foreground`, waits until QEMU exits and removes the VM's state.
+    @discardableResult
+    public func run(_ definition: VMDefinition, foreground: Bool = false) throws -> VMState {
+        try definition.validate()
+        guard let qemu = QEMUBinary.locate() else { throw VMError.qemuNotInstalled }
+        let user = try UserAccount.resolve(requested: definition.user)
+        try checkFiles(definition, user: user)
+
+        // One VM per name: a live one is refused, a dead one's leftovers are cleaned.
+        let running = try liveStates()
+        if let existing = running.first(where: { $0.name == definition.name }) {
+            throw VMError.duplicateName(definition.name, pid: existing.pid)
+        }
+        VMStore.remove(definition.name)
+
+        var inUse: [MACAddress: String] = [:]
+        for state in running { for nic in state.nics { if let mac = MACAddress(nic.mac) { inUse[mac] = state.name } } }
+        let macs = try GuestMAC.assign(vm: definition.name, nics: definition.nics, inUse: inUse)
+        for nic in definition.nics {
+            do {
+                let bridge = try host.link(named: nic.bridge)
+                guard bridge.isBridge else { throw HostNetworkError.notABridge(nic.bridge, kind: bridge.kind) }
+            } catch let error as HostNetworkError { throw VMError.network(error) }
+        }
+        let accel = resolveAccel(definition.accel, qemu: qemu)
+
+        let directory = VMStore.directory(for: definition.name)
+        let undo = UndoStack()
+        var succeeded = false
+        defer { if !succeeded { undo.rollback() } }
+
+        try makeDirectories(QNetPaths.vms)
+        guard mkdir(directory, 0o750) == 0 else {
+            throw VMError.state("cannot create \(directory): \(String(cString: strerror(errno)))")
+        }
+        undo.push("remove \(directory)") { VMStore.remove(definition.name) }
+        // QEMU, running as the user, creates its QMP socket, pid file and console log here.
+        _ = chown(directory, user.uid, user.gid)
+
+        let consoleLog = definition.console ?? "\(directory)/console.log"
+        let qemuLog = "\(directory)/qemu.log"
+        let qmpSocket = "\(directory)/qmp.sock"
+        let logDescriptor = open(qemuLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        guard logDescriptor >= 0 else { throw VMError.state("cannot create \(qemuLog)") }
+        defer { close(logDescriptor) }
+        if definition.console == nil {
+            let console = open(consoleLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+            if console >= 0 { _ = fchown(console, user.uid, user.gid); close(console) }
+        }
+
+        // The TAPs: transient, vnet_hdr, multi-queue as asked, attached and up in one batch.
+        let taps: [TAPDevice]
+        do {
+            taps = try host.createTAPs(definition.nics.enumerated().map { index, nic in
+                TAPOptions(name: "vnet%d", vnetHeader: true, queues: nic.queues, persistent: false, owner: user.uid,
+                           bridge: nic.bridge, macAddress: nil, up: true, alias: "qnet:vm=\(definition.name)/\(index)")
+            })
+        } catch let error as HostNetworkError { throw VMError.network(error) }
+        defer { for tap in taps { tap.close() } }
+
+        // Descriptors go to fixed numbers from 3 upwards in QEMU.
+        var mappings: [(from: Int32, to: Int32)] = []
+        var nicArguments: [QEMUNetworkDevice] = []
+        for (index, (tap, nic)) in zip(taps, definition.nics).enumerated() {
+            var numbers: [Int32] = []
+            for descriptor in tap.descriptors {
+                let target = Int32(3 + mappings.count)
+                mappings.append((descriptor, target))
+                numbers.append(target)
+            }
+            nicArguments.append(QEMUNetworkDevice(id: "net\(index)", descriptors: numbers, model: nic.model, mac: macs[index], queues: nic.queues))
+        }
+
+        let arguments = try QEMUArgumentsBuilder.arguments(
+            for: definition, accel: accel, qmpSocket: qmpSocket, consoleLog: consoleLog,
+            pidFile: "\(directory)/qemu.pid", networkDevices: nicArguments)
+        var environment: [String: String] = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+        if let home = getenv("HOME") { environment["HOME"] = String(cString: home) }
+        let pid = try ProcessLauncher.spawn(qemu, arguments: arguments, environment: environment, descriptors: mappings,
+                                            output: logDescriptor, user: user.isRoot && definition.user == nil ? nil : user,
+                                            newSession: !foreground, workingDirectory: directory)
+        undo.push("stop QEMU \(pid)") { Self.terminate(pid) }
+        let startTime = ProcessInfoReader.startTime(of: pid) ?? 0
+        // QEMU holds the TAP descriptors now; qnet's copies close when this scope ends.
+
+        let control = try connect(qmpSocket, pid: pid, startTime: startTime, qemuLog: qemuLog)
+        defer { control.close() }
+
+        // Started paused (-S): only continue once every NIC is on its bridge.
+        for (tap, nic) in zip(taps, definition.nics) {
+            let link = try? host.link(named: tap.name)
+            let bridge = try? host.link(named: nic.bridge)
+            guard let link, let bridge, link.masterIndex == UInt32(bridge.index) else {
+                throw VMError.nicNotOnBridge(tap: tap.name, bridge: nic.bridge)
+            }
+        }
+        try control.cont()
+
+        let state = VMState(
+            name: definition.name, pid: pid, startTime: startTime, qemu: qemu, arguments: arguments, qmpSocket: qmpSocket,
+            consoleLog: consoleLog, qemuLog: qemuLog, accel: accel, user: user.name, netns: netns,
+            startedAt: monotonicNow(),
+            nics: zip(taps, zip(definition.nics, macs)).map { tap, pair in
+                NICState(tap: tap.name, bridge: pair.0.bridge, mac: pair.1.description, model: pair.0.model, queues: pair.0.queues)
+            },
+            definition: definition)
+        try VMStore.save(state)
+        succeeded = true
+
+        if foreground {
+            for tap in taps { tap.close() }
+            control.close()
+            Self.waitForExit(pid)
+            VMStore.remove(definition.name)
+        }
+        return state
+    }
+
+    private func checkFiles(_ definition: VMDefinition, user: UserAccount) throws {
+        func check(_ what: String, _ path: String?, write: Bool = false) throws {
+            guard let path else { return }
+            guard fileExists(path) else { throw VMError.missingFile(what: what, path: path) }
+            guard user.canAccess(path, write: write) else { throw VMError.unreadableFile(what: what, path: path, user: user.name) }
+        }
+        for disk in definition.disks { try check("disk", disk, write: true) }
+        try check("ISO", definition.cdrom)
+        try check("kernel", definition.kernel)
+        try check("initrd", definition.initrd)
+    }
+
+    private func resolveAccel(_ requested: Acceleration, qemu: String) -> Acceleration {
+        switch requested {
+        case .tcg, .kvm: return requested
+        case .auto:
+            let verdict = kvmRunsGuests(qemu)
+            if verdict.usable { return .kvm }
+            notice("notice: using TCG (software emulation; guests run slowly): \(verdict.reason)")
+            return .tcg
+        }
+    }
+
+    /// Waits for QMP to come up; if QEMU dies first, reports its stderr.
+    private func connect(_ socket: String, pid: Int32, startTime: UInt64, qemuLog: String) throws -> VMControl {
+        let deadline = monotonicNow() + startTimeout
+        while monotonicNow() < deadline {
+            if Self.reapIfExited(pid) != nil || !ProcessInfoReader.isAlive(pid, startTime: startTime) {
+                let status = Self.reapIfExited(pid) ?? "exited"
+                throw VMError.qemuExited(status: status, stderr: readText(qemuLog) ?? "")
+            }
+            if fileExists(socket), let control = try? VMControl(socketPath: socket, timeout: 5) {
+                return control
+            }
+            usleep(10_000)
+        }
+        throw VMError.timeout("QEMU's QMP socket \(socket) did not appear within \(Int(startTimeout)) s")
+    }
+
+    // MARK: - list, status, stop, kill
+
+    /// States of VMs whose QEMU is alive; leftovers of dead ones are removed.
+    public func liveStates() throws -> [VMState] {
+        var result: [VMState] = []
+        for (name, state) in VMStore.all() {
+            guard let state, ProcessInfoReader.isAlive(state.pid, startTime: state.startTime) else {
+                if let state { _ = Self.reapIfExited(state.pid) }
+                VMStore.remove(name)
+                continue
+            }
+            result.append(state)
+        }
+        return result
+    }
+
+    /// Running VMs with their run state from QMP. Equivalent to `virsh list`.
+    public func list() throws -> [VMStatus] {
+        try liveStates().map(status(of:))
+    }
+
+    public func status(_ name: String) throws -> VMStatus {
+        guard let state = try liveStates().first(where: { $0.name == name }) else { throw VMError.noSuchVM(name) }
+        return status(of: state)
+    }
+
+    private func status(of state: VMState) -> VMStatus {
+        var runState = "unresponsive"
+        if let control = try? VMControl(socketPath: state.qmpSocket, timeout: 2) {
+            runState = (try? control.runState()) ?? "unresponsive"
+            control.close()
+        }
+        return VMStatus(name: state.name, pid: state.pid, runState: runState, accel: state.accel, user: state.user,
+                        netns: state.netns, uptimeSeconds: max(0, monotonicNow() - state.startedAt), nics: state.nics,
+                        consoleLog: state.consoleLog)
+    }
+
+    /// How a stop ended.
+    public enum StopOutcome: String, Sendable {
+        /// The guest powered off after the ACPI request.
+        case poweredOff
+        /// The guest ignored ACPI until the timeout; QEMU was told to quit.
+        case quitAfterTimeout
+    }
+
+    /// ACPI power-off (`system_powerdown`), then `quit` after `timeout` seconds.
+    /// Equivalent to `virsh shutdown` followed by `virsh destroy`.
+    @discardableResult
+    public func stop(_ name: String, timeout: Double) throws -> StopOutcome {
+        guard let state = try liveStates().first(where: { $0.name == name }) else { throw VMError.noSuchVM(name) }
+        var outcome = StopOutcome.quitAfterTimeout
+        if let control = try? VMControl(socketPath: state.qmpSocket, timeout: 5) {
+            try? control.systemPowerdown()
+            let deadline = monotonicNow() + timeout
+            while monotonicNow() < deadline && ProcessInfoReader.isAlive(state.pid, startTime: state.startTime) {
+                _ = Self.reapIfExited(state.pid)
+                usleep(20_000)
+            }
+            if ProcessInfoReader.isAlive(state.pid, startTime: state.startTime) {
+                try? control.quit()
+            } else {
+                outcome = .poweredOff
+            }
+            control.close()
+        }
+        try waitGone(state, grace: 5)
+        VMStore.remove(name)
+        return outcome
+    }
+
+    /// SIGKILL. Equivalent to `virsh destroy` / `kill -9`.
+    public func kill(_ name: String) throws {
+        guard let state = try liveStates().first(where: { $0.name == name }) else { throw VMError.noSuchVM(name) }
+        Glibc.kill(state.pid, SIGKILL)
+        try waitGone(state, grace: 5)
+        VMStore.remove(name)
+    }
+
+    private func waitGone(_ state: VMState, grace: Double) throws {
+        let deadline = monotonicNow() + grace
+        while ProcessInfoReader.isAlive(state.pid, startTime: state.startTime) {
+            _ = Self.reapIfExited(state.pid)
+            if monotonicNow() > deadline {
+                Glibc.kill(state.pid, SIGKILL)
+                if monotonicNow() > deadline + 5 { throw VMError.timeout("QEMU (pid \(state.pid)) did not exit") }
+            }
+            usleep(10_000)
+        }
+    }
+
+    // MARK: - process helpers
+
+    /// Reaps `pid` if it is our child and has exited; returns how it ended.
+    static func reapIfExited(_ pid: Int32) -> String? {
+        var status: Int32 = 0
+        let result = waitpid(pid, &status, WNOHANG)
+        guard result == pid else { return nil }
+        if status & 0x7f == 0 { return "exit status \((status >> 8) & 0xff)" }
+        return "killed by signal \(status & 0x7f)"
+    }
+
+    static func waitForExit(_ pid: Int32) {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    }
+
+    static func terminate(_ pid: Int32) {
+        Glibc.kill(pid, SIGKILL)
+        waitForExit(pid)
+    }
+}
+
+func monotonicNow() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}
