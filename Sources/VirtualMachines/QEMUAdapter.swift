@@ -1,4 +1,7 @@
+import Glibc
 import NetlinkWire
+import QEMU
+import QMP
 
 /// One guest NIC backed by TAP descriptors already placed at `descriptors` in QEMU.
 public struct QEMUNetworkDevice: Equatable, Sendable {
@@ -9,26 +12,69 @@ public struct QEMUNetworkDevice: Equatable, Sendable {
     public var queues: Int
 }
 
-/// Turns a VM definition into QEMU's argument list (through the QEMU target's builder).
+/// Turns a VM definition into QEMU's argument list through the QEMU target's builder.
 enum QEMUArgumentsBuilder {
     static func arguments(for definition: VMDefinition, accel: Acceleration, qmpSocket: String, consoleLog: String,
                           pidFile: String, networkDevices: [QEMUNetworkDevice]) throws -> [String] {
-        fatalError("adapter pending")
+        var drives = definition.disks.map { Drive.disk($0, format: detectFormat($0)) }
+        if let cdrom = definition.cdrom { drives.append(.cdrom(cdrom)) }
+        let commandLine = QEMUCommandLine(
+            name: definition.name,
+            machineType: "q35",
+            accelerator: accel == .kvm ? .kvm : .tcg,
+            cpuModel: accel == .kvm ? "host" : nil,
+            memoryMiB: definition.memory,
+            cpus: definition.cpus,
+            vnc: definition.vnc.map { .display($0) },
+            startPaused: true,
+            pidFile: pidFile,
+            qmpSocket: qmpSocket,
+            serial: .file(consoleLog, append: true),
+            directKernelBoot: definition.kernel.map { DirectKernelBoot(kernel: $0, initrd: definition.initrd, commandLine: definition.append) },
+            drives: drives,
+            bootOrder: definition.boot,
+            networkInterfaces: networkDevices.map { device in
+                NetworkInterface(id: device.id, backend: .tap(TAPBackend(descriptors: device.descriptors)),
+                                 model: device.model, macAddress: device.mac)
+            },
+            extraArguments: definition.extraArguments)
+        do {
+            return try commandLine.arguments()
+        } catch {
+            throw VMError.invalidValue(what: "QEMU argument", value: String(describing: error), allowed: "see the message")
+        }
+    }
+
+    /// qcow2 images start with "QFI\xfb"; everything else is passed as raw.
+    static func detectFormat(_ path: String) -> DiskFormat {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return .raw }
+        defer { close(descriptor) }
+        var magic = [UInt8](repeating: 0, count: 4)
+        let count = magic.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, 4) }
+        return count == 4 && magic == [0x51, 0x46, 0x49, 0xfb] ? .qcow2 : .raw
     }
 }
 
-enum QEMUBinary {
-    static func locate() -> String? {
-        ProcessLauncher.which("qemu-kvm") ?? ProcessLauncher.which("qemu-system-x86_64")
-    }
-}
-
-/// The QMP operations the VM manager needs.
+/// The QMP operations the VM manager needs, over the QMP target's client.
 final class VMControl {
-    init(socketPath: String, timeout: Double) throws { fatalError("adapter pending") }
-    func cont() throws {}
-    func runState() throws -> String { "" }
-    func systemPowerdown() throws {}
-    func quit() throws {}
-    func close() {}
+    private let client: QMPClient
+
+    init(socketPath: String, timeout: Double) throws {
+        do {
+            client = try QMPClient.connect(socketPath: socketPath, timeout: .milliseconds(Int(timeout * 1000)))
+        } catch {
+            throw VMError.qmp("cannot connect to \(socketPath): \(error)")
+        }
+    }
+
+    func cont() throws { try wrap("cont") { try client.cont() } }
+    func runState() throws -> String { try wrap("query-status") { try client.queryStatus().status } }
+    func systemPowerdown() throws { try wrap("system_powerdown") { try client.systemPowerdown() } }
+    func quit() throws { try wrap("quit") { try client.quit() } }
+    func close() { client.close() }
+
+    private func wrap<T>(_ command: String, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch { throw VMError.qmp("\(command) failed: \(error)") }
+    }
 }

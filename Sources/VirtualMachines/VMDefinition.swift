@@ -1,4 +1,5 @@
 import NetlinkWire
+import QEMU
 
 /// How QEMU should accelerate a VM (`-accel`).
 public enum Acceleration: String, Codable, Sendable, CaseIterable {
@@ -6,11 +7,6 @@ public enum Acceleration: String, Codable, Sendable, CaseIterable {
     case auto
     case kvm
     case tcg
-}
-
-/// Emulated NIC models (`-device MODEL`).
-public enum NICModel: String, Codable, Sendable, CaseIterable {
-    case virtio, e1000, rtl8139
 }
 
 /// One guest NIC: `--nic bridge=BR[,model=..][,mac=..][,queues=N]` or `--nic none`.
@@ -37,14 +33,14 @@ public struct NICSpec: Codable, Equatable, Sendable {
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard pieces.count == 2, !pieces[1].isEmpty else {
-                throw VMError.invalidValue(what: "--nic", value: text, allowed: "use bridge=BR[,model=virtio|e1000|rtl8139][,mac=MAC][,queues=N] or none")
+                throw VMError.invalidValue(what: "--nic", value: text, allowed: "use bridge=BR[,model=virtio|e1000|e1000e|rtl8139][,mac=MAC][,queues=N] or none")
             }
             let value = String(pieces[1])
             switch pieces[0] {
             case "bridge": bridge = value
             case "model":
-                guard let parsed = NICModel(rawValue: value) ?? (value == "virtio-net" || value == "virtio-net-pci" ? .virtio : nil) else {
-                    throw VMError.invalidValue(what: "NIC model", value: value, allowed: "use virtio, e1000 or rtl8139")
+                guard let parsed = NICModel(name: value) else {
+                    throw VMError.invalidValue(what: "NIC model", value: value, allowed: "use virtio, e1000, e1000e or rtl8139")
                 }
                 model = parsed
             case "mac": mac = value

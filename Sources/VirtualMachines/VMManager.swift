@@ -1,5 +1,6 @@
 import CLinuxNet
 import Glibc
+import QEMU
 import HostNetwork
 import Netlink
 import NetlinkWire
@@ -52,7 +53,7 @@ public final class VMManager {
     @discardableResult
     public func run(_ definition: VMDefinition, foreground: Bool = false) throws -> VMState {
         try definition.validate()
-        guard let qemu = QEMUBinary.locate() else { throw VMError.qemuNotInstalled }
+        guard let qemu = try? QEMUBinary.systemEmulator() else { throw VMError.qemuNotInstalled }
         let user = try UserAccount.resolve(requested: definition.user)
         try checkFiles(definition, user: user)
 
@@ -93,10 +94,11 @@ public final class VMManager {
         let logDescriptor = open(qemuLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
         guard logDescriptor >= 0 else { throw VMError.state("cannot create \(qemuLog)") }
         defer { close(logDescriptor) }
-        if definition.console == nil {
-            let console = open(consoleLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
-            if console >= 0 { _ = fchown(console, user.uid, user.gid); close(console) }
-        }
+        // QEMU opens the console log as the user: create it here and hand it over.
+        let console = open(consoleLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        guard console >= 0 else { throw VMError.state("cannot create console log \(consoleLog): \(String(cString: strerror(errno)))") }
+        _ = fchown(console, user.uid, user.gid)
+        close(console)
 
         // The TAPs: transient, vnet_hdr, multi-queue as asked, attached and up in one batch.
         let taps: [TAPDevice]

@@ -1,4 +1,5 @@
 import Glibc
+import QEMU
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else

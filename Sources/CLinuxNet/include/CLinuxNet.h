@@ -74,4 +74,5 @@ int qnet_remount_sysfs(void);
 
 #include "qnet_process.h"
 #include "qnet_netns.h"
+#include "qnet_scm.h"
 #endif
