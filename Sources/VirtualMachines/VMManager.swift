@@ -285,15 +285,23 @@ public final class VMManager {
         VMStore.remove(name)
     }
 
+    /// Waits until QEMU's process is gone: reaped when it is our child (foreground runs,
+    /// library use), else gone from /proc or a zombie awaiting its own parent. SIGKILL
+    /// after `grace` seconds.
     private func waitGone(_ state: VMState, grace: Double) throws {
         let deadline = monotonicNow() + grace
-        while ProcessInfoReader.isAlive(state.pid, startTime: state.startTime) {
-            _ = Self.reapIfExited(state.pid)
+        while true {
+            if Self.reapIfExited(state.pid) != nil { return }
+            if Glibc.kill(state.pid, 0) != 0 { return }
+            if !ProcessInfoReader.isAlive(state.pid, startTime: state.startTime) {
+                var status: Int32 = 0
+                if waitpid(state.pid, &status, WNOHANG) < 0 && errno == ECHILD { return }
+            }
             if monotonicNow() > deadline {
                 Glibc.kill(state.pid, SIGKILL)
                 if monotonicNow() > deadline + 5 { throw VMError.timeout("QEMU (pid \(state.pid)) did not exit") }
             }
-            usleep(10_000)
+            usleep(5_000)
         }
     }
 

@@ -1,0 +1,173 @@
+import Foundation
+import HostNetwork
+import Netlink
+import QNetTestSupport
+import Testing
+@testable import VirtualMachines
+
+/// A throwaway qnet state directory for VM tests (QNET_STATE_DIR), shared by the process.
+enum VMTestState {
+    static let directory: String = {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-vmtests-\(getpid())").path
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        chmod(path, 0o755)
+        setenv("QNET_STATE_DIR", path, 1)
+        return path
+    }()
+
+    /// Debian's kernel: with no initrd it panics at once and then idles, which is all a
+    /// lifecycle test needs (it also ignores the ACPI power button).
+    static var kernel: String {
+        get throws {
+            let boot = (try? FileManager.default.contentsOfDirectory(atPath: "/boot")) ?? []
+            guard let name = boot.filter({ $0.hasPrefix("vmlinuz-") }).sorted().last else {
+                throw TestSupportError("no /boot/vmlinuz-*; `make test` installs linux-image-amd64")
+            }
+            return "/boot/\(name)"
+        }
+    }
+}
+
+/// A bridge in a fresh namespace and a VM manager acting there.
+struct VMFixture {
+    let ns: TestNamespace
+    let host: HostNetwork
+    let manager: VMManager
+
+    init(_ label: String) throws {
+        _ = VMTestState.directory
+        ns = try TestNamespace(label)
+        host = try HostNetwork(namespace: NetworkNamespace(name: ns.name))
+        try host.createBridge("br0", mtu: 1400)
+        manager = VMManager(host: host, netns: ns.name, kvmRunsGuests: { _ in (false, "tests run under TCG") })
+    }
+
+    func definition(_ name: String, nics: [NICSpec] = [NICSpec(bridge: "br0")]) throws -> VMDefinition {
+        VMDefinition(name: name, memory: 128, nics: nics, kernel: try VMTestState.kernel, append: "console=ttyS0 panic=0",
+                     accel: .tcg, user: "nobody")
+    }
+
+    func tapNames() throws -> Set<String> {
+        Set(try ns.json("link", "show", "type", "tun").compactMap { $0["ifname"] as? String })
+    }
+}
+
+@Suite(.serialized, Privileged.enabled)
+struct VMLifecycleTests {
+    @Test func runAttachesTAPsAndHandsOnlyDescriptorsToAnUnprivilegedQEMU() throws {
+        let fixture = try VMFixture("vmrun")
+        let state = try fixture.manager.run(try fixture.definition("life1", nics: [NICSpec(bridge: "br0"), NICSpec(bridge: "br0", model: .e1000, mac: "52:54:00:aa:bb:cc")]))
+        defer { try? fixture.manager.kill("life1") }
+
+        #expect(state.nics.count == 2)
+        for nic in state.nics {
+            let link = try #require(try fixture.ns.link(nic.tap))
+            #expect(link["master"] as? String == "br0")
+            #expect(link["mtu"] as? Int == 1400)
+            let info = (link["linkinfo"] as? [String: Any])?["info_data"] as? [String: Any]
+            #expect(info?["vnet_hdr"] as? Bool == true)
+            #expect(info?["persist"] as? Bool == false)
+        }
+        #expect(state.nics[1].mac == "52:54:00:aa:bb:cc")
+        #expect(state.nics[0].mac == GuestMAC.derived(vm: "life1", nicIndex: 0).description)
+
+        // QEMU runs as nobody, was given fds (no ifname=, no script=) and is running.
+        let status = try String(contentsOfFile: "/proc/\(state.pid)/status", encoding: .utf8)
+        let uidLine = status.split(separator: "\n").first { $0.hasPrefix("Uid:") } ?? ""
+        #expect(uidLine.split(separator: "\t").dropFirst().allSatisfy { $0 == "65534" })
+        #expect(state.arguments.contains { $0.hasPrefix("tap,id=net0,fd=3") })
+        #expect(!state.arguments.contains { $0.contains("ifname=") || $0.contains("script=") })
+        #expect(try fixture.manager.status("life1").runState == "running")
+        #expect(try fixture.manager.list().map(\.name) == ["life1"])
+    }
+
+    @Test func killMinusNineRemovesTheTAPsWithinASecond() throws {
+        let fixture = try VMFixture("vmkill")
+        let state = try fixture.manager.run(try fixture.definition("kill1"))
+        let tap = try #require(state.nics.first?.tap)
+        #expect(try fixture.ns.link(tap) != nil)
+        kill(state.pid, SIGKILL)
+        let started = Date()
+        #expect(try waitUntil(timeout: 1) { try fixture.ns.link(tap) == nil })
+        #expect(Date().timeIntervalSince(started) < 1)
+        // The dead VM's state is noticed and cleaned by list (the process may take a moment
+        // to finish exiting after its descriptors are closed).
+        #expect(try waitUntil(timeout: 2) { try fixture.manager.list().isEmpty })
+        #expect(!FileManager.default.fileExists(atPath: VMStore.directory(for: "kill1")))
+    }
+
+    @Test func stopFallsBackToQuitWhenTheGuestIgnoresACPI() throws {
+        let fixture = try VMFixture("vmstop")
+        let state = try fixture.manager.run(try fixture.definition("stop1"))
+        let started = Date()
+        let outcome = try fixture.manager.stop("stop1", timeout: 1.5)
+        #expect(outcome == .quitAfterTimeout)
+        #expect(Date().timeIntervalSince(started) >= 1.5)
+        #expect(kill(state.pid, 0) != 0)
+        #expect(try fixture.tapNames().isEmpty)
+    }
+
+    @Test func badInputLeavesNothingRunningAndNoTAP() throws {
+        let fixture = try VMFixture("vmbad")
+        let kernel = try VMTestState.kernel
+        let before = try fixture.ns.linkNames()
+        func expectFailure(_ definition: VMDefinition, _ text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            do {
+                try fixture.manager.run(definition)
+                Issue.record("\(definition.name) started", sourceLocation: sourceLocation)
+            } catch {
+                #expect(String(describing: error).contains(text), "\(error)", sourceLocation: sourceLocation)
+            }
+            #expect((try? fixture.ns.linkNames()) == before, sourceLocation: sourceLocation)
+        }
+        expectFailure(VMDefinition(name: "b1", disks: ["/nonexistent/disk.img"], accel: .tcg, user: "nobody"), "disk '/nonexistent/disk.img' does not exist")
+        expectFailure(VMDefinition(name: "b2", cdrom: "/nonexistent.iso", accel: .tcg, user: "nobody"), "ISO '/nonexistent.iso' does not exist")
+        expectFailure(VMDefinition(name: "b3", kernel: "/nonexistent/vmlinuz", accel: .tcg, user: "nobody"), "kernel '/nonexistent/vmlinuz' does not exist")
+        expectFailure(VMDefinition(name: "b4", cpus: 0, accel: .tcg), "invalid CPU count '0'")
+        expectFailure(VMDefinition(name: "b5", nics: [NICSpec(bridge: "nobr0")], kernel: kernel, accel: .tcg, user: "nobody"), "no interface named 'nobr0'")
+        expectFailure(VMDefinition(name: "bad name", accel: .tcg), "invalid VM name 'bad name'")
+        expectFailure(VMDefinition(name: "b6", nics: [NICSpec(bridge: "br0")], kernel: kernel, accel: .tcg, user: "no-such-user-q"), "user 'no-such-user-q' does not exist")
+        // QEMU rejecting its arguments: its stderr is shown and no TAP survives.
+        expectFailure(VMDefinition(name: "b7", nics: [NICSpec(bridge: "br0")], kernel: kernel, accel: .tcg, user: "nobody",
+                                   extraArguments: ["-bogus-option"]), "-bogus-option")
+
+        // A MAC already used by a running VM, and a duplicate name.
+        _ = try fixture.manager.run(try fixture.definition("dup1", nics: [NICSpec(bridge: "br0", mac: "52:54:00:00:00:01")]))
+        defer { try? fixture.manager.kill("dup1") }
+        let running = try fixture.ns.linkNames()
+        do {
+            try fixture.manager.run(try fixture.definition("dup2", nics: [NICSpec(bridge: "br0", mac: "52:54:00:00:00:01")]))
+            Issue.record("a duplicate MAC was accepted")
+        } catch let error as VMError {
+            #expect(error == .macInUse(mac: "52:54:00:00:00:01", vm: "dup1"))
+        }
+        do {
+            try fixture.manager.run(try fixture.definition("dup1"))
+            Issue.record("a duplicate name was accepted")
+        } catch let error as VMError {
+            guard case .duplicateName("dup1", _) = error else { Issue.record("\(error)"); return }
+        }
+        #expect(try fixture.ns.linkNames() == running)
+    }
+
+    @Test func nicSpecParsing() throws {
+        #expect(try NICSpec.parse("bridge=br0") == NICSpec(bridge: "br0"))
+        #expect(try NICSpec.parse("bridge=br1,model=e1000,mac=52:54:00:01:02:03") == NICSpec(bridge: "br1", model: .e1000, mac: "52:54:00:01:02:03"))
+        #expect(try NICSpec.parse("bridge=br0,queues=4") == NICSpec(bridge: "br0", queues: 4))
+        #expect(try NICSpec.parse("none") == nil)
+        for bad in ["", "br0", "bridge=", "bridge=br0,model=ne2k", "bridge=br0,mac=01:00:5e:00:00:01", "bridge=br0,mac=zz",
+                    "bridge=br0,queues=0", "bridge=br0,model=e1000,queues=2", "bridge=br0,colour=red", "bridge=a/b"] {
+            #expect(throws: VMError.self, "\(bad)") { try NICSpec.parse(bad) }
+        }
+    }
+
+    @Test func derivedMACsAreStableLocalAndDistinct() throws {
+        let first = GuestMAC.derived(vm: "web", nicIndex: 0)
+        #expect(first == GuestMAC.derived(vm: "web", nicIndex: 0))
+        #expect(first.bytes.prefix(3) == [0x52, 0x54, 0x00])
+        #expect(first != GuestMAC.derived(vm: "web", nicIndex: 1))
+        let taken = [first: "other"]
+        let assigned = try GuestMAC.assign(vm: "web", nics: [NICSpec(bridge: "br0")], inUse: taken)
+        #expect(assigned[0] != first && assigned[0].bytes.prefix(3) == [0x52, 0x54, 0x00])
+    }
+}
