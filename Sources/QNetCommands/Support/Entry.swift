@@ -17,6 +17,9 @@ public enum Entry {
             var command = try QNet.parseAsRoot(rest)
             try command.run()
             exit(0)
+        } catch let error as ExitCode {
+            // A command that already reported its outcome (doctor, probe) sets the status.
+            exit(error.rawValue)
         } catch {
             let code = ErrorReporting.exitCode(for: error)
             if code == 0 {

@@ -1,6 +1,8 @@
 import ArgumentParser
 import HostNetwork
 import Netlink
+import VirtualMachines
+import GuestImage
 
 /// A failed operation: printed as one line, exit status 1.
 struct OperationFailed: Error, CustomStringConvertible {
@@ -13,6 +15,8 @@ public enum ErrorReporting {
     public static func exitCode(for error: Error) -> Int32 {
         switch error {
         case let error as HostNetworkError: error.isUsageError ? 2 : 1
+        case let error as VMError: error.isUsageError ? 2 : 1
+        case let error as GuestImageError: error.isUsageError ? 2 : 1
         case is RolledBackError, is OperationFailed, is NetlinkError, is NamespaceError: 1
         default: QNet.exitCode(for: error).rawValue == 0 ? 0 : 2
         }
@@ -21,6 +25,8 @@ public enum ErrorReporting {
     public static func message(for error: Error) -> String {
         switch error {
         case let error as HostNetworkError: error.description
+        case let error as VMError: error.description
+        case let error as GuestImageError: error.description
         case let error as RolledBackError: error.description
         case let error as OperationFailed: error.description
         case let error as NetlinkError: error.description

@@ -20,7 +20,7 @@ enum Output {
     /// JSON with sorted keys (stable output for scripts and tests).
     static func json<T: Encodable>(_ value: T) throws -> String {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(value)
         return String(decoding: data, as: UTF8.self)
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import HostNetwork
 import NetlinkWire
+import QEMU
 
 /// `on|off` switches, as iproute2 and brctl spell them.
 public enum Switch: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -92,5 +93,21 @@ extension Parse {
             throw ValidationError("invalid VNC display '\(text)': use :0 to :99")
         }
         return value
+    }
+}
+
+extension Parse {
+    static func ipAddress(_ text: String) throws -> IPAddress {
+        guard let address = IPAddress(text) else {
+            throw ValidationError("invalid IP address '\(text)': use e.g. 192.168.1.254 or 2001:db8::1")
+        }
+        return address
+    }
+
+    static func nicModel(_ text: String) throws -> NICModel {
+        guard let model = NICModel(name: text) else {
+            throw ValidationError("invalid NIC model '\(text)': use virtio, e1000, e1000e or rtl8139")
+        }
+        return model
     }
 }

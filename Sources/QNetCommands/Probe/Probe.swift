@@ -1,0 +1,89 @@
+import ArgumentParser
+import GuestImage
+import HostNetwork
+import NetlinkWire
+import QEMU
+import VirtualMachines
+
+/// `qnet probe BRIDGE`: boot a throwaway micro-VM on the bridge and report what works.
+struct Probe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "probe",
+        abstract: "Boot a throwaway micro-VM on a bridge and report, step by step, what works from inside a guest.",
+        discussion: """
+            Steps, each with its time: link up, address (a DHCP lease unless --address), gateway ping, each \
+            --target ping, DNS resolution (--dns). Exit status 0 only if every step passed. The micro-VM \
+            (Debian kernel + busybox initramfs) is built and cached by `qnet guest build`.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The bridge to probe.", transform: Parse.interfaceName)
+    var bridge: String
+
+    @Option(help: ArgumentHelp("A static guest address (default: ask DHCP).", valueName: "cidr"), transform: Parse.cidr)
+    var address: IPPrefix?
+
+    @Option(help: ArgumentHelp("Gateway to ping and route through (default: the lease's router).", valueName: "ip"), transform: Parse.ipAddress)
+    var gateway: IPAddress?
+
+    @Option(name: .customLong("target"), help: ArgumentHelp("An address to ping from the guest (repeatable).", valueName: "ip"), transform: Parse.ipAddress)
+    var targets: [IPAddress] = []
+
+    @Option(help: ArgumentHelp("A name the guest resolves through its DNS server.", valueName: "name"))
+    var dns: String?
+
+    @Option(help: ArgumentHelp("Seconds for the whole probe, boot included.", valueName: "seconds"), transform: Parse.seconds)
+    var timeout: Double = 60
+
+    @Option(help: "Accelerator: kvm, tcg or auto.")
+    var accel: Acceleration = .auto
+
+    @Option(help: ArgumentHelp("NIC model: virtio, e1000, e1000e or rtl8139.", valueName: "model"), transform: Parse.nicModel)
+    var model: NICModel = .virtio
+
+    @Option(help: ArgumentHelp("The user QEMU runs as (default: nobody).", valueName: "user"))
+    var user: String?
+
+    @Flag(help: "Print JSON (schema in the README).")
+    var json = false
+
+    func validate() throws {
+        if let address, !address.address.isIPv4 { throw ValidationError("invalid address '\(address)': the micro-VM takes an IPv4 address") }
+        if timeout < 5 || timeout > 600 { throw ValidationError("invalid timeout '\(formatted(timeout))': use 5 to 600 seconds") }
+    }
+
+    func run() throws {
+        let host = try global.openHost()
+        let manager = VMFactory.manager(host: host, global: global)
+        let image = try GuestImageBuilder().cached().image
+        let request = ProbeRequest(bridge: bridge, address: address?.description, gateway: gateway?.description,
+                                   targets: targets.map(\.description), dnsName: dns, timeout: timeout, accel: accel,
+                                   user: user, model: model)
+        if !json { print("probing \(bridge) from a micro-VM (\(model.rawValue) NIC) ...") }
+        let outcome = try Prober(manager: manager, image: image).run(request) { step in
+            if !json { print(ProbeFormatting.line(step)) }
+        }
+        if json {
+            print(try Output.json(outcome))
+        } else {
+            if let failure = outcome.failure { print("✘ \(failure)") }
+            print(outcome.ok ? "✔ all steps passed in \(formatted(Double(outcome.totalMilliseconds) / 1000)) s"
+                              : "✘ \(outcome.steps.filter { !$0.ok }.count) step(s) failed")
+        }
+        if !outcome.ok { throw ExitCode(1) }
+    }
+}
+
+enum ProbeFormatting {
+    static func line(_ step: ProbeStep) -> String {
+        let mark = step.ok ? "✔" : (step.skipped ? "-" : "✘")
+        let what = step.target.map { "\(step.name) \($0)" } ?? step.name
+        let time = String(step.milliseconds) + " ms"
+        return "  \(mark) \(what.padding(28)) \(time.padding(9)) \(step.detail)"
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+}

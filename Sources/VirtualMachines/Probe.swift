@@ -1,0 +1,119 @@
+import Glibc
+import GuestImage
+import QEMU
+
+/// What `qnet probe` checks from inside a throwaway micro-VM on a bridge.
+public struct ProbeRequest: Sendable {
+    public var bridge: String
+    /// A static `A.B.C.D/LEN`, or nil for a DHCP lease.
+    public var address: String?
+    public var gateway: String?
+    public var targets: [String]
+    public var dnsName: String?
+    /// Seconds for the whole probe, boot included.
+    public var timeout: Double
+    public var accel: Acceleration
+    public var user: String?
+    public var model: NICModel
+
+    public init(bridge: String, address: String? = nil, gateway: String? = nil, targets: [String] = [], dnsName: String? = nil,
+                timeout: Double = 60, accel: Acceleration = .auto, user: String? = nil, model: NICModel = .virtio) {
+        self.bridge = bridge
+        self.address = address
+        self.gateway = gateway
+        self.targets = targets
+        self.dnsName = dnsName
+        self.timeout = timeout
+        self.accel = accel
+        self.user = user
+        self.model = model
+    }
+
+    /// The guest's instructions: probe mode, one step per requested check, each step
+    /// limited so that the whole run fits the timeout.
+    public func plan() -> ProbePlan {
+        ProbePlan(mode: .probe,
+                  addressing: address.map { .address($0) } ?? .dhcp,
+                  gateway: gateway.map { .address($0) } ?? .automatic,
+                  targets: targets, dnsName: dnsName,
+                  stepTimeout: max(2, min(30, Int(timeout / 4))))
+    }
+}
+
+/// How a probe went: the guest's report plus what the host saw.
+public struct ProbeOutcome: Codable, Sendable {
+    public var schemaVersion = 1
+    public var bridge: String
+    public var vm: String
+    public var accel: Acceleration
+    /// Whether every requested step passed.
+    public var ok: Bool
+    /// Host-side time from `vm run` to the guest's first result line.
+    public var bootMilliseconds: Int?
+    public var totalMilliseconds: Int
+    public var steps: [ProbeStep]
+    /// Why the probe ended early (timeout, QEMU exited), if it did.
+    public var failure: String?
+}
+
+/// Boots a micro-VM on a bridge, follows its serial console, and reports each step.
+/// Equivalent to booting a rescue guest by hand and running `ip link`, `udhcpc`, `ping`
+/// and `nslookup` in it. Needs what `qnet vm run` needs.
+public final class Prober {
+    public let manager: VMManager
+    public let image: GuestImage
+
+    public init(manager: VMManager, image: GuestImage) {
+        self.manager = manager
+        self.image = image
+    }
+
+    /// Runs the probe; `progress` sees each step as the guest reports it. The VM is always
+    /// removed before this returns.
+    public func run(_ request: ProbeRequest, progress: (ProbeStep) -> Void = { _ in }) throws -> ProbeOutcome {
+        let started = monotonicNow()
+        let name = "probe-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
+        let commandLine: String
+        do { commandLine = try request.plan().kernelCommandLine() } catch {
+            throw VMError.invalidValue(what: "probe", value: String(describing: error), allowed: "see the message")
+        }
+        let definition = VMDefinition(
+            name: name, memory: 256, cpus: 1, nics: [NICSpec(bridge: request.bridge, model: request.model)],
+            kernel: image.kernel, initrd: image.initramfs, append: commandLine, accel: request.accel,
+            user: request.user ?? "nobody",
+            // A guest panic then ends QEMU instead of rebooting it.
+            extraArguments: ["-no-reboot"])
+        let state = try manager.run(definition)
+        defer { try? manager.kill(name) }
+
+        var parser = ProbeLogParser()
+        var report = ProbeReport()
+        var offset = 0
+        var firstLine: Int?
+        var failure: String?
+        let deadline = started + request.timeout
+        while !report.isComplete {
+            if let bytes = readFile(state.consoleLog), bytes.count > offset {
+                for event in parser.feed(Array(bytes[offset...])) {
+                    if firstLine == nil { firstLine = Int((monotonicNow() - started) * 1000) }
+                    report.apply(event)
+                    if case let .step(step) = event { progress(step) }
+                }
+                offset = bytes.count
+            }
+            if report.isComplete { break }
+            if !ProcessInfoReader.isAlive(state.pid, startTime: state.startTime) {
+                failure = "the micro-VM's QEMU exited before the guest finished (see \(state.consoleLog))"
+                break
+            }
+            if monotonicNow() > deadline {
+                failure = "the guest did not finish within \(Int(request.timeout)) s"
+                break
+            }
+            usleep(50_000)
+        }
+        return ProbeOutcome(bridge: request.bridge, vm: name, accel: state.accel, ok: failure == nil && report.ok,
+                            bootMilliseconds: firstLine, totalMilliseconds: Int((monotonicNow() - started) * 1000),
+                            steps: report.steps, failure: failure)
+    }
+}
