@@ -5,10 +5,11 @@ SHELL := /bin/bash
 
 SWIFT ?= swift
 # Debian packages the tests use as witnesses and peers (qnet itself runs none of them).
-TEST_PACKAGES := iproute2 strace iputils-ping kmod
+TEST_PACKAGES := iproute2 strace iputils-ping kmod qemu-system-x86 qemu-utils busybox-static linux-image-amd64 \
+	dnsmasq-base iperf3 cpio nftables
 BENCH_PACKAGES := bridge-utils
 
-.PHONY: all build release test deps bench clean
+.PHONY: all build release test deps bench clean demo
 
 all: build
 
@@ -25,12 +26,20 @@ deps:
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+	@# QEMU runs as this unprivileged user unless --user or $$SUDO_USER says otherwise.
+	@id qnet >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin qnet
 	@# The kernel modules the privileged tests need (built in on some kernels).
 	@for m in tun bridge veth; do modprobe $$m 2>/dev/null || true; done
 
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+
+# The main job, end to end: the classic recipe replayed in throwaway namespaces with a
+# real guest (see README). Needs root; leaves nothing behind, even on Ctrl-C.
+demo: deps
+	$(SWIFT) build -c release --product qnet
+	.build/release/qnet demo
 
 bench-deps:
 	@missing=""; for p in $(TEST_PACKAGES) $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

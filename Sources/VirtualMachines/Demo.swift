@@ -100,7 +100,7 @@ public final class Demo {
         try qnetCommand(["show"])
 
         section("dd if=/dev/zero of=disk.img bs=1M seek=1023 count=1")
-        try qnetCommand(["disk", "create", "\(workDirectory)/disk.img", "1G", "--force"], allowFailure: true)
+        try qnetCommand(["disk", "create", "\(workDirectory)/disk.img", "1G"], allowFailure: true)
 
         section("qemu-kvm ... -net nic -net tap,script=/etc/qemu-ifup — as qnet vm run (TAP fd passed, QEMU unprivileged)")
         let console = "\(workDirectory)/guest-console.log"
@@ -114,7 +114,9 @@ public final class Demo {
         let deadline = monotonicNow() + 90
         while monotonicNow() < deadline && !(lease != nil && pinged) {
             if Demo.interrupted != 0 { throw Interrupted() }
-            let lines = (readText(console) ?? "").split(separator: "\n").map(String.init)
+            // Split on bytes: the guest ends lines with "\r\n", which Swift treats as one
+            // Character that a split on "\n" would not match.
+            let lines = (readFile(console) ?? []).split(separator: 10).map { String(decoding: $0, as: UTF8.self) }
             for line in lines {
                 if lease == nil, let found = guest.leaseLine(line) { lease = found; say("  guest: lease \(found)") }
                 if !pinged && guest.pingOK(line) { pinged = true; say("  guest: ping \(routerAddress) ok") }
