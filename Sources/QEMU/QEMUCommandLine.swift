@@ -14,7 +14,9 @@ public struct QEMUCommandLine: Equatable, Sendable {
     public var name: String?
     /// `-machine TYPE`: `q35` (default), `pc`, `microvm`, or `none` (no guest at all).
     public var machineType: String
-    /// `-accel kvm|tcg`; nil leaves QEMU's default (TCG).
+    /// `-accel kvm|tcg`. QEMU quirk: nil leaves QEMU's default, which depends on the
+    /// program's name — TCG for `qemu-system-x86_64`, KVM first for a binary whose name
+    /// ends in "kvm" — so set it.
     public var accelerator: Accelerator?
     /// `-cpu MODEL`, e.g. `host` with KVM or `max` with TCG; nil leaves QEMU's default.
     public var cpuModel: String?

@@ -75,7 +75,7 @@ struct QEMUOptionList {
 
 extension String {
     func replacingCommas() -> String {
-        guard contains(",") else { return self }
+        guard unicodeScalars.contains(",") else { return self }
         // Scalars, not Characters: "," followed by a combining mark is one Character.
         var result = String.UnicodeScalarView()
         for scalar in unicodeScalars {

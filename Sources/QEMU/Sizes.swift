@@ -31,7 +31,7 @@ public struct DiskSize: Equatable, Hashable, Sendable, Comparable, CustomStringC
     public init(parsing text: String) throws {
         let allowed = "use a number of bytes or a number with K, M, G or T (1024-based), e.g. 512M, 10G or 1.5T"
         guard let bytes = SizeText.parse(text, defaultUnit: 1) else {
-            throw QEMUError.invalidValue(what: "disk size", value: text, allowed: SizeText.problem(text, defaultUnit: 1).map { "\($0); " + allowed } ?? allowed)
+            throw QEMUError.invalidValue(what: "disk size", value: text, allowed: SizeText.problem(text, defaultUnit: 1).map { "\($0); e.g. 512M, 10G or 1.5T" } ?? allowed)
         }
         guard bytes > 0 else {
             throw QEMUError.invalidValue(what: "disk size", value: text, allowed: "use a size above zero, e.g. 10G")
@@ -80,7 +80,7 @@ public struct MemorySize: Equatable, Hashable, Sendable, Comparable, CustomStrin
     public init(parsing text: String) throws {
         let allowed = "use a number of MiB or a number with M, G or T (1024-based), e.g. 1024, 512M or 2G"
         guard let bytes = SizeText.parse(text, defaultUnit: 1 << 20) else {
-            throw QEMUError.invalidValue(what: "memory size", value: text, allowed: SizeText.problem(text, defaultUnit: 1 << 20).map { "\($0); " + allowed } ?? allowed)
+            throw QEMUError.invalidValue(what: "memory size", value: text, allowed: SizeText.problem(text, defaultUnit: 1 << 20).map { "\($0); e.g. 1024, 512M or 2G" } ?? allowed)
         }
         guard bytes > 0 else {
             throw QEMUError.invalidValue(what: "memory size", value: text, allowed: "use a size above zero, e.g. 1024 or 1G")

@@ -1,12 +1,6 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// Any JSON value, as QMP exchanges them.
 ///
-/// Numbers are kept exact when they are integers (`integer`, Int64: descriptor numbers,
+/// Codable too, for embedding in other Codable types. Numbers are kept exact when they are integers (`integer`, Int64: descriptor numbers,
 /// pids, byte counts) and as `number` (Double) otherwise; integers beyond Int64 (rare in
 /// QMP) become `number`.
 public enum JSONValue: Equatable, Hashable, Sendable {
@@ -55,15 +49,21 @@ public enum JSONValue: Equatable, Hashable, Sendable {
     }
 
     /// Compact JSON with sorted keys and unescaped '/', on one line (QMP's wire form).
+    /// Throws only for a non-finite `number` (JSON has no NaN or infinity).
     public func serialized() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
+        var output = ""
+        try JSONText.write(self, into: &output)
+        return output
     }
 
-    /// Parses one JSON text.
+    /// Parses one JSON text (RFC 8259, strict: no trailing commas or comments).
     public init(parsing text: String) throws {
-        self = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        self = try JSONText.parse(Array(text.utf8))
+    }
+
+    /// Parses one JSON text from UTF-8 bytes.
+    public init(parsing bytes: [UInt8]) throws {
+        self = try JSONText.parse(bytes)
     }
 }
 

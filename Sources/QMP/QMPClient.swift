@@ -1,9 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// A synchronous QEMU Machine Protocol client for a single-threaded CLI.
 ///
 /// Equivalent to talking to QEMU's monitor by hand with `socat - UNIX-CONNECT:qmp.sock`:
@@ -30,7 +24,6 @@ public final class QMPClient {
 
     private var nextID: Int64 = 1
     private var events: [QMPEvent] = []
-    private let decoder = JSONDecoder()
 
     /// Reads the greeting from `transport` and negotiates capabilities (`qmp_capabilities`).
     /// Throws `QMPError` when no greeting comes within `timeout` or it is not QMP.
@@ -45,7 +38,7 @@ public final class QMPClient {
         case .endOfStream:
             throw QMPError.connectionClosed(waitingFor: "the QMP greeting")
         case let .line(line):
-            guard let message = try? decoder.decode(JSONValue.self, from: Data(line.utf8)),
+            guard let message = try? JSONValue(parsing: line),
                   let greeting = QMPGreeting(message: message) else {
                 throw QMPError.unexpectedGreeting(line)
             }
@@ -202,7 +195,7 @@ public final class QMPClient {
     func classify(_ line: String) throws -> Message {
         let value: JSONValue
         do {
-            value = try decoder.decode(JSONValue.self, from: Data(line.utf8))
+            value = try JSONValue(parsing: line)
         } catch {
             throw QMPError.malformedMessage(line, reason: "not JSON")
         }

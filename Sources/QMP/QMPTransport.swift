@@ -109,7 +109,8 @@ public final class UnixSocketTransport: QMPTransport {
             case .interrupted: continue
             case .resourceTemporarilyUnavailable:
                 guard try wait(for: Int16(POLLOUT), until: deadline) else {
-                    throw QMPError.timedOut(waitingFor: "room to send a command", seconds: 0)
+                    // The socket buffer stayed full: QEMU is not reading its monitor.
+                    throw QMPError.io(operation: "send (QEMU is not reading its monitor)", errno: .timedOut)
                 }
             case .brokenPipe, .connectionReset: throw QMPError.connectionClosed(waitingFor: "sending a command")
             default: throw QMPError.io(operation: "send", errno: error)

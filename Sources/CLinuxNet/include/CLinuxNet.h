@@ -75,4 +75,5 @@ int qnet_remount_sysfs(void);
 #include "qnet_process.h"
 #include "qnet_netns.h"
 #include "qnet_scm.h"
+#include "qnet_hostchecks.h"
 #endif

@@ -35,6 +35,25 @@ static inline int qnet_unix_connect(int fd, const char *path) {
     return connect(fd, (const struct sockaddr *)&address, sizeof(address));
 }
 
+/// A listening UNIX stream socket bound at `path` (close-on-exec); -1 with errno on failure.
+static inline int qnet_unix_listen(const char *path) {
+    struct sockaddr_un address;
+    memset(&address, 0, sizeof(address));
+    address.sun_family = AF_UNIX;
+    size_t length = strlen(path);
+    if (length >= sizeof(address.sun_path)) { errno = ENAMETOOLONG; return -1; }
+    memcpy(address.sun_path, path, length);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    if (bind(fd, (const struct sockaddr *)&address, sizeof(address)) != 0 || listen(fd, 8) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
 /// sendmsg(2) of `length` bytes with `descriptor` attached as SCM_RIGHTS (none when < 0).
 /// MSG_NOSIGNAL: a closed peer gives EPIPE rather than killing the process with SIGPIPE.
 static inline ssize_t qnet_send_with_descriptor(int socket_fd, const void *buffer, size_t length, int descriptor) {
