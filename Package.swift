@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "QEMUTests", dependencies: ["QEMU", "NetlinkWire", "QNetTestSupport"]),
         .testTarget(name: "QMPTests", dependencies: ["QMP", "QNetTestSupport"]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "QNetTestSupport"]),
-        .testTarget(name: "VirtualMachinesTests", dependencies: ["VirtualMachines", "HostNetwork", "QEMU", "QMP", "GuestImage", "QNetTestSupport"]),
+        .testTarget(name: "VirtualMachinesTests", dependencies: ["VirtualMachines", "HostNetwork", "Netlink", "NetlinkWire", "QEMU", "QMP", "GuestImage", "QNetTestSupport"]),
         .testTarget(name: "QNetCommandsTests", dependencies: ["QNetCommands", "HostNetwork", "NetlinkWire", "QNetTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
