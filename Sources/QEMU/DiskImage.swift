@@ -50,7 +50,8 @@ public enum DiskImage {
     ///
     /// An existing `path` is refused unless `force`; with `force` the new image is built
     /// beside it and renamed over it, so a failure leaves the old file untouched, and only
-    /// regular files (or symlinks to one: the target is replaced) may be replaced.
+    /// regular files (or symlinks to one: the target is replaced) may be replaced; the new
+    /// file keeps the old one's mode and (when permitted) owner. New files are 0644 minus umask.
     /// Needs write permission on the directory; no privilege.
     /// Returns what `info` would report for the new image.
     @discardableResult
@@ -97,6 +98,9 @@ public enum DiskImage {
             }
         }
         if replacing {
+            // The replacement keeps the old file's permissions and, when allowed, its owner.
+            _ = chmod(building, existing.st_mode & 0o7777)
+            _ = chown(building, existing.st_uid, existing.st_gid)
             guard rename(building, target) == 0 else {
                 throw QEMUError.fileOperation(operation: "replacing", path: target, errno: Errno(rawValue: errno))
             }

@@ -40,8 +40,8 @@ enum QEMUArgumentsBuilder {
             extraArguments: definition.extraArguments)
         do {
             return try commandLine.arguments()
-        } catch {
-            throw VMError.invalidValue(what: "QEMU argument", value: String(describing: error), allowed: "see the message")
+        } catch let error as QEMUError {
+            throw VMError.qemuStartFailed(error.description)
         }
     }
 

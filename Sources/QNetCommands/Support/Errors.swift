@@ -1,6 +1,8 @@
 import ArgumentParser
 import HostNetwork
 import Netlink
+import QEMU
+import QMP
 import VirtualMachines
 import GuestImage
 
@@ -16,6 +18,8 @@ public enum ErrorReporting {
         switch error {
         case let error as HostNetworkError: error.isUsageError ? 2 : 1
         case let error as VMError: error.isUsageError ? 2 : 1
+        case let error as QEMUError: error.isUsageError ? 2 : 1
+        case is QMPError: 1
         case let error as GuestImageError: error.isUsageError ? 2 : 1
         case is RolledBackError, is OperationFailed, is NetlinkError, is NamespaceError: 1
         default: QNet.exitCode(for: error).rawValue == 0 ? 0 : 2
@@ -26,6 +30,8 @@ public enum ErrorReporting {
         switch error {
         case let error as HostNetworkError: error.description
         case let error as VMError: error.description
+        case let error as QEMUError: error.description
+        case let error as QMPError: error.description
         case let error as GuestImageError: error.description
         case let error as RolledBackError: error.description
         case let error as OperationFailed: error.description

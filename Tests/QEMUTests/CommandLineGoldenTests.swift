@@ -1,0 +1,80 @@
+import Foundation
+import NetlinkWire
+import QEMU
+import Testing
+
+/// Realistic VMs rendered to argv and compared with reviewed golden files.
+struct CommandLineGoldenTests {
+    static let mac1 = MACAddress("52:54:00:ab:cd:01")!
+    static let mac2 = MACAddress("52:54:00:ab:cd:02")!
+
+    /// The classic recipe: `qemu-kvm -m 1024 -smp 2 --boot order=cd --hda centos6.img
+    /// --cdrom X.iso ... -vnc :0`, with qnet's TAP descriptor instead of `-net tap,script=`.
+    static var recipe: QEMUCommandLine {
+        QEMUCommandLine(
+            name: "centos6", machineType: "q35", accelerator: .kvm, cpuModel: "host", memoryMiB: 1024, cpus: 2,
+            vnc: .display(0), startPaused: true, pidFile: "/run/qnet/vms/centos6/qemu.pid",
+            qmpSocket: "/run/qnet/vms/centos6/qmp.sock", serial: .file("/run/qnet/vms/centos6/console.log", append: true),
+            drives: [.disk("/var/lib/qnet/centos6.img"), .cdrom("/srv/iso/CentOS-6.10-x86_64-minimal.iso")],
+            bootOrder: "cd",
+            networkInterfaces: [NetworkInterface(id: "net0", backend: .tap(TAPBackend(descriptors: [3])), macAddress: mac1)])
+    }
+
+    /// The probe micro-VM: direct kernel boot, serial log, QMP, debug-exit, no reboot.
+    static var microVM: QEMUCommandLine {
+        QEMUCommandLine(
+            name: "probe-br0", accelerator: .tcg, cpuModel: "max", memoryMiB: 256, cpus: 1, startPaused: true,
+            pidFile: "/run/qnet/vms/probe-br0/qemu.pid", qmpSocket: "/run/qnet/vms/probe-br0/qmp.sock",
+            serial: .file("/run/qnet/vms/probe-br0/console.log"),
+            directKernelBoot: DirectKernelBoot(kernel: "/var/lib/qnet/guest/vmlinuz", initrd: "/var/lib/qnet/guest/initrd.img",
+                                               commandLine: "console=ttyS0 quiet panic=-1 qnet.address=dhcp qnet.ping=192.168.1.254"),
+            networkInterfaces: [NetworkInterface(id: "net0", backend: .tap(TAPBackend(descriptors: [3])), macAddress: mac1)],
+            debugExit: DebugExitDevice(), noReboot: true)
+    }
+
+    /// Every NIC kind: a 4-queue vhost TAP, an e1000 TAP, user-mode with forwards, passt.
+    static var networks: QEMUCommandLine {
+        QEMUCommandLine(
+            name: "router", accelerator: .tcg, memoryMiB: 512, cpus: 4, serial: .unixSocket("/run/qnet/vms/router/serial.sock", logFile: "/run/qnet/vms/router/console.log"),
+            drives: [.disk("/var/lib/qnet/router.qcow2", format: .qcow2)],
+            networkInterfaces: [
+                NetworkInterface(id: "net0", backend: .tap(TAPBackend(descriptors: [3, 4, 5, 6], vhost: true)), macAddress: mac1),
+                NetworkInterface(id: "net1", backend: .tap(TAPBackend(descriptors: [7])), model: .e1000, macAddress: mac2),
+                NetworkInterface(id: "user0", backend: .user(UserNetwork(
+                    restrict: true, network: IPPrefix("10.0.2.0/24"),
+                    portForwards: [PortForward(hostAddress: IPAddress("127.0.0.1"), hostPort: 2222, guestPort: 22),
+                                   PortForward(.udp, hostPort: 5353, guestAddress: IPAddress("10.0.2.15"), guestPort: 53)])),
+                    model: .rtl8139, macAddress: MACAddress("52:54:00:ab:cd:03")),
+                NetworkInterface(id: "passt0", backend: .stream(socketPath: "/run/user/1000/passt.socket"), macAddress: MACAddress("52:54:00:ab:cd:04")),
+            ])
+    }
+
+    /// Commas in every kind of value: doubled inside option lists, untouched in plain
+    /// values (-kernel, -initrd, -append, -pidfile); a relative drive name with ':' made "./".
+    static var commas: QEMUCommandLine {
+        QEMUCommandLine(
+            name: "web,db", accelerator: .tcg, memoryMiB: 128, vnc: .unixSocket("/run/qnet/vms/web,db/vnc.sock"),
+            pidFile: "/run/qnet/vms/web,db/qemu.pid", qmpSocket: "/run/qnet/vms/web,db/qmp.sock",
+            serial: .file("/run/qnet/vms/web,db/console,1.log"),
+            directKernelBoot: DirectKernelBoot(kernel: "/boot/vmlinuz,old", initrd: "/boot/initrd,old", commandLine: "root=/dev/vda opt=a,b"),
+            drives: [.disk("/srv/vms/a,b/disk,1.qcow2", format: .qcow2), .disk("c:d.img"), .cdrom("install,,x86.iso")],
+            networkInterfaces: [NetworkInterface(id: "net0", backend: .user(UserNetwork()))],
+            extraArguments: ["-device", "virtio-rng-pci", "-global", "kvm-pit.lost_tick_policy=discard"])
+    }
+
+    /// The smallest useful QEMU: no guest, a QMP socket only.
+    static var machineNone: QEMUCommandLine {
+        QEMUCommandLine(machineType: "none", qmpSocket: "/tmp/qnet-qmp.sock")
+    }
+
+    @Test func recipeVM() throws { try GoldenFiles.check("recipe", Self.recipe.argv(executable: "qemu-system-x86_64")) }
+    @Test func microVMWithKernelSerialAndQMP() throws { try GoldenFiles.check("microvm", Self.microVM.argv(executable: "qemu-system-x86_64")) }
+    @Test func multiqueueAndOtherNetworks() throws { try GoldenFiles.check("networks", Self.networks.argv(executable: "qemu-system-x86_64")) }
+    @Test func commasInPaths() throws { try GoldenFiles.check("commas", Self.commas.argv(executable: "qemu-system-x86_64")) }
+    @Test func machineNoneWithQMP() throws { try GoldenFiles.check("machine-none", Self.machineNone.argv(executable: "qemu-system-x86_64")) }
+
+    /// The golden files must not be regenerated by accident: CI never sets the variable.
+    @Test func goldenFilesAreCompared() {
+        #expect(!GoldenFiles.updating || ProcessInfo.processInfo.environment["CI"] != "true")
+    }
+}
