@@ -45,6 +45,10 @@ public struct DoctorOptions: Sendable {
 /// and the fix. Reads only; changes nothing on the host (the KVM probe boots a throwaway
 /// guest with no devices and writes its verdict to /run/qnet/kvm-probe.json).
 public enum HostDoctor {
+    /// Runs every check. Replaces the classic manual steps (`lsmod | grep tun`,
+    /// `grep CONFIG_TUN /boot/config-$(uname -r)`, `ls -l /dev/net/tun`, `iptables -S FORWARD`,
+    /// `sysctl net.bridge.bridge-nf-call-iptables`, `brctl showstp br0`, ...). Needs no
+    /// capability; as root it can also read the firewall rules.
     public static func run(_ options: DoctorOptions) -> DoctorReport {
         let root = options.root
         var checks: [CheckResult] = []
@@ -136,7 +140,7 @@ public enum HostDoctor {
         if let bridge = options.bridge {
             managed.append(ManagerChecks.Interface(name: bridge, kind: "bridge", index: bridgeLink?.isBridge == true ? bridgeLink?.index : nil))
         }
-        managed.append(ManagerChecks.Interface(name: "tap0", kind: "tun", index: nil))
+        managed.append(ManagerChecks.Interface(name: "vnet0", kind: "tun", index: nil))
         checks.append(ManagerChecks.networkManager(root, interfaces: managed))
         checks.append(ManagerChecks.networkd(root, interfaces: managed))
         checks += bridgeChecks

@@ -48,14 +48,14 @@ public struct KVMProbeResult: Codable, Sendable, Equatable {
 /// QEMU boots a 16 KiB multiboot image through the same firmware path as real guests
 /// (SeaBIOS, "Booting from ROM", the multiboot option ROM). The guest switches to 64-bit
 /// long mode with paging, as every x86-64 kernel does, runs 20 million iterations of a
-/// two-instruction loop (milliseconds on working KVM, ~0.2 s under TCG) and writes 0x21
+/// two-instruction loop (milliseconds on working KVM, 0.2 s under TCG here) and writes 0x21
 /// to an `isa-debug-exit` port, so QEMU exits with status (0x21 << 1) | 1 = 67. A guest
 /// still running at the deadline is killed with SIGKILL.
 ///
 /// Measured on the nested "PVM" KVM of the build machines: a guest that only reaches
 /// 32-bit protected mode and exits *does* finish (in 2.7 s, vs 0.06 s under TCG), so a
-/// probe that stops there would wrongly say KVM works; the 64-bit loop takes ~15 s there
-/// (~1.3 µs per iteration: every guest instruction is emulated), which is why Linux
+/// probe that stops there would wrongly say KVM works; 10 million iterations of the 64-bit
+/// loop took 15.5 s there (~1.3 µs each: every guest instruction is emulated), which is why Linux
 /// guests look hung at "Booting from ROM".
 ///
 /// Also used by `qnet vm run --accel auto`: ``cached(qemu:timeout:cacheDirectory:bootIDPath:)``.
@@ -146,9 +146,12 @@ public enum KVMProbe {
     }
 
     /// Boots the test guest once, bounded by `timeout`. Needs read/write access to /dev/kvm
-    /// for `accelerator` "kvm"; nothing else (no root, no network).
-    public static func run(qemu: String, accelerator: String = "kvm", timeout: Duration = defaultTimeout) -> KVMProbeResult {
-        let temporaryBase = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+    /// for `accelerator` "kvm"; nothing else (no root, no network). The image and the stage
+    /// log live in a fresh directory under `temporaryBase` (default `$TMPDIR` or /tmp),
+    /// removed afterwards.
+    public static func run(qemu: String, accelerator: String = "kvm", timeout: Duration = defaultTimeout,
+                           temporaryBase: String? = nil) -> KVMProbeResult {
+        let temporaryBase = temporaryBase ?? getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
         var template = Array((temporaryBase + "/qnet-kvm-probe.XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else {
             return KVMProbeResult(verdict: .failed, accelerator: accelerator, stagesReached: "", seconds: 0,
@@ -224,39 +227,57 @@ public enum KVMProbe {
     /// The cached verdict for this boot and this QEMU binary, if there is one.
     public static func cachedResult(qemu: String, cacheDirectory: String = defaultCacheDirectory,
                                     bootIDPath: String = bootIDPath) -> KVMProbeResult? {
-        guard let bootID = HostRoot.host.readValue(bootIDPath),
-              let bytes = HostRoot.host.readBytes(cacheDirectory + "/" + cacheFileName),
-              let entry = try? JSONDecoder().decode(CacheEntry.self, from: Data(bytes)),
-              entry.schemaVersion == 1, entry.bootID == bootID, entry.qemu == qemu else { return nil }
-        var result = entry.result
-        result.fromCache = true
-        return result
+        guard let bootID = HostRoot.host.readValue(bootIDPath) else { return nil }
+        for directory in cacheDirectories(cacheDirectory) {
+            guard let bytes = HostRoot.host.readBytes(directory + "/" + cacheFileName),
+                  let entry = try? JSONDecoder().decode(CacheEntry.self, from: Data(bytes)),
+                  entry.schemaVersion == 1, entry.bootID == bootID, entry.qemu == qemu else { continue }
+            var result = entry.result
+            result.fromCache = true
+            return result
+        }
+        return nil
     }
 
     /// The verdict for this boot: from `cacheDirectory/kvm-probe.json` when it was made
     /// during this boot (same `/proc/sys/kernel/random/boot_id`) with the same QEMU, else
-    /// a fresh ``run(qemu:accelerator:timeout:)`` whose host-wide verdicts (runs / stalled)
-    /// are stored there (when writable). `failed` verdicts depend on the caller's
+    /// a fresh ``run(qemu:accelerator:timeout:temporaryBase:)`` whose host-wide verdicts
+    /// (runs / stalled) are stored there. A user who cannot write /run/qnet keeps it in
+    /// `$XDG_RUNTIME_DIR/qnet` instead. `failed` verdicts depend on the caller's
     /// permissions and are never cached.
     public static func cached(qemu: String, timeout: Duration = defaultTimeout, cacheDirectory: String = defaultCacheDirectory,
                               bootIDPath: String = bootIDPath) -> KVMProbeResult {
         if let cached = cachedResult(qemu: qemu, cacheDirectory: cacheDirectory, bootIDPath: bootIDPath) { return cached }
         let result = run(qemu: qemu, accelerator: "kvm", timeout: timeout)
         if result.verdict != .failed, let bootID = HostRoot.host.readValue(bootIDPath) {
-            store(CacheEntry(schemaVersion: 1, bootID: bootID, qemu: qemu, result: result), in: cacheDirectory)
+            let entry = CacheEntry(schemaVersion: 1, bootID: bootID, qemu: qemu, result: result)
+            for directory in cacheDirectories(cacheDirectory) where store(entry, in: directory) { break }
         }
         return result
     }
 
+    /// The cache directory, plus `$XDG_RUNTIME_DIR/qnet` when it is the default /run/qnet.
+    static func cacheDirectories(_ directory: String) -> [String] {
+        guard directory == defaultCacheDirectory, let runtime = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }),
+              runtime.hasPrefix("/") else { return [directory] }
+        return [directory, runtime + "/qnet"]
+    }
+
     /// Writes the cache atomically (temporary file, then rename); silently skipped when
     /// the directory cannot be created or written (an unprivileged user and /run/qnet).
-    static func store(_ entry: CacheEntry, in directory: String) {
-        guard let data = try? JSONEncoder().encode(entry) else { return }
-        guard makeDirectories(directory) else { return }
+    @discardableResult
+    static func store(_ entry: CacheEntry, in directory: String) -> Bool {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(entry), makeDirectories(directory) else { return false }
         let path = directory + "/" + cacheFileName
         let temporary = path + ".\(getpid()).tmp"
-        guard writeFile(temporary, Array(data), mode: 0o644) else { return }
-        if rename(temporary, path) != 0 { unlink(temporary) }
+        guard writeFile(temporary, Array(data), mode: 0o644) else { return false }
+        if rename(temporary, path) != 0 {
+            unlink(temporary)
+            return false
+        }
+        return true
     }
 }
 

@@ -101,7 +101,7 @@ enum ManagerChecks {
                                found: "running (pid \(pid)); unmanaged-devices covers \(interfaces.map(\.name).joined(separator: ", "))")
         }
         let names = managed.map { $0.kind == "tun" ? "qnet's TAPs (\($0.name))" : $0.name }
-        let entries = managed.map { $0.kind == "tun" ? "interface-name:tap*" : "interface-name:\($0.name)" }
+        let entries = managed.map { $0.kind == "tun" ? "interface-name:vnet*;interface-name:tap*" : "interface-name:\($0.name)" }
         return CheckResult(id: id, status: .warn, title: title,
                            found: "running (pid \(pid)) and may manage \(names.joined(separator: " and ")): it can take addresses away, take ports down or detach TAPs",
                            remedy: """
@@ -194,7 +194,7 @@ enum ManagerChecks {
             return CheckResult(id: id, status: .ok, title: title,
                                found: "running (pid \(pid)); no .network file manages \(interfaces.map(\.name).joined(separator: ", "))")
         }
-        let names = managed.map { $0.0.kind == "tun" ? "tap*" : $0.0.name }
+        let names = managed.map { $0.0.kind == "tun" ? "vnet* tap*" : $0.0.name }
         return CheckResult(id: id, status: .warn, title: title,
                            found: "running (pid \(pid)) and manages \(managed.map { "\($0.0.name) (\($0.1))" }.joined(separator: ", "))",
                            remedy: """

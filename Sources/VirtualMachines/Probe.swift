@@ -4,7 +4,9 @@ import QEMU
 
 /// What `qnet probe` checks from inside a throwaway micro-VM on a bridge.
 public struct ProbeRequest: Sendable {
+    /// The bridge, or a named network's name when `isNetwork`.
     public var bridge: String
+    public var isNetwork: Bool
     /// A static `A.B.C.D/LEN`, or nil for a DHCP lease.
     public var address: String?
     public var gateway: String?
@@ -16,9 +18,10 @@ public struct ProbeRequest: Sendable {
     public var user: String?
     public var model: NICModel
 
-    public init(bridge: String, address: String? = nil, gateway: String? = nil, targets: [String] = [], dnsName: String? = nil,
+    public init(bridge: String, isNetwork: Bool = false, address: String? = nil, gateway: String? = nil, targets: [String] = [], dnsName: String? = nil,
                 timeout: Double = 60, accel: Acceleration = .auto, user: String? = nil, model: NICModel = .virtio) {
         self.bridge = bridge
+        self.isNetwork = isNetwork
         self.address = address
         self.gateway = gateway
         self.targets = targets
@@ -78,7 +81,7 @@ public final class Prober {
             throw VMError.invalidValue(what: "probe", value: String(describing: error), allowed: "see the message")
         }
         let definition = VMDefinition(
-            name: name, memory: 256, cpus: 1, nics: [NICSpec(bridge: request.bridge, model: request.model)],
+            name: name, memory: 256, cpus: 1, nics: [request.isNetwork ? NICSpec(network: request.bridge, model: request.model) : NICSpec(bridge: request.bridge, model: request.model)],
             kernel: image.kernel, initrd: image.initramfs, append: commandLine, accel: request.accel,
             user: request.user ?? "nobody",
             // A guest panic then ends QEMU instead of rebooting it.

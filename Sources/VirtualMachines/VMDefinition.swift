@@ -9,61 +9,83 @@ public enum Acceleration: String, Codable, Sendable, CaseIterable {
     case tcg
 }
 
-/// One guest NIC: `--nic bridge=BR[,model=..][,mac=..][,queues=N]` or `--nic none`.
+/// One guest NIC: `--nic bridge=BR[,model=..][,mac=..][,queues=N]`,
+/// `--nic network=NAME[,...]` (a named network), or `--nic none`.
 public struct NICSpec: Codable, Equatable, Sendable {
-    public var bridge: String
+    /// The host bridge the NIC's TAP joins (nil when `network` names it).
+    public var bridge: String?
+    /// A named network (`qnet net create`); its bridge and interface group are used.
+    public var network: String?
     public var model: NICModel
     public var mac: String?
     public var queues: Int
 
-    public init(bridge: String, model: NICModel = .virtio, mac: String? = nil, queues: Int = 1) {
+    public init(bridge: String? = nil, network: String? = nil, model: NICModel = .virtio, mac: String? = nil, queues: Int = 1) {
         self.bridge = bridge
+        self.network = network
         self.model = model
         self.mac = mac
         self.queues = queues
     }
 
+    enum CodingKeys: String, CodingKey { case bridge, network, model, mac, queues }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        bridge = try container.decodeIfPresent(String.self, forKey: .bridge)
+        network = try container.decodeIfPresent(String.self, forKey: .network)
+        let modelName = try container.decodeIfPresent(String.self, forKey: .model) ?? "virtio"
+        guard let model = NICModel(name: modelName) else {
+            throw VMError.invalidValue(what: "NIC model", value: modelName, allowed: "use virtio, e1000, e1000e or rtl8139")
+        }
+        self.model = model
+        mac = try container.decodeIfPresent(String.self, forKey: .mac)
+        queues = try container.decodeIfPresent(Int.self, forKey: .queues) ?? 1
+    }
+
     /// Parses the `--nic` syntax. `none` yields nil (no NIC at all).
     public static func parse(_ text: String) throws -> NICSpec? {
         if text == "none" { return nil }
-        var bridge: String?
-        var model = NICModel.virtio
-        var mac: String?
-        var queues = 1
+        var spec = NICSpec()
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard pieces.count == 2, !pieces[1].isEmpty else {
-                throw VMError.invalidValue(what: "--nic", value: text, allowed: "use bridge=BR[,model=virtio|e1000|e1000e|rtl8139][,mac=MAC][,queues=N] or none")
+                throw VMError.invalidValue(what: "--nic", value: text, allowed: "use bridge=BR or network=NAME, then [,model=virtio|e1000|e1000e|rtl8139][,mac=MAC][,queues=N]; or none")
             }
             let value = String(pieces[1])
             switch pieces[0] {
-            case "bridge": bridge = value
+            case "bridge": spec.bridge = value
+            case "network": spec.network = value
             case "model":
                 guard let parsed = NICModel(name: value) else {
                     throw VMError.invalidValue(what: "NIC model", value: value, allowed: "use virtio, e1000, e1000e or rtl8139")
                 }
-                model = parsed
-            case "mac": mac = value
+                spec.model = parsed
+            case "mac": spec.mac = value
             case "queues":
                 guard let count = Int(value), (1...16).contains(count) else {
                     throw VMError.invalidValue(what: "NIC queue count", value: value, allowed: "use 1 to 16")
                 }
-                queues = count
+                spec.queues = count
             default:
-                throw VMError.invalidValue(what: "--nic key", value: String(pieces[0]), allowed: "use bridge, model, mac or queues")
+                throw VMError.invalidValue(what: "--nic key", value: String(pieces[0]), allowed: "use bridge, network, model, mac or queues")
             }
         }
-        guard let bridge else {
-            throw VMError.invalidValue(what: "--nic", value: text, allowed: "name the bridge: bridge=BR (or --nic none)")
-        }
-        let spec = NICSpec(bridge: bridge, model: model, mac: mac, queues: queues)
         try spec.validate()
         return spec
     }
 
     public func validate() throws {
-        if let problem = InterfaceNameRules.problem(bridge) {
-            throw VMError.invalidValue(what: "bridge name", value: bridge, allowed: problem)
+        switch (bridge, network) {
+        case (nil, nil), (.some, .some):
+            throw VMError.invalidValue(what: "--nic", value: [bridge.map { "bridge=\($0)" }, network.map { "network=\($0)" }].compactMap { $0 }.joined(separator: ","),
+                                       allowed: "name exactly one of bridge=BR or network=NAME")
+        case let (bridge?, nil):
+            if let problem = InterfaceNameRules.problem(bridge) {
+                throw VMError.invalidValue(what: "bridge name", value: bridge, allowed: problem)
+            }
+        case let (nil, network?):
+            try NetworkNames.validate(network)
         }
         if let mac {
             guard let parsed = MACAddress(mac) else {

@@ -67,10 +67,25 @@ public final class VMManager {
         var inUse: [MACAddress: String] = [:]
         for state in running { for nic in state.nics { if let mac = MACAddress(nic.mac) { inUse[mac] = state.name } } }
         let macs = try GuestMAC.assign(vm: definition.name, nics: definition.nics, inUse: inUse)
+        // Each NIC's bridge: given directly, or the bridge of a running named network
+        // (whose interface group the TAP joins, so `net stop` removes it in one batch).
+        var attachments: [(bridge: String, group: UInt32?)] = []
         for nic in definition.nics {
+            if let network = nic.network {
+                let networks = NetworkManager(host: host)
+                let networkDefinition = try networks.load(network)
+                guard networks.isActive(network) else {
+                    throw VMError.invalidValue(what: "network", value: network, allowed: "it is not running; start it with `qnet net start \(network)`")
+                }
+                attachments.append((networkDefinition.bridge, networkDefinition.interfaceGroup))
+            } else {
+                attachments.append((nic.bridge!, nil))
+            }
+        }
+        for attachment in attachments {
             do {
-                let bridge = try host.link(named: nic.bridge)
-                guard bridge.isBridge else { throw HostNetworkError.notABridge(nic.bridge, kind: bridge.kind) }
+                let bridge = try host.link(named: attachment.bridge)
+                guard bridge.isBridge else { throw HostNetworkError.notABridge(attachment.bridge, kind: bridge.kind) }
             } catch let error as HostNetworkError { throw VMError.network(error) }
         }
         let accel = resolveAccel(definition.accel, qemu: qemu)
@@ -105,7 +120,8 @@ public final class VMManager {
         do {
             taps = try host.createTAPs(definition.nics.enumerated().map { index, nic in
                 TAPOptions(name: "vnet%d", vnetHeader: true, queues: nic.queues, persistent: false, owner: user.uid,
-                           bridge: nic.bridge, macAddress: nil, up: true, alias: "qnet:vm=\(definition.name)/\(index)")
+                           bridge: attachments[index].bridge, interfaceGroup: attachments[index].group, macAddress: nil,
+                           up: true, alias: "qnet:vm=\(definition.name)/\(index)")
             })
         } catch let error as HostNetworkError { throw VMError.network(error) }
         defer { for tap in taps { tap.close() } }
@@ -139,11 +155,11 @@ public final class VMManager {
         defer { control.close() }
 
         // Started paused (-S): only continue once every NIC is on its bridge.
-        for (tap, nic) in zip(taps, definition.nics) {
+        for (tap, attachment) in zip(taps, attachments) {
             let link = try? host.link(named: tap.name)
-            let bridge = try? host.link(named: nic.bridge)
+            let bridge = try? host.link(named: attachment.bridge)
             guard let link, let bridge, link.masterIndex == UInt32(bridge.index) else {
-                throw VMError.nicNotOnBridge(tap: tap.name, bridge: nic.bridge)
+                throw VMError.nicNotOnBridge(tap: tap.name, bridge: attachment.bridge)
             }
         }
         try control.cont()
@@ -152,8 +168,9 @@ public final class VMManager {
             name: definition.name, pid: pid, startTime: startTime, qemu: qemu, arguments: arguments, qmpSocket: qmpSocket,
             consoleLog: consoleLog, qemuLog: qemuLog, accel: accel, user: user.name, netns: netns,
             startedAt: monotonicNow(),
-            nics: zip(taps, zip(definition.nics, macs)).map { tap, pair in
-                NICState(tap: tap.name, bridge: pair.0.bridge, mac: pair.1.description, model: pair.0.model, queues: pair.0.queues)
+            nics: taps.indices.map { index in
+                NICState(tap: taps[index].name, bridge: attachments[index].bridge, network: definition.nics[index].network,
+                         mac: macs[index].description, model: definition.nics[index].model, queues: definition.nics[index].queues)
             },
             definition: definition)
         try VMStore.save(state)

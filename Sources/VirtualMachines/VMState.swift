@@ -10,6 +10,8 @@ import Foundation
 public struct NICState: Codable, Equatable, Sendable {
     public var tap: String
     public var bridge: String
+    /// The named network, when the NIC was given as `network=NAME`.
+    public var network: String?
     public var mac: String
     public var model: NICModel
     public var queues: Int

@@ -18,7 +18,7 @@ struct Probe: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Argument(help: "The bridge to probe.", transform: Parse.interfaceName)
+    @Argument(help: "The bridge, or a named network (`qnet net list`), to probe.", transform: Parse.interfaceName)
     var bridge: String
 
     @Option(help: ArgumentHelp("A static guest address (default: ask DHCP).", valueName: "cidr"), transform: Parse.cidr)
@@ -57,7 +57,8 @@ struct Probe: ParsableCommand {
         let host = try global.openHost()
         let manager = VMFactory.manager(host: host, global: global)
         let image = try GuestImageBuilder().cached().image
-        let request = ProbeRequest(bridge: bridge, address: address?.description, gateway: gateway?.description,
+        let isNetwork = (try? NetworkManager(host: host).load(bridge)) != nil
+        let request = ProbeRequest(bridge: bridge, isNetwork: isNetwork, address: address?.description, gateway: gateway?.description,
                                    targets: targets.map(\.description), dnsName: dns, timeout: timeout, accel: accel,
                                    user: user, model: model)
         if !json { print("probing \(bridge) from a micro-VM (\(model.rawValue) NIC) ...") }

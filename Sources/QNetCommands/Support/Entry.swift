@@ -39,10 +39,10 @@ public enum Entry {
         var leading: [String] = []
         var rest = arguments[...]
         while let first = rest.first {
-            if first == "--netns", rest.count >= 2 {
+            if (first == "--netns" || first == "--state-dir"), rest.count >= 2 {
                 leading += rest.prefix(2)
                 rest = rest.dropFirst(2)
-            } else if first.hasPrefix("--netns=") {
+            } else if first.hasPrefix("--netns=") || first.hasPrefix("--state-dir=") {
                 leading.append(first)
                 rest = rest.dropFirst()
             } else {

@@ -9,6 +9,9 @@ public struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Act inside the named network namespace (/run/netns/NAME), like `ip -n NAME`.", valueName: "name"))
     public var netns: String?
 
+    @Option(name: .customLong("state-dir"), help: ArgumentHelp("Keep qnet's state under DIR instead of /run/qnet and /var/lib/qnet (also $QNET_STATE_DIR).", valueName: "dir"))
+    public var stateDirectory: String?
+
     public init() {}
 
     public func validate() throws {
@@ -23,6 +26,7 @@ public struct GlobalOptions: ParsableArguments {
     /// /sys privately so /sys/class/net shows that namespace — what `ip netns exec` does.
     /// Then opens the host network API there.
     public func openHost() throws -> HostNetwork {
+        if let stateDirectory { setenv("QNET_STATE_DIR", stateDirectory, 1) }
         if let netns {
             let namespace = NetworkNamespace(name: netns)
             do { try namespace.enterPermanently() } catch let error as NamespaceError { throw HostNetworkError.namespace(error) }

@@ -1,6 +1,10 @@
-/// Whether KVM can run guests here (bridges `--accel auto` to HostChecks' KVM probe).
+import HostChecks
+
+/// Whether KVM can run guests here (bridges `--accel auto` to HostChecks' KVM probe,
+/// cached per boot, so only the first VM after a reboot pays for it).
 enum KVMVerdict {
     static func check(qemu: String) -> (usable: Bool, reason: String) {
-        (false, "KVM probe pending")
+        let result = KVMProbe.cached(qemu: qemu)
+        return (result.canRunGuests, result.detail)
     }
 }

@@ -1,0 +1,32 @@
+import ArgumentParser
+import VirtualMachines
+
+/// `qnet net show NAME`: `virsh net-info` + `net-dumpxml`.
+struct NetShow: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one network's settings and state.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The network.")
+    var name: String
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let manager = NetworkManager(host: try global.openHost())
+        let network = try manager.status(name)
+        if json { print(try Output.json(network)); return }
+        print("name:     \(network.name)")
+        print("mode:     \(network.mode.rawValue)")
+        print("state:    \(network.active ? "active" : "inactive")")
+        print("bridge:   \(network.bridge)")
+        if let subnet = network.subnet { print("subnet:   \(subnet)") }
+        if let gateway = network.gateway { print("gateway:  \(gateway)") }
+        if let range = network.dhcpRange { print("dhcp:     \(range)") }
+        if let pid = network.dnsmasqPid, network.active { print("dnsmasq:  pid \(pid)") }
+        print("group:    \(network.interfaceGroup)")
+        for lease in network.staticLeases { print("lease:    \(lease.mac) → \(lease.address)\(lease.hostname.map { " (\($0))" } ?? "")") }
+        print("vms:      \(network.vms.isEmpty ? "none" : network.vms.joined(separator: ", "))")
+    }
+}

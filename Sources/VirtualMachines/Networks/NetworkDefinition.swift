@@ -1,0 +1,102 @@
+import NetlinkWire
+
+/// How a named network connects its guests (like libvirt's `<forward mode=...>` and
+/// Incus's network types).
+public enum NetworkMode: String, Codable, Sendable, CaseIterable {
+    /// Guests share a host bridge (optionally holding the host's uplink): they are on the LAN.
+    case bridge
+    /// A private bridge with DHCP/DNS; guests reach out through masquerade (libvirt's default network).
+    case nat
+    /// A private bridge with DHCP/DNS and no way out (host-only).
+    case isolated
+}
+
+/// A fixed DHCP lease: this MAC always gets this address (`qnet net lease add`).
+public struct StaticLease: Codable, Equatable, Sendable {
+    public var mac: String
+    public var address: String
+    public var hostname: String?
+
+    public init(mac: String, address: String, hostname: String? = nil) {
+        self.mac = mac
+        self.address = address
+        self.hostname = hostname
+    }
+}
+
+/// A named network as stored in /var/lib/qnet/networks/NAME.yaml.
+public struct NetworkDefinition: Codable, Equatable, Sendable {
+    public var name: String
+    public var mode: NetworkMode
+    /// The bridge: qnet-made (`qn-NAME` by default) for nat/isolated; existing or
+    /// qnet-made for bridge mode.
+    public var bridge: String
+    /// bridge mode: an uplink to move into the bridge (the transactional uplink move).
+    public var uplink: String?
+    /// nat/isolated: the subnet, e.g. 10.0.123.0/24 (chosen automatically when not given).
+    public var subnet: String?
+    /// nat/isolated: the gateway address on the bridge (default: the subnet's first host).
+    public var gateway: String?
+    /// nat/isolated: the DHCP range (default: .100 to .199 of a /24, else the upper half).
+    public var dhcpStart: String?
+    public var dhcpEnd: String?
+    /// DHCP lease time in seconds.
+    public var leaseTime: Int
+    public var staticLeases: [StaticLease]
+    /// The DNS domain guests get (`vmname.DOMAIN` resolves to a lease); default: the network's name.
+    public var domain: String?
+    /// The interface group every TAP of this network joins (so stop deletes them in one request).
+    public var interfaceGroup: UInt32
+
+    public init(name: String, mode: NetworkMode, bridge: String, uplink: String? = nil, subnet: String? = nil,
+                gateway: String? = nil, dhcpStart: String? = nil, dhcpEnd: String? = nil, leaseTime: Int = 3600,
+                staticLeases: [StaticLease] = [], domain: String? = nil, interfaceGroup: UInt32 = 0) {
+        self.name = name
+        self.mode = mode
+        self.bridge = bridge
+        self.uplink = uplink
+        self.subnet = subnet
+        self.gateway = gateway
+        self.dhcpStart = dhcpStart
+        self.dhcpEnd = dhcpEnd
+        self.leaseTime = leaseTime
+        self.staticLeases = staticLeases
+        self.domain = domain
+        self.interfaceGroup = interfaceGroup
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, mode, bridge, uplink, subnet, gateway
+        case dhcpStart = "dhcp_start", dhcpEnd = "dhcp_end", leaseTime = "lease_time"
+        case staticLeases = "static_leases", domain
+        case interfaceGroup = "interface_group"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        mode = try container.decode(NetworkMode.self, forKey: .mode)
+        bridge = try container.decode(String.self, forKey: .bridge)
+        uplink = try container.decodeIfPresent(String.self, forKey: .uplink)
+        subnet = try container.decodeIfPresent(String.self, forKey: .subnet)
+        gateway = try container.decodeIfPresent(String.self, forKey: .gateway)
+        dhcpStart = try container.decodeIfPresent(String.self, forKey: .dhcpStart)
+        dhcpEnd = try container.decodeIfPresent(String.self, forKey: .dhcpEnd)
+        leaseTime = try container.decodeIfPresent(Int.self, forKey: .leaseTime) ?? 3600
+        staticLeases = try container.decodeIfPresent([StaticLease].self, forKey: .staticLeases) ?? []
+        domain = try container.decodeIfPresent(String.self, forKey: .domain)
+        interfaceGroup = try container.decodeIfPresent(UInt32.self, forKey: .interfaceGroup) ?? 0
+    }
+
+    /// Whether qnet runs dnsmasq (DHCP + DNS) for this network.
+    public var servesDHCP: Bool { mode != .bridge }
+    public var effectiveDomain: String { domain ?? name }
+}
+
+/// The addressing of a nat/isolated network with every default filled in and checked.
+public struct NetworkAddressing: Equatable, Sendable {
+    public var subnet: IPPrefix
+    public var gateway: IPAddress
+    public var dhcpStart: IPAddress
+    public var dhcpEnd: IPAddress
+}

@@ -1,0 +1,250 @@
+import Glibc
+import Netlink
+import NetlinkWire
+import QEMU
+
+/// How to start passt for one user-mode NIC.
+///
+/// passt (Debian 12: 0.0~git20230309) facts this relies on, checked with `passt --help`,
+/// passt(1) and strace:
+/// - `-f/--foreground`: no fork and no detached PID namespace, so the pid qnet spawned is
+///   passt's (it only re-execs itself as passt.avx2 in place).
+/// - `-s/--socket PATH` for QEMU's `-netdev stream`; `-P/--pid FILE` is written after the
+///   forwarded ports are bound *and* the UNIX socket listens, so the pid file is the
+///   readiness signal.
+/// - `-1/--one-off`: passt quits once QEMU closes the socket, so it dies with the VM even
+///   when qnet is not around (`kill -9` of QEMU included).
+/// - `-t/-u [ADDR/]HOSTPORT:GUESTPORT` forward TCP/UDP host ports to the guest.
+/// - Started as root, passt drops to `nobody` unless given `--runas`; qnet instead starts
+///   it as QEMU's user (so QEMU may connect to the socket), and passes `--runas 0:0` only
+///   when QEMU itself runs as root.
+/// - Quirks handled: a failed bind of the UNIX socket or of a forwarded port is *not*
+///   reported (passt logs "UNIX domain socket bound" and carries on), so qnet checks the
+///   socket directory beforehand, waits for the socket itself, and verifies each forward
+///   is bound by passt afterwards. Without `--log-file`, messages go to stderr and to
+///   syslog; where there is no syslog each one is preceded by "Failed to send N bytes to
+///   syslog", which qnet drops when quoting passt's output.
+public struct PasstOptions: Equatable, Sendable {
+    /// The UNIX socket QEMU connects to (at most 107 bytes).
+    public var socketPath: String
+    /// Where passt writes its pid; default: SOCKET.pid.
+    public var pidFile: String
+    /// passt's stdout and stderr (appended).
+    public var logFile: String
+    public var forwards: [PortForward]
+    /// `--one-off`: exit when QEMU disconnects (default on).
+    public var oneOff: Bool
+    /// Appended verbatim (tests; options qnet does not model).
+    public var extraArguments: [String]
+
+    public init(socketPath: String, pidFile: String? = nil, logFile: String, forwards: [PortForward] = [],
+                oneOff: Bool = true, extraArguments: [String] = []) {
+        self.socketPath = socketPath
+        self.pidFile = pidFile ?? socketPath + ".pid"
+        self.logFile = logFile
+        self.forwards = forwards
+        self.oneOff = oneOff
+        self.extraArguments = extraArguments
+    }
+
+    /// passt's argv after the program name, e.g.
+    /// `--foreground --quiet --one-off --socket S --pid P -t 127.0.0.1/8080:80 -u 5353:53`.
+    /// `runAsRoot`: passt would otherwise switch to `nobody`, so `--runas 0:0` keeps it root.
+    public func arguments(runAsRoot: Bool = false) -> [String] {
+        var arguments = ["--foreground", "--quiet"]
+        if oneOff { arguments.append("--one-off") }
+        arguments += ["--socket", socketPath, "--pid", pidFile]
+        if runAsRoot { arguments += ["--runas", "0:0"] }
+        for forward in forwards {
+            arguments += [forward.transportProtocol == .tcp ? "-t" : "-u", Self.portSpec(forward)]
+        }
+        return arguments + extraArguments
+    }
+
+    /// passt's `[ADDRESS/]HOSTPORT:GUESTPORT`.
+    static func portSpec(_ forward: PortForward) -> String {
+        let address = forward.hostAddress.map { "\($0.description)/" } ?? ""
+        return "\(address)\(forward.hostPort):\(forward.guestPort)"
+    }
+}
+
+/// A running passt, supervised by qnet: started for one NIC, stopped with the VM.
+///
+/// Equivalent to `passt -f -1 -s SOCK -P PIDFILE -t ... &` run as QEMU's user. Codable so
+/// the VM's state can record it and a later `qnet vm stop` can stop it.
+public struct PasstProcess: Codable, Equatable, Sendable {
+    public var pid: Int32
+    /// /proc/PID/stat start time, so a recycled pid is never signalled.
+    public var startTime: UInt64
+    public var socketPath: String
+    public var pidFile: String
+    public var logFile: String
+
+    /// The passt executable on PATH, or nil.
+    public static func locate() -> String? { ProcessLauncher.which("passt") }
+
+    /// Starts passt as `user` (nil: the calling user) and waits until its socket listens.
+    ///
+    /// - namespace: the network namespace passt (and so its forwarded ports) lives in; nil
+    ///   for the current one.
+    /// - Throws `UserModeError`: passt missing, socket path too long or its directory not
+    ///   writable by the user, passt exiting early (with what it printed), no socket within
+    ///   `timeout`, or a forwarded port passt did not get.
+    /// Needs CAP_SETUID/CAP_SETGID when `user` differs from the caller.
+    public static func start(_ options: PasstOptions, user: UserAccount?, namespace: NetworkNamespace? = nil,
+                             timeout: Double = 10, executable: String? = nil) throws -> PasstProcess {
+        guard let program = executable ?? locate() else { throw UserModeError.passtNotInstalled }
+        let socketPath = options.socketPath
+        guard socketPath.hasPrefix("/"), socketPath.utf8.count <= 107, !socketPath.contains("\n") else {
+            throw UserModeError.invalidValue(what: "passt socket path", value: socketPath,
+                                             allowed: "use an absolute path of at most 107 bytes (the UNIX socket limit)")
+        }
+        let directory = socketPath.lastIndex(of: "/").map { String(socketPath[..<$0]) } ?? "/"
+        var info = stat()
+        guard stat(directory.isEmpty ? "/" : directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+            throw UserModeError.passtStartFailed("the socket directory \(directory) does not exist")
+        }
+        if let user, !user.canAccess(directory.isEmpty ? "/" : directory, write: true) {
+            throw UserModeError.passtStartFailed("the socket directory \(directory) is not writable by '\(user.name)', whom passt runs as")
+        }
+        // Leftovers of an earlier run would look like a ready passt.
+        unlink(socketPath)
+        unlink(options.pidFile)
+
+        let output = open(options.logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        guard output >= 0 else {
+            throw UserModeError.passtStartFailed("cannot open log \(options.logFile): \(String(cString: strerror(errno)))")
+        }
+        defer { close(output) }
+        let runsAsRoot = (user?.uid ?? geteuid()) == 0
+        let arguments = options.arguments(runAsRoot: runsAsRoot)
+        let environment = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+        let spawn = {
+            try ProcessLauncher.spawn(program, arguments: arguments, environment: environment, descriptors: [],
+                                      output: output, user: user, newSession: true, workingDirectory: nil)
+        }
+        let pid: Int32
+        do {
+            pid = try namespace.map { try $0.withEntered(spawn) } ?? spawn()
+        } catch let error as VMError {
+            throw UserModeError.passtStartFailed(error.description)
+        }
+        let process = PasstProcess(pid: pid, startTime: ProcessInfoReader.startTime(of: pid) ?? 0, socketPath: socketPath,
+                                   pidFile: options.pidFile, logFile: options.logFile)
+        var succeeded = false
+        defer { if !succeeded { process.stop(grace: 1) } }
+
+        let deadline = monotonicNow() + timeout
+        while true {
+            if let status = reapIfExited(pid) {
+                throw UserModeError.passtExited(status: status, output: process.outputSummary())
+            }
+            if process.isReady { break }
+            guard monotonicNow() < deadline else {
+                throw UserModeError.passtTimeout(socketPath: socketPath, seconds: timeout, output: process.outputSummary())
+            }
+            usleep(10_000)
+        }
+        // passt does not report a forwarded port it failed to bind; find out ourselves.
+        if let missing = process.unboundForward(options.forwards) {
+            throw UserModeError.portInUse(protocol: missing.transportProtocol.rawValue, port: missing.hostPort,
+                                          address: missing.hostAddress?.description ?? "every address")
+        }
+        succeeded = true
+        return process
+    }
+
+    /// Whether the pid file names this passt and the socket exists (passt writes the pid
+    /// file only after its socket listens).
+    var isReady: Bool {
+        guard let text = readText(pidFile), Int32(String(text.filter(\.isNumber))) == pid else { return false }
+        var info = stat()
+        return stat(socketPath, &info) == 0 && info.st_mode & S_IFMT == S_IFSOCK
+    }
+
+    /// Whether this passt is still running (same pid and start time, not a zombie).
+    public var isAlive: Bool { ProcessInfoReader.isAlive(pid, startTime: startTime) }
+
+    /// SIGTERM, then SIGKILL after `grace` seconds; reaps it when it is qnet's child, and
+    /// removes its socket and pid file. Idempotent; never signals a recycled pid.
+    public func stop(grace: Double = 3) {
+        _ = Self.reapIfExited(pid)
+        if isAlive { kill(pid, SIGTERM) }
+        let deadline = monotonicNow() + grace
+        while !isGone() && monotonicNow() < deadline { usleep(5_000) }
+        if !isGone() {
+            if isAlive { kill(pid, SIGKILL) }
+            let hardDeadline = monotonicNow() + 5
+            while !isGone() && monotonicNow() < hardDeadline { usleep(5_000) }
+        }
+        unlink(socketPath)
+        unlink(pidFile)
+    }
+
+    /// Reaped (our child), or no longer this process (someone else's child).
+    private func isGone() -> Bool {
+        if Self.reapIfExited(pid) != nil { return true }
+        var status: Int32 = 0
+        let result = waitpid(pid, &status, WNOHANG)
+        if result < 0 && errno == ECHILD { return !isAlive }
+        return false
+    }
+
+    /// Reaps `pid` if it is our child and has exited; returns how it ended.
+    static func reapIfExited(_ pid: Int32) -> String? {
+        var status: Int32 = 0
+        let result = waitpid(pid, &status, WNOHANG)
+        guard result == pid else { return nil }
+        if status & 0x7f == 0 { return "exit status \((status >> 8) & 0xff)" }
+        return "killed by signal \(status & 0x7f)"
+    }
+
+    /// passt's output as one line: the syslog noise dropped, the usage text after an
+    /// option error cut off, at most the last three lines.
+    public func outputSummary() -> String {
+        let lines = (readText(logFile) ?? "").split(separator: "\n").map { $0.trimmingSpaces }
+            .filter { !$0.isEmpty && !($0.hasPrefix("Failed to send ") && $0.hasSuffix(" bytes to syslog")) }
+        var relevant = lines
+        if let usage = lines.firstIndex(where: { $0.hasPrefix("Usage:") }) { relevant = Array(lines[..<usage]) }
+        return relevant.suffix(3).joined(separator: " | ")
+    }
+
+    /// The first forward with no socket of passt's bound to its host port, or nil.
+    /// Reads /proc/PID/fd (root, or passt's own user while it is dumpable); when that is
+    /// not readable, nothing can be verified and nil is returned.
+    func unboundForward(_ forwards: [PortForward]) -> PortForward? {
+        guard !forwards.isEmpty else { return nil }
+        var inodes: Set<String> = []
+        for name in listDirectory("/proc/\(pid)/fd") {
+            var buffer = [CChar](repeating: 0, count: 256)
+            let count = readlink("/proc/\(pid)/fd/\(name)", &buffer, buffer.count - 1)
+            guard count > 0 else { continue }
+            let target = String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if target.hasPrefix("socket:[") { inodes.insert(String(target.dropFirst(8).dropLast())) }
+        }
+        guard !inodes.isEmpty else { return nil }
+        func boundPorts(_ tables: [String], listening: Bool) -> Set<UInt16> {
+            var ports: Set<UInt16> = []
+            for table in tables {
+                // /proc/PID/net/* shows passt's network namespace.
+                for line in (readText("/proc/\(pid)/net/\(table)") ?? "").split(separator: "\n").dropFirst() {
+                    let fields = line.split(separator: " ")
+                    guard fields.count > 9, inodes.contains(String(fields[9])), !listening || fields[3] == "0A",
+                          let colon = fields[1].lastIndex(of: ":"), let port = UInt16(fields[1][fields[1].index(after: colon)...], radix: 16)
+                    else { continue }
+                    ports.insert(port)
+                }
+            }
+            return ports
+        }
+        let tcp = boundPorts(["tcp", "tcp6"], listening: true)
+        let udp = boundPorts(["udp", "udp6"], listening: false)
+        return forwards.first { !($0.transportProtocol == .tcp ? tcp : udp).contains($0.hostPort) }
+    }
+}
+
+extension Substring {
+    fileprivate var trimmingSpaces: String {
+        String(drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed().drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed())
+    }
+}
