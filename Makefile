@@ -6,7 +6,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 # Debian packages the tests use as witnesses and peers (qnet itself runs none of them).
 TEST_PACKAGES := iproute2 strace iputils-ping kmod qemu-system-x86 qemu-utils busybox-static linux-image-amd64 \
-	dnsmasq-base iperf3 cpio nftables iptables passt util-linux gzip
+	dnsmasq-base iperf3 cpio nftables iptables passt util-linux gzip tcpdump
 BENCH_PACKAGES := bridge-utils
 
 .PHONY: all build release test deps bench clean demo
