@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds qnet and the benchmark (release) and runs it; writes BENCHMARKS.md at the repo root.
+#
+#   sudo bench/run.sh            # 5 repetitions (fewer for the multi-second ones)
+#   REPS=3 sudo bench/run.sh
+#
+# Needs root, iproute2 (ip, bridge) and bridge-utils (brctl). Every measurement happens in
+# network namespaces named qnbPID-*, which are deleted at the end, also on failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+die() { echo "bench/run.sh: $*" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || die "run as root (the bench creates network namespaces and TAPs)"
+for tool in ip bridge brctl swift; do
+    command -v "$tool" >/dev/null || die "missing $tool (apt-get install iproute2 bridge-utils)"
+done
+
+SCRATCH=${QNET_BENCH_SCRATCH:-.build-bench}
+swift build -c release --scratch-path "$SCRATCH" --product qnet
+swift build -c release --scratch-path "$SCRATCH" --product QNetBench
+BIN=$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)
+
+PREFIX="qnb$$"
+cleanup() {
+    local ns
+    for ns in $(ip netns list | awk '{print $1}' | grep "^$PREFIX-" || true); do
+        echo "bench/run.sh: deleting leftover namespace $ns" >&2
+        ip netns del "$ns" || true
+    done
+    rm -f BENCHMARKS.md.tmp
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+export QNET_BENCH_SWIFT_VERSION="$(swift --version 2>/dev/null | head -n 1)"
+if git rev-parse --git-dir >/dev/null 2>&1; then
+    measured="Sources/CLinuxNet Sources/NetlinkWire Sources/Netlink Sources/HostNetwork Sources/QNetCommands Sources/qnet"
+    # shellcheck disable=SC2086
+    changed=$(git status --porcelain -- $measured | awk '{print $2}' | tr '\n' ' ')
+    QNET_BENCH_SOURCE="source: commit $(git rev-parse --short HEAD)"
+    if [ -n "$changed" ]; then
+        QNET_BENCH_SOURCE="$QNET_BENCH_SOURCE with uncommitted changes in ${changed% }"
+    else
+        QNET_BENCH_SOURCE="$QNET_BENCH_SOURCE (the measured sources had no uncommitted changes)"
+    fi
+    export QNET_BENCH_SOURCE
+fi
+# Raised priority (inherited by every process the bench starts, qnet and ip alike), so
+# that builds of other users on this machine disturb the timings less.
+nice -n -15 "$BIN/QNetBench" run --qnet "$BIN/qnet" --prefix "$PREFIX" --reps "${REPS:-5}" --output BENCHMARKS.md.tmp
+mv BENCHMARKS.md.tmp BENCHMARKS.md
+echo "bench/run.sh: wrote BENCHMARKS.md" >&2
