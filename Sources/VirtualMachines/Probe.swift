@@ -7,6 +7,8 @@ public struct ProbeRequest: Sendable {
     /// The bridge, or a named network's name when `isNetwork`.
     public var bridge: String
     public var isNetwork: Bool
+    /// Probe QEMU's user-mode networking (slirp or passt) instead of a bridge.
+    public var userMode: UserBackend?
     /// A static `A.B.C.D/LEN`, or nil for a DHCP lease.
     public var address: String?
     public var gateway: String?
@@ -22,6 +24,7 @@ public struct ProbeRequest: Sendable {
                 timeout: Double = 60, accel: Acceleration = .auto, user: String? = nil, model: NICModel = .virtio) {
         self.bridge = bridge
         self.isNetwork = isNetwork
+        self.userMode = nil
         self.address = address
         self.gateway = gateway
         self.targets = targets
@@ -81,7 +84,8 @@ public final class Prober {
             throw VMError.invalidValue(what: "probe", value: String(describing: error), allowed: "see the message")
         }
         let definition = VMDefinition(
-            name: name, memory: 256, cpus: 1, nics: [request.isNetwork ? NICSpec(network: request.bridge, model: request.model) : NICSpec(bridge: request.bridge, model: request.model)],
+            name: name, memory: 256, cpus: 1, nics: [request.userMode.map { NICSpec(user: UserNICSpec(backend: $0, model: request.model), model: request.model) }
+                    ?? (request.isNetwork ? NICSpec(network: request.bridge, model: request.model) : NICSpec(bridge: request.bridge, model: request.model))],
             kernel: image.kernel, initrd: image.initramfs, append: commandLine, accel: request.accel,
             user: request.user ?? "nobody",
             // A guest panic then ends QEMU instead of rebooting it.

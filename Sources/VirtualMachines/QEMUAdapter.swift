@@ -3,19 +3,10 @@ import NetlinkWire
 import QEMU
 import QMP
 
-/// One guest NIC backed by TAP descriptors already placed at `descriptors` in QEMU.
-public struct QEMUNetworkDevice: Equatable, Sendable {
-    public var id: String
-    public var descriptors: [Int32]
-    public var model: NICModel
-    public var mac: MACAddress
-    public var queues: Int
-}
-
 /// Turns a VM definition into QEMU's argument list through the QEMU target's builder.
 enum QEMUArgumentsBuilder {
     static func arguments(for definition: VMDefinition, accel: Acceleration, qmpSocket: String, consoleLog: String,
-                          pidFile: String, networkDevices: [QEMUNetworkDevice]) throws -> [String] {
+                          pidFile: String, networkInterfaces: [NetworkInterface]) throws -> [String] {
         var drives = definition.disks.map { Drive.disk($0, format: detectFormat($0)) }
         if let cdrom = definition.cdrom { drives.append(.cdrom(cdrom)) }
         let commandLine = QEMUCommandLine(
@@ -33,10 +24,7 @@ enum QEMUArgumentsBuilder {
             directKernelBoot: definition.kernel.map { DirectKernelBoot(kernel: $0, initrd: definition.initrd, commandLine: definition.append) },
             drives: drives,
             bootOrder: definition.boot,
-            networkInterfaces: networkDevices.map { device in
-                NetworkInterface(id: device.id, backend: .tap(TAPBackend(descriptors: device.descriptors)),
-                                 model: device.model, macAddress: device.mac)
-            },
+            networkInterfaces: networkInterfaces,
             extraArguments: definition.extraArguments)
         do {
             return try commandLine.arguments()

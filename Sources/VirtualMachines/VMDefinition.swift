@@ -16,24 +16,29 @@ public struct NICSpec: Codable, Equatable, Sendable {
     public var bridge: String?
     /// A named network (`qnet net create`); its bridge and interface group are used.
     public var network: String?
+    /// QEMU user-mode networking (slirp or passt) instead of a TAP: no bridge, no privilege.
+    public var user: UserNICSpec?
     public var model: NICModel
     public var mac: String?
     public var queues: Int
 
-    public init(bridge: String? = nil, network: String? = nil, model: NICModel = .virtio, mac: String? = nil, queues: Int = 1) {
+    public init(bridge: String? = nil, network: String? = nil, user: UserNICSpec? = nil, model: NICModel = .virtio,
+                mac: String? = nil, queues: Int = 1) {
         self.bridge = bridge
         self.network = network
+        self.user = user
         self.model = model
         self.mac = mac
         self.queues = queues
     }
 
-    enum CodingKeys: String, CodingKey { case bridge, network, model, mac, queues }
+    enum CodingKeys: String, CodingKey { case bridge, network, user, model, mac, queues }
 
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         bridge = try container.decodeIfPresent(String.self, forKey: .bridge)
         network = try container.decodeIfPresent(String.self, forKey: .network)
+        user = try container.decodeIfPresent(UserNICSpec.self, forKey: .user)
         let modelName = try container.decodeIfPresent(String.self, forKey: .model) ?? "virtio"
         guard let model = NICModel(name: modelName) else {
             throw VMError.invalidValue(what: "NIC model", value: modelName, allowed: "use virtio, e1000, e1000e or rtl8139")
@@ -46,6 +51,10 @@ public struct NICSpec: Codable, Equatable, Sendable {
     /// Parses the `--nic` syntax. `none` yields nil (no NIC at all).
     public static func parse(_ text: String) throws -> NICSpec? {
         if text == "none" { return nil }
+        if UserNICSpec.isUserSpec(text) {
+            let user = try UserNICSpec.parse(text)
+            return NICSpec(user: user, model: user.model, mac: user.mac)
+        }
         var spec = NICSpec()
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
@@ -76,6 +85,13 @@ public struct NICSpec: Codable, Equatable, Sendable {
     }
 
     public func validate() throws {
+        if let user {
+            guard bridge == nil, network == nil else {
+                throw VMError.invalidValue(what: "--nic", value: user.specText, allowed: "a user-mode NIC has no bridge or network")
+            }
+            try user.validate()
+            return
+        }
         switch (bridge, network) {
         case (nil, nil), (.some, .some):
             throw VMError.invalidValue(what: "--nic", value: [bridge.map { "bridge=\($0)" }, network.map { "network=\($0)" }].compactMap { $0 }.joined(separator: ","),

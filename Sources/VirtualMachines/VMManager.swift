@@ -67,28 +67,34 @@ public final class VMManager {
         var inUse: [MACAddress: String] = [:]
         for state in running { for nic in state.nics { if let mac = MACAddress(nic.mac) { inUse[mac] = state.name } } }
         let macs = try GuestMAC.assign(vm: definition.name, nics: definition.nics, inUse: inUse)
-        // Each NIC's bridge: given directly, or the bridge of a running named network
+        // Each TAP NIC's bridge: given directly, or the bridge of a running named network
         // (whose interface group the TAP joins, so `net stop` removes it in one batch).
-        var attachments: [(bridge: String, group: UInt32?)] = []
-        for nic in definition.nics {
+        // User-mode NICs (slirp, passt) need no bridge.
+        var attachments: [Int: (bridge: String, group: UInt32?)] = [:]
+        for (index, nic) in definition.nics.enumerated() where nic.user == nil {
             if let network = nic.network {
                 let networks = NetworkManager(host: host)
                 let networkDefinition = try networks.load(network)
                 guard networks.isActive(network) else {
                     throw VMError.invalidValue(what: "network", value: network, allowed: "it is not running; start it with `qnet net start \(network)`")
                 }
-                attachments.append((networkDefinition.bridge, networkDefinition.interfaceGroup))
+                attachments[index] = (networkDefinition.bridge, networkDefinition.interfaceGroup)
             } else {
-                attachments.append((nic.bridge!, nil))
+                attachments[index] = (nic.bridge!, nil)
             }
         }
-        for attachment in attachments {
+        for attachment in attachments.values {
             do {
                 let bridge = try host.link(named: attachment.bridge)
                 guard bridge.isBridge else { throw HostNetworkError.notABridge(attachment.bridge, kind: bridge.kind) }
             } catch let error as HostNetworkError { throw VMError.network(error) }
         }
+        // Host ports of user-mode forwards must be free before anything starts.
+        let userNICs = definition.nics.compactMap(\.user)
+        try PortAvailability.checkDuplicates(userNICs.flatMap(\.forwards))
+        for nic in userNICs { try PortAvailability.check(nic.forwards, backend: nic.backend, user: user) }
         let accel = resolveAccel(definition.accel, qemu: qemu)
+        let runAs: UserAccount? = user.isRoot && definition.user == nil ? nil : user
 
         let directory = VMStore.directory(for: definition.name)
         let undo = UndoStack()
@@ -116,36 +122,58 @@ public final class VMManager {
         close(console)
 
         // The TAPs: transient, vnet_hdr, multi-queue as asked, attached and up in one batch.
+        let tapIndices = definition.nics.indices.filter { attachments[$0] != nil }
         let taps: [TAPDevice]
         do {
-            taps = try host.createTAPs(definition.nics.enumerated().map { index, nic in
-                TAPOptions(name: "vnet%d", vnetHeader: true, queues: nic.queues, persistent: false, owner: user.uid,
-                           bridge: attachments[index].bridge, interfaceGroup: attachments[index].group, macAddress: nil,
-                           up: true, alias: "qnet:vm=\(definition.name)/\(index)")
+            taps = try host.createTAPs(tapIndices.map { index in
+                let nic = definition.nics[index]
+                return TAPOptions(name: "vnet%d", vnetHeader: true, queues: nic.queues, persistent: false, owner: user.uid,
+                                  bridge: attachments[index]!.bridge, interfaceGroup: attachments[index]!.group, macAddress: nil,
+                                  up: true, alias: "qnet:vm=\(definition.name)/\(index)")
             })
         } catch let error as HostNetworkError { throw VMError.network(error) }
         defer { for tap in taps { tap.close() } }
+        var tapFor: [Int: TAPDevice] = [:]
+        for (index, tap) in zip(tapIndices, taps) { tapFor[index] = tap }
+
+        // passt daemons, listening before QEMU starts (QEMU's stream netdev connects once).
+        var passts: [Int: PasstProcess] = [:]
+        for (index, nic) in definition.nics.enumerated() {
+            guard let userNIC = nic.user, userNIC.backend == .passt else { continue }
+            let passt = try PasstProcess.start(PasstOptions(socketPath: "\(directory)/passt-\(index).sock",
+                                                            logFile: "\(directory)/passt-\(index).log",
+                                                            forwards: userNIC.forwards), user: runAs)
+            undo.push("stop passt \(passt.pid)") { passt.stop() }
+            passts[index] = passt
+        }
 
         // Descriptors go to fixed numbers from 3 upwards in QEMU.
         var mappings: [(from: Int32, to: Int32)] = []
-        var nicArguments: [QEMUNetworkDevice] = []
-        for (index, (tap, nic)) in zip(taps, definition.nics).enumerated() {
+        var interfaces: [NetworkInterface] = []
+        for (index, nic) in definition.nics.enumerated() {
+            if let userNIC = nic.user {
+                do {
+                    interfaces.append(try userNIC.networkInterface(id: "net\(index)", mac: macs[index], passtSocket: passts[index]?.socketPath))
+                } catch let error as QEMUError { throw VMError.qemuStartFailed(error.description) }
+                continue
+            }
             var numbers: [Int32] = []
-            for descriptor in tap.descriptors {
+            for descriptor in tapFor[index]!.descriptors {
                 let target = Int32(3 + mappings.count)
                 mappings.append((descriptor, target))
                 numbers.append(target)
             }
-            nicArguments.append(QEMUNetworkDevice(id: "net\(index)", descriptors: numbers, model: nic.model, mac: macs[index], queues: nic.queues))
+            interfaces.append(NetworkInterface(id: "net\(index)", backend: .tap(TAPBackend(descriptors: numbers)),
+                                               model: nic.model, macAddress: macs[index]))
         }
 
         let arguments = try QEMUArgumentsBuilder.arguments(
             for: definition, accel: accel, qmpSocket: qmpSocket, consoleLog: consoleLog,
-            pidFile: "\(directory)/qemu.pid", networkDevices: nicArguments)
+            pidFile: "\(directory)/qemu.pid", networkInterfaces: interfaces)
         var environment: [String: String] = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
         if let home = getenv("HOME") { environment["HOME"] = String(cString: home) }
         let pid = try ProcessLauncher.spawn(qemu, arguments: arguments, environment: environment, descriptors: mappings,
-                                            output: logDescriptor, user: user.isRoot && definition.user == nil ? nil : user,
+                                            output: logDescriptor, user: runAs,
                                             newSession: !foreground, workingDirectory: directory)
         undo.push("stop QEMU \(pid)") { Self.terminate(pid) }
         let startTime = ProcessInfoReader.startTime(of: pid) ?? 0
@@ -155,7 +183,9 @@ public final class VMManager {
         defer { control.close() }
 
         // Started paused (-S): only continue once every NIC is on its bridge.
-        for (tap, attachment) in zip(taps, attachments) {
+        for index in tapIndices {
+            let tap = tapFor[index]!
+            let attachment = attachments[index]!
             let link = try? host.link(named: tap.name)
             let bridge = try? host.link(named: attachment.bridge)
             guard let link, let bridge, link.masterIndex == UInt32(bridge.index) else {
@@ -168,10 +198,17 @@ public final class VMManager {
             name: definition.name, pid: pid, startTime: startTime, qemu: qemu, arguments: arguments, qmpSocket: qmpSocket,
             consoleLog: consoleLog, qemuLog: qemuLog, accel: accel, user: user.name, netns: netns,
             startedAt: monotonicNow(),
-            nics: taps.indices.map { index in
-                NICState(tap: taps[index].name, bridge: attachments[index].bridge, network: definition.nics[index].network,
-                         mac: macs[index].description, model: definition.nics[index].model, queues: definition.nics[index].queues)
+            nics: definition.nics.indices.map { index in
+                let nic = definition.nics[index]
+                var state = NICState(tap: tapFor[index]?.name ?? "", bridge: attachments[index]?.bridge ?? "", network: nic.network,
+                                     mac: macs[index].description, model: nic.model, queues: nic.queues)
+                if let userNIC = nic.user {
+                    state.backend = userNIC.backend.rawValue
+                    state.forwards = userNIC.forwards.map(HostForward.render)
+                }
+                return state
             },
+            passt: definition.nics.indices.compactMap { passts[$0] },
             definition: definition)
         try VMStore.save(state)
         succeeded = true
@@ -180,6 +217,7 @@ public final class VMManager {
             for tap in taps { tap.close() }
             control.close()
             Self.waitForExit(pid)
+            for passt in passts.values { passt.stop(grace: 2) }
             VMStore.remove(definition.name)
         }
         return state
@@ -231,7 +269,10 @@ public final class VMManager {
         var result: [VMState] = []
         for (name, state) in VMStore.all() {
             guard let state, ProcessInfoReader.isAlive(state.pid, startTime: state.startTime) else {
-                if let state { _ = Self.reapIfExited(state.pid) }
+                if let state {
+                    _ = Self.reapIfExited(state.pid)
+                    for passt in state.passt { passt.stop(grace: 1) }
+                }
                 VMStore.remove(name)
                 continue
             }
@@ -290,6 +331,7 @@ public final class VMManager {
             control.close()
         }
         try waitGone(state, grace: 5)
+        for passt in state.passt { passt.stop(grace: 2) }
         VMStore.remove(name)
         return outcome
     }
@@ -299,6 +341,7 @@ public final class VMManager {
         guard let state = try liveStates().first(where: { $0.name == name }) else { throw VMError.noSuchVM(name) }
         Glibc.kill(state.pid, SIGKILL)
         try waitGone(state, grace: 5)
+        for passt in state.passt { passt.stop(grace: 2) }
         VMStore.remove(name)
     }
 

@@ -8,8 +8,14 @@ import Foundation
 
 /// One NIC of a running VM: the TAP qnet made for it and where it is attached.
 public struct NICState: Codable, Equatable, Sendable {
+    /// The TAP (empty for user-mode NICs).
     public var tap: String
+    /// The bridge (empty for user-mode NICs).
     public var bridge: String
+    /// "tap", or the user-mode backend: "slirp" or "passt".
+    public var backend: String = "tap"
+    /// User-mode port forwards, as QEMU's hostfwd syntax.
+    public var forwards: [String] = []
     /// The named network, when the NIC was given as `network=NAME`.
     public var network: String?
     public var mac: String
@@ -34,6 +40,8 @@ public struct VMState: Codable, Equatable, Sendable {
     public var netns: String?
     public var startedAt: Double
     public var nics: [NICState]
+    /// passt daemons serving user-mode NICs (stopped with the VM).
+    public var passt: [PasstProcess] = []
     public var definition: VMDefinition
 
     public var directory: String { VMStore.directory(for: name) }

@@ -12,7 +12,8 @@ struct GuestBuild: ParsableCommand {
             kernel's virtio-net, e1000 and rtl8139 drivers (with their dependencies from modules.dep), \
             iperf3 with its libraries when installed, and qnet's /init, which takes its instructions from \
             the kernel command line and prints QNET result lines on the serial console. \
-            Without --out the image goes to the cache (QNET_STATE_DIR/guest, else /var/cache/qnet/guest), \
+            Without --out the image goes to the cache (STATE_DIR/guest with --state-dir or $QNET_STATE_DIR, \
+            else /var/cache/qnet/guest), \
             where `qnet probe` finds it. An image whose inputs have not changed is not rebuilt unless --force.
             """)
 
@@ -36,33 +37,30 @@ struct GuestBuild: ParsableCommand {
     @Flag(help: "Rebuild even when the image is up to date.")
     var force = false
 
+    /// GuestImageError reaches the CLI's error mapping (exit 2 for bad input, 1 otherwise).
     func run() throws {
-        do {
-            var builder = try GuestImageBuilder(kernel: kernel, busybox: busybox, iperf3: noIperf3 ? nil : "/usr/bin/iperf3",
-                                                compression: uncompressed ? .none : .gzip)
-            if uncompressed { builder.sizeLimit = Int.max }
-            let image: GuestImage
-            let built: Bool
-            if let out {
-                if !force, let existing = GuestImage.load(from: out), existing.fingerprint == (try builder.fingerprint()) {
-                    (image, built) = (existing, false)
-                } else {
-                    (image, built) = (try builder.build(into: out), true)
-                }
+        var builder = try GuestImageBuilder(kernel: kernel, busybox: busybox, iperf3: noIperf3 ? nil : "/usr/bin/iperf3",
+                                            compression: uncompressed ? .none : .gzip)
+        if uncompressed { builder.sizeLimit = Int.max }
+        let image: GuestImage
+        let built: Bool
+        if let out {
+            if !force, let existing = GuestImage.load(from: out), existing.fingerprint == (try builder.fingerprint()) {
+                (image, built) = (existing, false)
             } else {
-                (image, built) = try builder.cached(rebuild: force)
+                (image, built) = (try builder.build(into: out), true)
             }
-            print("\(built ? "built" : "up to date:") guest image \(image.directory) (kernel \(image.kernelRelease))")
-            print("  kernel     \(image.kernel)  \(megabytes(image.sizes.kernel))")
-            print("  initramfs  \(image.initramfs)  \(megabytes(image.sizes.initramfs))"
-                  + (image.sizes.initramfsUncompressed != image.sizes.initramfs ? " (gzip; \(megabytes(image.sizes.initramfsUncompressed)) as cpio)" : ""))
-            print("  total      \(megabytes(image.sizes.total))")
-            print("  modules    \(image.modules.joined(separator: " "))")
-            print("  tools      \(image.tools.isEmpty ? "none" : image.tools.joined(separator: " "))")
-        } catch let error as GuestImageError {
-            if error.isUsageError { throw ValidationError(error.description) }
-            throw OperationFailed(description: error.description)
+        } else {
+            let cache = global.stateDirectory.map { "\($0)/guest" } ?? GuestImageBuilder.defaultCacheDirectory()
+            (image, built) = try builder.cached(in: cache, rebuild: force)
         }
+        print("\(built ? "built" : "up to date:") guest image \(image.directory) (kernel \(image.kernelRelease))")
+        print("  kernel     \(image.kernel)  \(megabytes(image.sizes.kernel))")
+        print("  initramfs  \(image.initramfs)  \(megabytes(image.sizes.initramfs))"
+              + (image.sizes.initramfsUncompressed != image.sizes.initramfs ? " (gzip; \(megabytes(image.sizes.initramfsUncompressed)) as cpio)" : ""))
+        print("  total      \(megabytes(image.sizes.total))")
+        print("  modules    \(image.modules.joined(separator: " "))")
+        print("  tools      \(image.tools.isEmpty ? "none" : image.tools.joined(separator: " "))")
     }
 
     private func megabytes(_ bytes: Int) -> String {

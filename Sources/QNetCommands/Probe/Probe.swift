@@ -19,7 +19,10 @@ struct Probe: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     @Argument(help: "The bridge, or a named network (`qnet net list`), to probe.", transform: Parse.interfaceName)
-    var bridge: String
+    var bridge: String?
+
+    @Option(name: .customLong("user-mode"), help: ArgumentHelp("Probe QEMU's user-mode networking instead: slirp or passt.", valueName: "backend"))
+    var userMode: UserBackend?
 
     @Option(help: ArgumentHelp("A static guest address (default: ask DHCP).", valueName: "cidr"), transform: Parse.cidr)
     var address: IPPrefix?
@@ -49,6 +52,7 @@ struct Probe: ParsableCommand {
     var json = false
 
     func validate() throws {
+        if (bridge == nil) == (userMode == nil) { throw ValidationError("name a bridge or network to probe, or pass --user-mode slirp|passt") }
         if let address, !address.address.isIPv4 { throw ValidationError("invalid address '\(address)': the micro-VM takes an IPv4 address") }
         if timeout < 5 || timeout > 600 { throw ValidationError("invalid timeout '\(formatted(timeout))': use 5 to 600 seconds") }
     }
@@ -57,11 +61,13 @@ struct Probe: ParsableCommand {
         let host = try global.openHost()
         let manager = VMFactory.manager(host: host, global: global)
         let image = try GuestImageBuilder().cached().image
-        let isNetwork = (try? NetworkManager(host: host).load(bridge)) != nil
-        let request = ProbeRequest(bridge: bridge, isNetwork: isNetwork, address: address?.description, gateway: gateway?.description,
+        let target = bridge ?? "user-mode"
+        let isNetwork = bridge.map { (try? NetworkManager(host: host).load($0)) != nil } ?? false
+        var request = ProbeRequest(bridge: target, isNetwork: isNetwork, address: address?.description, gateway: gateway?.description,
                                    targets: targets.map(\.description), dnsName: dns, timeout: timeout, accel: accel,
                                    user: user, model: model)
-        if !json { print("probing \(bridge) from a micro-VM (\(model.rawValue) NIC) ...") }
+        request.userMode = userMode
+        if !json { print("probing \(target) from a micro-VM (\(model.rawValue) NIC) ...") }
         let outcome = try Prober(manager: manager, image: image).run(request) { step in
             if !json { print(ProbeFormatting.line(step)) }
         }
@@ -88,3 +94,5 @@ enum ProbeFormatting {
 extension String {
     func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
 }
+
+extension UserBackend: ExpressibleByArgument {}

@@ -20,6 +20,7 @@ public enum ErrorReporting {
         case let error as VMError: error.isUsageError ? 2 : 1
         case let error as QEMUError: error.isUsageError ? 2 : 1
         case is QMPError: 1
+        case let error as UserModeError: error.isUsageError ? 2 : 1
         case let error as GuestImageError: error.isUsageError ? 2 : 1
         case is RolledBackError, is OperationFailed, is NetlinkError, is NamespaceError: 1
         default: QNet.exitCode(for: error).rawValue == 0 ? 0 : 2
@@ -32,6 +33,7 @@ public enum ErrorReporting {
         case let error as VMError: error.description
         case let error as QEMUError: error.description
         case let error as QMPError: error.description
+        case let error as UserModeError: error.description
         case let error as GuestImageError: error.description
         case let error as RolledBackError: error.description
         case let error as OperationFailed: error.description

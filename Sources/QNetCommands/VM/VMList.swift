@@ -22,7 +22,7 @@ struct VMList: ParsableCommand {
         if vms.isEmpty { print("no VMs running"); return }
         let rows = vms.map { vm in
             [vm.name, String(vm.pid), vm.runState, vm.accel.rawValue,
-             vm.nics.map { "\($0.tap)@\($0.bridge) \($0.mac)" }.joined(separator: ", ")]
+             vm.nics.map(NICFormatting.short).joined(separator: ", ")]
         }
         print(Table.render(header: ["name", "pid", "state", "accel", "nics"], rows: rows), terminator: "")
     }
@@ -31,4 +31,19 @@ struct VMList: ParsableCommand {
 struct VMListReport: Encodable {
     var schemaVersion = 1
     var vms: [VMStatus]
+}
+
+enum NICFormatting {
+    /// `vnet0@br0 52:54:00:..` for TAP NICs, `user(passt) tcp::8080-:80 52:54:00:..` for user mode.
+    static func short(_ nic: NICState) -> String {
+        if nic.backend == "tap" { return "\(nic.tap)@\(nic.bridge) \(nic.mac)" }
+        return (["user(\(nic.backend))"] + nic.forwards + [nic.mac]).joined(separator: " ")
+    }
+
+    static func long(_ nic: NICState) -> String {
+        if nic.backend == "tap" {
+            return "\(nic.tap) on \(nic.bridge)\(nic.network.map { " (network \($0))" } ?? ""), mac \(nic.mac), \(nic.model.rawValue), \(nic.queues) queue(s)"
+        }
+        return "user mode (\(nic.backend))\(nic.forwards.isEmpty ? "" : ", forwards " + nic.forwards.joined(separator: " ")), mac \(nic.mac), \(nic.model.rawValue)"
+    }
 }

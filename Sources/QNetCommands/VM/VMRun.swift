@@ -44,7 +44,7 @@ struct VMRun: ParsableCommand {
     @Option(help: ArgumentHelp("Boot order, e.g. cd (disk, then CD-ROM).", valueName: "order"))
     var boot: String?
 
-    @Option(name: .customLong("nic"), help: ArgumentHelp("bridge=BR[,model=virtio|e1000|rtl8139][,mac=MAC][,queues=N], or none (repeatable).", valueName: "spec"))
+    @Option(name: .customLong("nic"), help: ArgumentHelp("bridge=BR|network=NAME[,model=virtio|e1000|e1000e|rtl8139][,mac=MAC][,queues=N]; user[,backend=slirp|passt][,hostfwd=tcp:ADDR:HPORT-:GPORT]...[,restrict=on]; or none (repeatable).", valueName: "spec"))
     var nics: [String] = []
 
     @Option(help: ArgumentHelp("Boot this kernel directly.", valueName: "path"))
@@ -107,6 +107,8 @@ struct VMRun: ParsableCommand {
                 }
             } catch let error as VMError {
                 throw ValidationError(error.description)
+            } catch let error as UserModeError {
+                throw ValidationError(error.description)
             }
         }
         if let kernel { definition.kernel = kernel }
@@ -130,7 +132,7 @@ struct VMRun: ParsableCommand {
             print("VM \(state.name) exited")
         } else {
             print("started VM \(state.name) (pid \(state.pid), \(state.accel.rawValue), user \(state.user))")
-            for nic in state.nics { print("  \(nic.tap) on \(nic.bridge), mac \(nic.mac), \(nic.model.rawValue)") }
+            for nic in state.nics { print("  \(NICFormatting.long(nic))") }
             print("  console: \(state.consoleLog)")
         }
     }

@@ -24,6 +24,6 @@ struct VMStatusCommand: ParsableCommand {
         print("user:    \(vm.user)")
         print("uptime:  \(formatted(vm.uptimeSeconds.rounded())) s")
         print("console: \(vm.consoleLog)")
-        for nic in vm.nics { print("nic:     \(nic.tap) on \(nic.bridge), mac \(nic.mac), \(nic.model.rawValue), \(nic.queues) queue(s)") }
+        for nic in vm.nics { print("nic:     \(NICFormatting.long(nic))") }
     }
 }

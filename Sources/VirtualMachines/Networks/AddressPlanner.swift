@@ -47,17 +47,17 @@ public enum NetworkConfigError: Error, Equatable, Sendable, CustomStringConverti
     public var description: String {
         switch self {
         case let .badNetworkName(name):
-            "invalid network name '\(name)': use 1 to \(AddressPlanner.maximumNameLength) lowercase letters, digits, '-' or '_', "
+            "invalid network name '\(printable(name))': use 1 to \(AddressPlanner.maximumNameLength) lowercase letters, digits, '-' or '_', "
                 + "starting with a letter or digit (it becomes part of the bridge name qn-NAME, at most 15 bytes)"
         case let .badBridgeName(name):
-            "invalid bridge name '\(name)': use 1 to 15 bytes of letters, digits, '-', '_' or '.' (not '.' or '..')"
+            "invalid bridge name '\(printable(name))': use 1 to 15 bytes of letters, digits, '-', '_' or '.' (not '.' or '..')"
         case let .badDomain(domain):
-            "invalid DNS domain '\(domain)': use dot-separated labels of letters, digits, '-' or '_' "
+            "invalid DNS domain '\(printable(domain))': use dot-separated labels of letters, digits, '-' or '_' "
                 + "(each 1 to 63 bytes, starting with a letter or digit), at most 253 bytes in all"
         case let .bridgeModeHasNoAddressing(network):
             "network '\(network)' is a bridge network: qnet gives it no subnet, gateway or DHCP range (its guests use the LAN's)"
         case let .badSubnet(text):
-            "invalid subnet '\(text)': write an IPv4 network as ADDRESS/LENGTH, e.g. 10.0.100.0/24"
+            "invalid subnet '\(printable(text))': write an IPv4 network as ADDRESS/LENGTH, e.g. 10.0.100.0/24"
         case let .notANetworkAddress(given, network):
             "\(given) is not a network address (its host bits are not zero); did you mean \(network)?"
         case let .subnetSize(subnet):
@@ -66,13 +66,13 @@ public enum NetworkConfigError: Error, Equatable, Sendable, CustomStringConverti
         case let .reservedSubnet(subnet, block, purpose):
             "subnet \(subnet) lies in \(block) (\(purpose)); use a private range such as 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"
         case let .badAddress(what, value):
-            "invalid \(what) '\(value)': use an IPv4 address inside the subnet, e.g. 10.0.100.1"
+            "invalid \(what) '\(printable(value))': use an IPv4 address inside the subnet, e.g. 10.0.100.1"
         case let .outsideSubnet(what, address, subnet):
             "\(what) \(address) is outside the subnet \(subnet); use an address from \(AddressPlanner.hostRange(subnet))"
         case let .reservedAddress(what, address, role, subnet):
             "\(what) \(address) is the \(role) address of \(subnet); use another host address from \(AddressPlanner.hostRange(subnet))"
         case let .incompleteRange(start, end):
-            "the DHCP range needs a start and an end (got only \(start.map { "start \($0)" } ?? "end \(end ?? "?")")); give both or neither"
+            "the DHCP range needs a start and an end (got only \(start.map { "start \(printable($0))" } ?? "end \(printable(end ?? "?"))")); give both or neither"
         case let .rangeReversed(start, end):
             "DHCP range \(start)-\(end) ends before it starts; the start must not be above the end"
         case let .gatewayInRange(gateway, start, end):
@@ -81,16 +81,16 @@ public enum NetworkConfigError: Error, Equatable, Sendable, CustomStringConverti
             "invalid lease time \(seconds) s: use \(AddressPlanner.leaseTimes.lowerBound) (dnsmasq's minimum) "
                 + "to \(AddressPlanner.leaseTimes.upperBound) seconds (one year)"
         case let .badMAC(text):
-            "invalid static lease MAC '\(text)': use a unicast address like 52:54:00:12:34:56 (not multicast, broadcast or all zero)"
+            "invalid static lease MAC '\(printable(text))': use a unicast address like 52:54:00:12:34:56 (not multicast, broadcast or all zero)"
         case let .duplicateLeaseMAC(mac):
             "MAC \(mac) has more than one static lease; give each MAC one address"
         case let .duplicateLeaseAddress(address, first, second):
             "address \(address) is in two static leases (\(first) and \(second)); give each lease its own address"
         case let .badHostname(name):
-            "invalid static lease hostname '\(name)': use 1 to 63 letters, digits or '-', starting with a letter or digit "
+            "invalid static lease hostname '\(printable(name))': use 1 to 63 letters, digits or '-', starting with a letter or digit "
                 + "(no dots: the network's domain is added)"
         case let .duplicateLeaseHostname(name):
-            "hostname '\(name)' is in two static leases; give each lease its own name"
+            "hostname '\(printable(name))' is in two static leases; give each lease its own name"
         case let .overlapsHost(subnet, existing, suggestion):
             "subnet \(subnet) overlaps \(existing), already routed or assigned on this host; pick another subnet"
                 + (suggestion.map { ", e.g. \($0)" } ?? "")
@@ -99,6 +99,23 @@ public enum NetworkConfigError: Error, Equatable, Sendable, CustomStringConverti
         case .noFreeSubnet:
             "no free 10.x.y.0/24 subnet is left (each overlaps a host route, address or another network); pass --subnet"
         }
+    }
+
+    /// A value as typed, with control characters escaped (`\n`, `\t`, `\u{1B}`) so the
+    /// message stays one line whatever the input was.
+    private func printable(_ text: String) -> String {
+        var result = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": result += "\\n"
+            case "\t": result += "\\t"
+            case "\r": result += "\\r"
+            case _ where scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}":
+                result += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
     }
 }
 

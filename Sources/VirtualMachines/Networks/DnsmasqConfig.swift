@@ -81,9 +81,9 @@ public enum DnsmasqConfig {
         let servers = isolated ? [] : upstreamServerLines(upstreamServers, excluding: gateway)
         if isolated {
             comment("No upstream servers: an isolated network has no way out, DNS included.")
-            comment("Names in \(domain) still resolve; everything else is refused.")
+            comment("Names ending in .\(domain) still resolve; everything else is refused.")
         } else if servers.isEmpty {
-            comment("No upstream servers: the host's /etc/resolv.conf listed none, so only names in \(domain) resolve.")
+            comment("No upstream servers: the host's /etc/resolv.conf listed none, so only names ending in .\(domain) resolve.")
         } else {
             comment("Upstream servers: the nameservers of the host's /etc/resolv.conf at start (loopback ones, such as")
             comment("systemd-resolved's 127.0.0.53, work too: dnsmasq runs in the host's network namespace).")
@@ -95,7 +95,7 @@ public enum DnsmasqConfig {
             The guests' DNS domain, sent to them by DHCP (option 15). A guest whose DHCP request carries
             hostname "vm1" is in DNS as both "vm1" and "vm1.\(domain)" while its lease lasts.
             """)
-        option("local=/\(domain)/", "Names in \(domain) are answered from the leases here only, never forwarded upstream.")
+        option("local=/\(domain)/", "Names ending in .\(domain) are answered here only (from the leases), never forwarded upstream.")
 
         blank()
         comment("--- DHCP ---")

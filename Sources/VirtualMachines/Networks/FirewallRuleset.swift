@@ -130,7 +130,7 @@ public enum FirewallRuleset {
     /// or directory") and a second run changes nothing. Equivalent to
     /// `nft delete table inet qnet` without the error when it is already gone.
     public static func removal() -> String {
-        (header(purpose: "removes qnet's nftables table (no NAT or isolated network is running)") + replaceTable).joined(separator: "\n") + "\n"
+        (header(purpose: "nftables script removing qnet's table (no NAT or isolated network is running)") + replaceTable).joined(separator: "\n") + "\n"
     }
 
     private static func header(purpose: String) -> [String] {

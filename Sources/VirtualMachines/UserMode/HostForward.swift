@@ -48,7 +48,8 @@ public enum UserModeError: Error, Equatable, CustomStringConvertible {
         case let .passtExited(status, output):
             "passt exited at once (\(status))" + (output.isEmpty ? "" : ": " + output)
         case let .passtTimeout(socketPath, seconds, output):
-            "passt did not create its socket \(socketPath) within \(seconds) s" + (output.isEmpty ? "" : ": " + output)
+            // passt 2023-03 logs "UNIX domain socket bound" even when the bind failed.
+            "passt did not create its socket \(socketPath) within \(seconds) s (is its directory writable by passt's user?)" + (output.isEmpty ? "" : ": " + output)
         }
     }
 }

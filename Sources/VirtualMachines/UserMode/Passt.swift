@@ -18,12 +18,16 @@ import QEMU
 /// - Started as root, passt drops to `nobody` unless given `--runas`; qnet instead starts
 ///   it as QEMU's user (so QEMU may connect to the socket), and passes `--runas 0:0` only
 ///   when QEMU itself runs as root.
-/// - Quirks handled: a failed bind of the UNIX socket or of a forwarded port is *not*
-///   reported (passt logs "UNIX domain socket bound" and carries on), so qnet checks the
-///   socket directory beforehand, waits for the socket itself, and verifies each forward
-///   is bound by passt afterwards. Without `--log-file`, messages go to stderr and to
-///   syslog; where there is no syslog each one is preceded by "Failed to send N bytes to
-///   syslog", which qnet drops when quoting passt's output.
+/// - Quirks handled: a failed bind of the UNIX socket is *not* reported (passt logs "UNIX
+///   domain socket bound" and carries on), so qnet checks the socket directory beforehand
+///   and waits for the socket itself. A forwarded port is all-or-nothing only per spec:
+///   when no socket can be bound passt exits ("Failed to bind any port for '-t ...',
+///   exiting"), but when its dual-stack `[::]` and its 0.0.0.0 bind fail and an IPv6-only
+///   one succeeds, it carries on forwarding IPv6 clients only. `PortAvailability` catches
+///   both before the start; afterwards qnet checks that passt holds a socket on every
+///   forwarded port. Without `--log-file`, messages go to stderr and to syslog; where
+///   there is no syslog each one is preceded by "Failed to send N bytes to syslog", which
+///   qnet drops when quoting passt's output.
 public struct PasstOptions: Equatable, Sendable {
     /// The UNIX socket QEMU connects to (at most 107 bytes).
     public var socketPath: String
@@ -126,8 +130,9 @@ public struct PasstProcess: Codable, Equatable, Sendable {
         let pid: Int32
         do {
             pid = try namespace.map { try $0.withEntered(spawn) } ?? spawn()
-        } catch let error as VMError {
-            throw UserModeError.passtStartFailed(error.description)
+        } catch VMError.qemuStartFailed(let reason) {
+            // ProcessLauncher words its failures for QEMU; the reason is "PATH: strerror".
+            throw UserModeError.passtStartFailed(reason)
         }
         let process = PasstProcess(pid: pid, startTime: ProcessInfoReader.startTime(of: pid) ?? 0, socketPath: socketPath,
                                    pidFile: options.pidFile, logFile: options.logFile)
@@ -145,7 +150,8 @@ public struct PasstProcess: Codable, Equatable, Sendable {
             }
             usleep(10_000)
         }
-        // passt does not report a forwarded port it failed to bind; find out ourselves.
+        // passt carries on when only some sockets of a forward bind (none: it exits); make
+        // sure it holds one on every forwarded port.
         if let missing = process.unboundForward(options.forwards) {
             throw UserModeError.portInUse(protocol: missing.transportProtocol.rawValue, port: missing.hostPort,
                                           address: missing.hostAddress?.description ?? "every address")

@@ -13,9 +13,10 @@ import QEMU
 ///
 /// Race: the port is free when checked, but another program may take it before QEMU or
 /// passt binds it (a window of the VM's start-up, well under a second). slirp then makes
-/// QEMU exit with "Could not set up host forwarding rule"; passt 2023-03 carries on without
-/// that forward (it does not report a failed bind), so a forward can go missing in that
-/// window.
+/// QEMU exit with "Could not set up host forwarding rule"; passt exits with "Failed to bind
+/// any port" when it gets no socket at all, but if only its IPv4 bind loses the race it
+/// carries on forwarding IPv6 clients alone (`PasstProcess.start` still sees a socket of
+/// passt's on the port and cannot tell).
 public enum PortAvailability {
     /// Refuses two forwards of one VM on the same protocol and host port whose host
     /// addresses overlap (equal, or either one every address). Pure.
