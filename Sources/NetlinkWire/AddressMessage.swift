@@ -22,12 +22,7 @@ public enum AddressAttribute: AttributeSpace {
 
     public init(raw: RawAttribute) throws {
         let space = Self.spaceName
-        func ip() throws -> IPAddress {
-            guard let address = IPAddress(bytes: raw.payload) else {
-                throw WireError.badAttribute(space: space, type: raw.type, reason: "address is \(raw.payload.count) bytes")
-            }
-            return address
-        }
+        func ip() throws -> IPAddress { try raw.asIPAddress(space) }
         switch Int(raw.type) {
         case Int(IFA_ADDRESS): self = .address(try ip())
         case Int(IFA_LOCAL): self = .local(try ip())

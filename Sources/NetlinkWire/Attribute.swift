@@ -80,6 +80,14 @@ public struct RawAttribute: Equatable, Sendable {
         return text
     }
 
+    /// An IPv4 (4 bytes) or IPv6 (16 bytes) address in network byte order.
+    func asIPAddress(_ space: String) throws -> IPAddress {
+        guard let address = IPAddress(bytes: payload) else {
+            throw WireError.badAttribute(space: space, type: type, reason: "address is \(payload.count) bytes")
+        }
+        return address
+    }
+
     func asNested(_ space: String) throws -> [RawAttribute] {
         try RawAttribute.parseAll(payload, space: space)
     }

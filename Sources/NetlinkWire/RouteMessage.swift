@@ -20,12 +20,7 @@ public enum RouteAttribute: AttributeSpace {
 
     public init(raw: RawAttribute) throws {
         let space = Self.spaceName
-        func ip() throws -> IPAddress {
-            guard let address = IPAddress(bytes: raw.payload) else {
-                throw WireError.badAttribute(space: space, type: raw.type, reason: "address is \(raw.payload.count) bytes")
-            }
-            return address
-        }
+        func ip() throws -> IPAddress { try raw.asIPAddress(space) }
         switch UInt32(raw.type) {
         case RTA_DST.rawValue: self = .destination(try ip())
         case RTA_SRC.rawValue: self = .source(try ip())

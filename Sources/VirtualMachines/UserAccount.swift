@@ -1,4 +1,5 @@
 import Glibc
+import HostChecks
 
 /// The account QEMU runs as: `--user`, else $SUDO_USER, else the `qnet` system user.
 /// Never root unless asked for by name.
@@ -10,17 +11,11 @@ public struct UserAccount: Equatable, Sendable {
 
     public static let systemUserName = "qnet"
 
+    /// Looks an account up by name (or uid) with its supplementary groups, through the
+    /// same lookup `qnet doctor` uses for its access checks.
     public static func lookup(_ name: String) -> UserAccount? {
-        guard let entry = getpwnam(name) else { return nil }
-        let uid = entry.pointee.pw_uid
-        let gid = entry.pointee.pw_gid
-        var count: Int32 = 64
-        var groups = [gid_t](repeating: 0, count: Int(count))
-        if getgrouplist(name, gid, &groups, &count) < 0 {
-            groups = [gid_t](repeating: 0, count: Int(count))
-            _ = getgrouplist(name, gid, &groups, &count)
-        }
-        return UserAccount(name: name, uid: uid, gid: gid, groups: Array(groups.prefix(Int(max(count, 0)))))
+        guard let identity = UserIdentity.lookup(name) else { return nil }
+        return UserAccount(name: identity.name, uid: identity.uid, gid: identity.gid, groups: identity.groups)
     }
 
     /// Resolves who QEMU runs as.
