@@ -80,12 +80,15 @@ enum Files {
         }
     }
 
-    /// `mkdir -p -m MODE PATH`.
+    /// `mkdir -p -m MODE PATH`. New directories get exactly `permissions`, whatever the
+    /// umask: QEMU runs as another user and must be able to reach the image.
     static func makeDirectories(_ path: String, permissions: mode_t = 0o755) throws {
         var current = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             current += "/" + component
-            if mkdir(current, permissions) != 0 && errno != EEXIST {
+            if mkdir(current, permissions) == 0 {
+                chmod(current, permissions)
+            } else if errno != EEXIST {
                 throw GuestImageError.fileOperation(operation: "creating directory", path: current, errno: errno)
             }
         }
@@ -135,7 +138,7 @@ enum Files {
         return String(cString: pointer)
     }
 
-    /// `rm -rf PATH` for a directory qnet made (regular files and symlinks inside, one level of subdirectories).
+    /// `rm -rf PATH` (does not follow symlinks); for directories qnet made.
     static func removeTree(_ path: String) {
         var status = stat()
         guard lstat(path, &status) == 0 else { return }

@@ -277,7 +277,32 @@ public struct GuestImageBuilder: Sendable {
         if !rebuild, let existing = GuestImage.load(from: directory), existing.fingerprint == inputs.fingerprint {
             return (existing, false)
         }
-        return (try build(into: directory), true)
+        // Build beside the old image and swap directories, so a reader never sees a new
+        // kernel with an old initramfs (QEMU processes holding the old files keep them).
+        let staging = "\(directory).new-\(getpid())", retired = "\(directory).old-\(getpid())"
+        Files.removeTree(staging)
+        do {
+            try build(into: staging)
+        } catch {
+            Files.removeTree(staging)
+            throw error
+        }
+        if Files.exists(directory) && rename(directory, retired) != 0 {
+            let code = errno
+            Files.removeTree(staging)
+            throw GuestImageError.fileOperation(operation: "replacing", path: directory, errno: code)
+        }
+        guard rename(staging, directory) == 0 else {
+            let code = errno
+            Files.removeTree(staging)
+            rename(retired, directory)
+            throw GuestImageError.fileOperation(operation: "renaming into place", path: directory, errno: code)
+        }
+        Files.removeTree(retired)
+        guard let image = GuestImage.load(from: directory) else {
+            throw GuestImageError.fileOperation(operation: "reading back", path: directory, errno: ENOENT)
+        }
+        return (image, true)
     }
 
     /// Where images are cached: `$QNET_STATE_DIR/guest` when set, else

@@ -109,6 +109,7 @@ public struct ProbePlan: Equatable, Sendable {
     /// - `console=ttyS0`: the serial port is the result channel;
     /// - `quiet`: kernel messages below level 4 stay off the console (results are level 2);
     /// - `printk.devkmsg=on`: no rate limit on the guest's result lines (see `GuestScripts`);
+    ///   the `qnet.*` keys that follow are read by /init from /proc/cmdline;
     /// - `panic=-1`: reboot at once on a panic — with QEMU's `-no-reboot`, QEMU exits;
     /// - `i8042.noaux i8042.nomux i8042.nopnp`: skip PS/2 mouse probing, slow under TCG;
     /// - `8250.nr_uarts=1`: do not probe serial ports beyond ttyS0;

@@ -69,7 +69,8 @@ public enum ProbeEvent: Equatable, Sendable {
     /// Parses one console line; nil when it is not a well-formed `QNET` line.
     public init?(line rawLine: Substring) {
         var line = rawLine
-        while let last = line.last, last == "\r" || last == "\n" { line = line.dropLast() }
+        // "\r\n" is one Character in Swift, so test for newlines, not for "\n".
+        while let last = line.last, last.isNewline { line = line.dropLast() }
         // Find "QNET " at the start or after a space / the kernel's "]" timestamp.
         var searchFrom = line.startIndex
         var found: Substring.Index?

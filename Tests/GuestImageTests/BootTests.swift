@@ -46,7 +46,7 @@ struct BootTests {
         #expect(report.steps.dropFirst().allSatisfy { !$0.ok && $0.skipped })
         #expect(report.step("ping")?.target == "10.0.0.1")
         #expect(report.isComplete && report.done == false && !report.ok)
-        #expect(guest.process.terminationStatus == 0, "QEMU should exit because the guest powered off")
+        #expect(guest.process.exitStatus == 0, "QEMU should exit because the guest powered off")
     }
 
     /// (b) virtio-net on user networking: DHCP lease from slirp, ping to its gateway and DNS

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 @testable import GuestImage
 import QNetTestSupport
 import Testing
@@ -31,7 +32,8 @@ final class ScratchDirectory: @unchecked Sendable {
 /// One image per test process, built through the cache API in a private cache directory
 /// (the first caller builds; the others wait on the cache lock and reuse it).
 enum SharedImage {
-    static let directory: String = NSTemporaryDirectory() + "qnet-guest-tests-\(getpid())"
+    /// Shared across test runs: the fingerprint check rebuilds it whenever an input or qnet changes.
+    static let directory: String = NSTemporaryDirectory() + "qnet-guest-test-cache"
     static let buildSeconds = Mutex<Double?>(nil)
 
     static func get() throws -> GuestImage {
@@ -51,5 +53,63 @@ final class Mutex<Value>: @unchecked Sendable {
     func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
         lock.lock(); defer { lock.unlock() }
         return try body(&value)
+    }
+}
+
+/// A child process started with posix_spawn and reaped with waitpid by this object.
+///
+/// Foundation's `Process` on Linux learns of a child's exit when a socket the child
+/// inherited reaches EOF, then calls a *blocking* waitpid on its monitor thread. A child
+/// that closes inherited descriptors while it keeps running (dnsmasq does) therefore
+/// blocks that thread, and every other `Process` stops noticing exits. Long-lived
+/// helpers and QEMU are spawned here instead.
+final class Child: @unchecked Sendable {
+    let pid: pid_t
+    private let lock = NSLock()
+    private var status: Int32?
+
+    init(_ program: String, _ arguments: [String], stdout: String? = nil, stderr: String? = nil) throws {
+        let executable = program.hasPrefix("/") ? program : try locate(program)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdout ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderr ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        guard result == 0 else { throw TestSupportError("cannot start \(executable): \(String(cString: strerror(result)))") }
+        self.pid = pid
+    }
+
+    deinit { kill() }
+
+    private func reap(blocking: Bool) {
+        lock.lock(); defer { lock.unlock() }
+        guard status == nil else { return }
+        var raw: Int32 = 0
+        var result: pid_t
+        repeat { result = waitpid(pid, &raw, blocking ? 0 : WNOHANG) } while result < 0 && errno == EINTR
+        if result == pid {
+            // WIFEXITED → exit code; killed by a signal → 128 + signal, as shells report it.
+            status = raw & 0x7F == 0 ? (raw >> 8) & 0xFF : 128 + (raw & 0x7F)
+        } else if result < 0 {
+            status = -1
+        }
+    }
+
+    var isRunning: Bool { reap(blocking: false); return lock.withLock { status == nil } }
+
+    /// Exit status once exited (128 + N when killed by signal N).
+    var exitStatus: Int32? { reap(blocking: false); return lock.withLock { status } }
+
+    /// SIGKILL and reap (idempotent).
+    func kill() {
+        if isRunning {
+            Glibc.kill(pid, SIGKILL)
+            reap(blocking: true)
+        }
     }
 }

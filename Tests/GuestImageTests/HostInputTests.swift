@@ -52,7 +52,7 @@ struct HostInputTests {
     @Test func newestKernelByVersionOrder() throws {
         let scratch = try ScratchDirectory("boot")
         for name in ["vmlinuz-6.1.0-9-amd64", "vmlinuz-6.1.0-56-amd64", "vmlinuz-6.1.0-10-amd64", "config-6.1.0-99-amd64", "vmlinuz-5.10.0-30-amd64"] {
-            FileManager.default.createFile(atPath: scratch.path + "/" + name, contents: Data())
+            _ = FileManager.default.createFile(atPath: scratch.path + "/" + name, contents: Data())
         }
         #expect(KernelImage.newest(in: scratch.path) == scratch.path + "/vmlinuz-6.1.0-56-amd64")
         #expect(KernelImage.newest(in: scratch.path + "/none") == nil)

@@ -61,6 +61,10 @@ struct ImageBuildTests {
         let second = try builder.cached(in: cache.path + "/images")
         #expect(!second.built && second.image == first.image)
         #expect(GuestImage.load(from: first.image.directory) == first.image)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cache.path + "/images").sorted() == [".lock", Host.release])
+        let rebuilt = try builder.cached(in: cache.path + "/images", rebuild: true)
+        #expect(rebuilt.built && rebuilt.image == first.image, "same inputs, same image")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cache.path + "/images").sorted() == [".lock", Host.release])
 
         // A changed input (a newer busybox) changes the fingerprint.
         try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: 60)], ofItemAtPath: busyboxCopy)

@@ -101,7 +101,7 @@ struct ProbeReportTests {
         #expect(report.failedSteps.map(\.name) == ["dns"])
         #expect(report.doneMilliseconds == 7290)
         // Same result from the line-based entry point.
-        #expect(ProbeReport.parse(lines: Self.capturedLog.split(separator: "\n")) == report)
+        #expect(ProbeReport.parse(lines: Self.capturedLog.split(whereSeparator: \.isNewline)) == report)
     }
 
     /// Feeding the log in every possible two-piece split gives the same events.

@@ -7,7 +7,7 @@ import Testing
 /// A micro-VM under QEMU TCG for one test: serial console to a file that is polled with
 /// deadlines; QEMU is killed (SIGKILL) when the test ends, however it ends.
 final class QEMUGuest: @unchecked Sendable {
-    let process = Process()
+    let process: Child
     let consoleLog: String
     let errorLog: String
     let monitorSocket: String
@@ -25,26 +25,15 @@ final class QEMUGuest: @unchecked Sendable {
         consoleLog = "\(scratch.path)/\(name).console"
         errorLog = "\(scratch.path)/\(name).stderr"
         monitorSocket = "\(scratch.path)/\(name).monitor"
-        FileManager.default.createFile(atPath: consoleLog, contents: nil)
-        FileManager.default.createFile(atPath: errorLog, contents: nil)
-        process.executableURL = URL(fileURLWithPath: try locate("qemu-system-x86_64"))
-        process.arguments = ["-accel", "tcg", "-m", "256", "-nodefaults", "-display", "none", "-no-reboot",
-                             "-serial", "file:\(consoleLog)", "-monitor", "unix:\(monitorSocket),server=on,wait=off"]
+        _ = FileManager.default.createFile(atPath: consoleLog, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorLog, contents: nil)
+        let arguments = ["-accel", "tcg", "-m", "256", "-nodefaults", "-display", "none", "-no-reboot",
+                         "-serial", "file:\(consoleLog)", "-monitor", "unix:\(monitorSocket),server=on,wait=off"]
             + (try image.qemuBootArguments(plan: plan)) + network
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle(forWritingAtPath: errorLog)
-        try process.run()
+        process = try Child("qemu-system-x86_64", arguments, stderr: errorLog)
     }
 
-    deinit { kill() }
-
-    func kill() {
-        if process.isRunning {
-            Glibc.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
+    deinit { process.kill() }
 
     /// Reads what the console gained since the last call and applies its events.
     func poll() {
@@ -157,19 +146,8 @@ func isListening(port: Int, udp: Bool = false) -> Bool {
 
 /// A helper process (dnsmasq, iperf3) killed when the test ends.
 final class HelperProcess: @unchecked Sendable {
-    let process = Process()
+    let process: Child
     init(_ program: String, _ arguments: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: try locate(program))
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-    }
-    deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        process = try Child(program, arguments)
     }
 }
