@@ -70,10 +70,10 @@ let package = Package(
         .target(name: "QNetTestSupport", path: "Tests/Support"),
         .testTarget(name: "HostNetworkTests", dependencies: ["HostNetwork", "Netlink", "NetlinkWire", "CLinuxNet", "QNetTestSupport"]),
         .testTarget(name: "HostChecksTests", dependencies: ["HostChecks", "HostNetwork", "QNetTestSupport"]),
-        .testTarget(name: "QEMUTests", dependencies: ["QEMU", "NetlinkWire", "QNetTestSupport"]),
+        .testTarget(name: "QEMUTests", dependencies: ["QEMU", "NetlinkWire", "QNetTestSupport"], exclude: ["Golden"]),
         .testTarget(name: "QMPTests", dependencies: ["QMP", "QNetTestSupport"]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "QNetTestSupport"]),
-        .testTarget(name: "VirtualMachinesTests", dependencies: ["VirtualMachines", "HostNetwork", "Netlink", "NetlinkWire", "QEMU", "QMP", "GuestImage", "QNetTestSupport"]),
+        .testTarget(name: "VirtualMachinesTests", dependencies: ["VirtualMachines", "HostNetwork", "Netlink", "NetlinkWire", "QEMU", "QMP", "GuestImage", "QNetTestSupport"], exclude: ["Golden"]),
         .testTarget(name: "QNetCommandsTests", dependencies: ["QNetCommands", "HostNetwork", "NetlinkWire", "QNetTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -176,10 +176,18 @@ public final class VMManager {
                                             output: logDescriptor, user: runAs,
                                             newSession: !foreground, workingDirectory: directory)
         undo.push("stop QEMU \(pid)") { Self.terminate(pid) }
-        let startTime = ProcessInfoReader.startTime(of: pid) ?? 0
+        // /proc/PID/stat can be briefly unreadable while the child execs; without a start
+        // time every later liveness check would wrongly say QEMU is gone.
+        var startTime = ProcessInfoReader.startTime(of: pid)
+        let startTimeDeadline = monotonicNow() + 2
+        while startTime == nil && monotonicNow() < startTimeDeadline {
+            usleep(1_000)
+            startTime = ProcessInfoReader.startTime(of: pid)
+        }
+        let processStart = startTime ?? 0
         // QEMU holds the TAP descriptors now; qnet's copies close when this scope ends.
 
-        let control = try connect(qmpSocket, pid: pid, startTime: startTime, qemuLog: qemuLog)
+        let control = try connect(qmpSocket, pid: pid, startTime: processStart, qemuLog: qemuLog)
         defer { control.close() }
 
         // Started paused (-S): only continue once every NIC is on its bridge.
@@ -195,7 +203,7 @@ public final class VMManager {
         try control.cont()
 
         let state = VMState(
-            name: definition.name, pid: pid, startTime: startTime, qemu: qemu, arguments: arguments, qmpSocket: qmpSocket,
+            name: definition.name, pid: pid, startTime: processStart, qemu: qemu, arguments: arguments, qmpSocket: qmpSocket,
             consoleLog: consoleLog, qemuLog: qemuLog, accel: accel, user: user.name, netns: netns,
             startedAt: monotonicNow(),
             nics: definition.nics.indices.map { index in
@@ -250,9 +258,11 @@ public final class VMManager {
     private func connect(_ socket: String, pid: Int32, startTime: UInt64, qemuLog: String) throws -> VMControl {
         let deadline = monotonicNow() + startTimeout
         while monotonicNow() < deadline {
-            if Self.reapIfExited(pid) != nil || !ProcessInfoReader.isAlive(pid, startTime: startTime) {
-                let status = Self.reapIfExited(pid) ?? "exited"
+            if let status = Self.reapIfExited(pid) {
                 throw VMError.qemuExited(status: status, stderr: readText(qemuLog) ?? "")
+            }
+            if !ProcessInfoReader.isAlive(pid, startTime: startTime) {
+                throw VMError.qemuExited(status: "no longer running", stderr: readText(qemuLog) ?? "")
             }
             if fileExists(socket), let control = try? VMControl(socketPath: socket, timeout: 5) {
                 return control

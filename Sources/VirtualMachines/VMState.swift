@@ -89,6 +89,8 @@ enum ProcessInfoReader {
         guard let text = readText("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return false }
         let fields = text[text.index(after: close)...].split(separator: " ")
         if fields.first == "Z" || fields.first == "X" { return false }
-        return self.startTime(of: pid) == startTime
+        // A start time of 0 means it could not be read when the process started: the pid
+        // alone has to do.
+        return startTime == 0 || self.startTime(of: pid) == startTime
     }
 }

@@ -50,8 +50,8 @@ struct NetCreate: ParsableCommand {
         if mode != .bridge && uplink != nil {
             throw ValidationError("--uplink applies to bridge networks; a \(mode.rawValue) network reaches out through masquerade")
         }
-        if !(60...31_536_000).contains(leaseTime) {
-            throw ValidationError("invalid lease time '\(leaseTime)': use 60 to 31536000 seconds")
+        if !AddressPlanner.leaseTimes.contains(leaseTime) {
+            throw ValidationError("invalid lease time '\(leaseTime)': use \(AddressPlanner.leaseTimes.lowerBound) to \(AddressPlanner.leaseTimes.upperBound) seconds")
         }
     }
 

@@ -120,7 +120,9 @@ public enum NetworkConfigError: Error, Equatable, Sendable, CustomStringConverti
 }
 
 /// Checks a nat/isolated network's addressing and fills in the defaults. Pure: the caller
-/// passes the host's routes and addresses in (what `ip -4 route; ip -4 addr` show).
+/// passes the host's routes and addresses in (what `ip -4 route; ip -4 addr` show); needs no
+/// privileges. libvirt's equivalent: the checks `virsh net-define` makes on a network's
+/// `<ip address= netmask=>`, `<dhcp><range>` and `<host mac= ip=>` elements.
 ///
 /// Defaults (documented for `qnet net create --help` and the README):
 /// - subnet: the first free 10.x.y.0/24, see `firstFreeSubnet`.

@@ -16,7 +16,8 @@ public struct DnsmasqPaths: Equatable, Sendable {
     }
 }
 
-/// The dnsmasq configuration serving DHCP and DNS on a nat or isolated network.
+/// The dnsmasq configuration serving DHCP and DNS on a nat or isolated network (pure: a
+/// string; writing and running it is the network manager's job).
 ///
 /// Run as `dnsmasq --keep-in-foreground --conf-file=FILE` (capability: CAP_NET_BIND_SERVICE
 /// and CAP_NET_RAW for DHCP; dnsmasq then drops to an unprivileged user). Giving

@@ -4,7 +4,7 @@ import NetlinkWire
 /// qnet's own table, `table inet qnet`, atomically. No rule outside that table is added or
 /// changed (equivalent to libvirt's nftables backend or Incus's per-network tables).
 ///
-/// Apply: `nft -f FILE` (capability CAP_NET_ADMIN; kernel ≥ 5.2 for NAT in the inet family).
+/// Pure: this type only renders text. Apply: `nft -f FILE` (capability CAP_NET_ADMIN; kernel ≥ 5.2 for NAT in the inet family).
 /// nft runs the whole file as one transaction, so the table is replaced entirely or not at all.
 ///
 /// What the rules do, modelled on libvirt's networkxml2firewall output:

@@ -37,7 +37,7 @@ public struct NetworkDefinition: Codable, Equatable, Sendable {
     public var subnet: String?
     /// nat/isolated: the gateway address on the bridge (default: the subnet's first host).
     public var gateway: String?
-    /// nat/isolated: the DHCP range (default: .100 to .199 of a /24, else the upper half).
+    /// nat/isolated: the DHCP range (default: .100 to .199 of a /24, else from the quarter point to the last host address).
     public var dhcpStart: String?
     public var dhcpEnd: String?
     /// DHCP lease time in seconds.

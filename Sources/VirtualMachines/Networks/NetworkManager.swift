@@ -429,14 +429,14 @@ public final class NetworkManager {
 
 /// Network names: they become part of bridge names (`qn-NAME`, at most 15 bytes) and file names.
 public enum NetworkNames {
+    /// Names become bridge names (`qn-NAME`, at most 15 bytes), DNS domains and file names.
     public static func validate(_ name: String) throws {
-        let allowed = name.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d || $0 == 0x5f }
-        guard (1...12).contains(name.utf8.count), allowed, name.first != "-" else {
-            throw VMError.invalidValue(what: "network name", value: name, allowed: "use 1 to 12 lowercase letters, digits, '-' or '_' (it becomes part of the bridge name qn-NAME)")
+        do { try AddressPlanner.validateNetworkName(name) } catch let error as NetworkConfigError {
+            throw VMError.invalidValue(what: "network name", value: name, allowed: error.description)
         }
     }
 
-    public static func defaultBridge(for name: String) -> String { "qn-\(name)" }
+    public static func defaultBridge(for name: String) -> String { AddressPlanner.defaultBridgeName(for: name) }
 }
 
 /// The host's upstream DNS servers, from /etc/resolv.conf.
