@@ -105,6 +105,17 @@ enum GuestScripts {
         done
     }
 
+    # --- serve mode: the ACPI power button powers off --------------------------------
+    # Armed before any step runs, so a `qnet vm stop` right after `QNET ready` is never lost.
+    if [ "$MODE" = serve ] && [ "$ACPI" = poweroff ]; then
+        load_module button; load_module evdev
+        for ev in /sys/class/input/event*; do
+            [ "$(cat "$ev/device/name" 2>/dev/null)" = "Power Button" ] || continue
+            # evdev refuses reads shorter than one struct input_event (24 bytes on x86-64).
+            ( dd if="/dev/${ev#/sys/class/}" of=/dev/null bs=24 count=1 2>/dev/null && say "stop reason=acpi ms=$(now_ms)" && poweroff -f ) &
+        done
+    fi
+
     # --- steps ---------------------------------------------------------------------
     FAILED=0
     # step NAME OK T0 [key=value...] -- DETAIL
@@ -292,14 +303,6 @@ enum GuestScripts {
     fi
 
     # --- serve: answer pings (the kernel does) until told to stop ---------------------
-    if [ "$ACPI" = poweroff ]; then
-        load_module button; load_module evdev
-        for ev in /sys/class/input/event*; do
-            [ "$(cat "$ev/device/name" 2>/dev/null)" = "Power Button" ] || continue
-            # evdev refuses reads shorter than one struct input_event (24 bytes on x86-64).
-            ( dd if="/dev/${ev#/sys/class/}" of=/dev/null bs=24 count=1 2>/dev/null && say "stop reason=acpi ms=$(now_ms)" && poweroff -f ) &
-        done
-    fi
     if [ "$LIFETIME" -gt 0 ] 2>/dev/null; then
         ( sleep "$LIFETIME"; say "stop reason=lifetime ms=$(now_ms)"; poweroff -f ) &
     fi
