@@ -136,8 +136,15 @@ extension HostNetwork {
             guard link.isBridge else { throw HostNetworkError.notABridge(name, kind: link.kind) }
             bridges[name] = link
         }
-        for options in list where !options.name.contains("%") {
-            if try linkIfPresent(named: options.name) != nil { throw HostNetworkError.alreadyExists(options.name) }
+        // Kernel quirk: TUNSETIFF on the name of an existing persistent TAP with the same
+        // flags silently attaches to it instead of failing, so taken names are refused here.
+        // Few names: one lookup each; many: one dump.
+        let named = list.filter { !$0.name.contains("%") }.map(\.name)
+        if named.count > 8 {
+            let existing = Set(try links().map(\.name))
+            if let taken = named.first(where: existing.contains) { throw HostNetworkError.alreadyExists(taken) }
+        } else {
+            for name in named where try linkIfPresent(named: name) != nil { throw HostNetworkError.alreadyExists(name) }
         }
 
         var devices: [TAPDevice] = []
@@ -145,8 +152,12 @@ extension HostNetwork {
         defer {
             if !succeeded { for device in devices { removeTAP(device) } }
         }
-        for options in list {
-            devices.append(try openTAP(options))
+        // Every /dev/net/tun open and ioctl in one visit to the namespace (a TAP is made in
+        // the namespace of the thread that opens /dev/net/tun).
+        try inNamespace {
+            for options in list {
+                devices.append(try openTAP(options))
+            }
         }
 
         var requests: [(type: MessageType, flags: MessageFlags, payload: [UInt8])] = []
@@ -172,6 +183,7 @@ extension HostNetwork {
     }
 
     /// Opens /dev/net/tun once per queue and attaches each descriptor to the device.
+    /// Runs inside the instance's namespace (see ``createTAPs(_:)``).
     private func openTAP(_ options: TAPOptions) throws -> TAPDevice {
         var descriptors: [Int32] = []
         var name = options.name
@@ -179,8 +191,7 @@ extension HostNetwork {
         defer { if !ok { for descriptor in descriptors { Glibc.close(descriptor) } } }
 
         for queue in 0..<options.queues {
-            // The TAP is created in the namespace of the thread that opens /dev/net/tun.
-            let descriptor = try inNamespace { qnet_open("/dev/net/tun", O_RDWR) }
+            let descriptor = qnet_open("/dev/net/tun", O_RDWR)
             guard descriptor >= 0 else {
                 throw HostNetworkError.tun(step: "open /dev/net/tun", name: name, errno: Errno(rawValue: Glibc.errno))
             }
@@ -191,7 +202,7 @@ extension HostNetwork {
             // A template name ("tap%d") is resolved by the kernel and written back here.
             guard qnet_ioctl_ifreq(descriptor, QNET_TUNSETIFF, &request) == 0 else {
                 let errno = Errno(rawValue: Glibc.errno)
-                if errno == .resourceBusy || errno == .invalidArgument, queue == 0, try linkIfPresent(named: name) != nil {
+                if errno == .resourceBusy || errno == .invalidArgument, queue == 0, if_nametoindex(name) != 0 {
                     throw HostNetworkError.alreadyExists(name)
                 }
                 throw HostNetworkError.tun(step: "TUNSETIFF", name: name, errno: errno)
@@ -214,13 +225,15 @@ extension HostNetwork {
                 throw HostNetworkError.tun(step: "TUNSETPERSIST", name: name, errno: Errno(rawValue: Glibc.errno))
             }
         }
-        // The index comes from the kernel (if_nametoindex would read the caller's namespace).
-        guard let link = try linkIfPresent(named: name) else {
+        // Called inside the TAP's namespace, so if_nametoindex (SIOCGIFINDEX on a socket it
+        // opens) sees this namespace's devices: one ioctl instead of a netlink round trip.
+        let index = if_nametoindex(name)
+        guard index != 0 else {
             if options.persistent { _ = qnet_ioctl_ulong(first, QNET_TUNSETPERSIST, 0) }
             throw HostNetworkError.noSuchDevice(name)
         }
         ok = true
-        return TAPDevice(name: name, index: link.index, macAddress: options.macAddress ?? randomTAPMACAddress(),
+        return TAPDevice(name: name, index: Int32(index), macAddress: options.macAddress ?? randomTAPMACAddress(),
                          descriptors: descriptors, persistent: options.persistent)
     }
 
