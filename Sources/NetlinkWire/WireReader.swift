@@ -21,38 +21,38 @@ public struct WireReader {
     public var isAtEnd: Bool { offset >= end }
 
     @inline(__always)
-    private func require(_ count: Int, _ what: String) throws {
+    private func require(_ count: Int, _ what: @autoclosure () -> String) throws {
         guard count >= 0, remaining >= count else {
-            throw WireError.truncated(what: what, needed: count, available: remaining)
+            throw WireError.truncated(what: what(), needed: count, available: remaining)
         }
     }
 
-    public mutating func readU8(_ what: String = "u8") throws -> UInt8 {
-        try require(1, what)
+    public mutating func readU8(_ what: @autoclosure () -> String = "u8") throws -> UInt8 {
+        try require(1, what())
         defer { offset += 1 }
         return bytes[offset]
     }
 
-    public mutating func readU16(_ what: String = "u16") throws -> UInt16 {
-        try require(2, what)
+    public mutating func readU16(_ what: @autoclosure () -> String = "u16") throws -> UInt16 {
+        try require(2, what())
         defer { offset += 2 }
         return hostOrder(UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8)
     }
 
-    public mutating func readU32(_ what: String = "u32") throws -> UInt32 {
-        try require(4, what)
+    public mutating func readU32(_ what: @autoclosure () -> String = "u32") throws -> UInt32 {
+        try require(4, what())
         var value: UInt32 = 0
         for index in 0..<4 { value |= UInt32(bytes[offset + index]) << (8 * index) }
         offset += 4
         return hostOrder(value)
     }
 
-    public mutating func readI32(_ what: String = "i32") throws -> Int32 {
-        Int32(bitPattern: try readU32(what))
+    public mutating func readI32(_ what: @autoclosure () -> String = "i32") throws -> Int32 {
+        Int32(bitPattern: try readU32(what()))
     }
 
-    public mutating func readU64(_ what: String = "u64") throws -> UInt64 {
-        try require(8, what)
+    public mutating func readU64(_ what: @autoclosure () -> String = "u64") throws -> UInt64 {
+        try require(8, what())
         var value: UInt64 = 0
         for index in 0..<8 { value |= UInt64(bytes[offset + index]) << (8 * index) }
         offset += 8
@@ -60,20 +60,20 @@ public struct WireReader {
     }
 
     /// A big-endian (network order) u16, as used by ports and VLAN protocol fields.
-    public mutating func readU16BigEndian(_ what: String = "be16") throws -> UInt16 {
-        try require(2, what)
+    public mutating func readU16BigEndian(_ what: @autoclosure () -> String = "be16") throws -> UInt16 {
+        try require(2, what())
         defer { offset += 2 }
         return UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1])
     }
 
-    public mutating func readBytes(_ count: Int, _ what: String = "bytes") throws -> [UInt8] {
-        try require(count, what)
+    public mutating func readBytes(_ count: Int, _ what: @autoclosure () -> String = "bytes") throws -> [UInt8] {
+        try require(count, what())
         defer { offset += count }
         return Array(bytes[offset..<offset + count])
     }
 
-    public mutating func skip(_ count: Int, _ what: String = "padding") throws {
-        try require(count, what)
+    public mutating func skip(_ count: Int, _ what: @autoclosure () -> String = "padding") throws {
+        try require(count, what())
         offset += count
     }
 

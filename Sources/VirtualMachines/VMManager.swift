@@ -106,6 +106,9 @@ public final class VMManager {
             throw VMError.state("cannot create \(directory): \(String(cString: strerror(errno)))")
         }
         undo.push("remove \(directory)") { VMStore.remove(definition.name) }
+        // Until state.json exists, this marks the directory as being filled by a live qnet,
+        // so a concurrent `vm list` does not mistake it for a dead VM's leftovers.
+        try writeFileAtomically("\(directory)/starting", Array("\(getpid())\n".utf8))
         // QEMU, running as the user, creates its QMP socket, pid file and console log here.
         _ = chown(directory, user.uid, user.gid)
 
@@ -219,6 +222,7 @@ public final class VMManager {
             passt: definition.nics.indices.compactMap { passts[$0] },
             definition: definition)
         try VMStore.save(state)
+        unlink("\(directory)/starting")
         succeeded = true
 
         if foreground {
@@ -278,6 +282,7 @@ public final class VMManager {
     public func liveStates() throws -> [VMState] {
         var result: [VMState] = []
         for (name, state) in VMStore.all() {
+            if state == nil, VMStore.isBeingStarted(name) { continue }
             guard let state, ProcessInfoReader.isAlive(state.pid, startTime: state.startTime) else {
                 if let state {
                     _ = Self.reapIfExited(state.pid)

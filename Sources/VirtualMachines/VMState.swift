@@ -70,6 +70,14 @@ public enum VMStore {
     }
 
     static func remove(_ name: String) { removeTree(directory(for: name)) }
+
+    /// Whether a live qnet process is still setting this VM up (its `starting` marker
+    /// names a running process).
+    static func isBeingStarted(_ name: String) -> Bool {
+        guard let text = readText("\(directory(for: name))/starting"),
+              let pid = Int32(text.filter { $0.isNumber }), pid > 0 else { return false }
+        return kill(pid, 0) == 0 || errno == EPERM
+    }
 }
 
 /// Process facts from /proc.

@@ -37,7 +37,7 @@ struct TAPTests {
     @Test func multiQueuePersistentTAPWithOwnerSurvivesClose() throws {
         let ns = try TestNamespace("mq")
         let host = try HostNetwork(namespace: NetworkNamespace(name: ns.name))
-        let tap = try host.createTAP(TAPOptions(name: "mq0", queues: 4, persistent: true, owner: 65534, group: 65534))
+        let tap = try host.createTAP(TAPOptions(name: "mq0", queues: 4, persistent: true, owner: 65534, group: 65534, keepDescriptors: true))
         #expect(tap.descriptors.count == 4)
         let info = try #require(((try ns.link("mq0"))?["linkinfo"] as? [String: Any])?["info_data"] as? [String: Any])
         #expect(info["multi_queue"] as? Bool == true)
