@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds qnet and the benchmark (release) and runs it; writes BENCHMARKS.md at the repo root.
+# Builds qnet and the benchmark (release) and runs it; writes BENCHMARKS.md at the repo root
+# and the raw measurements to bench/results/last-run.json.
 #
-#   sudo bench/run.sh            # 5 repetitions (fewer for the multi-second ones)
+#   sudo bench/run.sh                 # 7 repetitions (fewer for the multi-second ones)
 #   REPS=3 sudo bench/run.sh
+#   bench/run.sh --report-only        # re-render BENCHMARKS.md from bench/results/last-run.json
 #
 # Needs root, iproute2 (ip, bridge) and bridge-utils (brctl). Every measurement happens in
 # network namespaces named qnbPID-*, which are deleted at the end, also on failure.
@@ -10,12 +12,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 die() { echo "bench/run.sh: $*" >&2; exit 1; }
+SCRATCH=${QNET_BENCH_SCRATCH:-.build-bench}
+RESULTS=bench/results/last-run.json
+
+if [ "${1:-}" = "--report-only" ]; then
+    [ -f "$RESULTS" ] || die "no $RESULTS: run bench/run.sh first"
+    swift build -c release --scratch-path "$SCRATCH" --product QNetBench
+    BIN=$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)
+    "$BIN/QNetBench" report --from "$RESULTS" --output BENCHMARKS.md
+    exit 0
+fi
+
 [ "$(id -u)" -eq 0 ] || die "run as root (the bench creates network namespaces and TAPs)"
 for tool in ip bridge brctl swift; do
     command -v "$tool" >/dev/null || die "missing $tool (apt-get install iproute2 bridge-utils)"
 done
 
-SCRATCH=${QNET_BENCH_SCRATCH:-.build-bench}
 swift build -c release --scratch-path "$SCRATCH" --product qnet
 swift build -c release --scratch-path "$SCRATCH" --product QNetBench
 BIN=$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)
@@ -33,7 +45,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 export QNET_BENCH_SWIFT_VERSION="$(swift --version 2>/dev/null | head -n 1)"
-if git rev-parse --git-dir >/dev/null 2>&1; then
+# QNET_BENCH_SOURCE may be set by the caller (e.g. when running in a `git archive` snapshot).
+if [ -z "${QNET_BENCH_SOURCE:-}" ] && git rev-parse --git-dir >/dev/null 2>&1; then
     measured="Sources/CLinuxNet Sources/NetlinkWire Sources/Netlink Sources/HostNetwork Sources/QNetCommands Sources/qnet"
     # shellcheck disable=SC2086
     changed=$(git status --porcelain -- $measured | awk '{print $2}' | tr '\n' ' ')
@@ -45,8 +58,11 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
     fi
     export QNET_BENCH_SOURCE
 fi
+
+mkdir -p bench/results
 # Raised priority (inherited by every process the bench starts, qnet and ip alike), so
 # that builds of other users on this machine disturb the timings less.
-nice -n -15 "$BIN/QNetBench" run --qnet "$BIN/qnet" --prefix "$PREFIX" --reps "${REPS:-5}" --output BENCHMARKS.md.tmp
+nice -n -15 "$BIN/QNetBench" run --qnet "$BIN/qnet" --prefix "$PREFIX" --reps "${REPS:-7}" \
+    --output BENCHMARKS.md.tmp --save "$RESULTS"
 mv BENCHMARKS.md.tmp BENCHMARKS.md
 echo "bench/run.sh: wrote BENCHMARKS.md" >&2

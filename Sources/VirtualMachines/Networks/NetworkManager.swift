@@ -20,6 +20,9 @@ public struct NetworkRuntimeState: Codable, Equatable, Sendable {
     /// Sysctls changed by this start and their previous values (path → value).
     public var changedSysctls: [String: String]
     public var addressing: String?
+    /// The network namespace the network runs in (nil: the host's). Firewall rules and
+    /// sysctls are per namespace, so only networks of the same namespace share them.
+    public var netns: String?
 }
 
 /// A network as `qnet net list` reports it.
@@ -184,7 +187,8 @@ public final class NetworkManager {
         let undo = UndoStack()
         var succeeded = false
         defer { if !succeeded { undo.rollback() } }
-        var state = NetworkRuntimeState(name: name, bridgeCreated: false, firewall: false, changedSysctls: [:])
+        var state = NetworkRuntimeState(name: name, bridgeCreated: false, firewall: false, changedSysctls: [:],
+                                        netns: namespace?.name)
         try makeDirectories(Self.runtimePath(name))
         undo.push("remove runtime state") { removeTree(Self.runtimePath(name)) }
 
@@ -313,8 +317,15 @@ public final class NetworkManager {
         try definitions().filter { $0.name != name && isActive($0.name) }.compactMap { $0.subnet.flatMap(IPPrefix.init) }
     }
 
+    /// Running NAT networks in this manager's namespace.
     private func activeNATNetworks() throws -> [String] {
-        try definitions().filter { $0.mode == .nat && isActive($0.name) }.map(\.name)
+        try definitions().filter { $0.mode == .nat && isActive($0.name) && runsHere($0.name) }.map(\.name)
+    }
+
+    /// Whether a network's runtime state belongs to this manager's namespace.
+    private func runsHere(_ name: String) -> Bool {
+        guard let state = runtimeState(name) else { return false }
+        return state.netns == namespace?.name
     }
 
     // MARK: - dnsmasq
@@ -396,7 +407,7 @@ public final class NetworkManager {
             throw VMError.state("nft is not installed; NAT and isolated networks need nftables: apt-get install nftables")
         }
         var networks: [(NetworkDefinition, NetworkAddressing)] = []
-        for definition in try definitions() where definition.mode != .bridge && runtimeState(definition.name) != nil {
+        for definition in try definitions() where definition.mode != .bridge && runsHere(definition.name) {
             networks.append((definition, try plan(definition, existing: [], otherNetworks: [])))
         }
         let script = networks.isEmpty ? FirewallRuleset.removal() : FirewallRuleset.render(networks: networks)

@@ -6,7 +6,7 @@ import Glibc
 /// idle over a short window (the bench itself only sleeps meanwhile).
 final class QuietGate {
     var threshold = 0.5
-    var maximumWait = 10.0
+    var maximumWait = 5.0
     private(set) var waited = 0.0
     private(set) var gaveUp = 0
 

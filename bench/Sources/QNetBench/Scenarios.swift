@@ -88,7 +88,7 @@ func benchOneNIC(lab: Lab, tools: Tools, reps: Int) throws -> [Series] {
 
 // MARK: - (b) 500 TAPs create + attach + up, and (c) their teardown
 
-struct ManyResults {
+struct ManyResults: Codable {
     var create: [Series]
     var teardown: [Series]
     /// After qnet's descriptors are closed: how long until the kernel has processed the
@@ -96,7 +96,7 @@ struct ManyResults {
     var settle: Series
 }
 
-struct ManyPlan {
+struct ManyPlan: Codable {
     var count = 500
     var group: UInt32 = 4242
     var reps = 5
@@ -247,7 +247,7 @@ func benchShow(lab: Lab, tools: Tools, count: Int, reps: Int, group: UInt32) thr
     let qnetOutput = try Spawn.check([tools.qnet, "--netns", lab.name, "show", "br0"], capture: true)
     try checkShowTable(qnetOutput, ports: count, what: "qnet --netns show br0")
     for rep in 0...reps {
-        if rep % 4 == 0 { tools.gate.wait("(d) outside repetition \(rep)") }
+        tools.gate.wait("(d) outside repetition \(rep)")
         outsideQnet.samples.append(try Spawn.time([tools.qnet, "--netns", lab.name, "show", "br0"]))
         outsideBridge.samples.append(try Spawn.time([tools.bridge, "-n", lab.name, "link", "show"]))
     }
@@ -303,7 +303,7 @@ func showPhase(arguments: [String]) throws {
     var series = commands.map { Series($0.0) }
     let gate = QuietGate()
     for rep in 0...reps {
-        if rep % 4 == 0 { gate.wait("(d) repetition \(rep)") }
+        gate.wait("(d) repetition \(rep)")
         for (index, command) in commands.enumerated() {
             let seconds = try Spawn.time(command.1)
             if rep > 0 { series[index].samples.append(seconds) }

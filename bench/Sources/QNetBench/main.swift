@@ -4,7 +4,8 @@ import HostNetwork
 
 // QNetBench: qnet against `ip` per step and `ip -batch`, inside namespaces it creates.
 //
-//   QNetBench run --qnet PATH --prefix NAME [--output FILE] [--reps N] [--count N]
+//   QNetBench run --qnet PATH --prefix NAME [--output FILE] [--save JSON] [--reps N] [--count N]
+//   QNetBench report --from JSON --output FILE           (re-render from a saved run)
 //   QNetBench phases --prefix NAME [--reps N] [--count N]  (only the "where the time goes" parts)
 //   QNetBench show-phase ...                             (internal: part (d), under ip netns exec)
 //
@@ -99,6 +100,12 @@ func runAll(arguments: [String]) throws {
            + (tools.gate.gaveUp > 0 ? ", gave up waiting \(tools.gate.gaveUp) times" : "") + ")"]
     let results = Results(machine: machine, oneNIC: oneNIC, many: many,
                           show: show, phases: phases, plan: plan, showPorts: count)
+    if let save = option(arguments, "--save") {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(results).write(to: URL(fileURLWithPath: save))
+        log("saved the measurements to \(save)")
+    }
     let markdown = results.markdown()
     if let output {
         try markdown.write(toFile: output, atomically: true, encoding: .utf8)
@@ -113,6 +120,15 @@ do {
     switch arguments.first {
     case "run": try runAll(arguments: arguments)
     case "show-phase": try showPhase(arguments: arguments)
+    case "report":
+        // Re-renders BENCHMARKS.md from the measurements a run saved (--save): the text can
+        // change, the numbers stay those of that run.
+        guard let from = option(arguments, "--from"), let output = option(arguments, "--output") else {
+            throw BenchFailure("report needs --from FILE --output FILE")
+        }
+        let results = try JSONDecoder().decode(Results.self, from: Data(contentsOf: URL(fileURLWithPath: from)))
+        try results.markdown().write(toFile: output, atomically: true, encoding: .utf8)
+        log("wrote \(output) from the measurements in \(from)")
     case "phases":
         guard let prefix = option(arguments, "--prefix") else { throw BenchFailure("--prefix NAME is required") }
         let ip = try Spawn.resolve("ip")
