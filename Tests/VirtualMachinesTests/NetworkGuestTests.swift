@@ -159,3 +159,56 @@ struct NetworkGuestTests {
         try fixture.networks.delete("cyc2")
     }
 }
+
+@Suite(.serialized, Privileged.enabled)
+struct BridgeNetworkTests {
+    /// Bridge mode wraps an existing bridge (left alone on stop) or makes one that takes
+    /// over an uplink (given back on stop).
+    @Test func bridgeNetworksWrapOrMakeTheirBridge() throws {
+        let fixture = try NetworkFixture("brnet")
+        try fixture.host.createBridge("br9")
+        _ = try fixture.networks.create(NetworkDefinition(name: "wrap", mode: .bridge, bridge: "br9"))
+        try fixture.networks.start("wrap")
+        try fixture.networks.stop("wrap")
+        #expect(try fixture.ns.link("br9") != nil, "an existing bridge survives stop")
+
+        let before = try fixture.hostFootprint()
+        _ = try fixture.networks.create(NetworkDefinition(name: "lan", mode: .bridge, bridge: "brl", uplink: "up0"))
+        try fixture.networks.start("lan")
+        #expect(try fixture.ns.link("up0")?["master"] as? String == "brl")
+        let addresses = (try fixture.ns.json("addr", "show", "dev", "brl").first?["addr_info"] as? [[String: Any]]) ?? []
+        #expect(addresses.contains { $0["local"] as? String == "203.0.113.1" })
+        try fixture.networks.stop("lan")
+        #expect(try fixture.hostFootprint() == before)
+    }
+}
+
+/// `qnet demo` leaves nothing behind when interrupted with Ctrl-C.
+@Suite(.serialized, Privileged.enabled)
+struct DemoInterruptTests {
+    @Test(.timeLimit(.minutes(2)))
+    func ctrlCInTheMiddleCleansUp() throws {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("qnet").path
+        let demo = Process()
+        demo.executableURL = URL(fileURLWithPath: binary)
+        demo.arguments = ["demo"]
+        let output = Pipe()
+        demo.standardOutput = output
+        demo.standardError = output
+        try demo.run()
+        // Interrupt once the VM is being started (the namespaces and dnsmasq exist).
+        var seen = ""
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline && !seen.contains("waiting for the guest") {
+            seen += String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        #expect(seen.contains("waiting for the guest"), "\(seen)")
+        kill(demo.processIdentifier, SIGINT)
+        _ = output.fileHandleForReading.readDataToEndOfFile()
+        demo.waitUntilExit()
+        #expect(demo.terminationStatus != 0)
+        let namespaces = try run("ip", ["netns", "list"]).stdout
+        #expect(!namespaces.contains("qnet-demo-"), "\(namespaces)")
+        #expect(try run("pgrep", ["-f", "qnet-demo"]).status != 0, "a demo process was left running")
+    }
+}

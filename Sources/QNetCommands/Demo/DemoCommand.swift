@@ -34,6 +34,15 @@ struct DemoCommand: ParsableCommand {
                 return step.name == "ping" && step.ok
             })
         let demo = Demo(qnet: Self.ownExecutable(), guest: guest)
+        // Unbuffered, so each step shows as it happens even through a pipe.
+        demo.say = { line in writeStandardOutput(Array((line + "\n").utf8)) }
+        // A parent may have started us with these blocked (Foundation's Process does): Ctrl-C
+        // must reach the demo so it can clean up.
+        var interrupting = sigset_t()
+        sigemptyset(&interrupting)
+        sigaddset(&interrupting, SIGINT)
+        sigaddset(&interrupting, SIGTERM)
+        sigprocmask(SIG_UNBLOCK, &interrupting, nil)
         signal(SIGINT) { _ in Demo.interrupted = 1 }
         signal(SIGTERM) { _ in Demo.interrupted = 1 }
         guard demo.run() else { throw ExitCode(1) }
