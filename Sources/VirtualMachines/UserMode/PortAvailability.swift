@@ -1,3 +1,4 @@
+import CLinuxNet
 import Glibc
 import Netlink
 import NetlinkWire
@@ -93,8 +94,8 @@ public enum PortAvailability {
         /// (two UDP sockets on one port would split the guest's traffic).
         func run(port: UInt16, transport: PortForward.TransportProtocol) throws {
             let isIPv4 = address.isIPv4
-            let type = transport == .tcp ? Int32(SOCK_STREAM.rawValue) : Int32(SOCK_DGRAM.rawValue)
-            let descriptor = socket(isIPv4 ? AF_INET : AF_INET6, type | Int32(SOCK_CLOEXEC.rawValue), 0)
+            let type = transport == .tcp ? QNET_SOCK_STREAM : QNET_SOCK_DGRAM
+            let descriptor = socket(isIPv4 ? AF_INET : AF_INET6, type | QNET_SOCK_CLOEXEC, 0)
             guard descriptor >= 0 else {
                 if optional && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT) { return }
                 throw failure(port, transport, errno)
