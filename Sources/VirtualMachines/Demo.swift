@@ -176,10 +176,12 @@ public final class Demo {
 
     /// Removes everything the demo may have made: the VM, dnsmasq, both namespaces.
     public func cleanup(quiet: Bool) {
-        if !quiet { say("==> cleanup: stopping the guest and dnsmasq, deleting namespaces \(lan.name) and \(host.name)") }
+        if !quiet { say("==> cleanup: stopping the guest and dnsmasq, deleting namespaces \(lan.name) and \(host.name) and \(workDirectory)") }
         _ = try? Processes.run(qnet, ["vm", "kill", "demo-guest"])
         if dnsmasq > 0 { Processes.stop(dnsmasq); dnsmasq = 0 }
         for namespace in [host, lan] where namespace.exists { try? namespace.delete() }
+        // The disk, leases and logs go too: the demo leaves nothing behind.
+        removeTree(workDirectory)
     }
 }
 

@@ -210,5 +210,6 @@ struct DemoInterruptTests {
         let namespaces = try run("ip", ["netns", "list"]).stdout
         #expect(!namespaces.contains("qnet-demo-"), "\(namespaces)")
         #expect(try run("pgrep", ["-f", "qnet-demo"]).status != 0, "a demo process was left running")
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/qnet-demo"))
     }
 }
