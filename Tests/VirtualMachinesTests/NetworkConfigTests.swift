@@ -72,31 +72,9 @@ enum NetworkFixtures {
 
 /// Golden files: compare, or write them when QNET_UPDATE_GOLDEN=1 (see the top of this file).
 enum NetworkGolden {
-    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
-    static let updating = ProcessInfo.processInfo.environment["QNET_UPDATE_GOLDEN"] == "1"
-
-    static func check(_ file: String, _ actual: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let url = directory.appendingPathComponent(file)
-        if updating {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            try actual.write(to: url, atomically: true, encoding: .utf8)
-            return
-        }
-        guard let expected = try? String(contentsOf: url, encoding: .utf8) else {
-            Issue.record("missing golden file \(url.path); create it with QNET_UPDATE_GOLDEN=1 and review it", sourceLocation: sourceLocation)
-            return
-        }
-        guard expected != actual else { return }
-        let expectedLines = expected.split(separator: "\n", omittingEmptySubsequences: false)
-        let actualLines = actual.split(separator: "\n", omittingEmptySubsequences: false)
-        let index = zip(expectedLines, actualLines).enumerated().first { $0.element.0 != $0.element.1 }?.offset
-            ?? min(expectedLines.count, actualLines.count)
-        let want = index < expectedLines.count ? String(expectedLines[index]) : "<end>"
-        let got = index < actualLines.count ? String(actualLines[index]) : "<end>"
-        Issue.record("""
-            \(file) differs at line \(index + 1): expected '\(want)', got '\(got)' \
-            (if intended: QNET_UPDATE_GOLDEN=1 swift test --filter NetworkConfigGoldenTests, then review the diff)
-            """, sourceLocation: sourceLocation)
+    static func check(_ file: String, _ actual: String, testFile: String = #filePath,
+                      sourceLocation: SourceLocation = #_sourceLocation) throws {
+        try GoldenFile.check(file, actual, suite: "NetworkConfigGoldenTests", testFile: testFile, sourceLocation: sourceLocation)
     }
 }
 
