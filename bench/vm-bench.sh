@@ -81,7 +81,9 @@ cleanup() {
     CLEANED=1
     set +e
     local name file pid
-    for name in "${QNET_VMS[@]}"; do qnet_cmd vm kill "$name" >/dev/null 2>&1; done
+    for name in "${QNET_VMS[@]}"; do
+        qnet_cmd vm kill "$name" >/dev/null 2>&1; kill_and_wait "$(qnet_pid "$name")"
+    done
     for file in "${RECIPE_PIDFILES[@]}"; do
         pid=$(cat "$file" 2>/dev/null); kill_and_wait "$pid"
     done
@@ -91,7 +93,8 @@ cleanup() {
     if [ "${KEEP_WORK:-0}" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 ip netns add "$NS"
 ip -n "$NS" link set lo up
@@ -165,8 +168,8 @@ console_has_link() { grep -q "QNET step=link" "$1" 2>/dev/null; }
 # first_frame KIND I: sets R_FRAME (s to the first frame), R_RETURN (s until the start command
 # returned), R_INIT and R_LINK (guest uptime in s when /init printed its start line and when it saw
 # carrier on its NIC, "-" if not seen), R_KERNEL (s from the command to the guest kernel's clock
-# zero, ±0.05 s). Runs in this shell (not in $(...)), so that the cleanup
-# lists stay complete and `die` ends the script.
+# zero, ±0.05 s). Runs in this shell (not in $(...)), so that the cleanup lists stay complete and
+# `die` ends the script.
 first_frame() {
     local kind=$1 i=$2 name mac cap err tcpdump_pid t0 t_return t_frame t_init= console deadline
     name="vb$(kind_code "$kind")f$i"
