@@ -121,7 +121,7 @@ public final class Demo {
                 if lease == nil, let found = guest.leaseLine(line) { lease = found; say("  guest: lease \(found)") }
                 if !pinged && guest.pingOK(line) { pinged = true; say("  guest: ping \(routerAddress) ok") }
             }
-            usleep(100_000)
+            usleep(100_000)  // poll interval; the loop ends at its 90 s deadline
         }
         guard lease != nil, pinged else {
             throw StepFailed(description: "the guest did not get a lease and ping the router in 90 s (console: \(console))")

@@ -117,7 +117,7 @@ public final class Prober {
                 failure = "the guest did not finish within \(Int(request.timeout)) s"
                 break
             }
-            usleep(50_000)
+            usleep(50_000)  // poll interval; the loop ends at the probe deadline
         }
         return ProbeOutcome(bridge: request.bridge, vm: name, accel: state.accel, ok: failure == nil && report.ok,
                             bootMilliseconds: firstLine, totalMilliseconds: Int((monotonicNow() - started) * 1000),

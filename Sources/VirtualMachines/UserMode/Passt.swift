@@ -148,7 +148,7 @@ public struct PasstProcess: Codable, Equatable, Sendable {
             guard monotonicNow() < deadline else {
                 throw UserModeError.passtTimeout(socketPath: socketPath, seconds: timeout, output: process.outputSummary())
             }
-            usleep(10_000)
+            usleep(10_000)  // poll interval; bounded by the start deadline
         }
         // passt carries on when only some sockets of a forward bind (none: it exits); make
         // sure it holds one on every forwarded port.
@@ -177,11 +177,11 @@ public struct PasstProcess: Codable, Equatable, Sendable {
         _ = Self.reapIfExited(pid)
         if isAlive { kill(pid, SIGTERM) }
         let deadline = monotonicNow() + grace
-        while !isGone() && monotonicNow() < deadline { usleep(5_000) }
+        while !isGone() && monotonicNow() < deadline { usleep(5_000) }  // poll until gone or the grace ends
         if !isGone() {
             if isAlive { kill(pid, SIGKILL) }
             let hardDeadline = monotonicNow() + 5
-            while !isGone() && monotonicNow() < hardDeadline { usleep(5_000) }
+            while !isGone() && monotonicNow() < hardDeadline { usleep(5_000) }  // poll until reaped or the hard deadline
         }
         unlink(socketPath)
         unlink(pidFile)
