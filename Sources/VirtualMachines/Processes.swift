@@ -40,7 +40,7 @@ public enum Processes {
             var status: Int32 = 0
             let reaped = waitpid(pid, &status, WNOHANG)
             if reaped == pid || (reaped < 0 && kill(pid, 0) != 0) { return }
-            usleep(10_000)
+            usleep(10_000)  // poll interval; SIGKILL follows at the grace deadline
         }
         kill(pid, SIGKILL)
         var status: Int32 = 0

@@ -184,7 +184,7 @@ public final class VMManager {
         var startTime = ProcessInfoReader.startTime(of: pid)
         let startTimeDeadline = monotonicNow() + 2
         while startTime == nil && monotonicNow() < startTimeDeadline {
-            usleep(1_000)
+            usleep(1_000)  // poll interval; bounded by the 2 s start-time deadline
             startTime = ProcessInfoReader.startTime(of: pid)
         }
         let processStart = startTime ?? 0
@@ -271,7 +271,7 @@ public final class VMManager {
             if fileExists(socket), let control = try? VMControl(socketPath: socket, timeout: 5) {
                 return control
             }
-            usleep(10_000)
+            usleep(10_000)  // poll interval; bounded by startTimeout
         }
         throw VMError.timeout("QEMU's QMP socket \(socket) did not appear within \(Int(startTimeout)) s")
     }
@@ -336,7 +336,7 @@ public final class VMManager {
             let deadline = monotonicNow() + timeout
             while monotonicNow() < deadline && ProcessInfoReader.isAlive(state.pid, startTime: state.startTime) {
                 _ = Self.reapIfExited(state.pid)
-                usleep(20_000)
+                usleep(20_000)  // poll interval; bounded by the stop timeout
             }
             if ProcessInfoReader.isAlive(state.pid, startTime: state.startTime) {
                 try? control.quit()
@@ -376,7 +376,7 @@ public final class VMManager {
                 Glibc.kill(state.pid, SIGKILL)
                 if monotonicNow() > deadline + 5 { throw VMError.timeout("QEMU (pid \(state.pid)) did not exit") }
             }
-            usleep(5_000)
+            usleep(5_000)  // poll interval; SIGKILL at the grace deadline, error 5 s later
         }
     }
 
