@@ -104,7 +104,7 @@ public enum Subprocess {
             if reaped == pid { break }
             if reaped < 0 && errno != EINTR { break }
             if monotonicSeconds() >= deadline { timedOut = true; break }
-            usleep(2000)
+            usleep(2000)  // poll interval; bounded by the deadline above
         }
         if timedOut {
             kill(pid, SIGKILL)

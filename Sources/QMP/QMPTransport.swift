@@ -68,7 +68,7 @@ public final class UnixSocketTransport: QMPTransport {
             guard transient, keepTrying(), ContinuousClock.now < deadline else {
                 throw QMPError.connectFailed(path: path, errno: error)
             }
-            usleep(10_000)
+            usleep(10_000)  // retry interval; bounded by the connect deadline
         }
     }
 

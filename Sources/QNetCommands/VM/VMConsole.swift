@@ -24,7 +24,7 @@ struct VMConsole: ParsableCommand {
                 offset = bytes.count
             }
             guard follow, (try? manager.status(name)) != nil else { return }
-            usleep(200_000)
+            usleep(200_000)  // follow mode: poll the log until the VM is gone (like tail -f)
         }
     }
 }

@@ -351,7 +351,7 @@ public final class NetworkManager {
                 throw VMError.state("dnsmasq for network '\(definition.name)' exited at once: \(reason)")
             }
             if fileExists(paths.pidFile) { return (pid, startTime) }
-            usleep(10_000)
+            usleep(10_000)  // poll interval; bounded by the 10 s start deadline
         }
         Processes.stop(pid)
         throw VMError.timeout("dnsmasq for network '\(definition.name)' did not start within 10 s")
