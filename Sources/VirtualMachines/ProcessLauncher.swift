@@ -1,5 +1,6 @@
 import CLinuxNet
 import Glibc
+import QEMU
 
 /// Starts a program as another user with chosen descriptors in place.
 /// Equivalent to `setpriv --reuid U --regid G --clear-groups PROGRAM` with descriptors
@@ -39,13 +40,8 @@ enum ProcessLauncher {
         return pid
     }
 
-    /// Finds an executable on PATH.
+    /// Finds an executable on PATH (the same search the QEMU target uses for its binaries).
     static func which(_ program: String) -> String? {
-        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-        for directory in path.split(separator: ":") {
-            let candidate = "\(directory)/\(program)"
-            if access(candidate, X_OK) == 0 { return candidate }
-        }
-        return nil
+        QEMUBinary.locate(program)
     }
 }
