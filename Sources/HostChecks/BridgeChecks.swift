@@ -28,7 +28,7 @@ public enum BridgeChecks {
         }
         guard link.isBridge, let settings = link.bridge else {
             return ([CheckResult(id: "bridge.exists", status: .fail, title: title,
-                                 found: "\(name) is a \(link.kind ?? "physical") interface, not a bridge",
+                                 found: "\(name) is a \(link.kind?.description ?? "physical") interface, not a bridge",
                                  remedy: "pick a bridge (qnet show lists them) or create one: qnet bridge create NAME")], link)
         }
         let ports = network.ports(of: link, in: links)

@@ -138,9 +138,9 @@ public enum HostDoctor {
         }
         var managed: [ManagerChecks.Interface] = []
         if let bridge = options.bridge {
-            managed.append(ManagerChecks.Interface(name: bridge, kind: "bridge", index: bridgeLink?.isBridge == true ? bridgeLink?.index : nil))
+            managed.append(ManagerChecks.Interface(name: bridge, kind: .bridge, index: bridgeLink?.isBridge == true ? bridgeLink?.index : nil))
         }
-        managed.append(ManagerChecks.Interface(name: "vnet0", kind: "tun", index: nil))
+        managed.append(ManagerChecks.Interface(name: "vnet0", kind: .tun, index: nil))
         checks.append(ManagerChecks.networkManager(root, interfaces: managed))
         checks.append(ManagerChecks.networkd(root, interfaces: managed))
         checks += bridgeChecks

@@ -1,4 +1,5 @@
 import Glibc
+import HostNetwork
 
 /// NetworkManager and systemd-networkd: running, and whether they would manage the bridge
 /// and qnet's TAPs (a manager that does can take addresses away, bring ports down or
@@ -7,8 +8,8 @@ enum ManagerChecks {
     /// An interface the managers should leave alone.
     struct Interface: Sendable {
         var name: String
-        /// "bridge" or "tun".
-        var kind: String
+        /// .bridge, or .tun for qnet's TAPs.
+        var kind: LinkKind
         /// The ifindex, when it exists now (for networkd's runtime state).
         var index: Int32?
     }
@@ -82,7 +83,7 @@ enum ManagerChecks {
                 if pattern.hasPrefix("~") { pattern.removeFirst() }
                 if fnmatch(pattern, interface.name, 0) == 0 { matched = true }
             }
-            if spec == "type:" + interface.kind || (interface.kind == "tun" && spec == "driver:tun") || (interface.kind == "bridge" && spec == "driver:bridge") {
+            if spec == "type:" + interface.kind.kernelName || (interface.kind == .tun && spec == "driver:tun") || (interface.kind == .bridge && spec == "driver:bridge") {
                 matched = true
             }
         }
@@ -100,8 +101,8 @@ enum ManagerChecks {
             return CheckResult(id: id, status: .ok, title: title,
                                found: "running (pid \(pid)); unmanaged-devices covers \(interfaces.map(\.name).joined(separator: ", "))")
         }
-        let names = managed.map { $0.kind == "tun" ? "qnet's TAPs (\($0.name))" : $0.name }
-        let entries = managed.map { $0.kind == "tun" ? "interface-name:vnet*;interface-name:tap*" : "interface-name:\($0.name)" }
+        let names = managed.map { $0.kind == .tun ? "qnet's TAPs (\($0.name))" : $0.name }
+        let entries = managed.map { $0.kind == .tun ? "interface-name:vnet*;interface-name:tap*" : "interface-name:\($0.name)" }
         return CheckResult(id: id, status: .warn, title: title,
                            found: "running (pid \(pid)) and may manage \(names.joined(separator: " and ")): it can take addresses away, take ports down or detach TAPs",
                            remedy: """
@@ -131,9 +132,9 @@ enum ManagerChecks {
                 let hit = names.contains { fnmatch($0, interface.name, 0) == 0 }
                 if hit == negateNames { return false }
             }
-            if !kinds.isEmpty && !kinds.contains(interface.kind) { return false }
+            if !kinds.isEmpty && !kinds.contains(interface.kind.kernelName) { return false }
             // networkd's Type= for a bridge is "bridge"; a TAP is "ether" (no DEVTYPE).
-            if !types.isEmpty && !types.contains(interface.kind == "bridge" ? "bridge" : "ether") { return false }
+            if !types.isEmpty && !types.contains(interface.kind == .bridge ? "bridge" : "ether") { return false }
             return true
         }
     }
@@ -194,7 +195,7 @@ enum ManagerChecks {
             return CheckResult(id: id, status: .ok, title: title,
                                found: "running (pid \(pid)); no .network file manages \(interfaces.map(\.name).joined(separator: ", "))")
         }
-        let names = managed.map { $0.0.kind == "tun" ? "vnet* tap*" : $0.0.name }
+        let names = managed.map { $0.0.kind == .tun ? "vnet* tap*" : $0.0.name }
         return CheckResult(id: id, status: .warn, title: title,
                            found: "running (pid \(pid)) and manages \(managed.map { "\($0.0.name) (\($0.1))" }.joined(separator: ", "))",
                            remedy: """

@@ -130,7 +130,7 @@ extension HostNetwork {
         // the TAP's). An explicit MAC (addr_assign_type NET_ADDR_SET) pins it, as libvirt does.
         message.attributes.append(.address((macAddress ?? randomBridgeMACAddress()).bytes))
         if let mtu { message.attributes.append(.mtu(mtu)) }
-        message.attributes.append(.linkInfo([.kind("bridge"), .bridgeData(effective.attributes)]))
+        message.attributes.append(.linkInfo([.kind(LinkKind.bridge.kernelName), .bridgeData(effective.attributes)]))
         do {
             try connection.execute(.newLink, flags: [.create, .exclusive], payload: message.encoded())
         } catch let error as NetlinkError where error.errno == .fileExists {
@@ -161,7 +161,7 @@ extension HostNetwork {
         try checked.validate()
         guard !options.isEmpty else { return }
         var message = LinkMessage(index: link.index)
-        message.attributes.append(.linkInfo([.kind("bridge"), .bridgeData(options.attributes)]))
+        message.attributes.append(.linkInfo([.kind(LinkKind.bridge.kernelName), .bridgeData(options.attributes)]))
         do {
             try connection.execute(.newLink, payload: message.encoded())
         } catch let error as NetlinkError {

@@ -242,7 +242,7 @@ public struct LinkChange: Equatable, Sendable {
         case nil: break
         }
         if let bridgePort, !bridgePort.isEmpty {
-            message.attributes.append(.linkInfo([.portKind("bridge"), .bridgePortData(bridgePort.attributes)]))
+            message.attributes.append(.linkInfo([.portKind(LinkKind.bridge.kernelName), .bridgePortData(bridgePort.attributes)]))
         }
         return message
     }

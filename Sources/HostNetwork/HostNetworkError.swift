@@ -9,7 +9,7 @@ public enum HostNetworkError: Error, Equatable, CustomStringConvertible {
     case invalidValue(what: String, value: String, allowed: String)
     case noSuchDevice(String)
     case alreadyExists(String)
-    case notABridge(String, kind: String?)
+    case notABridge(String, kind: LinkKind?)
     case bridgeIntoItself(String)
     case bridgeIntoOwnPort(bridge: String, port: String)
     case alreadyEnslaved(port: String, master: String)
@@ -39,7 +39,7 @@ public enum HostNetworkError: Error, Equatable, CustomStringConvertible {
         case let .alreadyExists(name):
             return "an interface named '\(name)' already exists; pick another name or delete it first"
         case let .notABridge(name, kind):
-            return "'\(name)' is not a bridge (its kind is \(kind ?? "none")); name a bridge made with `qnet bridge create`"
+            return "'\(name)' is not a bridge (its kind is \(kind?.description ?? "none")); name a bridge made with `qnet bridge create`"
         case let .bridgeIntoItself(name):
             return "cannot attach bridge '\(name)' to itself"
         case let .bridgeIntoOwnPort(bridge, port):

@@ -1,11 +1,12 @@
+import CLinuxNet
 import NetlinkWire
 
 /// One network interface as the kernel reports it (`ip -d link show`).
 public struct Link: Equatable, Sendable {
     public var index: Int32
     public var name: String
-    /// IFLA_INFO_KIND: "bridge", "tun", "veth", ...; nil for physical devices and lo.
-    public var kind: String?
+    /// IFLA_INFO_KIND: bridge, tun, veth, ...; nil for physical devices and lo.
+    public var kind: LinkKind?
     public var macAddress: MACAddress?
     public var mtu: UInt32
     public var operState: OperState
@@ -14,20 +15,24 @@ public struct Link: Equatable, Sendable {
     public var masterIndex: UInt32?
     public var group: UInt32
     public var alias: String?
-    /// Bridge settings when `kind == "bridge"`.
+    /// Bridge settings when `kind == .bridge`.
     public var bridge: BridgeSettings?
     /// Bridge port settings when this interface is a bridge port.
     public var port: BridgePortSettings?
-    /// TUN/TAP settings when `kind == "tun"`.
+    /// TUN/TAP settings when `kind == .tun`.
     public var tun: TunSettings?
 
     public var isUp: Bool { flags.contains(.up) }
-    public var isBridge: Bool { kind == "bridge" }
+    public var isBridge: Bool { kind == .bridge }
+    /// A TAP (layer 2) device, not a TUN (layer 3) one: the kernel names both "tun" and
+    /// tells them apart in IFLA_TUN_TYPE.
+    public var isTAP: Bool { kind == .tun && tun?.isTAP == true }
+    public var isLoopback: Bool { flags.contains(.loopback) }
 
     public init(message: LinkMessage) {
         index = message.index
         name = message.name ?? "if\(message.index)"
-        kind = message.kind
+        kind = message.kind.map(LinkKind.init(kernelName:))
         macAddress = message.hardwareAddress.flatMap(MACAddress.init(bytes:))
         mtu = message.mtu ?? 0
         operState = message.operState ?? .unknown
@@ -35,9 +40,11 @@ public struct Link: Equatable, Sendable {
         masterIndex = message.masterIndex.flatMap { $0 == 0 ? nil : $0 }
         group = message.group ?? 0
         alias = message.alias
-        bridge = message.kind == "bridge" ? BridgeSettings(attributes: message.bridgeAttributes) : nil
-        port = message.portKind == "bridge" ? BridgePortSettings(attributes: message.bridgePortAttributes) : nil
-        tun = message.kind == "tun" ? TunSettings(attributes: message.tunAttributes) : nil
+        bridge = kind == .bridge ? BridgeSettings(attributes: message.bridgeAttributes) : nil
+        // IFLA_INFO_SLAVE_KIND names the master's kind.
+        port = message.portKind.map(LinkKind.init(kernelName:)) == .bridge
+            ? BridgePortSettings(attributes: message.bridgePortAttributes) : nil
+        tun = kind == .tun ? TunSettings(attributes: message.tunAttributes) : nil
     }
 }
 
@@ -126,7 +133,7 @@ public struct TunSettings: Equatable, Sendable {
     public init(attributes: [TunAttribute]) {
         for attribute in attributes {
             switch attribute {
-            case let .type(value): isTAP = value == 2
+            case let .type(value): isTAP = value == UInt8(IFF_TAP)
             // The kernel reports "no owner" as (uid_t)-1.
             case let .owner(value): owner = value == UInt32.max ? nil : value
             case let .group(value): group = value == UInt32.max ? nil : value

@@ -265,8 +265,8 @@ extension HostNetwork {
     /// Deletes a TAP (persistent or not). Equivalent to `ip tuntap del NAME mode tap`.
     public func deleteTAP(_ name: String) throws {
         let link = try self.link(named: name)
-        guard link.kind == "tun" else {
-            throw HostNetworkError.invalidValue(what: "TAP", value: name, allowed: "it is a \(link.kind ?? "physical") interface, not a TAP; use `qnet bridge delete` or `ip link delete` for other kinds")
+        guard link.kind == .tun else {
+            throw HostNetworkError.invalidValue(what: "TAP", value: name, allowed: "it is a \(link.kind?.description ?? "physical") interface, not a TAP; use `qnet bridge delete` or `ip link delete` for other kinds")
         }
         try perform("ip tuntap del \(name)") {
             try connection.execute(.delLink, payload: LinkMessage(index: link.index).encoded())
@@ -276,7 +276,7 @@ extension HostNetwork {
     /// Reads a TAP's TUN flags and owner from sysfs-free sources: the kernel's
     /// IFLA_LINKINFO/IFLA_TUN_* data. Equivalent to `ip -d tuntap show`.
     public func taps() throws -> [Link] {
-        try links().filter { $0.kind == "tun" }
+        try links().filter { $0.kind == .tun }
     }
 }
 

@@ -27,7 +27,7 @@ extension HostNetwork {
             RawAttribute(rawType: UInt16(VETH_INFO_PEER), payload: peerMessage.encoded()),
         ]))
         let message = LinkMessage(flags: up ? .up : [], change: up ? .up : [],
-                                  attributes: [.name(name), .linkInfo([.kind("veth"), .unknown(data)])])
+                                  attributes: [.name(name), .linkInfo([.kind(LinkKind.veth.kernelName), .unknown(data)])])
         do {
             try connection.execute(.newLink, flags: [.create, .exclusive], payload: message.encoded())
         } catch let error as NetlinkError where error.errno == .fileExists {

@@ -1,11 +1,12 @@
 import Foundation
+import HostNetwork
 @testable import HostChecks
 import QNetTestSupport
 import Testing
 
 @Suite struct ManagerCheckTests {
-    let interfaces = [ManagerChecks.Interface(name: "br0", kind: "bridge", index: 7),
-                      ManagerChecks.Interface(name: "tap0", kind: "tun", index: nil)]
+    let interfaces = [ManagerChecks.Interface(name: "br0", kind: .bridge, index: 7),
+                      ManagerChecks.Interface(name: "tap0", kind: .tun, index: nil)]
 
     func running(_ fixture: Fixture, _ comm: String, pid: Int = 812) throws {
         try fixture.write("proc/1/comm", "systemd\n")
@@ -73,10 +74,10 @@ import Testing
         try other.write("usr/lib/systemd/network/80-wired.network", "[Match]\nMACAddress=52:54:00:00:00:01\n")
         try other.write("run/systemd/network/50-eth.network", "[Match]\nName=en* eth*\n")
         try other.write("etc/systemd/network/60-notbr.network", "[Match]\nName=!br*\n")
-        #expect(ManagerChecks.networkd(other.root, interfaces: [ManagerChecks.Interface(name: "br0", kind: "bridge", index: nil)]).status == .ok)
+        #expect(ManagerChecks.networkd(other.root, interfaces: [ManagerChecks.Interface(name: "br0", kind: .bridge, index: nil)]).status == .ok)
         // Kind=bridge matches the bridge.
         try other.write("etc/systemd/network/70-bridges.network", "[Match]\nKind=bridge\n[Network]\nDHCP=yes\n")
-        #expect(ManagerChecks.networkd(other.root, interfaces: [ManagerChecks.Interface(name: "br0", kind: "bridge", index: nil)]).status == .warn)
+        #expect(ManagerChecks.networkd(other.root, interfaces: [ManagerChecks.Interface(name: "br0", kind: .bridge, index: nil)]).status == .warn)
     }
 
     @Test func networkdRuntimeStateIsTheFinalWord() throws {

@@ -116,7 +116,7 @@ struct LinkAndBridgeTests {
         #expect(throws: HostNetworkError.bridgeIntoItself("br0")) { try host.setMaster("br0", bridge: "br0") }
         #expect(throws: HostNetworkError.alreadyEnslaved(port: "v0", master: "br1")) { try host.setMaster("v0", bridge: "br0") }
         #expect(throws: HostNetworkError.noSuchDevice("nope0")) { try host.setMaster("nope0", bridge: "br0") }
-        #expect(throws: HostNetworkError.notABridge("v1", kind: "veth")) { try host.setMaster("v0", bridge: "v1") }
+        #expect(throws: HostNetworkError.notABridge("v1", kind: .veth)) { try host.setMaster("v0", bridge: "v1") }
         #expect(throws: HostNetworkError.notAPort(port: "v1", bridge: "br0")) { try host.unsetMaster("v1", bridge: "br0") }
         #expect(throws: HostNetworkError.invalidName("bad/name", reason: "'/' is not allowed")) { try host.setMaster("bad/name", bridge: "br0") }
         // Nothing changed.
@@ -159,7 +159,7 @@ struct LinkAndBridgeTests {
         let witness = try ns.json("link", "show")
         #expect(Set(listed.map(\.name)) == Set(witness.compactMap { $0["ifname"] as? String }))
         let d0 = try #require(listed.first { $0.name == "d0" })
-        #expect(d0.kind == "veth" && d0.mtu == 1280 && d0.group == 42 && d0.macAddress == mac && !d0.isUp)
+        #expect(d0.kind == .veth && d0.mtu == 1280 && d0.group == 42 && d0.macAddress == mac && !d0.isUp)
     }
 
     @Test func deleteGroupRemovesAllMembersInOneRequest() throws {

@@ -59,7 +59,7 @@ struct TAPTests {
         let before = try ns.linkNames()
         #expect(throws: HostNetworkError.alreadyExists("taken0")) { try host.createTAP(TAPOptions(name: "taken0", bridge: "br0")) }
         #expect(throws: HostNetworkError.noSuchDevice("nobr")) { try host.createTAP(TAPOptions(name: "t1", bridge: "nobr")) }
-        #expect(throws: HostNetworkError.notABridge("taken0", kind: "veth")) { try host.createTAP(TAPOptions(name: "t1", bridge: "taken0")) }
+        #expect(throws: HostNetworkError.notABridge("taken0", kind: .veth)) { try host.createTAP(TAPOptions(name: "t1", bridge: "taken0")) }
         #expect(throws: HostNetworkError.self) { try host.createTAP(TAPOptions(name: "t1", queues: 0)) }
         #expect(throws: HostNetworkError.self) { try host.createTAP(TAPOptions(name: "t%d%d")) }
         #expect(throws: HostNetworkError.self) { try host.deleteTAP("taken0") }

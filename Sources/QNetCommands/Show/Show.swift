@@ -107,7 +107,7 @@ struct PortReport: Encodable {
 
     init(link: Link) {
         name = link.name
-        kind = link.kind
+        kind = link.kind?.kernelName
         state = link.port?.state.description ?? "disabled"
         operState = link.operState.description
         mtu = link.mtu

@@ -16,7 +16,7 @@ struct TapList: ParsableCommand {
         let host = try global.openHost()
         let links = try host.links()
         let names = Dictionary(links.map { (UInt32($0.index), $0.name) }, uniquingKeysWith: { first, _ in first })
-        let taps = links.filter { $0.kind == "tun" && $0.tun?.isTAP != false }.map { TapReport(link: $0, names: names) }
+        let taps = links.filter(\.isTAP).map { TapReport(link: $0, names: names) }
         if json {
             print(try Output.json(TapListReport(taps: taps)))
             return
