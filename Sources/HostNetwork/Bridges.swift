@@ -28,6 +28,19 @@ public struct BridgeOptions: Equatable, Sendable {
     /// clients' first attempts when STP is later turned on).
     public static let safeDefaults = BridgeOptions(stp: false, forwardDelay: 0)
 
+    /// These options with qnet's defaults for what they leave out: STP off, and the
+    /// shortest forward delay the STP state allows (0 s without STP, the kernel's minimum
+    /// of 2 s with it), so `--stp on` alone is valid.
+    public var withSafeDefaults: BridgeOptions {
+        let stp = stp ?? Self.safeDefaults.stp
+        let forwardDelay = stp == true ? Self.stpForwardDelayRange.lowerBound : Self.safeDefaults.forwardDelay
+        return overriding(BridgeOptions(stp: stp, forwardDelay: forwardDelay))
+    }
+
+    /// The forward delays (seconds) the kernel accepts while STP runs
+    /// (BR_MIN_FORWARD_DELAY to BR_MAX_FORWARD_DELAY).
+    public static let stpForwardDelayRange: ClosedRange<Double> = 2...30
+
     /// These options on top of `base` (fields set here win).
     public func overriding(_ base: BridgeOptions) -> BridgeOptions {
         BridgeOptions(stp: stp ?? base.stp, forwardDelay: forwardDelay ?? base.forwardDelay,
@@ -39,7 +52,7 @@ public struct BridgeOptions: Equatable, Sendable {
     public var isEmpty: Bool { attributes.isEmpty }
 
     /// Kernel limits (br_stp_if.c / br_netlink.c): with STP on, forward_delay must be
-    /// 2–30 s, hello_time 1–10 s and max_age 6–40 s; without STP any forward_delay is kept
+    /// 2–30 s (``stpForwardDelayRange``), hello_time 1–10 s and max_age 6–40 s; without STP any forward_delay is kept
     /// but only 0–30 s is meaningful here.
     public func validate() throws {
         func check(_ what: String, _ value: Double?, _ range: ClosedRange<Double>, _ allowed: String) throws {
@@ -48,7 +61,7 @@ public struct BridgeOptions: Equatable, Sendable {
                 throw HostNetworkError.invalidValue(what: what, value: formatSeconds(value), allowed: allowed)
             }
         }
-        try check("forward delay", forwardDelay, stp == true ? 2...30 : 0...30,
+        try check("forward delay", forwardDelay, stp == true ? Self.stpForwardDelayRange : 0...30,
                   stp == true ? "with STP on the kernel needs 2 to 30 seconds" : "use 0 to 30 seconds")
         try check("hello time", helloTime, 1...10, "use 1 to 10 seconds")
         try check("max age", maxAge, 6...40, "use 6 to 40 seconds")
@@ -79,14 +92,17 @@ public struct BridgePortOptions: Equatable, Sendable {
     public var priority: UInt16?
     public var isolated: Bool?
     public var learning: Bool?
-    public var flood: Bool?
+    /// IFLA_BRPORT_UNICAST_FLOOD (`bridge link set ... flood on|off`): whether frames to
+    /// a unicast MAC the bridge has not learnt are flooded to this port. Multicast
+    /// (`mcast_flood`) and broadcast (`bcast_flood`) flooding are separate flags, left alone.
+    public var unicastFlood: Bool?
 
-    public init(cost: UInt32? = nil, priority: UInt16? = nil, isolated: Bool? = nil, learning: Bool? = nil, flood: Bool? = nil) {
+    public init(cost: UInt32? = nil, priority: UInt16? = nil, isolated: Bool? = nil, learning: Bool? = nil, unicastFlood: Bool? = nil) {
         self.cost = cost
         self.priority = priority
         self.isolated = isolated
         self.learning = learning
-        self.flood = flood
+        self.unicastFlood = unicastFlood
     }
 
     public var isEmpty: Bool { attributes.isEmpty }
@@ -106,7 +122,7 @@ public struct BridgePortOptions: Equatable, Sendable {
         if let priority { result.append(.priority(priority)) }
         if let isolated { result.append(.isolated(isolated ? 1 : 0)) }
         if let learning { result.append(.learning(learning ? 1 : 0)) }
-        if let flood { result.append(.unicastFlood(flood ? 1 : 0)) }
+        if let unicastFlood { result.append(.unicastFlood(unicastFlood ? 1 : 0)) }
         return result
     }
 }
@@ -120,7 +136,7 @@ extension HostNetwork {
     public func createBridge(_ name: String, options: BridgeOptions = BridgeOptions(), mtu: UInt32? = nil,
                              macAddress: MACAddress? = nil, up: Bool = true, alias: String? = nil) throws {
         try InterfaceName.validate(name)
-        let effective = options.overriding(.safeDefaults)
+        let effective = options.withSafeDefaults
         try effective.validate()
         if let mtu { try validateMTU(mtu) }
         if try linkIfPresent(named: name) != nil { throw HostNetworkError.alreadyExists(name) }
@@ -151,26 +167,63 @@ extension HostNetwork {
         }
     }
 
-    /// Changes a bridge's options. Equivalent to `ip link set NAME type bridge ...`.
+    /// Changes a bridge's options. Equivalent to `ip link set NAME type bridge ...`
+    /// (`brctl stp`, `brctl setfd`, ...). Needs CAP_NET_ADMIN.
     public func setBridge(_ name: String, options: BridgeOptions) throws {
-        let link = try self.link(named: name)
-        guard link.isBridge else { throw HostNetworkError.notABridge(name, kind: link.kind) }
-        // The kernel checks forward_delay against the STP state the bridge will have.
+        let link = try bridge(named: name)
+        // qnet checks forward_delay against the STP state the bridge will have.
         var checked = options
         if checked.stp == nil { checked.stp = link.bridge?.stpEnabled }
         try checked.validate()
         guard !options.isEmpty else { return }
+        // Kernel quirk: br_changelink applies IFLA_BR_FORWARD_DELAY before
+        // IFLA_BR_STP_STATE, whatever their order in the request, and checks the delay
+        // against the STP state the bridge has *then*: while STP runs it must be 2-30 s
+        // (ERANGE otherwise). So `--stp off --forward-delay 0` on a bridge running STP takes
+        // two requests: STP off first, then the rest (undone if the second fails).
+        // Turning STP on needs one: the delay is set while STP is still off, then STP
+        // starts.
+        let stpRunning = link.bridge?.stpEnabled == true
+        guard options.stp == false, stpRunning, let delay = options.forwardDelay,
+              !BridgeOptions.stpForwardDelayRange.contains(delay) else {
+            try changeBridge(link, options)
+            return
+        }
+        try changeBridge(link, BridgeOptions(stp: false))
+        var rest = options
+        rest.stp = nil
+        do {
+            try changeBridge(link, rest)
+        } catch {
+            do { try changeBridge(link, BridgeOptions(stp: true)) } catch let undoError {
+                throw RolledBackError(underlying: error, rollbackFailures: ["turn STP back on for \(name): \(undoError)"])
+            }
+            throw error
+        }
+    }
+
+    /// One `ip link set NAME type bridge ...` request.
+    private func changeBridge(_ link: Link, _ options: BridgeOptions) throws {
         var message = LinkMessage(index: link.index)
         message.attributes.append(.linkInfo([.kind(LinkKind.bridge.kernelName), .bridgeData(options.attributes)]))
         do {
             try connection.execute(.newLink, payload: message.encoded())
         } catch let error as NetlinkError {
-            throw HostNetworkError.kernel(operation: "ip link set \(name) type bridge" + vlanHint(options, error), error)
+            throw HostNetworkError.kernel(operation: "ip link set \(link.name) type bridge" + vlanHint(options, error), error)
         }
     }
 
+    /// Looks up a bridge by name; throws ``HostNetworkError/notABridge(_:kind:)`` when the
+    /// interface is of another kind. Equivalent to `ip -d link show dev NAME type bridge`.
+    public func bridge(named name: String) throws -> Link {
+        let link = try self.link(named: name)
+        guard link.isBridge else { throw HostNetworkError.notABridge(name, kind: link.kind) }
+        return link
+    }
+
     /// Changes a bridge port's options. Equivalent to
-    /// `ip link set PORT type bridge_slave cost N priority N isolated on|off learning on|off flood on|off`.
+    /// `ip link set PORT type bridge_slave cost N priority N isolated on|off learning on|off flood on|off`
+    /// (`flood` is unknown unicast only).
     public func setBridgePort(_ port: String, options: BridgePortOptions) throws {
         try options.validate()
         let link = try self.link(named: port)

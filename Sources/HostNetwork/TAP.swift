@@ -138,12 +138,10 @@ extension HostNetwork {
     /// made by this call is removed.
     public func createTAPs(_ list: [TAPOptions]) throws -> [TAPDevice] {
         for options in list { try options.validate() }
-        // Resolve bridges once: their index and MTU.
+        // Resolve bridges once, in the order given: their index and MTU.
         var bridges: [String: Link] = [:]
-        for name in Set(list.compactMap(\.bridge)) {
-            let link = try self.link(named: name)
-            guard link.isBridge else { throw HostNetworkError.notABridge(name, kind: link.kind) }
-            bridges[name] = link
+        for name in list.compactMap(\.bridge) where bridges[name] == nil {
+            bridges[name] = try bridge(named: name)
         }
         // Kernel quirk: TUNSETIFF on the name of an existing persistent TAP with the same
         // flags silently attaches to it instead of failing, so taken names are refused here.

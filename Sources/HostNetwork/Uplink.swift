@@ -65,7 +65,7 @@ extension HostNetwork {
                              addresses extraAddresses: [IPPrefix] = [], uplink uplinkName: String?,
                              isWireless: (String) -> Bool = { HostNetwork.sysfsSaysWireless($0) }) throws -> UplinkMove? {
         try InterfaceName.validate(name)
-        try options.overriding(.safeDefaults).validate()
+        try options.withSafeDefaults.validate()
         if let mtu { try validateMTU(mtu) }
         if try linkIfPresent(named: name) != nil { throw HostNetworkError.alreadyExists(name) }
 
@@ -191,8 +191,7 @@ extension HostNetwork {
     /// plus moving the IP configuration back by hand. Needs CAP_NET_ADMIN.
     @discardableResult
     public func deleteBridge(_ name: String) throws -> UplinkMove? {
-        let bridge = try link(named: name)
-        guard bridge.isBridge else { throw HostNetworkError.notABridge(name, kind: bridge.kind) }
+        let bridge = try self.bridge(named: name)
         // The uplink gets its configuration back even if someone detached it meanwhile;
         // only a vanished uplink leaves nothing to give back to.
         guard let uplinkName = recordedUplink(of: bridge), let uplink = try linkIfPresent(named: uplinkName) else {

@@ -84,6 +84,35 @@ struct LinkAndBridgeTests {
         #expect(info["forward_delay"] as? Int == 200)
     }
 
+    /// `qnet bridge set br0 --stp off --forward-delay 0` on a bridge running STP: the kernel
+    /// checks the delay against the STP state it has before the request, so one request
+    /// fails with ERANGE. Both must land, and turning STP back on with a delay must too.
+    @Test func stpOffWithZeroForwardDelayOnABridgeRunningSTP() throws {
+        let ns = try TestNamespace("stpoff")
+        let host = try HostNetwork(namespace: NetworkNamespace(name: ns.name))
+        try ns.ip("link", "add", "br0", "type", "bridge", "stp_state", "1", "forward_delay", "400")
+        func info() throws -> [String: Any] {
+            try #require(((try ns.link("br0"))?["linkinfo"] as? [String: Any])?["info_data"] as? [String: Any])
+        }
+        try host.setBridge("br0", options: BridgeOptions(stp: false, forwardDelay: 0))
+        #expect(try info()["stp_state"] as? Int == 0)
+        #expect(try info()["forward_delay"] as? Int == 0)
+
+        try host.setBridge("br0", options: BridgeOptions(stp: true, forwardDelay: 3))
+        #expect(try info()["stp_state"] as? Int == 1)
+        #expect(try info()["forward_delay"] as? Int == 300)
+    }
+
+    /// `--stp on` alone takes the shortest delay STP allows (2 s), not the STP-off default 0.
+    @Test func createBridgeWithSTPOnAloneUsesTheMinimumDelay() throws {
+        let ns = try TestNamespace("stpon")
+        let host = try HostNetwork(namespace: NetworkNamespace(name: ns.name))
+        try host.createBridge("br0", options: BridgeOptions(stp: true))
+        let info = try #require(((try ns.link("br0"))?["linkinfo"] as? [String: Any])?["info_data"] as? [String: Any])
+        #expect(info["stp_state"] as? Int == 1)
+        #expect(info["forward_delay"] as? Int == 200)
+    }
+
     @Test func attachAndDetachWithPortOptions() throws {
         let ns = try TestNamespace("attach")
         let host = try HostNetwork(namespace: NetworkNamespace(name: ns.name))
@@ -92,13 +121,16 @@ struct LinkAndBridgeTests {
         try host.setMaster("v0", bridge: "br0")
         #expect(try ns.link("v0")?["master"] as? String == "br0")
 
-        try host.setBridgePort("v0", options: BridgePortOptions(cost: 17, priority: 9, isolated: true, learning: false, flood: false))
+        try host.setBridgePort("v0", options: BridgePortOptions(cost: 17, priority: 9, isolated: true, learning: false, unicastFlood: false))
         let port = try #require(((try ns.link("v0"))?["linkinfo"] as? [String: Any])?["info_slave_data"] as? [String: Any])
         #expect(port["cost"] as? Int == 17)
         #expect(port["priority"] as? Int == 9)
         #expect(port["isolated"] as? Bool == true)
         #expect(port["learning"] as? Bool == false)
         #expect(port["flood"] as? Bool == false)
+        // Unicast only, as the help text says: multicast and broadcast still flood to it.
+        #expect(port["mcast_flood"] as? Bool == true)
+        #expect(port["bcast_flood"] as? Bool == true)
 
         try host.unsetMaster("v0", bridge: "br0")
         #expect(try ns.link("v0")?["master"] == nil)

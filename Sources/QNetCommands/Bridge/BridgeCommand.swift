@@ -54,10 +54,10 @@ struct PortOptionFlags: ParsableArguments {
     @Option(help: "Learn source MACs on this port: on or off.")
     var learning: Switch?
 
-    @Option(help: "Flood unknown unicast to this port: on or off.")
+    @Option(help: "Flood unicast frames for MACs the bridge has not learnt to this port: on or off (unicast only; multicast and broadcast still reach it).")
     var flood: Switch?
 
     var options: BridgePortOptions {
-        BridgePortOptions(cost: cost, priority: portPriority, isolated: isolated?.isOn, learning: learning?.isOn, flood: flood?.isOn)
+        BridgePortOptions(cost: cost, priority: portPriority, isolated: isolated?.isOn, learning: learning?.isOn, unicastFlood: flood?.isOn)
     }
 }

@@ -33,10 +33,10 @@ struct BridgeCreate: ParsableCommand {
 
     func run() throws {
         let options = bridge.options
-        try options.overriding(.safeDefaults).validate()
+        try options.withSafeDefaults.validate()
         let host = try global.openHost()
         let move = try host.createBridge(name, options: options, mtu: mtu, addresses: addresses, uplink: uplink)
-        let effective = options.overriding(.safeDefaults)
+        let effective = options.withSafeDefaults
         print("created bridge \(name) (stp \(effective.stp == true ? "on" : "off"), forward delay \(formatted(effective.forwardDelay ?? 0)) s)")
         if effective.stp == true { Output.warnSTPDelay(effective.forwardDelay ?? 15) }
         for prefix in addresses { print("  address \(prefix)") }
