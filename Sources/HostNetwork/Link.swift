@@ -15,6 +15,8 @@ public struct Link: Equatable, Sendable {
     public var masterIndex: UInt32?
     public var group: UInt32
     public var alias: String?
+    /// IFLA_CARRIER (false when the kernel did not say).
+    public var hasCarrier: Bool
     /// Bridge settings when `kind == .bridge`.
     public var bridge: BridgeSettings?
     /// Bridge port settings when this interface is a bridge port.
@@ -29,6 +31,19 @@ public struct Link: Equatable, Sendable {
     public var isTAP: Bool { kind == .tun && tun?.isTAP == true }
     public var isLoopback: Bool { flags.contains(.loopback) }
 
+    /// How many queues of a TUN/TAP device processes hold open (nil for other links);
+    /// `ip -d link show` prints `numqueues` and `numdisabled` for multi-queue devices only.
+    ///
+    /// Kernel quirks: IFLA_TUN_NUM_QUEUES is sent only for IFF_MULTI_QUEUE devices and counts
+    /// only enabled queues (QEMU detaches a virtio NIC's extra queues with TUNSETQUEUE until
+    /// the guest's driver turns multiqueue on; IFLA_TUN_NUM_DISABLED_QUEUES counts those). A
+    /// single-queue device has carrier exactly while a descriptor is attached (tun_attach
+    /// turns it on, the last detach off), unless a process turned it off with TUNSETCARRIER.
+    public var openQueues: UInt32? {
+        guard let tun else { return nil }
+        return tun.multiQueue ? tun.queues + tun.disabledQueues : (hasCarrier ? 1 : 0)
+    }
+
     public init(message: LinkMessage) {
         index = message.index
         name = message.name ?? "if\(message.index)"
@@ -40,6 +55,7 @@ public struct Link: Equatable, Sendable {
         masterIndex = message.masterIndex.flatMap { $0 == 0 ? nil : $0 }
         group = message.group ?? 0
         alias = message.alias
+        hasCarrier = message.carrier ?? false
         bridge = kind == .bridge ? BridgeSettings(attributes: message.bridgeAttributes) : nil
         // IFLA_INFO_SLAVE_KIND names the master's kind.
         port = message.portKind.map(LinkKind.init(kernelName:)) == .bridge
@@ -128,7 +144,10 @@ public struct TunSettings: Equatable, Sendable {
     public var vnetHeader = false
     public var persistent = false
     public var multiQueue = false
+    /// IFLA_TUN_NUM_QUEUES: enabled queues (multi-queue devices only; see `Link.openQueues`).
     public var queues: UInt32 = 0
+    /// IFLA_TUN_NUM_DISABLED_QUEUES: queues attached but disabled with TUNSETQUEUE.
+    public var disabledQueues: UInt32 = 0
 
     public init(attributes: [TunAttribute]) {
         for attribute in attributes {
@@ -141,6 +160,7 @@ public struct TunSettings: Equatable, Sendable {
             case let .persist(value): persistent = value != 0
             case let .multiQueue(value): multiQueue = value != 0
             case let .queueCount(value): queues = value
+            case let .disabledQueueCount(value): disabledQueues = value
             default: break
             }
         }

@@ -58,6 +58,9 @@ public enum LinkAttribute: AttributeSpace {
     case portInfo([BridgePortAttribute])
     /// IFLA_IFALIAS: the free-text alias (`ip link set X alias TEXT`).
     case alias(String)
+    /// IFLA_CARRIER: 1 when the link has carrier (sent whether or not the link is up, unlike
+    /// IFF_LOWER_UP).
+    case carrier(UInt8)
     /// Anything else, kept byte for byte.
     case unknown(RawAttribute)
 
@@ -77,6 +80,7 @@ public enum LinkAttribute: AttributeSpace {
         case Int(IFLA_GROUP): self = .group(try raw.asU32(space))
         case Int(IFLA_LINKINFO): self = .linkInfo(try LinkInfoAttribute.decodeLinkInfo(try raw.asNested("IFLA_LINKINFO")))
         case Int(IFLA_IFALIAS): self = .alias(try raw.asString(space))
+        case Int(IFLA_CARRIER): self = .carrier(try raw.asU8(space))
         case Int(IFLA_PROTINFO) where raw.isNested:
             self = .portInfo(try BridgePortAttribute.decodeAll(try raw.asNested("IFLA_PROTINFO")))
         default: self = .unknown(raw)
@@ -101,6 +105,7 @@ public enum LinkAttribute: AttributeSpace {
             RawAttribute(rawType: u16(IFLA_PROTINFO) | u16(NLA_F_NESTED), payload: BridgePortAttribute.encodeAll(attributes))
         // An empty payload clears the alias (a lone NUL would set an empty one).
         case let .alias(text): attr(IFLA_IFALIAS, text.isEmpty ? [] : AttributePayload.string(text))
+        case let .carrier(value): attr(IFLA_CARRIER, AttributePayload.u8(value))
         case let .unknown(raw): raw
         }
     }
@@ -364,6 +369,7 @@ public struct LinkMessage: Equatable, Sendable {
         attributes.lazy.compactMap { if case let .operState(v) = $0 { OperState(rawValue: v) ?? .unknown } else { nil } }.first
     }
     public var alias: String? { attributes.lazy.compactMap { if case let .alias(v) = $0 { v } else { nil } }.first }
+    public var carrier: Bool? { attributes.lazy.compactMap { if case let .carrier(v) = $0 { v != 0 } else { nil } }.first }
     public var linkInfo: [LinkInfoAttribute] {
         attributes.lazy.compactMap { if case let .linkInfo(v) = $0 { v } else { nil } }.first ?? []
     }

@@ -18,5 +18,10 @@ public struct QNet: ParsableCommand {
         subcommands: [BridgeCommand.self, TapCommand.self, Show.self, Ifup.self, Ifdown.self, DiskCommand.self, NetCommand.self, Doctor.self, GuestCommand.self, VMCommand.self, Probe.self, DemoCommand.self]
     )
 
+    /// Shown in `qnet --help` (the options may come first: `qnet --netns lab show`); Entry
+    /// moves them behind the subcommand, whose own copy of GlobalOptions reads them.
+    @OptionGroup(title: "Global options (every command takes them)")
+    var global: GlobalOptions
+
     public init() {}
 }

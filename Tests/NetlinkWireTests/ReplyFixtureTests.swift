@@ -48,7 +48,8 @@ struct ReplyFixtureTests {
         let link = try LinkMessage(payload: message.payload)
 
         let unknown = link.attributes.compactMap { if case let .unknown(raw) = $0 { raw } else { nil } }
-        #expect(unknown.count == 31)
+        #expect(unknown.count == 30)
+        #expect(link.carrier == false)
         // IFLA_QDISC 'noop', kept raw with its NUL.
         #expect(unknown.contains(RawAttribute(rawType: 6, payload: Array("noop".utf8) + [0])))
         // Attributes newer than the host's headers, flags included: an empty nested

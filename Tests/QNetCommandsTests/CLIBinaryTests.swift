@@ -16,6 +16,30 @@ struct CLIBinaryTests {
         #expect(version.status == 0 && version.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0.1.0")
     }
 
+    /// The global options are listed in the root help, not only in each verb's.
+    @Test func rootHelpShowsTheGlobalOptions() throws {
+        let help = try qnet(["--help"])
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("--netns <name>"), "\(help.stdout)")
+        #expect(help.stdout.contains("--state-dir <dir>"), "\(help.stdout)")
+    }
+
+    /// `disk info --json` has the schema version and fixed keys like every other JSON output.
+    @Test func diskInfoJSONHasSchemaVersionAndNulls() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-diskinfo-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("d.img").path
+        #expect(try qnet(["disk", "create", path, "1M", "--format", "raw"]).status == 0)
+        let info = try qnet(["disk", "info", path, "--json"])
+        #expect(info.status == 0, "\(info.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [String: Any])
+        #expect(report["schemaVersion"] as? Int == 1)
+        #expect(report["virtualSize"] as? Int == 1 << 20)
+        #expect(report["format"] as? String == "raw")
+        #expect(report["backingFile"] is NSNull, "\(info.stdout)")
+    }
+
     @Test func completionScripts() throws {
         for shell in ["bash", "zsh", "fish"] {
             let result = try qnet(["--generate-completion-script", shell])

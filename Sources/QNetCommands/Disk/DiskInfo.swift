@@ -16,13 +16,13 @@ struct DiskInfo: ParsableCommand {
     @Argument(help: "Path of the image.")
     var path: String
 
-    @Flag(help: "Print JSON (path, format, virtualSize, actualSize, backingFile, formatAssumed).")
+    @Flag(help: "Print JSON (schema version 1: path, format, virtualSize, actualSize, backingFile, formatAssumed).")
     var json = false
 
     func run() throws {
         let info = try DiskImage.info(path: path)
         if json {
-            print(try Output.json(info))
+            print(try Output.json(DiskInfoReport(info)))
             return
         }
         print("path: \(info.path)")
@@ -30,5 +30,27 @@ struct DiskInfo: ParsableCommand {
         print("virtual size: \(DiskSize.human(info.virtualSize)) (\(info.virtualSize) bytes)")
         print("disk size: \(DiskSize.human(info.actualSize)) (\(info.actualSize) bytes)")
         if let backing = info.backingFile { print("backing file: \(backing)") }
+    }
+}
+
+/// `qnet disk info --json` (schema version 1, in the README).
+struct DiskInfoReport: Encodable {
+    var schemaVersion = 1
+    var path: String
+    var format: String
+    /// Bytes the guest sees.
+    var virtualSize: UInt64
+    /// Bytes allocated on the host.
+    var actualSize: UInt64
+    @NullWhenAbsent var backingFile: String?
+    var formatAssumed: Bool
+
+    init(_ info: DiskImageInfo) {
+        path = info.path
+        format = info.format
+        virtualSize = info.virtualSize
+        actualSize = info.actualSize
+        backingFile = info.backingFile
+        formatAssumed = info.formatAssumed
     }
 }

@@ -67,11 +67,11 @@ struct BridgeReport: Encodable {
     var stp: Bool
     var forwardDelay: Double
     var mtu: UInt32
-    var mac: String?
+    @NullWhenAbsent var mac: String?
     var operState: String
     var up: Bool
     /// The uplink qnet moved into this bridge, if any.
-    var uplink: String?
+    @NullWhenAbsent var uplink: String?
     var ports: [PortReport]
 
     init(bridge: Link, ports: [Link], uplink: String?) {
@@ -91,19 +91,19 @@ struct BridgeReport: Encodable {
 struct PortReport: Encodable {
     var name: String
     /// IFLA_INFO_KIND of the port ("tun" for TAPs, "veth", null for physical NICs).
-    var kind: String?
+    @NullWhenAbsent var kind: String?
     /// STP port state: disabled, listening, learning, forwarding, blocking.
     var state: String
     var operState: String
     var mtu: UInt32
-    var mac: String?
+    @NullWhenAbsent var mac: String?
     var cost: UInt32
     var priority: UInt16
     var isolated: Bool
     var learning: Bool
     var flood: Bool
     /// The qnet VM whose NIC this TAP is (from the TAP's alias), or null.
-    var vm: String?
+    @NullWhenAbsent var vm: String? = nil
 
     init(link: Link) {
         name = link.name

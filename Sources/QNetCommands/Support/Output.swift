@@ -26,6 +26,20 @@ enum Output {
     }
 }
 
+/// An optional field of a `--json` report that is written as `null` when absent. Synthesised
+/// `Encodable` leaves nil optionals out (`encodeIfPresent`); the README's schemas have fixed keys.
+@propertyWrapper
+struct NullWhenAbsent<Value: Encodable>: Encodable {
+    var wrappedValue: Value?
+
+    init(wrappedValue: Value?) { self.wrappedValue = wrappedValue }
+
+    func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let wrappedValue { try container.encode(wrappedValue) } else { try container.encodeNil() }
+    }
+}
+
 struct StandardError: TextOutputStream {
     mutating func write(_ string: String) { writeStandardError(string) }
 }

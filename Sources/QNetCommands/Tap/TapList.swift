@@ -40,13 +40,14 @@ struct TapReport: Encodable {
     var operState: String
     var up: Bool
     var mtu: UInt32
-    var mac: String?
-    var bridge: String?
-    var owner: UInt32?
-    var group: UInt32?
+    @NullWhenAbsent var mac: String?
+    @NullWhenAbsent var bridge: String?
+    @NullWhenAbsent var owner: UInt32?
+    @NullWhenAbsent var group: UInt32?
     var persistent: Bool
     var vnetHeader: Bool
     var multiQueue: Bool
+    /// Queues processes hold open, enabled or not (0: nobody uses the TAP).
     var queues: UInt32
 
     init(link: Link, names: [UInt32: String]) {
@@ -62,7 +63,7 @@ struct TapReport: Encodable {
         persistent = link.tun?.persistent ?? false
         vnetHeader = link.tun?.vnetHeader ?? false
         multiQueue = link.tun?.multiQueue ?? false
-        queues = link.tun?.queues ?? 0
+        queues = link.openQueues ?? 0
     }
 }
 
