@@ -64,6 +64,7 @@ struct CommandTreeTests {
         (["bridge", "set", "br0"], "nothing to change"),
         (["show", "--netns", "../etc"], "invalid network namespace name"),
         (["frobnicate"], "frobnicate"),
+        (["vm", "run", "x", "--cpus", "-1"], "invalid CPU count '-1'"),
     ])
     func badInputIsAUsageError(arguments: [String], expected: String) throws {
         do {
@@ -75,6 +76,52 @@ struct CommandTreeTests {
             #expect(ErrorReporting.exitCode(for: error) == 2, "\(arguments)")
             let message = ErrorReporting.message(for: error)
             #expect(message.contains(expected), "\(arguments): \(message)")
+        }
+    }
+
+    /// Values refused by the parser itself, before any command runs (a regression here must not
+    /// reach the host's network).
+    @Test(arguments: [
+        // Negative numbers are values out of range, not options (ArgumentParser read "-1" as one).
+        (["bridge", "create", "br0", "--mtu", "-1"], "invalid MTU '-1': out of range; use 68 to 65535"),
+        (["tap", "create", "tap0", "--mtu", "-1"], "invalid MTU '-1': out of range"),
+        (["bridge", "create", "br0", "--forward-delay", "-1"], "invalid time '-1': out of range"),
+        (["bridge", "create", "br0", "--priority", "-1"], "invalid bridge priority '-1': out of range; use 0 to 65535"),
+        (["bridge", "create", "br0", "--priority", "65536"], "invalid bridge priority '65536': out of range"),
+        (["bridge", "attach", "br0", "eth0", "--cost", "-1"], "invalid port cost '-1': out of range; use 1 to 65535"),
+        (["bridge", "set-port", "eth0", "--port-priority", "-5"], "invalid port priority '-5': out of range; use 0 to 63"),
+        (["tap", "create", "tap0", "--queues", "-1"], "invalid queue count '-1'"),
+        (["vm", "run", "x", "--memory", "-1"], "invalid memory size '-1': out of range"),
+        (["vm", "stop", "x", "--timeout", "-1"], "invalid time '-1': out of range"),
+        (["probe", "br0", "--timeout", "-1"], "invalid time '-1': out of range"),
+        (["net", "create", "n", "--mode", "nat", "--lease-time", "-1"], "invalid lease time '-1'"),
+        // Interface addresses: unicast hosts with a prefix that makes sense.
+        (["bridge", "create", "br0", "--address", "224.0.0.1/4"], "224.0.0.1 is a multicast address"),
+        (["bridge", "create", "br0", "--address", "ff02::1/64"], "ff02::1 is a multicast address"),
+        (["bridge", "create", "br0", "--address", "0.0.0.0/8"], "0.0.0.0 is the unspecified address"),
+        (["bridge", "create", "br0", "--address", "::/64"], ":: is the unspecified address"),
+        (["bridge", "create", "br0", "--address", "255.255.255.255/32"], "255.255.255.255 is the broadcast address"),
+        (["bridge", "create", "br0", "--address", "192.168.1.255/24"],
+         "192.168.1.255 is the broadcast address of 192.168.1.0/24; use a host address from 192.168.1.1 to 192.168.1.254"),
+        (["bridge", "create", "br0", "--address", "192.168.1.0/24"], "192.168.1.0 is the network address of 192.168.1.0/24"),
+        (["bridge", "create", "br0", "--address", "10.0.0.1/0"], "invalid address '10.0.0.1/0': a /0 prefix"),
+        (["probe", "br0", "--address", "224.0.0.1/24"], "224.0.0.1 is a multicast address"),
+    ])
+    func refusedWhileParsing(arguments: [String], expected: String) throws {
+        do {
+            _ = try QNet.parseAsRoot(arguments)
+            Issue.record("\(arguments) was accepted")
+        } catch {
+            #expect(ErrorReporting.exitCode(for: error) == 2, "\(arguments)")
+            let message = ErrorReporting.message(for: error)
+            #expect(message.contains(expected), "\(arguments): \(message)")
+        }
+    }
+
+    /// Point-to-point and host prefixes have no network or broadcast address to refuse.
+    @Test func interfaceAddressesThatAreValid() throws {
+        for text in ["192.168.1.10/24", "10.0.0.0/31", "10.0.0.1/31", "192.168.1.255/32", "2001:db8::/64", "2001:db8::1/128", "fe80::1/64"] {
+            #expect(try Parse.interfaceAddress(text) == IPPrefix(text)!, "\(text)")
         }
     }
 

@@ -15,20 +15,21 @@ struct BridgeOptionFlags: ParsableArguments {
     @Option(help: "Spanning tree protocol: on or off (default for new bridges: off).")
     var stp: Switch?
 
-    @Option(help: ArgumentHelp("Seconds a port listens and learns before forwarding (default for new bridges: 0).", valueName: "seconds"),
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds a port listens and learns before forwarding (default for new bridges: 0).", valueName: "seconds"),
             transform: Parse.seconds)
     var forwardDelay: Double?
 
-    @Option(help: ArgumentHelp("STP hello time in seconds (1-10).", valueName: "seconds"), transform: Parse.seconds)
+    @Option(parsing: .unconditional, help: ArgumentHelp("STP hello time in seconds (1-10).", valueName: "seconds"), transform: Parse.seconds)
     var helloTime: Double?
 
-    @Option(help: ArgumentHelp("STP max message age in seconds (6-40).", valueName: "seconds"), transform: Parse.seconds)
+    @Option(parsing: .unconditional, help: ArgumentHelp("STP max message age in seconds (6-40).", valueName: "seconds"), transform: Parse.seconds)
     var maxAge: Double?
 
-    @Option(help: ArgumentHelp("Seconds a learned MAC stays in the forwarding database.", valueName: "seconds"), transform: Parse.seconds)
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds a learned MAC stays in the forwarding database.", valueName: "seconds"), transform: Parse.seconds)
     var ageingTime: Double?
 
-    @Option(help: ArgumentHelp("Bridge priority for STP root election (0-65535, lower wins).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Bridge priority for STP root election (0-65535, lower wins).", valueName: "n"),
+            transform: Parse.integer("bridge priority", in: 0...65535))
     var priority: UInt16?
 
     @Option(help: "VLAN filtering: on or off.")
@@ -42,10 +43,12 @@ struct BridgeOptionFlags: ParsableArguments {
 
 /// Per-port options shared by `attach` and `set-port`.
 struct PortOptionFlags: ParsableArguments {
-    @Option(help: ArgumentHelp("STP path cost of the port (1-65535).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("STP path cost of the port (1-65535).", valueName: "n"),
+            transform: Parse.integer("port cost", in: 1...65535))
     var cost: UInt32?
 
-    @Option(name: .customLong("port-priority"), help: ArgumentHelp("STP port priority (0-63).", valueName: "n"))
+    @Option(name: .customLong("port-priority"), parsing: .unconditional, help: ArgumentHelp("STP port priority (0-63).", valueName: "n"),
+            transform: Parse.integer("port priority", in: 0...63))
     var portPriority: UInt16?
 
     @Option(help: "Isolated port: on or off (isolated ports reach only non-isolated ones).")

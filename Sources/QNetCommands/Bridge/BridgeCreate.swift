@@ -25,10 +25,10 @@ struct BridgeCreate: ParsableCommand {
     var uplink: String?
 
     @Option(name: .customLong("address"), help: ArgumentHelp("An address for the bridge (repeatable).", valueName: "cidr"),
-            transform: Parse.cidr)
+            transform: Parse.interfaceAddress)
     var addresses: [IPPrefix] = []
 
-    @Option(help: ArgumentHelp("MTU of the bridge (default: the uplink's, else 1500).", valueName: "bytes"), transform: Parse.mtu)
+    @Option(parsing: .unconditional, help: ArgumentHelp("MTU of the bridge (default: the uplink's, else 1500).", valueName: "bytes"), transform: Parse.mtu)
     var mtu: UInt32?
 
     func run() throws {

@@ -37,7 +37,7 @@ struct NetCreate: ParsableCommand {
     @Option(help: ArgumentHelp("nat/isolated: DHCP range START-END (default: .100-.199 of a /24).", valueName: "range"))
     var dhcpRange: String?
 
-    @Option(help: ArgumentHelp("DHCP lease time in seconds.", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("DHCP lease time in seconds.", valueName: "seconds"))
     var leaseTime: Int = 3600
 
     @Option(help: ArgumentHelp("DNS domain for guests (default: the network's name).", valueName: "domain"))

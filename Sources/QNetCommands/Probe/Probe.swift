@@ -24,7 +24,7 @@ struct Probe: ParsableCommand {
     @Option(name: .customLong("user-mode"), help: ArgumentHelp("Probe QEMU's user-mode networking instead: slirp or passt.", valueName: "backend"))
     var userMode: UserBackend?
 
-    @Option(help: ArgumentHelp("A static guest address (default: ask DHCP).", valueName: "cidr"), transform: Parse.cidr)
+    @Option(help: ArgumentHelp("A static guest address (default: ask DHCP).", valueName: "cidr"), transform: Parse.interfaceAddress)
     var address: IPPrefix?
 
     @Option(help: ArgumentHelp("Gateway to ping and route through (default: the lease's router).", valueName: "ip"), transform: Parse.ipAddress)
@@ -36,7 +36,7 @@ struct Probe: ParsableCommand {
     @Option(help: ArgumentHelp("A name the guest resolves through its DNS server.", valueName: "name"))
     var dns: String?
 
-    @Option(help: ArgumentHelp("Seconds for the whole probe, boot included.", valueName: "seconds"), transform: Parse.seconds)
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds for the whole probe, boot included.", valueName: "seconds"), transform: Parse.seconds)
     var timeout: Double = 60
 
     @Option(help: "Accelerator: kvm, tcg or auto.")

@@ -30,10 +30,10 @@ struct TapCreate: ParsableCommand {
     @Flag(help: "Frames carry a virtio-net header (IFF_VNET_HDR): faster virtio-net in QEMU.")
     var vnetHdr = false
 
-    @Option(help: ArgumentHelp("Number of queues (IFF_MULTI_QUEUE when above 1), 1-256.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Number of queues (IFF_MULTI_QUEUE when above 1), 1-256.", valueName: "n"))
     var queues: Int = 1
 
-    @Option(help: ArgumentHelp("MTU (default: the bridge's).", valueName: "bytes"), transform: Parse.mtu)
+    @Option(parsing: .unconditional, help: ArgumentHelp("MTU (default: the bridge's).", valueName: "bytes"), transform: Parse.mtu)
     var mtu: UInt32?
 
     func validate() throws {

@@ -29,10 +29,10 @@ struct VMRun: ParsableCommand {
     @Option(name: .customShort("f"), help: ArgumentHelp("Read the VM from a YAML file (same fields as the options).", valueName: "file"))
     var file: String?
 
-    @Option(help: ArgumentHelp("Memory: MiB, or with a unit (512M, 2G).", valueName: "size"), transform: Parse.memory)
+    @Option(parsing: .unconditional, help: ArgumentHelp("Memory: MiB, or with a unit (512M, 2G).", valueName: "size"), transform: Parse.memory)
     var memory: Int?
 
-    @Option(help: ArgumentHelp("Virtual CPUs.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Virtual CPUs.", valueName: "n"))
     var cpus: Int?
 
     @Option(name: .customLong("disk"), help: ArgumentHelp("A disk image (repeatable; raw or qcow2).", valueName: "path"))
@@ -56,7 +56,7 @@ struct VMRun: ParsableCommand {
     @Option(help: ArgumentHelp("Kernel command line for --kernel.", valueName: "text"))
     var append: String?
 
-    @Option(help: ArgumentHelp("VNC display, e.g. :0.", valueName: ":n"), transform: Parse.vncDisplay)
+    @Option(parsing: .unconditional, help: ArgumentHelp("VNC display, e.g. :0.", valueName: ":n"), transform: Parse.vncDisplay)
     var vnc: Int?
 
     @Option(help: ArgumentHelp("Write the serial console to this file (default: the VM's state directory).", valueName: "file"))

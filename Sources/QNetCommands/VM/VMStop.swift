@@ -12,7 +12,7 @@ struct VMStop: ParsableCommand {
     @Argument(help: "The VM.")
     var name: String
 
-    @Option(help: ArgumentHelp("Seconds to wait for the guest to power off before quitting QEMU.", valueName: "seconds"),
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds to wait for the guest to power off before quitting QEMU.", valueName: "seconds"),
             transform: Parse.seconds)
     var timeout: Double = 30
 
