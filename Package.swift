@@ -3,6 +3,7 @@ import PackageDescription
 
 // Layers, bottom to top (each may import only the ones above it in this list):
 //   CLinuxNet     C shim over the kernel UAPI headers (constants, ioctl wrappers)
+//   QNetSystem    processes, files (atomic, openat), clock, users, locks, signals, SystemError
 //   NetlinkWire   pure netlink wire format: no syscalls, bounds-checked, never traps
 //   Netlink       sockets, sequence matching, multipart dumps, typed kernel errors
 //   HostNetwork   iproute2-shaped verbs: links, bridges, TAPs, addresses, routes
@@ -28,6 +29,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "CLinuxNet"),
+        .target(name: "QNetSystem", dependencies: ["CLinuxNet", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "NetlinkWire", dependencies: ["CLinuxNet"]),
         .target(
             name: "Netlink",
@@ -62,6 +64,7 @@ let package = Package(
         .executableTarget(name: "qnet", dependencies: ["QNetCommands"]),
         // Benchmarks (bench/): qnet against `ip` per step and `ip -batch`; see BENCHMARKS.md.
         .executableTarget(name: "QNetBench", dependencies: ["HostNetwork"], path: "bench/Sources/QNetBench"),
+        .testTarget(name: "QNetSystemTests", dependencies: ["QNetSystem", "QNetTestSupport", .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire"]),
         .testTarget(
             name: "NetlinkTests",

@@ -1,0 +1,106 @@
+import Glibc
+import Synchronization
+import SystemPackage
+
+/// Another process (or another open of the same file) holds the lock.
+public struct FileLockBusy: Error, Equatable, Sendable, CustomStringConvertible {
+    public var path: String
+    /// The pid the holder wrote into the lock file; nil when it had not written it yet.
+    public var holder: pid_t?
+
+    public init(path: String, holder: pid_t?) {
+        self.path = path
+        self.holder = holder
+    }
+
+    /// `/run/qnet/net.lock is held by pid 4242`.
+    public var description: String {
+        "\(path) is held by \(holder.map { "pid \($0)" } ?? "another process")"
+    }
+}
+
+/// An exclusive advisory lock on a file (flock(2) LOCK_EX), held until `release()` or until
+/// the value is released. Equivalent to `flock --exclusive --nonblock PATH` (or
+/// `--wait SECONDS`). The holder writes its pid into the file, so a process that loses can
+/// say who holds it; the lock itself is the kernel's and disappears when the holder dies,
+/// whatever the file says.
+///
+/// The descriptor is close-on-exec: children (dnsmasq, QEMU) never inherit the lock.
+/// flock locks belong to the open file description, so two `FileLock`s on one path
+/// exclude each other even within one process.
+public final class FileLock: Sendable {
+    public let path: String
+    private let descriptor: Mutex<Int32>
+
+    private init(path: String, fd: Int32) {
+        self.path = path
+        self.descriptor = Mutex(fd)
+    }
+
+    deinit { release() }
+
+    /// Takes the lock if nobody holds it; throws `FileLockBusy` if somebody does, and
+    /// `SystemError` when the file cannot be opened or written. The file is created with
+    /// `mode` when missing and never opened through a symlink.
+    public static func tryAcquire(_ path: String, mode: mode_t = 0o644) throws -> FileLock {
+        try acquire(path, timeout: .zero, mode: mode)
+    }
+
+    /// Takes the lock, waiting up to `timeout` for the holder to let go; then throws
+    /// `FileLockBusy` naming the holder's pid.
+    public static func acquire(_ path: String, timeout: Duration, mode: mode_t = 0o644) throws -> FileLock {
+        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard fd >= 0 else {
+            throw errno == ELOOP ? SystemError.lastError("open lock file (a symbolic link; refused)", path: path)
+                                 : SystemError.lastError("open lock file", path: path)
+        }
+        let deadline = Deadline.after(timeout)
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            if code == EINTR { continue }
+            guard code == EWOULDBLOCK else {
+                close(fd)
+                throw SystemError(errno: Errno(rawValue: code), operation: "lock", path: path)
+            }
+            if deadline.hasPassed {
+                let holder = holder(readingFrom: fd)
+                close(fd)
+                throw FileLockBusy(path: path, holder: holder)
+            }
+            usleep(10_000)  // poll interval while another process holds the lock; bounded by the deadline
+        }
+        // Ours now: record who holds it (`echo $$ > PATH` without reopening the file).
+        let record = Array("\(getpid())\n".utf8)
+        guard ftruncate(fd, 0) == 0, pwrite(fd, record, record.count, 0) == record.count else {
+            let failure = SystemError.lastError("record holder pid in", path: path)
+            close(fd)
+            throw failure
+        }
+        return FileLock(path: path, fd: fd)
+    }
+
+    /// The pid written into the lock file at `path` (nil when there is none): who holds it
+    /// or held it last. Whether it is still held is for `tryAcquire` to say.
+    public static func recordedHolder(_ path: String) -> pid_t? {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        return holder(readingFrom: fd)
+    }
+
+    /// Lets go of the lock (closing the descriptor releases it). Idempotent.
+    public func release() {
+        descriptor.withLock { fd in
+            if fd >= 0 { close(fd) }
+            fd = -1
+        }
+    }
+
+    private static func holder(readingFrom fd: Int32) -> pid_t? {
+        var buffer = [UInt8](repeating: 0, count: 32)
+        let count = pread(fd, &buffer, buffer.count, 0)
+        guard count > 0 else { return nil }
+        let text = String(decoding: buffer[0..<count], as: UTF8.self).split(separator: "\n").first ?? ""
+        return pid_t(text).flatMap { $0 > 0 ? $0 : nil }
+    }
+}
