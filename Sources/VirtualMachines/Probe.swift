@@ -84,7 +84,7 @@ public final class Prober {
             throw VMError.invalidValue(what: "probe", value: String(describing: error), allowed: "see the message")
         }
         let definition = VMDefinition(
-            name: name, memory: 256, cpus: 1, nics: [request.userMode.map { NICSpec(user: UserNICSpec(backend: $0, model: request.model), model: request.model) }
+            name: name, memory: 256, cpus: 1, nics: [request.userMode.map { NICSpec(user: UserNICSpec(backend: $0, model: request.model)) }
                     ?? (request.isNetwork ? NICSpec(network: request.bridge, model: request.model) : NICSpec(bridge: request.bridge, model: request.model))],
             kernel: image.kernel, initrd: image.initramfs, append: commandLine, accel: request.accel,
             user: request.user ?? "nobody",

@@ -9,36 +9,78 @@ public enum Acceleration: String, Codable, Sendable, CaseIterable {
     case tcg
 }
 
+/// Where a guest NIC's traffic goes on the host.
+public enum NICAttachment: Equatable, Sendable {
+    /// A TAP qnet opens and attaches to this host bridge (`--nic bridge=BR`).
+    case bridge(String)
+    /// A TAP on a named network's bridge, in the network's interface group (`--nic network=NAME`).
+    case network(String)
+    /// QEMU user-mode networking (slirp or passt): no TAP, no bridge, no privilege (`--nic user,...`).
+    case user(UserNICSpec)
+
+    /// The attachment named by a NIC's `bridge=` and `network=` values: exactly one of them.
+    static func tap(bridge: String?, network: String?) throws -> NICAttachment {
+        switch (bridge, network) {
+        case let (bridge?, nil): return .bridge(bridge)
+        case let (nil, network?): return .network(network)
+        default:
+            throw VMError.invalidValue(what: "--nic", value: [bridge.map { "bridge=\($0)" }, network.map { "network=\($0)" }].compactMap { $0 }.joined(separator: ","),
+                                       allowed: "name exactly one of bridge=BR or network=NAME")
+        }
+    }
+}
+
 /// One guest NIC: `--nic bridge=BR[,model=..][,mac=..][,queues=N]`,
-/// `--nic network=NAME[,...]` (a named network), or `--nic none`.
+/// `--nic network=NAME[,...]` (a named network), `--nic user[,...]`, or `--nic none`.
 public struct NICSpec: Codable, Equatable, Sendable {
-    /// The host bridge the NIC's TAP joins (nil when `network` names it).
-    public var bridge: String?
-    /// A named network (`qnet net create`); its bridge and interface group are used.
-    public var network: String?
-    /// QEMU user-mode networking (slirp or passt) instead of a TAP: no bridge, no privilege.
-    public var user: UserNICSpec?
+    public var attachment: NICAttachment
     public var model: NICModel
     public var mac: String?
     public var queues: Int
 
-    public init(bridge: String? = nil, network: String? = nil, user: UserNICSpec? = nil, model: NICModel = .virtio,
-                mac: String? = nil, queues: Int = 1) {
-        self.bridge = bridge
-        self.network = network
-        self.user = user
+    public init(_ attachment: NICAttachment, model: NICModel = .virtio, mac: String? = nil, queues: Int = 1) {
+        self.attachment = attachment
         self.model = model
         self.mac = mac
         self.queues = queues
     }
 
+    public init(bridge: String, model: NICModel = .virtio, mac: String? = nil, queues: Int = 1) {
+        self.init(.bridge(bridge), model: model, mac: mac, queues: queues)
+    }
+
+    public init(network: String, model: NICModel = .virtio, mac: String? = nil, queues: Int = 1) {
+        self.init(.network(network), model: model, mac: mac, queues: queues)
+    }
+
+    /// A user-mode NIC; its model and MAC are the user spec's.
+    public init(user: UserNICSpec) {
+        self.init(.user(user), model: user.model, mac: user.mac)
+    }
+
+    /// The host bridge named directly (nil for networks and user mode).
+    public var bridge: String? { if case let .bridge(name) = attachment { name } else { nil } }
+    /// The named network (nil otherwise).
+    public var network: String? { if case let .network(name) = attachment { name } else { nil } }
+    /// The user-mode settings (nil for TAP NICs).
+    public var user: UserNICSpec? { if case let .user(spec) = attachment { spec } else { nil } }
+
     enum CodingKeys: String, CodingKey { case bridge, network, user, model, mac, queues }
 
+    /// YAML form: exactly one of `bridge: BR`, `network: NAME` or `user: {...}`, then
+    /// optional `model`, `mac` and `queues`.
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        bridge = try container.decodeIfPresent(String.self, forKey: .bridge)
-        network = try container.decodeIfPresent(String.self, forKey: .network)
-        user = try container.decodeIfPresent(UserNICSpec.self, forKey: .user)
+        let bridge = try container.decodeIfPresent(String.self, forKey: .bridge)
+        let network = try container.decodeIfPresent(String.self, forKey: .network)
+        if let user = try container.decodeIfPresent(UserNICSpec.self, forKey: .user) {
+            guard bridge == nil, network == nil else {
+                throw VMError.invalidValue(what: "NIC", value: user.specText, allowed: "a user-mode NIC has no bridge or network")
+            }
+            attachment = .user(user)
+        } else {
+            attachment = try .tap(bridge: bridge, network: network)
+        }
         let modelName = try container.decodeIfPresent(String.self, forKey: .model) ?? "virtio"
         guard let model = NICModel(name: modelName) else {
             throw VMError.invalidValue(what: "NIC model", value: modelName, allowed: "use virtio, e1000, e1000e or rtl8139")
@@ -48,14 +90,23 @@ public struct NICSpec: Codable, Equatable, Sendable {
         queues = try container.decodeIfPresent(Int.self, forKey: .queues) ?? 1
     }
 
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch attachment {
+        case let .bridge(name): try container.encode(name, forKey: .bridge)
+        case let .network(name): try container.encode(name, forKey: .network)
+        case let .user(spec): try container.encode(spec, forKey: .user)
+        }
+        try container.encode(model, forKey: .model)
+        try container.encodeIfPresent(mac, forKey: .mac)
+        try container.encode(queues, forKey: .queues)
+    }
+
     /// Parses the `--nic` syntax. `none` yields nil (no NIC at all).
     public static func parse(_ text: String) throws -> NICSpec? {
         if text == "none" { return nil }
-        if UserNICSpec.isUserSpec(text) {
-            let user = try UserNICSpec.parse(text)
-            return NICSpec(user: user, model: user.model, mac: user.mac)
-        }
-        var spec = NICSpec()
+        if UserNICSpec.isUserSpec(text) { return NICSpec(user: try UserNICSpec.parse(text)) }
+        var bridge: String?, network: String?, model = NICModel.virtio, mac: String?, queues = 1
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard pieces.count == 2, !pieces[1].isEmpty else {
@@ -63,44 +114,38 @@ public struct NICSpec: Codable, Equatable, Sendable {
             }
             let value = String(pieces[1])
             switch pieces[0] {
-            case "bridge": spec.bridge = value
-            case "network": spec.network = value
+            case "bridge": bridge = value
+            case "network": network = value
             case "model":
                 guard let parsed = NICModel(name: value) else {
                     throw VMError.invalidValue(what: "NIC model", value: value, allowed: "use virtio, e1000, e1000e or rtl8139")
                 }
-                spec.model = parsed
-            case "mac": spec.mac = value
+                model = parsed
+            case "mac": mac = value
             case "queues":
                 guard let count = Int(value), (1...16).contains(count) else {
                     throw VMError.invalidValue(what: "NIC queue count", value: value, allowed: "use 1 to 16")
                 }
-                spec.queues = count
+                queues = count
             default:
                 throw VMError.invalidValue(what: "--nic key", value: String(pieces[0]), allowed: "use bridge, network, model, mac or queues")
             }
         }
+        let spec = NICSpec(try .tap(bridge: bridge, network: network), model: model, mac: mac, queues: queues)
         try spec.validate()
         return spec
     }
 
     public func validate() throws {
-        if let user {
-            guard bridge == nil, network == nil else {
-                throw VMError.invalidValue(what: "--nic", value: user.specText, allowed: "a user-mode NIC has no bridge or network")
-            }
+        switch attachment {
+        case let .user(user):
             try user.validate()
             return
-        }
-        switch (bridge, network) {
-        case (nil, nil), (.some, .some):
-            throw VMError.invalidValue(what: "--nic", value: [bridge.map { "bridge=\($0)" }, network.map { "network=\($0)" }].compactMap { $0 }.joined(separator: ","),
-                                       allowed: "name exactly one of bridge=BR or network=NAME")
-        case let (bridge?, nil):
+        case let .bridge(bridge):
             if let problem = InterfaceNameRules.problem(bridge) {
                 throw VMError.invalidValue(what: "bridge name", value: bridge, allowed: problem)
             }
-        case let (nil, network?):
+        case let .network(network):
             try NetworkNames.validate(network)
         }
         if let mac {

@@ -50,8 +50,81 @@ public final class VMManager {
 
     /// Starts a VM paused, checks every NIC is on its bridge, then continues it.
     /// With `foreground`, waits until QEMU exits and removes the VM's state.
+    /// Every step taken is undone when a later one fails.
     @discardableResult
     public func run(_ definition: VMDefinition, foreground: Bool = false) throws -> VMState {
+        let plan = try prepare(definition)
+        let undo = UndoStack()
+        var succeeded = false
+        defer { if !succeeded { undo.rollback() } }
+
+        let files = try makeDirectory(for: plan, undo: undo)
+        let logDescriptor = try createLogs(files, user: plan.user)
+        defer { close(logDescriptor) }
+        let taps = try createTAPs(for: plan)
+        // QEMU holds the TAP descriptors once it runs; qnet's copies close when this scope ends.
+        defer { for tap in taps.values { tap.close() } }
+        let passts = try startPassts(for: plan, directory: files.directory, undo: undo)
+        let (interfaces, descriptors) = try networkInterfaces(for: plan, taps: taps, passts: passts)
+        let arguments = try QEMUArgumentsBuilder.arguments(
+            for: definition, accel: plan.accel, qmpSocket: files.qmpSocket, consoleLog: files.consoleLog,
+            pidFile: files.pidFile, networkInterfaces: interfaces)
+        let pid = try spawnQEMU(plan, arguments: arguments, descriptors: descriptors, output: logDescriptor,
+                                directory: files.directory, foreground: foreground)
+        undo.push("stop QEMU \(pid)") { Self.terminate(pid) }
+        let startTime = waitForStartTime(of: pid)
+
+        let control = try connect(files.qmpSocket, pid: pid, startTime: startTime, qemuLog: files.qemuLog)
+        defer { control.close() }
+        // Started paused (-S): only continue once every NIC is on its bridge.
+        try checkAttached(taps, plan: plan)
+        try control.cont()
+
+        let state = runningState(plan, pid: pid, startTime: startTime, arguments: arguments, files: files,
+                                 taps: taps, passts: passts)
+        try VMStore.save(state)
+        unlink("\(files.directory)/starting")
+        succeeded = true
+
+        if foreground {
+            for tap in taps.values { tap.close() }
+            control.close()
+            Self.waitForExit(pid)
+            for passt in passts.values { passt.stop(grace: 2) }
+            VMStore.remove(definition.name)
+        }
+        return state
+    }
+
+    /// Everything decided before anything is changed on the host.
+    struct LaunchPlan {
+        var definition: VMDefinition
+        var qemu: String
+        /// Who owns the VM's files and TAPs.
+        var user: UserAccount
+        /// Who QEMU and passt run as (nil: stay root, asked for by not naming a user as root).
+        var runAs: UserAccount?
+        var accel: Acceleration
+        var macs: [MACAddress]
+        /// Each TAP NIC's bridge and interface group, by NIC index (user-mode NICs have none).
+        var bridges: [Int: (bridge: String, group: UInt32?)]
+
+        /// Indices of the NICs that get a TAP, in order.
+        var tapIndices: [Int] { definition.nics.indices.filter { bridges[$0] != nil } }
+    }
+
+    /// The files of one VM in its state directory.
+    struct VMFiles {
+        var directory: String
+        var consoleLog: String
+        var qemuLog: String
+        var qmpSocket: String
+        var pidFile: String
+    }
+
+    /// Checks everything that needs no change to the host: values, QEMU, the user, files,
+    /// the name, MACs, bridges and networks, user-mode host ports; picks the accelerator.
+    private func prepare(_ definition: VMDefinition) throws -> LaunchPlan {
         try definition.validate()
         guard let qemu = try? QEMUBinary.systemEmulator() else { throw VMError.qemuNotInstalled }
         let user = try UserAccount.resolve(requested: definition.user)
@@ -67,152 +140,178 @@ public final class VMManager {
         var inUse: [MACAddress: String] = [:]
         for state in running { for nic in state.nics { if let mac = MACAddress(nic.mac) { inUse[mac] = state.name } } }
         let macs = try GuestMAC.assign(vm: definition.name, nics: definition.nics, inUse: inUse)
-        // Each TAP NIC's bridge: given directly, or the bridge of a running named network
-        // (whose interface group the TAP joins, so `net stop` removes it in one batch).
-        // User-mode NICs (slirp, passt) need no bridge.
-        var attachments: [Int: (bridge: String, group: UInt32?)] = [:]
-        for (index, nic) in definition.nics.enumerated() where nic.user == nil {
-            if let network = nic.network {
-                let networks = NetworkManager(host: host)
-                let networkDefinition = try networks.load(network)
-                guard networks.isActive(network) else {
-                    throw VMError.invalidValue(what: "network", value: network, allowed: "it is not running; start it with `qnet net start \(network)`")
-                }
-                attachments[index] = (networkDefinition.bridge, networkDefinition.interfaceGroup)
-            } else {
-                attachments[index] = (nic.bridge!, nil)
-            }
-        }
-        for attachment in attachments.values {
-            do {
-                let bridge = try host.link(named: attachment.bridge)
-                guard bridge.isBridge else { throw HostNetworkError.notABridge(attachment.bridge, kind: bridge.kind) }
-            } catch let error as HostNetworkError { throw VMError.network(error) }
-        }
+        let bridges = try resolveBridges(definition.nics)
         // Host ports of user-mode forwards must be free before anything starts.
         let userNICs = definition.nics.compactMap(\.user)
         try PortAvailability.checkDuplicates(userNICs.flatMap(\.forwards))
         for nic in userNICs { try PortAvailability.check(nic.forwards, backend: nic.backend, user: user) }
-        let accel = resolveAccel(definition.accel, qemu: qemu)
-        let runAs: UserAccount? = user.isRoot && definition.user == nil ? nil : user
+        return LaunchPlan(definition: definition, qemu: qemu, user: user,
+                          runAs: user.isRoot && definition.user == nil ? nil : user,
+                          accel: resolveAccel(definition.accel, qemu: qemu), macs: macs, bridges: bridges)
+    }
 
-        let directory = VMStore.directory(for: definition.name)
-        let undo = UndoStack()
-        var succeeded = false
-        defer { if !succeeded { undo.rollback() } }
+    /// Each TAP NIC's bridge: given directly, or the bridge of a running named network
+    /// (whose interface group the TAP joins, so `net stop` removes it in one batch).
+    /// Every bridge must exist and be a bridge.
+    private func resolveBridges(_ nics: [NICSpec]) throws -> [Int: (bridge: String, group: UInt32?)] {
+        let networks = NetworkStore()
+        var result: [Int: (bridge: String, group: UInt32?)] = [:]
+        for (index, nic) in nics.enumerated() {
+            switch nic.attachment {
+            case let .bridge(bridge):
+                result[index] = (bridge, nil)
+            case let .network(network):
+                let definition = try networks.load(network)
+                guard networks.isActive(network) else { throw NetworkError.nicOnStoppedNetwork(network) }
+                result[index] = (definition.bridge, definition.interfaceGroup)
+            case .user:
+                continue
+            }
+        }
+        for (bridge, _) in result.values {
+            let link = try host.link(named: bridge)
+            guard link.isBridge else { throw HostNetworkError.notABridge(bridge, kind: link.kind) }
+        }
+        return result
+    }
 
+    /// The VM's state directory, owned by its user (QEMU creates its QMP socket, pid file
+    /// and console log there), marked as being started until state.json exists.
+    private func makeDirectory(for plan: LaunchPlan, undo: UndoStack) throws -> VMFiles {
+        let name = plan.definition.name
+        let directory = VMStore.directory(for: name)
         try makeDirectories(QNetPaths.vms)
         guard mkdir(directory, 0o750) == 0 else {
             throw VMError.state("cannot create \(directory): \(String(cString: strerror(errno)))")
         }
-        undo.push("remove \(directory)") { VMStore.remove(definition.name) }
+        undo.push("remove \(directory)") { VMStore.remove(name) }
         // Until state.json exists, this marks the directory as being filled by a live qnet,
         // so a concurrent `vm list` does not mistake it for a dead VM's leftovers.
         try writeFileAtomically("\(directory)/starting", Array("\(getpid())\n".utf8))
-        // QEMU, running as the user, creates its QMP socket, pid file and console log here.
-        _ = chown(directory, user.uid, user.gid)
+        _ = chown(directory, plan.user.uid, plan.user.gid)
+        return VMFiles(directory: directory, consoleLog: plan.definition.console ?? "\(directory)/console.log",
+                       qemuLog: "\(directory)/qemu.log", qmpSocket: "\(directory)/qmp.sock", pidFile: "\(directory)/qemu.pid")
+    }
 
-        let consoleLog = definition.console ?? "\(directory)/console.log"
-        let qemuLog = "\(directory)/qemu.log"
-        let qmpSocket = "\(directory)/qmp.sock"
-        let logDescriptor = open(qemuLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
-        guard logDescriptor >= 0 else { throw VMError.state("cannot create \(qemuLog)") }
-        defer { close(logDescriptor) }
-        // QEMU opens the console log as the user: create it here and hand it over.
-        let console = open(consoleLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
-        guard console >= 0 else { throw VMError.state("cannot create console log \(consoleLog): \(String(cString: strerror(errno)))") }
+    /// Creates QEMU's own log (returned open, for its stdout and stderr) and the console
+    /// log, which QEMU opens as the user: created here and handed over.
+    private func createLogs(_ files: VMFiles, user: UserAccount) throws -> Int32 {
+        let logDescriptor = open(files.qemuLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        guard logDescriptor >= 0 else { throw VMError.state("cannot create \(files.qemuLog)") }
+        let console = open(files.consoleLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        guard console >= 0 else {
+            let error = VMError.state("cannot create console log \(files.consoleLog): \(String(cString: strerror(errno)))")
+            close(logDescriptor)
+            throw error
+        }
         _ = fchown(console, user.uid, user.gid)
         close(console)
+        return logDescriptor
+    }
 
-        // The TAPs: transient, vnet_hdr, multi-queue as asked, attached and up in one batch.
-        let tapIndices = definition.nics.indices.filter { attachments[$0] != nil }
-        let taps: [TAPDevice]
-        do {
-            taps = try host.createTAPs(tapIndices.map { index in
-                let nic = definition.nics[index]
-                return TAPOptions(name: "vnet%d", vnetHeader: true, queues: nic.queues, persistent: false, owner: user.uid,
-                                  bridge: attachments[index]!.bridge, interfaceGroup: attachments[index]!.group, macAddress: nil,
-                                  up: true, alias: "qnet:vm=\(definition.name)/\(index)")
-            })
-        } catch let error as HostNetworkError { throw VMError.network(error) }
-        defer { for tap in taps { tap.close() } }
-        var tapFor: [Int: TAPDevice] = [:]
-        for (index, tap) in zip(tapIndices, taps) { tapFor[index] = tap }
+    /// The TAPs, by NIC index: transient, vnet_hdr, multi-queue as asked, attached and up
+    /// in one batch. Being transient, they vanish with their last descriptor.
+    private func createTAPs(for plan: LaunchPlan) throws -> [Int: TAPDevice] {
+        let indices = plan.tapIndices
+        let taps = try host.createTAPs(indices.map { index in
+            let nic = plan.definition.nics[index]
+            let attachment = plan.bridges[index]!
+            return TAPOptions(name: "vnet%d", vnetHeader: true, queues: nic.queues, persistent: false, owner: plan.user.uid,
+                              bridge: attachment.bridge, interfaceGroup: attachment.group, macAddress: nil,
+                              up: true, alias: "qnet:vm=\(plan.definition.name)/\(index)")
+        })
+        return Dictionary(uniqueKeysWithValues: zip(indices, taps))
+    }
 
-        // passt daemons, listening before QEMU starts (QEMU's stream netdev connects once).
+    /// passt daemons for the passt NICs, by NIC index, listening before QEMU starts
+    /// (QEMU's stream netdev connects once).
+    private func startPassts(for plan: LaunchPlan, directory: String, undo: UndoStack) throws -> [Int: PasstProcess] {
         var passts: [Int: PasstProcess] = [:]
-        for (index, nic) in definition.nics.enumerated() {
+        for (index, nic) in plan.definition.nics.enumerated() {
             guard let userNIC = nic.user, userNIC.backend == .passt else { continue }
             let passt = try PasstProcess.start(PasstOptions(socketPath: "\(directory)/passt-\(index).sock",
                                                             logFile: "\(directory)/passt-\(index).log",
-                                                            forwards: userNIC.forwards), user: runAs)
+                                                            forwards: userNIC.forwards), user: plan.runAs)
             undo.push("stop passt \(passt.pid)") { passt.stop() }
             passts[index] = passt
         }
+        return passts
+    }
 
-        // Descriptors go to fixed numbers from 3 upwards in QEMU.
-        var mappings: [(from: Int32, to: Int32)] = []
+    /// QEMU's NICs, and which of qnet's descriptors it gets at which number: TAP queues
+    /// go to fixed numbers from 3 upwards.
+    private func networkInterfaces(for plan: LaunchPlan, taps: [Int: TAPDevice], passts: [Int: PasstProcess])
+        throws -> ([NetworkInterface], [(from: Int32, to: Int32)]) {
+        var descriptors: [(from: Int32, to: Int32)] = []
         var interfaces: [NetworkInterface] = []
-        for (index, nic) in definition.nics.enumerated() {
-            if let userNIC = nic.user {
+        for (index, nic) in plan.definition.nics.enumerated() {
+            let id = "net\(index)"
+            if let tap = taps[index] {
+                var numbers: [Int32] = []
+                for descriptor in tap.descriptors {
+                    let target = Int32(3 + descriptors.count)
+                    descriptors.append((descriptor, target))
+                    numbers.append(target)
+                }
+                interfaces.append(NetworkInterface(id: id, backend: .tap(TAPBackend(descriptors: numbers)),
+                                                   model: nic.model, macAddress: plan.macs[index]))
+            } else if let userNIC = nic.user {
                 do {
-                    interfaces.append(try userNIC.networkInterface(id: "net\(index)", mac: macs[index], passtSocket: passts[index]?.socketPath))
+                    interfaces.append(try userNIC.networkInterface(id: id, mac: plan.macs[index], passtSocket: passts[index]?.socketPath))
                 } catch let error as QEMUError { throw VMError.qemuStartFailed(error.description) }
-                continue
             }
-            var numbers: [Int32] = []
-            for descriptor in tapFor[index]!.descriptors {
-                let target = Int32(3 + mappings.count)
-                mappings.append((descriptor, target))
-                numbers.append(target)
-            }
-            interfaces.append(NetworkInterface(id: "net\(index)", backend: .tap(TAPBackend(descriptors: numbers)),
-                                               model: nic.model, macAddress: macs[index]))
         }
+        return (interfaces, descriptors)
+    }
 
-        let arguments = try QEMUArgumentsBuilder.arguments(
-            for: definition, accel: accel, qmpSocket: qmpSocket, consoleLog: consoleLog,
-            pidFile: "\(directory)/qemu.pid", networkInterfaces: interfaces)
+    /// Starts QEMU as the plan's user with the TAP descriptors in place; in its own
+    /// session unless it runs in the foreground (so Ctrl-C reaches it).
+    private func spawnQEMU(_ plan: LaunchPlan, arguments: [String], descriptors: [(from: Int32, to: Int32)],
+                           output: Int32, directory: String, foreground: Bool) throws -> Int32 {
         var environment: [String: String] = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
         if let home = getenv("HOME") { environment["HOME"] = String(cString: home) }
-        let pid = try ProcessLauncher.spawn(qemu, arguments: arguments, environment: environment, descriptors: mappings,
-                                            output: logDescriptor, user: runAs,
-                                            newSession: !foreground, workingDirectory: directory)
-        undo.push("stop QEMU \(pid)") { Self.terminate(pid) }
-        // /proc/PID/stat can be briefly unreadable while the child execs; without a start
-        // time every later liveness check would wrongly say QEMU is gone.
+        return try ProcessLauncher.spawn(plan.qemu, arguments: arguments, environment: environment, descriptors: descriptors,
+                                         output: output, user: plan.runAs, newSession: !foreground, workingDirectory: directory)
+    }
+
+    /// QEMU's /proc start time (0 when it cannot be read). /proc/PID/stat can be briefly
+    /// unreadable while the child execs; without a start time every later liveness check
+    /// would wrongly say QEMU is gone.
+    private func waitForStartTime(of pid: Int32) -> UInt64 {
         var startTime = ProcessInfoReader.startTime(of: pid)
-        let startTimeDeadline = monotonicNow() + 2
-        while startTime == nil && monotonicNow() < startTimeDeadline {
+        let deadline = monotonicNow() + 2
+        while startTime == nil && monotonicNow() < deadline {
             usleep(1_000)  // poll interval; bounded by the 2 s start-time deadline
             startTime = ProcessInfoReader.startTime(of: pid)
         }
-        let processStart = startTime ?? 0
-        // QEMU holds the TAP descriptors now; qnet's copies close when this scope ends.
+        return startTime ?? 0
+    }
 
-        let control = try connect(qmpSocket, pid: pid, startTime: processStart, qemuLog: qemuLog)
-        defer { control.close() }
-
-        // Started paused (-S): only continue once every NIC is on its bridge.
-        for index in tapIndices {
-            let tap = tapFor[index]!
-            let attachment = attachments[index]!
+    /// Every TAP is a port of its bridge (a witness read back from the kernel).
+    private func checkAttached(_ taps: [Int: TAPDevice], plan: LaunchPlan) throws {
+        for index in plan.tapIndices {
+            let tap = taps[index]!
+            let bridgeName = plan.bridges[index]!.bridge
             let link = try? host.link(named: tap.name)
-            let bridge = try? host.link(named: attachment.bridge)
+            let bridge = try? host.link(named: bridgeName)
             guard let link, let bridge, link.masterIndex == UInt32(bridge.index) else {
-                throw VMError.nicNotOnBridge(tap: tap.name, bridge: attachment.bridge)
+                throw VMError.nicNotOnBridge(tap: tap.name, bridge: bridgeName)
             }
         }
-        try control.cont()
+    }
 
-        let state = VMState(
-            name: definition.name, pid: pid, startTime: processStart, qemu: qemu, arguments: arguments, qmpSocket: qmpSocket,
-            consoleLog: consoleLog, qemuLog: qemuLog, accel: accel, user: user.name, netns: netns,
+    /// What state.json records for the running VM.
+    private func runningState(_ plan: LaunchPlan, pid: Int32, startTime: UInt64, arguments: [String], files: VMFiles,
+                              taps: [Int: TAPDevice], passts: [Int: PasstProcess]) -> VMState {
+        let definition = plan.definition
+        return VMState(
+            name: definition.name, pid: pid, startTime: startTime, qemu: plan.qemu, arguments: arguments, qmpSocket: files.qmpSocket,
+            consoleLog: files.consoleLog, qemuLog: files.qemuLog, accel: plan.accel, user: plan.user.name, netns: netns,
             startedAt: monotonicNow(),
             nics: definition.nics.indices.map { index in
                 let nic = definition.nics[index]
-                var state = NICState(tap: tapFor[index]?.name ?? "", bridge: attachments[index]?.bridge ?? "", network: nic.network,
-                                     mac: macs[index].description, model: nic.model, queues: nic.queues)
+                var state = NICState(tap: taps[index]?.name ?? "", bridge: plan.bridges[index]?.bridge ?? "", network: nic.network,
+                                     mac: plan.macs[index].description, model: nic.model, queues: nic.queues)
                 if let userNIC = nic.user {
                     state.backend = userNIC.backend.rawValue
                     state.forwards = userNIC.forwards.map(HostForward.render)
@@ -221,18 +320,6 @@ public final class VMManager {
             },
             passt: definition.nics.indices.compactMap { passts[$0] },
             definition: definition)
-        try VMStore.save(state)
-        unlink("\(directory)/starting")
-        succeeded = true
-
-        if foreground {
-            for tap in taps { tap.close() }
-            control.close()
-            Self.waitForExit(pid)
-            for passt in passts.values { passt.stop(grace: 2) }
-            VMStore.remove(definition.name)
-        }
-        return state
     }
 
     private func checkFiles(_ definition: VMDefinition, user: UserAccount) throws {

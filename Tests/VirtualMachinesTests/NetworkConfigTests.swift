@@ -331,9 +331,9 @@ struct NetworkConfigPlannerTests {
     }
 
     @Test func bridgeNames() throws {
-        for good in ["qn-default", "br0", "virbr0", "a.b_c-d", "qn-123456789012"] { try AddressPlanner.validateBridgeName(good) }
+        for good in ["qn-default", "br0", "virbr0", "a.b_c-d", "qn-123456789012"] { try NetworkNames.validateBridge(good) }
         for bad in ["", ".", "..", "qn-1234567890123", "br 0", "br\"0", "br/0", "br:0", "brü"] {
-            #expect(throws: E.badBridgeName(bad)) { try AddressPlanner.validateBridgeName(bad) }
+            #expect(throws: E.badBridgeName(bad)) { try NetworkNames.validateBridge(bad) }
         }
         var definition = nat()
         definition.bridge = "qn-a;b"
@@ -446,18 +446,18 @@ struct NetworkConfigSubnetScanTests {
 struct NetworkConfigNameTests {
     @Test(arguments: ["default", "lab", "a", "x1", "0net", "build-01", "my_net", "abcdefghijkl"])
     func validNames(name: String) throws {
-        try AddressPlanner.validateNetworkName(name)
-        let bridge = AddressPlanner.defaultBridgeName(for: name)
+        try NetworkNames.validate(name)
+        let bridge = NetworkNames.defaultBridge(for: name)
         #expect(bridge == "qn-" + name)
         #expect(bridge.utf8.count <= 15, "IFNAMSIZ - 1")
-        try AddressPlanner.validateBridgeName(bridge)
+        try NetworkNames.validateBridge(bridge)
         // The name is the default DNS domain, so it must be one too.
-        try AddressPlanner.validateDomain(name)
+        try NetworkNames.validateDomain(name)
     }
 
     @Test(arguments: ["", "abcdefghijklm", "Lab", "-lab", "_lab", "la b", "lab.x", "lab/x", "ünï", "lab\n", "..", "lab:1"])
     func invalidNames(name: String) {
-        #expect(throws: NetworkConfigError.badNetworkName(name)) { try AddressPlanner.validateNetworkName(name) }
+        #expect(throws: NetworkConfigError.badNetworkName(name)) { try NetworkNames.validate(name) }
         var definition = NetworkFixtures.natDefault
         definition.name = name
         #expect(throws: NetworkConfigError.badNetworkName(name)) { try AddressPlanner.resolve(definition, existing: [], otherNetworks: []) }

@@ -148,11 +148,11 @@ struct NetworkGuestTests {
             #expect(try fixture.hostFootprint() == before)
         }
         // Two networks cannot share a subnet; a subnet overlapping a host route is refused.
-        #expect(throws: VMError.self) {
+        #expect(throws: NetworkError.self) {
             try fixture.networks.create(NetworkDefinition(name: "cyc3", mode: .nat, bridge: "qn-cyc3",
                                                            subnet: try fixture.networks.load("cyc").subnet!))
         }
-        #expect(throws: VMError.self) {
+        #expect(throws: NetworkError.self) {
             try fixture.networks.create(NetworkDefinition(name: "cyc4", mode: .nat, bridge: "qn-cyc4", subnet: "203.0.113.0/24"))
         }
         try fixture.networks.delete("cyc")

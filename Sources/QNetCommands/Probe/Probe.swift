@@ -62,7 +62,8 @@ struct Probe: ParsableCommand {
         let manager = VMFactory.manager(host: host, global: global)
         let image = try GuestImageBuilder().cached().image
         let target = bridge ?? "user-mode"
-        let isNetwork = bridge.map { (try? NetworkManager(host: host).load($0)) != nil } ?? false
+        // A name that is no network is a bridge; a network whose file is broken is an error.
+        let isNetwork = try bridge.map { try NetworkStore().definitionIfPresent($0) != nil } ?? false
         var request = ProbeRequest(bridge: target, isNetwork: isNetwork, address: address?.description, gateway: gateway?.description,
                                    targets: targets.map(\.description), dnsName: dns, timeout: timeout, accel: accel,
                                    user: user, model: model)

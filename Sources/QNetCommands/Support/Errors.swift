@@ -21,6 +21,8 @@ public enum ErrorReporting {
         case let error as QEMUError: error.isUsageError ? 2 : 1
         case is QMPError: 1
         case let error as UserModeError: error.isUsageError ? 2 : 1
+        case let error as NetworkError: error.isUsageError ? 2 : 1
+        case let error as NetworkConfigError: error.isUsageError ? 2 : 1
         case let error as GuestImageError: error.isUsageError ? 2 : 1
         case is RolledBackError, is OperationFailed, is NetlinkError, is NamespaceError: 1
         default: QNet.exitCode(for: error).rawValue == 0 ? 0 : 2
@@ -34,6 +36,8 @@ public enum ErrorReporting {
         case let error as QEMUError: error.description
         case let error as QMPError: error.description
         case let error as UserModeError: error.description
+        case let error as NetworkError: error.description
+        case let error as NetworkConfigError: error.description
         case let error as GuestImageError: error.description
         case let error as RolledBackError: error.description
         case let error as OperationFailed: error.description

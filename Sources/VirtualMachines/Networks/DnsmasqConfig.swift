@@ -112,7 +112,7 @@ public enum DnsmasqConfig {
         let leases = definition.staticLeases.compactMap { lease -> (MACAddress, IPAddress, String?)? in
             guard let mac = MACAddress(lease.mac), mac.isValidUnicast, let address = IPAddress(lease.address),
                   addressing.subnet.contains(address) else { return nil }
-            let hostname = lease.hostname.flatMap { (try? AddressPlanner.validateHostname($0)) == nil ? nil : $0 }
+            let hostname = lease.hostname.flatMap { (try? NetworkNames.validateHostname($0)) == nil ? nil : $0 }
             return (mac, address, hostname)
         }
         if !leases.isEmpty {

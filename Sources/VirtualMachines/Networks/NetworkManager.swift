@@ -1,29 +1,6 @@
-import CLinuxNet
-import Glibc
 import HostNetwork
 import Netlink
 import NetlinkWire
-import Yams
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
-/// What `net start` made, recorded so `net stop` removes exactly that.
-public struct NetworkRuntimeState: Codable, Equatable, Sendable {
-    public var name: String
-    public var bridgeCreated: Bool
-    public var dnsmasqPid: Int32?
-    public var dnsmasqStartTime: UInt64?
-    public var firewall: Bool
-    /// Sysctls changed by this start and their previous values (path → value).
-    public var changedSysctls: [String: String]
-    public var addressing: String?
-    /// The network namespace the network runs in (nil: the host's). Firewall rules and
-    /// sysctls are per namespace, so only networks of the same namespace share them.
-    public var netns: String?
-}
 
 /// A network as `qnet net list` reports it.
 public struct NetworkStatus: Codable, Equatable, Sendable {
@@ -40,44 +17,30 @@ public struct NetworkStatus: Codable, Equatable, Sendable {
     public var interfaceGroup: UInt32
 }
 
-/// Named networks: definitions under /var/lib/qnet/networks, runtime state under
-/// /run/qnet/networks. Equivalent to `virsh net-define/net-start/net-destroy/net-undefine`
-/// or `incus network create/delete`. Needs CAP_NET_ADMIN (bridges, firewall, sysctls).
+/// Named networks: define, start, stop and delete them. Definitions and runtime records
+/// are kept by `NetworkStore`; dnsmasq, nftables and sysctls by `NetworkServices`.
+/// Equivalent to `virsh net-define/net-start/net-destroy/net-undefine` or
+/// `incus network create/delete`. Needs CAP_NET_ADMIN (bridges, firewall, sysctls).
 public final class NetworkManager {
     public let host: HostNetwork
     public let namespace: NetworkNamespace?
+    public let store: NetworkStore
+    let services: NetworkServices
 
-    public init(host: HostNetwork) {
+    public init(host: HostNetwork, store: NetworkStore = NetworkStore()) {
         self.host = host
         self.namespace = host.namespace
+        self.store = store
+        self.services = NetworkServices(namespace: host.namespace, store: store)
     }
-
-    static var definitionsDirectory: String { "\(QNetPaths.persistent)/networks" }
-    static var runtimeDirectory: String { "\(QNetPaths.runtime)/networks" }
-    static func definitionPath(_ name: String) -> String { "\(definitionsDirectory)/\(name).yaml" }
-    static func runtimePath(_ name: String) -> String { "\(runtimeDirectory)/\(name)" }
 
     // MARK: - definitions
 
     /// All stored definitions, by name.
-    public func definitions() throws -> [NetworkDefinition] {
-        try listDirectory(Self.definitionsDirectory).filter { $0.hasSuffix(".yaml") }.map { file in
-            try load(String(file.dropLast(5)))
-        }
-    }
+    public func definitions() throws -> [NetworkDefinition] { try store.definitions() }
 
-    public func load(_ name: String) throws -> NetworkDefinition {
-        guard let text = readText(Self.definitionPath(name)) else { throw VMError.state("no network named '\(name)' (see `qnet net list`)") }
-        do { return try YAMLDecoder().decode(NetworkDefinition.self, from: text) } catch {
-            throw VMError.state("network definition \(Self.definitionPath(name)) is invalid: \(error)")
-        }
-    }
-
-    func save(_ definition: NetworkDefinition) throws {
-        try makeDirectories(Self.definitionsDirectory)
-        let text = try YAMLEncoder().encode(definition)
-        try writeFileAtomically(Self.definitionPath(definition.name), Array(text.utf8))
-    }
+    /// The stored definition; throws `NetworkError.noSuchNetwork` when there is none.
+    public func load(_ name: String) throws -> NetworkDefinition { try store.load(name) }
 
     /// Defines a network: checks every value, picks a free subnet when none is given, and
     /// stores it. Equivalent to `virsh net-define` / `incus network create`.
@@ -85,22 +48,20 @@ public final class NetworkManager {
     public func create(_ requested: NetworkDefinition) throws -> NetworkDefinition {
         var definition = requested
         try NetworkNames.validate(definition.name)
-        if fileExists(Self.definitionPath(definition.name)) {
-            throw VMError.invalidValue(what: "network name", value: definition.name, allowed: "a network with that name exists; delete it first or pick another")
-        }
-        let others = try definitions()
+        if store.contains(definition.name) { throw NetworkError.nameTaken(definition.name) }
+        let others = try store.definitions()
         if let clash = others.first(where: { $0.bridge == definition.bridge }) {
-            throw VMError.invalidValue(what: "bridge", value: definition.bridge, allowed: "network '\(clash.name)' already uses it")
+            throw NetworkError.bridgeTaken(bridge: definition.bridge, network: clash.name)
         }
         if definition.mode != .bridge, try host.linkIfPresent(named: definition.bridge) != nil {
-            throw VMError.invalidValue(what: "bridge name", value: definition.bridge, allowed: "an interface with that name exists; \(definition.mode.rawValue) networks make their own bridge")
+            throw NetworkError.bridgeNameExists(bridge: definition.bridge, mode: definition.mode)
         }
         if definition.mode != .bridge {
             let existing = try hostPrefixes()
             let otherSubnets = others.compactMap { $0.subnet.flatMap(IPPrefix.init) }
             if definition.subnet == nil {
                 guard let free = AddressPlanner.firstFreeSubnet(existing: existing, otherNetworks: otherSubnets) else {
-                    throw VMError.state("no free 10.x.y.0/24 subnet is left; pass --subnet")
+                    throw NetworkError.badSetting(network: definition.name, .noFreeSubnet)
                 }
                 definition.subnet = free.description
             }
@@ -115,7 +76,7 @@ public final class NetworkManager {
             while used.contains(group) { group += 1 }
             definition.interfaceGroup = group
         }
-        try save(definition)
+        try store.save(definition)
         return definition
     }
 
@@ -124,32 +85,28 @@ public final class NetworkManager {
 
     private func plan(_ definition: NetworkDefinition, existing: [IPPrefix], otherNetworks: [IPPrefix]) throws -> NetworkAddressing {
         do { return try AddressPlanner.resolve(definition, existing: existing, otherNetworks: otherNetworks) } catch let error as NetworkConfigError {
-            throw VMError.invalidValue(what: "network setting", value: definition.name, allowed: error.description)
+            throw NetworkError.badSetting(network: definition.name, error)
         }
     }
 
     /// The host's addresses and routes (IPv4), which a new subnet must not overlap.
     func hostPrefixes() throws -> [IPPrefix] {
-        do {
-            var result = try host.addresses(family: .inet).map { IPPrefix(address: $0.prefix.network, length: $0.prefix.length) }
-            for route in try host.routes(family: .inet) {
-                if let destination = route.destination, destination.length > 0 { result.append(destination) }
-            }
-            return result
-        } catch let error as HostNetworkError { throw VMError.network(error) }
+        var result = try host.addresses(family: .inet).map { IPPrefix(address: $0.prefix.network, length: $0.prefix.length) }
+        for route in try host.routes(family: .inet) {
+            if let destination = route.destination, destination.length > 0 { result.append(destination) }
+        }
+        return result
     }
 
     /// Adds a static lease. Equivalent to `virsh net-update ... add ip-dhcp-host`.
     public func addLease(_ name: String, mac: String, address: String, hostname: String?) throws {
-        var definition = try load(name)
-        guard definition.servesDHCP else {
-            throw VMError.invalidValue(what: "network", value: name, allowed: "static leases need a nat or isolated network (qnet serves no DHCP on bridge networks)")
-        }
+        var definition = try store.load(name)
+        guard definition.servesDHCP else { throw NetworkError.noDHCP(network: name) }
         definition.staticLeases.removeAll { $0.mac.lowercased() == mac.lowercased() }
         definition.staticLeases.append(StaticLease(mac: mac.lowercased(), address: address, hostname: hostname))
-        let others = try definitions().filter { $0.name != name }.compactMap { $0.subnet.flatMap(IPPrefix.init) }
+        let others = try store.definitions().filter { $0.name != name }.compactMap { $0.subnet.flatMap(IPPrefix.init) }
         _ = try plan(definition, existing: [], otherNetworks: others)
-        try save(definition)
+        try store.save(definition)
         if isActive(name) { try restartDNSMasq(definition) }
     }
 
@@ -157,99 +114,91 @@ public final class NetworkManager {
 
     public enum StartResult: Equatable, Sendable { case started, alreadyRunning }
 
-    public func isActive(_ name: String) -> Bool {
-        guard let state = runtimeState(name) else { return false }
-        if let pid = state.dnsmasqPid, let start = state.dnsmasqStartTime, !ProcessInfoReader.isAlive(pid, startTime: start) { return false }
-        return true
-    }
-
-    func runtimeState(_ name: String) -> NetworkRuntimeState? {
-        guard let bytes = readFile("\(Self.runtimePath(name))/state.json") else { return nil }
-        return try? JSONDecoder().decode(NetworkRuntimeState.self, from: Data(bytes))
-    }
-
-    func saveRuntimeState(_ state: NetworkRuntimeState) throws {
-        try makeDirectories(Self.runtimePath(state.name))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try writeFileAtomically("\(Self.runtimePath(state.name))/state.json", Array(try encoder.encode(state)))
-    }
+    /// Whether the network is up: started, and its dnsmasq (if it has one) still running.
+    public func isActive(_ name: String) -> Bool { store.isActive(name) }
 
     /// Brings a network up: bridge (and gateway address), dnsmasq, firewall rules,
     /// ip_forward — each step undone if a later one fails. A second start changes nothing.
     @discardableResult
     public func start(_ name: String) throws -> StartResult {
-        let definition = try load(name)
+        let definition = try store.load(name)
         if isActive(name) { return .alreadyRunning }
         // Leftovers of a start that died half-way are removed first.
-        if runtimeState(name) != nil { try? stop(name, force: true) }
+        if store.runtimeState(name) != nil { try? stop(name, force: true) }
 
         let undo = UndoStack()
         var succeeded = false
         defer { if !succeeded { undo.rollback() } }
         var state = NetworkRuntimeState(name: name, bridgeCreated: false, firewall: false, changedSysctls: [:],
                                         netns: namespace?.name)
-        try makeDirectories(Self.runtimePath(name))
-        undo.push("remove runtime state") { removeTree(Self.runtimePath(name)) }
+        try makeDirectories(store.runtimePath(name))
+        undo.push("remove runtime state") { [store] in store.removeRuntimeState(name) }
 
         switch definition.mode {
         case .bridge:
-            if try host.linkIfPresent(named: definition.bridge) == nil {
-                do { try host.createBridge(definition.bridge, uplink: definition.uplink) } catch let error as HostNetworkError { throw VMError.network(error) }
-                state.bridgeCreated = true
-                undo.push("delete bridge") { [host] in try host.deleteBridge(definition.bridge) }
-            } else if !(try host.link(named: definition.bridge)).isBridge {
-                throw VMError.network(.notABridge(definition.bridge, kind: try host.link(named: definition.bridge).kind))
-            }
+            try startBridgeMode(definition, state: &state, undo: undo)
         case .nat, .isolated:
-            let addressing = try plan(definition, existing: try hostPrefixes(), otherNetworks: try activeSubnets(except: name))
-            state.addressing = addressing.subnet.description
-            let gateway = IPPrefix(address: addressing.gateway, length: addressing.subnet.length)
-            do {
-                try host.createBridge(definition.bridge, addresses: [gateway], uplink: nil)
-            } catch let error as HostNetworkError { throw VMError.network(error) }
-            state.bridgeCreated = true
-            undo.push("delete bridge") { [host] in try host.deleteLink(definition.bridge) }
-            try checkServicePortsFree(addressing.gateway)
-            let (pid, start) = try startDNSMasq(definition, addressing: addressing)
-            state.dnsmasqPid = pid
-            state.dnsmasqStartTime = start
-            undo.push("stop dnsmasq") { Processes.stop(pid) }
-            try saveRuntimeState(state)
-            if definition.mode == .nat {
-                let previous = try readSysctl(Self.ipForward)
-                if previous != "1" {
-                    try writeSysctl(Self.ipForward, "1")
-                    state.changedSysctls[Self.ipForward] = previous
-                    undo.push("restore ip_forward") { [self] in try writeSysctl(Self.ipForward, previous) }
-                }
-            }
-            try saveRuntimeState(state)
-            try applyFirewall()
-            state.firewall = true
-            undo.push("reapply firewall") { [self] in
-                removeTree(Self.runtimePath(name))
-                try applyFirewall()
-            }
+            try startRouted(definition, state: &state, undo: undo)
         }
-        try saveRuntimeState(state)
+        try store.saveRuntimeState(state)
         succeeded = true
         return .started
+    }
+
+    /// Bridge mode: the bridge (with its uplink moved in) when it does not exist yet.
+    private func startBridgeMode(_ definition: NetworkDefinition, state: inout NetworkRuntimeState, undo: UndoStack) throws {
+        if let existing = try host.linkIfPresent(named: definition.bridge) {
+            guard existing.isBridge else { throw HostNetworkError.notABridge(definition.bridge, kind: existing.kind) }
+            return
+        }
+        try host.createBridge(definition.bridge, uplink: definition.uplink)
+        state.bridgeCreated = true
+        undo.push("delete bridge") { [host] in try host.deleteBridge(definition.bridge) }
+    }
+
+    /// nat and isolated: a fresh bridge holding the gateway address, dnsmasq, ip_forward
+    /// (nat), then the firewall table recomputed with this network in it.
+    private func startRouted(_ definition: NetworkDefinition, state: inout NetworkRuntimeState, undo: UndoStack) throws {
+        let name = definition.name
+        let addressing = try plan(definition, existing: try hostPrefixes(), otherNetworks: try activeSubnets(except: name))
+        state.addressing = addressing.subnet.description
+        let gateway = IPPrefix(address: addressing.gateway, length: addressing.subnet.length)
+        try host.createBridge(definition.bridge, addresses: [gateway], uplink: nil)
+        state.bridgeCreated = true
+        undo.push("delete bridge") { [host] in try host.deleteLink(definition.bridge) }
+        try services.checkServicePortsFree(addressing.gateway)
+        let dnsmasq = try services.startDNSMasq(definition, addressing: addressing)
+        state.dnsmasqPid = dnsmasq.pid
+        state.dnsmasqStartTime = dnsmasq.startTime
+        undo.push("stop dnsmasq") { Processes.stop(dnsmasq.pid) }
+        try store.saveRuntimeState(state)
+        if definition.mode == .nat {
+            let ipForward = NetworkServices.ipForward
+            let previous = try services.readSysctl(ipForward)
+            if previous != "1" {
+                try services.writeSysctl(ipForward, "1")
+                state.changedSysctls[ipForward] = previous
+                undo.push("restore ip_forward") { [services] in try services.writeSysctl(ipForward, previous) }
+            }
+        }
+        try store.saveRuntimeState(state)
+        try applyFirewall()
+        state.firewall = true
+        undo.push("reapply firewall") { [self] in
+            store.removeRuntimeState(name)
+            try applyFirewall()
+        }
     }
 
     /// Brings a network down, removing exactly what start made: its TAPs (one interface
     /// group, one request), dnsmasq, firewall rules, the bridge, changed sysctls.
     /// Refuses while VMs use it unless `force`.
     public func stop(_ name: String, force: Bool = false) throws {
-        let definition = try load(name)
-        guard let state = runtimeState(name) else {
-            throw VMError.state("network '\(name)' is not running")
-        }
+        let definition = try store.load(name)
+        guard let state = store.runtimeState(name) else { throw NetworkError.notRunning(name) }
         let users = try vmsUsing(name)
-        if !users.isEmpty && !force {
-            throw VMError.invalidValue(what: "network", value: name, allowed: "VMs still use it: \(users.joined(separator: ", ")); stop them first or pass --force")
-        }
-        var failures: [String] = []
+        if !users.isEmpty && !force { throw NetworkError.inUse(network: name, vms: users, canForce: true) }
+        var problems: [NetworkStopProblem] = []
         // TAPs of this network leave in one kernel batch.
         if definition.interfaceGroup != 0 {
             do { try host.deleteGroup(definition.interfaceGroup) } catch { /* no TAPs in the group */ }
@@ -259,43 +208,40 @@ public final class NetworkManager {
         }
         // Remove our runtime record before recomputing the firewall, so this network's
         // rules are no longer part of it.
-        let sysctls = state.changedSysctls
-        removeTree(Self.runtimePath(name))
+        store.removeRuntimeState(name)
         if state.firewall {
-            do { try applyFirewall() } catch { failures.append("firewall: \(error)") }
+            do { try applyFirewall() } catch { problems.append(NetworkStopProblem(.firewall, error)) }
         }
         if state.bridgeCreated {
             do {
                 if definition.mode == .bridge { try host.deleteBridge(definition.bridge) } else { try host.deleteLink(definition.bridge) }
-            } catch { failures.append("bridge: \(error)") }
+            } catch { problems.append(NetworkStopProblem(.bridge(definition.bridge), error)) }
         }
-        for (path, value) in sysctls {
+        for (path, value) in state.changedSysctls {
             // ip_forward is shared: it goes back only when no other NAT network needs it.
-            if path == Self.ipForward, try activeNATNetworks().contains(where: { $0 != name }) { continue }
-            do { try writeSysctl(path, value) } catch { failures.append("\(path): \(error)") }
+            if path == NetworkServices.ipForward, try activeNATNetworks().contains(where: { $0 != name }) { continue }
+            do { try services.writeSysctl(path, value) } catch { problems.append(NetworkStopProblem(.sysctl(path: path), error)) }
         }
-        if !failures.isEmpty { throw VMError.state("network '\(name)' stopped with problems: \(failures.joined(separator: "; "))") }
+        if !problems.isEmpty { throw NetworkError.stopIncomplete(network: name, problems: problems) }
     }
 
     /// Deletes a definition; refuses while running VMs use the network.
     public func delete(_ name: String) throws {
-        _ = try load(name)
+        _ = try store.load(name)
         let users = try vmsUsing(name)
-        if !users.isEmpty {
-            throw VMError.invalidValue(what: "network", value: name, allowed: "VMs still use it: \(users.joined(separator: ", ")); stop them first")
-        }
-        if runtimeState(name) != nil { try stop(name) }
-        unlink(Self.definitionPath(name))
+        if !users.isEmpty { throw NetworkError.inUse(network: name, vms: users, canForce: false) }
+        if store.runtimeState(name) != nil { try stop(name) }
+        store.removeDefinition(name)
     }
 
     public func list() throws -> [NetworkStatus] {
-        try definitions().map(status(of:))
+        try store.definitions().map(status(of:))
     }
 
-    public func status(_ name: String) throws -> NetworkStatus { try status(of: try load(name)) }
+    public func status(_ name: String) throws -> NetworkStatus { try status(of: try store.load(name)) }
 
     private func status(of definition: NetworkDefinition) throws -> NetworkStatus {
-        let state = runtimeState(definition.name)
+        let state = store.runtimeState(definition.name)
         return NetworkStatus(
             name: definition.name, mode: definition.mode, bridge: definition.bridge, active: isActive(definition.name),
             subnet: definition.subnet, gateway: definition.gateway,
@@ -306,7 +252,7 @@ public final class NetworkManager {
 
     /// Names of running VMs with a NIC on this network.
     public func vmsUsing(_ name: String) throws -> [String] {
-        let definition = try load(name)
+        let definition = try store.load(name)
         return VMStore.all().compactMap { $0.state }.filter { state in
             ProcessInfoReader.isAlive(state.pid, startTime: state.startTime)
                 && state.nics.contains { $0.network == name || ($0.network == nil && $0.bridge == definition.bridge) }
@@ -314,149 +260,38 @@ public final class NetworkManager {
     }
 
     private func activeSubnets(except name: String) throws -> [IPPrefix] {
-        try definitions().filter { $0.name != name && isActive($0.name) }.compactMap { $0.subnet.flatMap(IPPrefix.init) }
+        try store.definitions().filter { $0.name != name && isActive($0.name) }.compactMap { $0.subnet.flatMap(IPPrefix.init) }
     }
 
     /// Running NAT networks in this manager's namespace.
     private func activeNATNetworks() throws -> [String] {
-        try definitions().filter { $0.mode == .nat && isActive($0.name) && runsHere($0.name) }.map(\.name)
+        try store.definitions().filter { $0.mode == .nat && isActive($0.name) && runsHere($0.name) }.map(\.name)
     }
 
     /// Whether a network's runtime state belongs to this manager's namespace.
     private func runsHere(_ name: String) -> Bool {
-        guard let state = runtimeState(name) else { return false }
+        guard let state = store.runtimeState(name) else { return false }
         return state.netns == namespace?.name
     }
 
-    // MARK: - dnsmasq
-
-    private func startDNSMasq(_ definition: NetworkDefinition, addressing: NetworkAddressing) throws -> (Int32, UInt64) {
-        guard let dnsmasq = Processes.which("dnsmasq") else {
-            throw VMError.state("dnsmasq is not installed; install it: apt-get install dnsmasq-base")
-        }
-        let directory = Self.runtimePath(definition.name)
-        let paths = DnsmasqPaths(leaseFile: "\(directory)/dnsmasq.leases", pidFile: "\(directory)/dnsmasq.pid",
-                                 configFile: "\(directory)/dnsmasq.conf")
-        let config = DnsmasqConfig.render(definition: definition, addressing: addressing, paths: paths,
-                                          upstreamServers: Resolver.nameservers())
-        try writeFileAtomically(paths.configFile, Array(config.utf8))
-        let log = "\(directory)/dnsmasq.log"
-        let pid = try Processes.start(dnsmasq, ["--keep-in-foreground", "--conf-file=\(paths.configFile)"], logPath: log, namespace: namespace)
-        let startTime = ProcessInfoReader.startTime(of: pid) ?? 0
-        // dnsmasq writes its pid file once it has bound its sockets.
-        let deadline = monotonicNow() + 10
-        while monotonicNow() < deadline {
-            if VMManager.reapIfExited(pid) != nil || !ProcessInfoReader.isAlive(pid, startTime: startTime) {
-                let reason = (readText(log) ?? "").split(separator: "\n").suffix(2).joined(separator: " | ")
-                throw VMError.state("dnsmasq for network '\(definition.name)' exited at once: \(reason)")
-            }
-            if fileExists(paths.pidFile) { return (pid, startTime) }
-            usleep(10_000)  // poll interval; bounded by the 10 s start deadline
-        }
-        Processes.stop(pid)
-        throw VMError.timeout("dnsmasq for network '\(definition.name)' did not start within 10 s")
-    }
+    // MARK: - services
 
     private func restartDNSMasq(_ definition: NetworkDefinition) throws {
-        guard var state = runtimeState(definition.name) else { return }
+        guard var state = store.runtimeState(definition.name) else { return }
         if let pid = state.dnsmasqPid { Processes.stop(pid) }
         let addressing = try plan(definition, existing: [], otherNetworks: [])
-        let (pid, start) = try startDNSMasq(definition, addressing: addressing)
-        state.dnsmasqPid = pid
-        state.dnsmasqStartTime = start
-        try saveRuntimeState(state)
+        let dnsmasq = try services.startDNSMasq(definition, addressing: addressing)
+        state.dnsmasqPid = dnsmasq.pid
+        state.dnsmasqStartTime = dnsmasq.startTime
+        try store.saveRuntimeState(state)
     }
 
-    /// Something else answering DNS on the gateway address would make dnsmasq fail (or
-    /// worse, serve guests): detect it before starting.
-    private func checkServicePortsFree(_ gateway: IPAddress) throws {
-        for (type, port, name) in [(SOCK_DGRAM, 53, "DNS (udp 53)"), (SOCK_STREAM, 53, "DNS (tcp 53)")] {
-            let inUse = try inNamespace { () -> Bool in
-                let fd = socket(AF_INET, Int32(type.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-                guard fd >= 0 else { return false }
-                defer { close(fd) }
-                var address = sockaddr_in()
-                address.sin_family = sa_family_t(AF_INET)
-                address.sin_port = UInt16(port).bigEndian
-                let bytes = gateway.bytes
-                address.sin_addr.s_addr = UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24
-                let result = withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-                }
-                return result != 0 && errno == EADDRINUSE
-            }
-            if inUse {
-                throw VMError.state("\(name) on \(gateway) is already taken by another program (a system dnsmasq or resolver?); stop it or bind it elsewhere")
-            }
-        }
-    }
-
-    private func inNamespace<T>(_ body: () throws -> T) throws -> T {
-        guard let namespace else { return try body() }
-        do { return try namespace.withEntered(body) } catch let error as NamespaceError { throw VMError.network(.namespace(error)) }
-    }
-
-    // MARK: - firewall and sysctls
-
-    static let ipForward = "/proc/sys/net/ipv4/ip_forward"
-
-    /// Regenerates qnet's whole nftables table from the running nat/isolated networks and
-    /// applies it atomically with `nft -f`; with none left, removes the table.
+    /// qnet's nftables table for the running nat/isolated networks of this namespace.
     func applyFirewall() throws {
-        guard let nft = Processes.which("nft") else {
-            throw VMError.state("nft is not installed; NAT and isolated networks need nftables: apt-get install nftables")
-        }
         var networks: [(NetworkDefinition, NetworkAddressing)] = []
-        for definition in try definitions() where definition.mode != .bridge && runsHere(definition.name) {
+        for definition in try store.definitions() where definition.mode != .bridge && runsHere(definition.name) {
             networks.append((definition, try plan(definition, existing: [], otherNetworks: [])))
         }
-        let script = networks.isEmpty ? FirewallRuleset.removal() : FirewallRuleset.render(networks: networks)
-        try makeDirectories(Self.runtimeDirectory)
-        let path = "\(Self.runtimeDirectory)/firewall.nft"
-        try writeFileAtomically(path, Array(script.utf8))
-        let result = try Processes.run(nft, ["-f", path], namespace: namespace)
-        guard result.status == 0 else {
-            throw VMError.state("nft -f \(path) failed: \(result.output.split(separator: "\n").prefix(3).joined(separator: " | "))")
-        }
-    }
-
-    func readSysctl(_ path: String) throws -> String {
-        try inNamespace {
-            guard let text = readText(path) else { throw VMError.state("cannot read \(path)") }
-            return String(text.filter { !$0.isWhitespace })
-        }
-    }
-
-    func writeSysctl(_ path: String, _ value: String) throws {
-        try inNamespace {
-            let fd = open(path, O_WRONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw VMError.state("cannot write \(path): \(String(cString: strerror(errno)))") }
-            defer { close(fd) }
-            let bytes = Array((value + "\n").utf8)
-            guard write(fd, bytes, bytes.count) == bytes.count else { throw VMError.state("cannot write \(path)") }
-        }
-    }
-}
-
-/// Network names: they become part of bridge names (`qn-NAME`, at most 15 bytes) and file names.
-public enum NetworkNames {
-    /// Names become bridge names (`qn-NAME`, at most 15 bytes), DNS domains and file names.
-    public static func validate(_ name: String) throws {
-        do { try AddressPlanner.validateNetworkName(name) } catch let error as NetworkConfigError {
-            throw VMError.invalidValue(what: "network name", value: name, allowed: error.description)
-        }
-    }
-
-    public static func defaultBridge(for name: String) -> String { AddressPlanner.defaultBridgeName(for: name) }
-}
-
-/// The host's upstream DNS servers, from /etc/resolv.conf.
-enum Resolver {
-    static func nameservers(_ path: String = "/etc/resolv.conf") -> [String] {
-        (readText(path) ?? "").split(separator: "\n").compactMap { line in
-            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-            guard words.count >= 2, words[0] == "nameserver" else { return nil }
-            return String(words[1])
-        }
+        try services.applyFirewall(networks)
     }
 }

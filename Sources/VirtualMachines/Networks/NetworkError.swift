@@ -1,0 +1,127 @@
+import NetlinkWire
+
+/// Why a named-network operation failed (`qnet net ...`, or a VM NIC naming a network);
+/// one line each, naming the network or value and what to do. Problems with a definition's
+/// own values are `NetworkConfigError`, carried by `badSetting`.
+public enum NetworkError: Error, Equatable, Sendable, CustomStringConvertible {
+    case noSuchNetwork(String)
+    /// The stored definition file does not decode; `reason` is the decoder's explanation.
+    case unreadableDefinition(path: String, reason: String)
+    case nameTaken(String)
+    /// Another network's definition already names this bridge.
+    case bridgeTaken(bridge: String, network: String)
+    /// A nat or isolated network makes its own bridge, and an interface with its name exists.
+    case bridgeNameExists(bridge: String, mode: NetworkMode)
+    /// One of the definition's values is refused (the network's name gives the context).
+    case badSetting(network: String, NetworkConfigError)
+    case notRunning(String)
+    /// A VM's NIC names a network that is not running (bad input to `vm run`).
+    case nicOnStoppedNetwork(String)
+    /// Running VMs have NICs on it; `canForce`: `--force` would go ahead anyway.
+    case inUse(network: String, vms: [String], canForce: Bool)
+    /// Static leases on a bridge network, where qnet serves no DHCP.
+    case noDHCP(network: String)
+    case notInstalled(NetworkProgram)
+    case dnsmasqExited(network: String, output: String)
+    case dnsmasqTimeout(network: String, seconds: Int)
+    /// Something else already answers `service` on the gateway's address.
+    case servicePortTaken(service: String, address: IPAddress)
+    /// `nft -f FILE` refused qnet's ruleset; `output` is what nft printed.
+    case firewallRejected(path: String, output: String)
+    /// The network is down but some of its pieces could not be removed.
+    case stopIncomplete(network: String, problems: [NetworkStopProblem])
+
+    /// Bad input (exit status 2), as opposed to an operation the host refused (1).
+    public var isUsageError: Bool {
+        switch self {
+        case .nameTaken, .bridgeTaken, .bridgeNameExists, .noDHCP, .nicOnStoppedNetwork: true
+        case .badSetting(_, let error): error.isUsageError
+        default: false
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .noSuchNetwork(name):
+            "no network named '\(name)' (see `qnet net list`)"
+        case let .unreadableDefinition(path, reason):
+            "network definition \(path) is invalid: \(reason)"
+        case let .nameTaken(name):
+            "a network named '\(name)' exists; delete it first or pick another name"
+        case let .bridgeTaken(bridge, network):
+            "bridge '\(bridge)' is already used by network '\(network)'; pick another bridge"
+        case let .bridgeNameExists(bridge, mode):
+            "an interface named '\(bridge)' exists; \(mode.rawValue) networks make their own bridge, so pick another --bridge"
+        case let .badSetting(network, error):
+            "network '\(network)': \(error.description)"
+        case let .notRunning(name):
+            "network '\(name)' is not running"
+        case let .nicOnStoppedNetwork(name):
+            "invalid NIC network '\(name)': it is not running; start it with `qnet net start \(name)`"
+        case let .inUse(network, vms, canForce):
+            "network '\(network)' is used by running VMs: \(vms.joined(separator: ", ")); stop them first"
+                + (canForce ? " or pass --force" : "")
+        case let .noDHCP(network):
+            "network '\(network)' is a bridge network: static leases need a nat or isolated network (qnet serves no DHCP on bridge networks)"
+        case let .notInstalled(program):
+            "\(program.rawValue) is not installed; \(program.neededFor): apt-get install \(program.package)"
+        case let .dnsmasqExited(network, output):
+            "dnsmasq for network '\(network)' exited at once" + (output.isEmpty ? "" : ": " + output)
+        case let .dnsmasqTimeout(network, seconds):
+            "dnsmasq for network '\(network)' did not start within \(seconds) s"
+        case let .servicePortTaken(service, address):
+            "\(service) on \(address) is already taken by another program (a system dnsmasq or resolver?); stop it or bind it elsewhere"
+        case let .firewallRejected(path, output):
+            "nft -f \(path) failed" + (output.isEmpty ? "" : ": " + output)
+        case let .stopIncomplete(network, problems):
+            "network '\(network)' stopped with problems: " + problems.map(\.description).joined(separator: "; ")
+        }
+    }
+}
+
+/// The programs named networks run.
+public enum NetworkProgram: String, Sendable, CaseIterable {
+    case dnsmasq
+    case nft
+
+    /// The Debian package that provides it.
+    public var package: String {
+        switch self {
+        case .dnsmasq: "dnsmasq-base"
+        case .nft: "nftables"
+        }
+    }
+
+    var neededFor: String {
+        switch self {
+        case .dnsmasq: "nat and isolated networks need it for DHCP and DNS"
+        case .nft: "nat and isolated networks need nftables"
+        }
+    }
+}
+
+/// One piece `net stop` could not remove, and why.
+public struct NetworkStopProblem: Equatable, Sendable, CustomStringConvertible {
+    public enum Step: Equatable, Sendable {
+        case firewall
+        case bridge(String)
+        case sysctl(path: String)
+    }
+
+    public var step: Step
+    /// The failing step's own one-line error.
+    public var error: String
+
+    public init(_ step: Step, _ error: any Error) {
+        self.step = step
+        self.error = String(describing: error)
+    }
+
+    public var description: String {
+        switch step {
+        case .firewall: "firewall: \(error)"
+        case let .bridge(name): "bridge \(name): \(error)"
+        case let .sysctl(path): "\(path): \(error)"
+        }
+    }
+}

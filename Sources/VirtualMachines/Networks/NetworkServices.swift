@@ -1,0 +1,118 @@
+import Glibc
+import HostNetwork
+import Netlink
+import NetlinkWire
+
+/// The host services a nat or isolated network runs, in the network's namespace: dnsmasq
+/// (DHCP and DNS on the bridge), qnet's nftables table, and the ip_forward sysctl.
+/// Equivalent to libvirt's dnsmasq child, its `nft` rules and `sysctl net.ipv4.ip_forward=1`.
+/// Needs CAP_NET_ADMIN (nft, sysctls) and CAP_NET_BIND_SERVICE/CAP_NET_RAW (dnsmasq).
+struct NetworkServices {
+    let namespace: NetworkNamespace?
+    let store: NetworkStore
+
+    static let ipForward = "/proc/sys/net/ipv4/ip_forward"
+
+    // MARK: - dnsmasq
+
+    /// Writes the network's dnsmasq.conf and starts dnsmasq; returns once it has bound its
+    /// sockets (it writes its pid file then). Returns its pid and /proc start time.
+    func startDNSMasq(_ definition: NetworkDefinition, addressing: NetworkAddressing) throws -> (pid: Int32, startTime: UInt64) {
+        guard let dnsmasq = Processes.which("dnsmasq") else { throw NetworkError.notInstalled(.dnsmasq) }
+        let directory = store.runtimePath(definition.name)
+        let paths = DnsmasqPaths(leaseFile: "\(directory)/dnsmasq.leases", pidFile: "\(directory)/dnsmasq.pid",
+                                 configFile: "\(directory)/dnsmasq.conf")
+        let config = DnsmasqConfig.render(definition: definition, addressing: addressing, paths: paths,
+                                          upstreamServers: Resolver.nameservers())
+        try writeFileAtomically(paths.configFile, Array(config.utf8))
+        let log = "\(directory)/dnsmasq.log"
+        let pid = try Processes.start(dnsmasq, ["--keep-in-foreground", "--conf-file=\(paths.configFile)"], logPath: log, namespace: namespace)
+        let startTime = ProcessInfoReader.startTime(of: pid) ?? 0
+        let seconds = 10
+        let deadline = monotonicNow() + Double(seconds)
+        while monotonicNow() < deadline {
+            if VMManager.reapIfExited(pid) != nil || !ProcessInfoReader.isAlive(pid, startTime: startTime) {
+                let output = (readText(log) ?? "").split(separator: "\n").suffix(2).joined(separator: " | ")
+                throw NetworkError.dnsmasqExited(network: definition.name, output: output)
+            }
+            if fileExists(paths.pidFile) { return (pid, startTime) }
+            usleep(10_000)  // poll interval; bounded by the start deadline
+        }
+        Processes.stop(pid)
+        throw NetworkError.dnsmasqTimeout(network: definition.name, seconds: seconds)
+    }
+
+    /// Something else answering DNS on the gateway address would make dnsmasq fail (or
+    /// worse, serve guests): detect it before starting.
+    func checkServicePortsFree(_ gateway: IPAddress) throws {
+        for (type, port, name) in [(SOCK_DGRAM, 53, "DNS (udp 53)"), (SOCK_STREAM, 53, "DNS (tcp 53)")] {
+            let inUse = try inNamespace { () -> Bool in
+                let fd = socket(AF_INET, Int32(type.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+                guard fd >= 0 else { return false }
+                defer { close(fd) }
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_port = UInt16(port).bigEndian
+                let bytes = gateway.bytes
+                address.sin_addr.s_addr = UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24
+                let result = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+                return result != 0 && errno == EADDRINUSE
+            }
+            if inUse { throw NetworkError.servicePortTaken(service: name, address: gateway) }
+        }
+    }
+
+    // MARK: - firewall and sysctls
+
+    /// Regenerates qnet's whole nftables table from `networks` (the running nat/isolated
+    /// networks of this namespace) and applies it atomically with `nft -f`; with none left,
+    /// removes the table. Equivalent to `nft -f FILE`.
+    func applyFirewall(_ networks: [(NetworkDefinition, NetworkAddressing)]) throws {
+        guard let nft = Processes.which("nft") else { throw NetworkError.notInstalled(.nft) }
+        let script = networks.isEmpty ? FirewallRuleset.removal() : FirewallRuleset.render(networks: networks)
+        try makeDirectories(store.runtimeDirectory)
+        let path = "\(store.runtimeDirectory)/firewall.nft"
+        try writeFileAtomically(path, Array(script.utf8))
+        let result = try Processes.run(nft, ["-f", path], namespace: namespace)
+        guard result.status == 0 else {
+            throw NetworkError.firewallRejected(path: path, output: result.output.split(separator: "\n").prefix(3).joined(separator: " | "))
+        }
+    }
+
+    /// Equivalent to `sysctl -n` (read in the network's namespace).
+    func readSysctl(_ path: String) throws -> String {
+        try inNamespace {
+            guard let text = readText(path) else { throw VMError.state("cannot read \(path)") }
+            return String(text.filter { !$0.isWhitespace })
+        }
+    }
+
+    /// Equivalent to `sysctl -w` (written in the network's namespace).
+    func writeSysctl(_ path: String, _ value: String) throws {
+        try inNamespace {
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw VMError.state("cannot write \(path): \(String(cString: strerror(errno)))") }
+            defer { close(fd) }
+            let bytes = Array((value + "\n").utf8)
+            guard write(fd, bytes, bytes.count) == bytes.count else { throw VMError.state("cannot write \(path)") }
+        }
+    }
+
+    private func inNamespace<T>(_ body: () throws -> T) throws -> T {
+        guard let namespace else { return try body() }
+        do { return try namespace.withEntered(body) } catch let error as NamespaceError { throw HostNetworkError.namespace(error) }
+    }
+}
+
+/// The host's upstream DNS servers, from /etc/resolv.conf.
+enum Resolver {
+    static func nameservers(_ path: String = "/etc/resolv.conf") -> [String] {
+        (readText(path) ?? "").split(separator: "\n").compactMap { line in
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard words.count >= 2, words[0] == "nameserver" else { return nil }
+            return String(words[1])
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import Glibc
+import Yams
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// What `net start` made, recorded so `net stop` removes exactly that.
+public struct NetworkRuntimeState: Codable, Equatable, Sendable {
+    public var name: String
+    public var bridgeCreated: Bool
+    public var dnsmasqPid: Int32?
+    public var dnsmasqStartTime: UInt64?
+    public var firewall: Bool
+    /// Sysctls changed by this start and their previous values (path → value).
+    public var changedSysctls: [String: String]
+    public var addressing: String?
+    /// The network namespace the network runs in (nil: the host's). Firewall rules and
+    /// sysctls are per namespace, so only networks of the same namespace share them.
+    public var netns: String?
+}
+
+/// Named networks on disk: definitions in /var/lib/qnet/networks/NAME.yaml (kept across
+/// reboots) and what `net start` made in /run/qnet/networks/NAME/ (gone at reboot, like
+/// the bridges). Like libvirt's /etc/libvirt/qemu/networks and /run/libvirt/network.
+/// Needs write access to those directories; touches no network device.
+public struct NetworkStore: Sendable {
+    public init() {}
+
+    var definitionsDirectory: String { "\(QNetPaths.persistent)/networks" }
+    var runtimeDirectory: String { "\(QNetPaths.runtime)/networks" }
+    func definitionPath(_ name: String) -> String { "\(definitionsDirectory)/\(name).yaml" }
+    func runtimePath(_ name: String) -> String { "\(runtimeDirectory)/\(name)" }
+
+    // MARK: - definitions
+
+    /// All stored definitions, by name.
+    public func definitions() throws -> [NetworkDefinition] {
+        try listDirectory(definitionsDirectory).filter { $0.hasSuffix(".yaml") }.map { file in
+            try load(String(file.dropLast(5)))
+        }
+    }
+
+    /// The stored definition; throws `NetworkError.noSuchNetwork` when there is none.
+    public func load(_ name: String) throws -> NetworkDefinition {
+        guard let definition = try definitionIfPresent(name) else { throw NetworkError.noSuchNetwork(name) }
+        return definition
+    }
+
+    /// The stored definition, or nil when no network has this name (a file that does not
+    /// decode still throws).
+    public func definitionIfPresent(_ name: String) throws -> NetworkDefinition? {
+        guard let text = readText(definitionPath(name)) else { return nil }
+        do { return try YAMLDecoder().decode(NetworkDefinition.self, from: text) } catch {
+            throw NetworkError.unreadableDefinition(path: definitionPath(name), reason: String(describing: error))
+        }
+    }
+
+    public func contains(_ name: String) -> Bool { fileExists(definitionPath(name)) }
+
+    func save(_ definition: NetworkDefinition) throws {
+        try makeDirectories(definitionsDirectory)
+        let text = try YAMLEncoder().encode(definition)
+        try writeFileAtomically(definitionPath(definition.name), Array(text.utf8))
+    }
+
+    func removeDefinition(_ name: String) { unlink(definitionPath(name)) }
+
+    // MARK: - runtime state
+
+    /// Whether the network is up: started, and its dnsmasq (if it has one) still running.
+    public func isActive(_ name: String) -> Bool {
+        guard let state = runtimeState(name) else { return false }
+        if let pid = state.dnsmasqPid, let start = state.dnsmasqStartTime, !ProcessInfoReader.isAlive(pid, startTime: start) { return false }
+        return true
+    }
+
+    func runtimeState(_ name: String) -> NetworkRuntimeState? {
+        guard let bytes = readFile("\(runtimePath(name))/state.json") else { return nil }
+        return try? JSONDecoder().decode(NetworkRuntimeState.self, from: Data(bytes))
+    }
+
+    func saveRuntimeState(_ state: NetworkRuntimeState) throws {
+        try makeDirectories(runtimePath(state.name))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try writeFileAtomically("\(runtimePath(state.name))/state.json", Array(try encoder.encode(state)))
+    }
+
+    func removeRuntimeState(_ name: String) { removeTree(runtimePath(name)) }
+}
