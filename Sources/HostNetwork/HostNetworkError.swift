@@ -14,6 +14,8 @@ public enum HostNetworkError: Error, Equatable, CustomStringConvertible {
     case bridgeIntoOwnPort(bridge: String, port: String)
     case alreadyEnslaved(port: String, master: String)
     case notAPort(port: String, bridge: String)
+    /// A hook (`qnet ifup`/`ifdown`) was pointed at something other than a TAP.
+    case notATAP(String, kind: LinkKind?)
     case wirelessUplink(String)
     case uplinkInUse(String, reason: String)
     case tun(step: String, name: String, errno: Errno)
@@ -48,6 +50,13 @@ public enum HostNetworkError: Error, Equatable, CustomStringConvertible {
             return "'\(port)' already belongs to '\(master)'; detach it first with `qnet bridge detach \(master) \(port)`"
         case let .notAPort(port, bridge):
             return "'\(port)' is not a port of bridge '\(bridge)'"
+        case let .notATAP(name, kind):
+            let what = switch kind {
+            case .tun?: "a TUN device (layer 3)"
+            case let kind?: "a \(kind) device"
+            case nil: "a device without a link kind (a physical NIC or the loopback)"
+            }
+            return "'\(name)' is \(what), not a TAP; the QEMU hooks act only on TAP devices"
         case let .wirelessUplink(name):
             return "'\(name)' is a wireless interface and cannot be bridged (802.11 stations drop frames from other MACs); use a NAT network or user-mode networking instead"
         case let .uplinkInUse(name, reason):

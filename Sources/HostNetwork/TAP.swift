@@ -112,13 +112,14 @@ public final class TAPDevice: @unchecked Sendable {
     }
 }
 
-/// A random locally administered MAC whose first byte is 0xFE, as libvirt gives TAPs.
-/// A bridge takes the lowest MAC among its ports unless its own is set, so TAPs with
-/// 0xFE never become the lowest and the bridge's MAC does not change as guests join.
+/// A random locally administered MAC whose first byte is ``tapMACFirstByte`` (0xFE), as
+/// libvirt gives TAPs. A bridge takes the lowest MAC among its ports unless its own is
+/// set, so such TAPs never become the lowest and the bridge's MAC does not change as
+/// guests join.
 public func randomTAPMACAddress() -> MACAddress {
     var generator = SystemRandomNumberGenerator()
     let random: UInt64 = generator.next()
-    return MACAddress(bytes: [0xFE] + (0..<5).map { UInt8(truncatingIfNeeded: random >> (8 * $0)) })!
+    return MACAddress(bytes: [tapMACFirstByte] + (0..<5).map { UInt8(truncatingIfNeeded: random >> (8 * $0)) })!
 }
 
 extension HostNetwork {

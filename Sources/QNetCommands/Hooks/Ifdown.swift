@@ -5,7 +5,8 @@ import HostNetwork
 struct Ifdown: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ifdown",
-        abstract: "QEMU downscript= hook: detach the TAP from its bridge and bring it down.")
+        abstract: "QEMU downscript= hook: detach the TAP from its bridge and bring it down.",
+        discussion: "Acts only on TAP devices. With --bridge, the TAP must be that bridge's port; otherwise whichever bridge holds it lets it go.")
 
     @OptionGroup var global: GlobalOptions
 
@@ -15,17 +16,7 @@ struct Ifdown: ParsableCommand {
     @OptionGroup var hook: HookBridge
 
     func run() throws {
-        let bridgeName = try hook.resolve()
-        let host = try global.openHost()
-        let tap = try host.link(named: interface)
-        // Detach from whichever bridge holds it; an explicit bridge must match.
-        if let master = tap.masterIndex {
-            let bridge = try host.link(named: bridgeName)
-            if master != UInt32(bridge.index), hook.bridge != nil {
-                throw HostNetworkError.notAPort(port: interface, bridge: bridgeName)
-            }
-        }
-        try host.setLink(index: tap.index, name: interface, LinkChange(up: false, master: tap.masterIndex == nil ? nil : LinkChange.Master.none))
+        try global.openHost().detachHookTAP(interface, from: hook.bridge)
         print("\(interface): detached, down")
     }
 }

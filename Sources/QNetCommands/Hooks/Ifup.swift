@@ -25,7 +25,8 @@ struct Ifup: ParsableCommand {
         discussion: """
             Use as -netdev tap,id=n0,script=/usr/local/bin/qemu-ifup (a symlink to qnet) or with \
             script="qnet ifup" wrappers. The TAP gets the bridge's MTU, a MAC starting with fe:, \
-            the bridge as master and up — in one netlink request, no sleep.
+            the bridge as master and up — in one netlink request, no sleep. Acts only on TAP devices, \
+            never on the bridge itself.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -36,20 +37,8 @@ struct Ifup: ParsableCommand {
     @OptionGroup var hook: HookBridge
 
     func run() throws {
-        let bridgeName = try hook.resolve()
-        let host = try global.openHost()
-        let bridge = try host.link(named: bridgeName)
-        let tap = try host.link(named: interface)
-        guard bridge.isBridge else { throw HostNetworkError.notABridge(bridgeName, kind: bridge.kind) }
-        if let master = tap.masterIndex, master != UInt32(bridge.index) {
-            let masterName = try host.link(index: Int32(master))?.name ?? "interface \(master)"
-            throw HostNetworkError.alreadyEnslaved(port: interface, master: masterName)
-        }
-        // MTU first (the kernel applies IFLA_MTU before IFLA_MASTER within one request),
-        // so the bridge's MTU never drops to the TAP's when it joins.
-        try host.setLink(index: tap.index, name: interface, LinkChange(
-            up: true, master: .index(UInt32(bridge.index)), mtu: bridge.mtu,
-            macAddress: tap.macAddress.map { $0.bytes[0] == 0xFE ? $0 : randomTAPMACAddress() }))
-        print("\(interface): attached to \(bridgeName), up")
+        let bridge = try hook.resolve()
+        try global.openHost().attachHookTAP(interface, to: bridge)
+        print("\(interface): attached to \(bridge), up")
     }
 }
