@@ -91,6 +91,11 @@ enum GeneratedFiles {
             ("isolated.dnsmasq.conf", DnsmasqConfig.render(
                 definition: NetworkFixtures.isolated, addressing: try NetworkFixtures.addressing(NetworkFixtures.isolated),
                 paths: NetworkFixtures.paths("iso"), upstreamServers: NetworkFixtures.stubResolver)),
+            // Under `--netns lab`: dnsmasq runs in that namespace, so the host's loopback
+            // resolvers (unreachable there) are left out and the comments say where it runs.
+            ("nat-netns.dnsmasq.conf", DnsmasqConfig.render(
+                definition: NetworkFixtures.natDefault, addressing: try NetworkFixtures.addressing(NetworkFixtures.natDefault),
+                paths: NetworkFixtures.paths("default"), upstreamServers: ["127.0.0.53", "192.0.2.53", "::1"], namespace: "lab")),
         ]
     }
 
@@ -515,6 +520,11 @@ struct NetworkConfigGoldenTests {
             #expect(natDefault.split(separator: "\n").contains(Substring(line)), "missing \(line)")
         }
         #expect(!natDefault.contains("bind-interfaces\n"))
+        #expect(natDefault.contains("# dnsmasq runs in the host's network namespace."))
+        let netns = try #require(files["nat-netns.dnsmasq.conf"])
+        #expect(netns.split(separator: "\n").filter { $0.hasPrefix("server=") } == ["server=192.0.2.53"])
+        #expect(netns.contains("# dnsmasq runs in network namespace \"lab\""))
+        #expect(!netns.contains("host's network namespace"), "the comment must not claim the host's namespace under --netns")
         let custom = try #require(files["nat-custom.dnsmasq.conf"])
         let serverLines = custom.split(separator: "\n").filter { $0.hasPrefix("server=") }
         #expect(serverLines == ["server=192.0.2.53", "server=2001:db8::53", "server=fe80::1%eth0"])

@@ -23,7 +23,7 @@ struct NetworkServices {
         let paths = DnsmasqPaths(leaseFile: "\(directory)/dnsmasq.leases", pidFile: "\(directory)/dnsmasq.pid",
                                  configFile: "\(directory)/dnsmasq.conf")
         let config = DnsmasqConfig.render(definition: definition, addressing: addressing, paths: paths,
-                                          upstreamServers: Resolver.nameservers())
+                                          upstreamServers: Resolver.nameservers(), namespace: namespace?.name)
         try writeFileAtomically(paths.configFile, Array(config.utf8))
         let log = "\(directory)/dnsmasq.log"
         let pid = try Processes.start(dnsmasq, ["--keep-in-foreground", "--conf-file=\(paths.configFile)"], logPath: log, namespace: namespace)
