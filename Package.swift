@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "QMPTests", dependencies: ["QMP", "QNetTestSupport"]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "QNetTestSupport"]),
         .testTarget(name: "VirtualMachinesTests", dependencies: ["VirtualMachines", "HostNetwork", "Netlink", "NetlinkWire", "QEMU", "QMP", "GuestImage", "QNetTestSupport"], exclude: ["Golden"]),
-        .testTarget(name: "QNetCommandsTests", dependencies: ["QNetCommands", "HostNetwork", "NetlinkWire", "QNetTestSupport"]),
+        .testTarget(name: "QNetCommandsTests", dependencies: ["QNetCommands", "HostNetwork", "NetlinkWire", "GuestImage", "QNetTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,12 +1,13 @@
 import Glibc
 import GuestImage
+import HostNetwork
 import QEMU
 
 /// What `qnet probe` checks from inside a throwaway micro-VM on a bridge.
 public struct ProbeRequest: Sendable {
-    /// The bridge, or a named network's name when `isNetwork`.
+    /// The bridge, or a named network (`qnet net list`); a network's name wins over a
+    /// bridge of the same name, as in `--nic network=`.
     public var bridge: String
-    public var isNetwork: Bool
     /// Probe QEMU's user-mode networking (slirp or passt) instead of a bridge.
     public var userMode: UserBackend?
     /// A static `A.B.C.D/LEN`, or nil for a DHCP lease.
@@ -17,13 +18,13 @@ public struct ProbeRequest: Sendable {
     /// Seconds for the whole probe, boot included.
     public var timeout: Double
     public var accel: Acceleration
+    /// Who QEMU runs as; nil resolves as for `qnet vm run` (`$SUDO_USER`, else the `qnet` user).
     public var user: String?
     public var model: NICModel
 
-    public init(bridge: String, isNetwork: Bool = false, address: String? = nil, gateway: String? = nil, targets: [String] = [], dnsName: String? = nil,
+    public init(bridge: String, address: String? = nil, gateway: String? = nil, targets: [String] = [], dnsName: String? = nil,
                 timeout: Double = 60, accel: Acceleration = .auto, user: String? = nil, model: NICModel = .virtio) {
         self.bridge = bridge
-        self.isNetwork = isNetwork
         self.userMode = nil
         self.address = address
         self.gateway = gateway
@@ -67,31 +68,59 @@ public struct ProbeOutcome: Codable, Sendable {
 /// and `nslookup` in it. Needs what `qnet vm run` needs.
 public final class Prober {
     public let manager: VMManager
-    public let image: GuestImage
+    /// The micro-VM, asked for only once the target has been checked (building it takes seconds).
+    private let image: () throws -> GuestImage
 
     public init(manager: VMManager, image: GuestImage) {
+        self.manager = manager
+        self.image = { image }
+    }
+
+    /// `image` is called after the probe's target has been validated, so a typo in a bridge
+    /// name never costs an image build.
+    public init(manager: VMManager, image: @escaping () throws -> GuestImage) {
         self.manager = manager
         self.image = image
     }
 
-    /// Runs the probe; `progress` sees each step as the guest reports it. The VM is always
-    /// removed before this returns.
-    public func run(_ request: ProbeRequest, progress: (ProbeStep) -> Void = { _ in }) throws -> ProbeOutcome {
+    /// The NIC a probe of `request` gets: user-mode, a named network's (which must be
+    /// running), or a bridge's (which must exist and be a bridge). Throws before anything
+    /// is built or started.
+    public func nic(for request: ProbeRequest) throws -> NICSpec {
+        if let backend = request.userMode { return NICSpec(user: UserNICSpec(backend: backend, model: request.model)) }
+        let name = request.bridge
+        // A name that is no network is a bridge; a network whose file is broken is an error.
+        let networks = NetworkStore()
+        if try networks.definitionIfPresent(name) != nil {
+            guard networks.isActive(name) else { throw NetworkError.nicOnStoppedNetwork(name) }
+            return NICSpec(network: name, model: request.model)
+        }
+        let link = try manager.host.link(named: name)
+        guard link.isBridge else { throw HostNetworkError.notABridge(name, kind: link.kind) }
+        return NICSpec(bridge: name, model: request.model)
+    }
+
+    /// Runs the probe; `progress` sees each step as the guest reports it, `started` is called
+    /// once the target is checked and the micro-VM started. The VM is always removed
+    /// before this returns.
+    public func run(_ request: ProbeRequest, progress: (ProbeStep) -> Void = { _ in }, started onStart: () -> Void = {}) throws -> ProbeOutcome {
         let started = monotonicNow()
         let name = "probe-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
         let commandLine: String
         do { commandLine = try request.plan().kernelCommandLine() } catch {
             throw VMError.invalidValue(what: "probe", value: String(describing: error), allowed: "see the message")
         }
+        let nic = try nic(for: request)
+        let image = try image()
         let definition = VMDefinition(
-            name: name, memory: 256, cpus: 1, nics: [request.userMode.map { NICSpec(user: UserNICSpec(backend: $0, model: request.model)) }
-                    ?? (request.isNetwork ? NICSpec(network: request.bridge, model: request.model) : NICSpec(bridge: request.bridge, model: request.model))],
+            name: name, memory: 256, cpus: 1, nics: [nic],
             kernel: image.kernel, initrd: image.initramfs, append: commandLine, accel: request.accel,
-            user: request.user ?? "nobody",
+            user: request.user,
             // A guest panic then ends QEMU instead of rebooting it.
             extraArguments: ["-no-reboot"])
         let state = try manager.run(definition)
         defer { try? manager.kill(name) }
+        onStart()
 
         var parser = ProbeLogParser()
         var report = ProbeReport()
@@ -122,5 +151,18 @@ public final class Prober {
         return ProbeOutcome(bridge: request.bridge, vm: name, accel: state.accel, ok: failure == nil && report.ok,
                             bootMilliseconds: firstLine, totalMilliseconds: Int((monotonicNow() - started) * 1000),
                             steps: report.steps, failure: failure)
+    }
+}
+
+extension ProbeStep {
+    /// What a person reads for this step. An address step names the address and, for a
+    /// lease, the server that gave it and the router ("10.99.7.50/24 leased from 10.99.7.1,
+    /// router 10.99.7.1"); other steps show the guest's own detail text.
+    public var summary: String {
+        guard name == "address", ok, let address = fields["addr"] else { return detail }
+        guard fields["method"] == "dhcp" else { return "\(address) (\(detail))" }
+        var text = "\(address) leased from \(fields["server"] ?? "?")"
+        if let router = fields["router"], router != "-" { text += ", router \(router)" }
+        return text
     }
 }

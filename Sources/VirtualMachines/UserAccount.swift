@@ -38,18 +38,11 @@ public struct UserAccount: Equatable, Sendable {
     public var isRoot: Bool { uid == 0 }
 
     /// Whether this account may read (and write) `path`, judged from its mode, owner and
-    /// group as the kernel would (root may do anything).
+    /// group as the kernel would (root may do anything), every directory on the way included.
     public func canAccess(_ path: String, write: Bool = false) -> Bool {
         if isRoot { return true }
         var info = stat()
-        guard stat(path, &info) == 0 else { return false }
-        let mode = info.st_mode
-        let (readBit, writeBit): (mode_t, mode_t)
-        if info.st_uid == uid { (readBit, writeBit) = (S_IRUSR, S_IWUSR) }
-        else if info.st_gid == gid || groups.contains(info.st_gid) { (readBit, writeBit) = (S_IRGRP, S_IWGRP) }
-        else { (readBit, writeBit) = (S_IROTH, S_IWOTH) }
-        guard mode & readBit != 0 else { return false }
-        if write && mode & writeBit == 0 { return false }
+        guard stat(path, &info) == 0, permits(info, write: write) else { return false }
         // Every directory on the way must be searchable.
         var directory = path
         while let slash = directory.lastIndex(of: "/"), slash != directory.startIndex {
@@ -60,5 +53,17 @@ public struct UserAccount: Equatable, Sendable {
             if dirInfo.st_mode & search == 0 { return false }
         }
         return true
+    }
+
+    /// Whether a file's own mode, owner and group let this account read (and write) it,
+    /// whatever the directories above it allow: what reopening a descriptor through
+    /// /proc/self/fd/N checks.
+    public func permits(_ info: stat, write: Bool = false) -> Bool {
+        if isRoot { return true }
+        let (readBit, writeBit): (mode_t, mode_t)
+        if info.st_uid == uid { (readBit, writeBit) = (S_IRUSR, S_IWUSR) }
+        else if info.st_gid == gid || groups.contains(info.st_gid) { (readBit, writeBit) = (S_IRGRP, S_IWGRP) }
+        else { (readBit, writeBit) = (S_IROTH, S_IWOTH) }
+        return info.st_mode & readBit != 0 && (!write || info.st_mode & writeBit != 0)
     }
 }

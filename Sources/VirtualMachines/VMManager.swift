@@ -65,9 +65,13 @@ public final class VMManager {
         // QEMU holds the TAP descriptors once it runs; qnet's copies close when this scope ends.
         defer { for tap in taps.values { tap.close() } }
         let passts = try startPassts(for: plan, directory: files.directory, undo: undo)
-        let (interfaces, descriptors) = try networkInterfaces(for: plan, taps: taps, passts: passts)
+        var (interfaces, descriptors) = try networkInterfaces(for: plan, taps: taps, passts: passts)
+        // The kernel and initrd go to QEMU as descriptors too (read as /proc/self/fd/N).
+        let bootFiles = try BootFiles.open(definition, user: plan.user, firstDescriptor: Int32(3 + descriptors.count))
+        defer { bootFiles.close() }
+        descriptors += bootFiles.mappings
         let arguments = try QEMUArgumentsBuilder.arguments(
-            for: definition, accel: plan.accel, qmpSocket: files.qmpSocket, consoleLog: files.consoleLog,
+            for: bootFiles.applied(to: definition), accel: plan.accel, qmpSocket: files.qmpSocket, consoleLog: files.consoleLog,
             pidFile: files.pidFile, networkInterfaces: interfaces)
         let pid = try spawnQEMU(plan, arguments: arguments, descriptors: descriptors, output: logDescriptor,
                                 directory: files.directory, foreground: foreground)
@@ -330,8 +334,12 @@ public final class VMManager {
         }
         for disk in definition.disks { try check("disk", disk, write: true) }
         try check("ISO", definition.cdrom)
-        try check("kernel", definition.kernel)
-        try check("initrd", definition.initrd)
+        // The kernel and initrd need only their own mode to allow the user: QEMU gets them
+        // as descriptors (BootFiles), so the directories above them do not matter.
+        for (what, path) in [("kernel", definition.kernel), ("initrd", definition.initrd)] {
+            guard let path else { continue }
+            guard fileExists(path) else { throw VMError.missingFile(what: what, path: path) }
+        }
     }
 
     private func resolveAccel(_ requested: Acceleration, qemu: String) -> Acceleration {

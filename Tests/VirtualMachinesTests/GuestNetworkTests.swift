@@ -137,4 +137,24 @@ struct GuestNetworkTests {
         #expect(try !fixture.manager.list().contains { $0.name.hasPrefix("probe-\(getpid())-") })
         #expect(try fixture.tapNames().isEmpty)
     }
+
+    /// The probe's guest image may sit where QEMU's user cannot go (under a 0700 state
+    /// directory): it gets the kernel and initrd as descriptors.
+    @Test(.timeLimit(.minutes(3)))
+    func probeBootsAnImageFromADirectoryQEMUCannotEnter() throws {
+        let fixture = try VMFixture("probepriv")
+        try fixture.host.addAddress(IPPrefix("10.24.0.1/24")!, to: "br0")
+        let shared = try GuestFixture.image.get()
+        let directory = try PrivateDirectory()
+        defer { withExtendedLifetime(directory) {} }
+        try FileManager.default.copyItem(atPath: shared.directory, toPath: "\(directory.path)/guest")
+        let image = try #require(GuestImage.load(from: "\(directory.path)/guest"))
+        let user = try #require(UserAccount.lookup("nobody"))
+        #expect(!user.canAccess(image.kernel) && !user.canAccess(image.initramfs))
+        let outcome = try Prober(manager: fixture.manager, image: image).run(ProbeRequest(
+            bridge: "br0", address: "10.24.0.9/24", gateway: "10.24.0.1", timeout: 90, accel: .tcg, user: "nobody"))
+        #expect(outcome.ok, "\(outcome)")
+        #expect(outcome.steps.map(\.name) == ["link", "address", "gateway"])
+        #expect(try fixture.tapNames().isEmpty)
+    }
 }

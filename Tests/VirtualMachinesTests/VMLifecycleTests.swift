@@ -150,6 +150,50 @@ struct VMLifecycleTests {
         #expect(try fixture.ns.linkNames() == running)
     }
 
+    /// A kernel where QEMU's user cannot go (a 0700 directory, as `mktemp -d` makes) still
+    /// boots: qnet opens it and QEMU reads it as /proc/self/fd/N.
+    @Test func aKernelInAPrivateDirectoryIsHandedToQEMUAsADescriptor() throws {
+        let fixture = try VMFixture("vmprivate")
+        let directory = try PrivateDirectory()
+        defer { withExtendedLifetime(directory) {} }
+        let kernel = "\(directory.path)/vmlinuz"
+        try FileManager.default.copyItem(atPath: try VMTestState.kernel, toPath: kernel)
+        chmod(kernel, 0o644)
+        let nobody = try #require(UserAccount.lookup("nobody"))
+        #expect(!nobody.canAccess(kernel), "the test needs a kernel that nobody cannot reach by path")
+
+        var definition = try fixture.definition("private1")
+        definition.kernel = kernel
+        let state = try fixture.manager.run(definition)
+        defer { try? fixture.manager.kill("private1") }
+        let position = try #require(state.arguments.firstIndex(of: "-kernel"))
+        let passed = state.arguments[position + 1]
+        #expect(passed.hasPrefix("/proc/self/fd/"), "\(passed)")
+        // Witness: QEMU's own descriptor table holds the kernel file.
+        let descriptor = String(passed.dropFirst("/proc/self/fd/".count))
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(state.pid)/fd/\(descriptor)") == kernel)
+        #expect(try fixture.manager.status("private1").runState == "running")
+
+        // A kernel whose own mode shuts the user out is refused before QEMU starts.
+        chmod(kernel, 0o600)
+        definition.name = "private2"
+        #expect(throws: VMError.unreadableFile(what: "kernel", path: kernel, user: "nobody")) { try fixture.manager.run(definition) }
+    }
+
+    /// `qnet probe nosuch` fails on the name before any image is built or VM started.
+    @Test func probeChecksItsTargetBeforeAskingForTheImage() throws {
+        let fixture = try VMFixture("probenone")
+        let asked = Flag()
+        let prober = Prober(manager: fixture.manager, image: {
+            asked.set()
+            throw TestSupportError("the image was asked for")
+        })
+        #expect(throws: HostNetworkError.noSuchDevice("nosuch")) { try prober.run(ProbeRequest(bridge: "nosuch", accel: .tcg)) }
+        #expect(throws: HostNetworkError.notABridge("lo", kind: nil)) { try prober.run(ProbeRequest(bridge: "lo", accel: .tcg)) }
+        #expect(!asked.isSet)
+        #expect(try fixture.tapNames().isEmpty)
+    }
+
     @Test func nicSpecParsing() throws {
         #expect(try NICSpec.parse("bridge=br0") == NICSpec(bridge: "br0"))
         #expect(try NICSpec.parse("bridge=br1,model=e1000,mac=52:54:00:01:02:03") == NICSpec(bridge: "br1", model: .e1000, mac: "52:54:00:01:02:03"))
@@ -170,4 +214,23 @@ struct VMLifecycleTests {
         let assigned = try GuestMAC.assign(vm: "web", nics: [NICSpec(bridge: "br0")], inUse: taken)
         #expect(assigned[0] != first && assigned[0].bytes.prefix(3) == [0x52, 0x54, 0x00])
     }
+}
+
+/// A directory only root can enter (0700, as `mktemp -d` makes), removed at deinit.
+final class PrivateDirectory {
+    let path: String
+    init() throws {
+        var template = Array("/tmp/qnet-private-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw TestSupportError("mkdtemp failed") }
+        path = String(cString: made)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// A flag set from a closure.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }

@@ -1,6 +1,5 @@
 import ArgumentParser
 import GuestImage
-import HostNetwork
 import NetlinkWire
 import QEMU
 import VirtualMachines
@@ -45,7 +44,7 @@ struct Probe: ParsableCommand {
     @Option(help: ArgumentHelp("NIC model: virtio, e1000, e1000e or rtl8139.", valueName: "model"), transform: Parse.nicModel)
     var model: NICModel = .virtio
 
-    @Option(help: ArgumentHelp("The user QEMU runs as (default: nobody).", valueName: "user"))
+    @Option(help: ArgumentHelp("The user QEMU runs as (default: $SUDO_USER, else the qnet system user, as for `qnet vm run`).", valueName: "user"))
     var user: String?
 
     @Flag(help: "Print JSON (schema in the README).")
@@ -60,18 +59,17 @@ struct Probe: ParsableCommand {
     func run() throws {
         let host = try global.openHost()
         let manager = VMFactory.manager(host: host, global: global)
-        let image = try GuestImageBuilder().cached().image
         let target = bridge ?? "user-mode"
-        // A name that is no network is a bridge; a network whose file is broken is an error.
-        let isNetwork = try bridge.map { try NetworkStore().definitionIfPresent($0) != nil } ?? false
-        var request = ProbeRequest(bridge: target, isNetwork: isNetwork, address: address?.description, gateway: gateway?.description,
+        var request = ProbeRequest(bridge: target, address: address?.description, gateway: gateway?.description,
                                    targets: targets.map(\.description), dnsName: dns, timeout: timeout, accel: accel,
                                    user: user, model: model)
         request.userMode = userMode
-        if !json { print("probing \(target) from a micro-VM (\(model.rawValue) NIC) ...") }
-        let outcome = try Prober(manager: manager, image: image).run(request) { step in
+        let prober = Prober(manager: manager, image: { try GuestImageBuilder().cached().image })
+        let outcome = try prober.run(request, progress: { step in
             if !json { print(ProbeFormatting.line(step)) }
-        }
+        }, started: {
+            if !json { print("probing \(target) from a micro-VM (\(model.rawValue) NIC) ...") }
+        })
         if json {
             print(try Output.json(outcome))
         } else {
@@ -88,7 +86,7 @@ enum ProbeFormatting {
         let mark = step.ok ? "✔" : (step.skipped ? "-" : "✘")
         let what = step.target.map { "\(step.name) \($0)" } ?? step.name
         let time = String(step.milliseconds) + " ms"
-        return "  \(mark) \(what.padding(28)) \(time.padding(9)) \(step.detail)"
+        return "  \(mark) \(what.padding(28)) \(time.padding(9)) \(step.summary)"
     }
 }
 
