@@ -42,26 +42,31 @@ func children(mentioning marker: String) -> [Int32] {
         #expect(result.verdict == .runsGuests, "\(result)")
         #expect(result.stagesReached == "3PLE")
         #expect(result.canRunGuests)
-        #expect(result.seconds < 5, "TCG took \(result.seconds) s")
         print("probe under TCG: \(result.seconds) s")
         #expect(children(mentioning: fixture.path).isEmpty)
         #expect(try FileManager.default.contentsOfDirectory(atPath: fixture.path) == ["bin"], "the probe's files were left behind")
     }
 
-    /// On these machines /dev/kvm exists, but the nested PVM KVM runs ordinary guests
-    /// orders of magnitude too slowly: the probe must say so within its timeout.
-    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/dev/kvm") && ProcessInfo.processInfo.environment["QNET_KVM_WORKS"] == nil,
-                   "needs this project's machines' /dev/kvm (set QNET_KVM_WORKS=1 where KVM really works)"))
-    func kvmHereCannotRunGuestsAndIsKilledAtTheTimeout() throws {
+    /// A guest that gets to 64-bit mode and then crawls (what a nested PVM KVM does) is
+    /// killed at the timeout and explained. The stand-in QEMU writes the stages such a guest
+    /// reaches to the probe's debugcon file, then hangs; the machine's own KVM plays no part.
+    @Test func slowGuestIsKilledAtTheTimeoutAndExplained() throws {
         let fixture = try Fixture()
-        let start = Date()
-        let result = KVMProbe.run(qemu: qemu, accelerator: "kvm", timeout: .seconds(5), temporaryBase: fixture.path)
-        let elapsed = Date().timeIntervalSince(start)
+        // The stage file is the path= of `-chardev file,id=stages,path=...`.
+        try fixture.script("qemu", """
+            for argument in "$@"; do
+                case "$argument" in file,id=stages,path=*) printf 3PL > "${argument#file,id=stages,path=}" ;; esac
+            done
+            exec sleep 30.5151
+            """)
+        let result = KVMProbe.run(qemu: fixture.full("bin/qemu"), accelerator: "kvm", timeout: .seconds(1), temporaryBase: fixture.path)
         #expect(result.verdict == .stalled, "\(result)")
         #expect(!result.canRunGuests)
-        #expect(result.detail.contains("did not finish within 5 s"))
-        #expect(elapsed >= 5 && elapsed < 7, "took \(elapsed) s")
-        #expect(children(mentioning: fixture.path).isEmpty, "a killed QEMU was left behind")
+        #expect(result.stagesReached == "3PL")
+        #expect(result.detail.contains("did not finish within 1 s and was killed: it reached 64-bit mode"), "\(result.detail)")
+        // Killed at the timeout, not before it.
+        #expect(result.seconds >= 1, "\(result.seconds) s")
+        #expect(children(mentioning: "30.5151").isEmpty, "the killed stand-in was left behind")
         #expect(try FileManager.default.contentsOfDirectory(atPath: fixture.path) == ["bin"], "the probe's files were left behind")
     }
 
@@ -76,11 +81,9 @@ func children(mentioning marker: String) -> [Int32] {
     @Test func hungQEMUIsKilledAtTheTimeout() throws {
         let fixture = try Fixture()
         try fixture.script("qemu", "exec sleep 30.4242")
-        let start = Date()
         let result = KVMProbe.run(qemu: fixture.full("bin/qemu"), timeout: .milliseconds(300))
         #expect(result.verdict == .stalled)
         #expect(result.detail.contains("never reached its first instruction"))
-        #expect(Date().timeIntervalSince(start) < 2)
         #expect(children(mentioning: "30.4242").isEmpty, "the hung child was left behind")
     }
 

@@ -39,15 +39,26 @@ struct DiskImageTests {
         let path = directory.file("data.img")
         try Data(repeating: 0xAB, count: 1 << 20).write(to: URL(fileURLWithPath: path))
         chmod(path, 0o600)
-        chown(path, 1234, 5678)
         try DiskImage.create(path: path, size: DiskSize(parsing: "2G"), force: true)
         let status = try #require(fileStatus(path))
         #expect(status.st_size == 2 << 30 && status.st_blocks == 0)
         #expect(status.st_mode & 0o7777 == 0o600)
-        if geteuid() == 0 { #expect(status.st_uid == 1234 && status.st_gid == 5678) }
         try DiskImage.create(path: path, size: DiskSize(parsing: "1G"), format: .qcow2, force: true)
         #expect(try DiskImage.info(path: path).format == "qcow2")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["data.img"])
+    }
+
+    /// The replacement keeps the replaced file's owner and group (only root can give a file
+    /// to someone else, so this needs root).
+    @Test(Privileged.rootEnabled) func forceKeepsTheOwner() throws {
+        let directory = try TestDirectory("disk")
+        let path = directory.file("owned.img")
+        try Data(repeating: 0xAB, count: 4096).write(to: URL(fileURLWithPath: path))
+        #expect(chown(path, 1234, 5678) == 0, "chown: errno \(errno)")
+        try DiskImage.create(path: path, size: DiskSize(parsing: "1G"), force: true)
+        let status = try #require(fileStatus(path))
+        #expect(status.st_uid == 1234 && status.st_gid == 5678)
+        #expect(status.st_size == 1 << 30)
     }
 
     @Test func forceFollowsASymlinkToItsTarget() throws {

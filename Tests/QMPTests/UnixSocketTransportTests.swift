@@ -49,7 +49,8 @@ struct UnixSocketTransportTests {
             try client.execute("query-status", timeout: .milliseconds(300))
         }
         let elapsed = ContinuousClock.now - start
-        #expect(elapsed >= .milliseconds(300) && elapsed < .seconds(2), "\(elapsed)")
+        // The deadline was kept, not cut short (how late the answer came is the machine's business).
+        #expect(elapsed >= .milliseconds(300), "\(elapsed)")
         // The late reply is discarded; the next command gets its own.
         write(peer, #"{"return": {"running": false, "status": "prelaunch"}, "id": 2}"# + "\n" + #"{"return": {"running": true, "status": "running"}, "id": 3}"# + "\n")
         #expect(try client.queryStatus() == QMPStatus(running: true, status: "running"))
@@ -76,12 +77,14 @@ struct UnixSocketTransportTests {
     @Test func connectRetriesUntilTheSocketAppearsOrGivesUp() throws {
         let directory = try TestDirectory("sock")
         let path = directory.file("late.sock")
-        // Nobody there, no retrying: ENOENT at once, one clear line.
-        let start = ContinuousClock.now
-        let error = #expect(throws: QMPError.self) { try UnixSocketTransport(connectingTo: path, timeout: .seconds(5), keepTrying: { false }) }
+        // Nobody there, no retrying: ENOENT after one attempt, one clear line.
+        nonisolated(unsafe) var asked = 0
+        let error = #expect(throws: QMPError.self) {
+            try UnixSocketTransport(connectingTo: path, timeout: .seconds(5), keepTrying: { asked += 1; return false })
+        }
         #expect(error == .connectFailed(path: path, errno: .noSuchFileOrDirectory))
         #expect(error?.description == "cannot connect to QMP socket '\(path)': No such file or directory (is QEMU running with this QMP socket?)")
-        #expect(ContinuousClock.now - start < .seconds(1))
+        #expect(asked == 1, "asked \(asked) times whether to keep trying")
         // Gives up at the deadline.
         #expect(throws: QMPError.connectFailed(path: path, errno: .noSuchFileOrDirectory)) {
             try UnixSocketTransport(connectingTo: path, timeout: .milliseconds(100))

@@ -168,10 +168,10 @@ struct CLIRoundTripTests {
         var environment = ProcessInfo.processInfo.environment
         environment["QNET_BRIDGE"] = "br7"
 
-        let started = Date()
+        // (The recipe's script sleeps 0.5 s; qnet's start-up and attach are timed in
+        // BENCHMARKS.md (a), "qnet --netns NS tap create nic0 --bridge br0".)
         let up = try run(ifup, ["--netns", ns.name, "tap0"], environment: environment)
         #expect(up.status == 0, "\(up.stderr)")
-        #expect(Date().timeIntervalSince(started) < 0.5)  // the recipe sleeps 0.5 s
         let link = try #require(try ns.link("tap0"))
         #expect(link["master"] as? String == "br7")
         #expect(link["mtu"] as? Int == 1400)

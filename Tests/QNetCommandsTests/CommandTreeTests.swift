@@ -22,7 +22,36 @@ struct CommandTreeTests {
         #expect(create.global.netns == "lab")
     }
 
+    /// Every leaf of the command tree (read from the tree, so new verbs are covered without
+    /// editing this list) is reached by its path: `qnet NOUN VERB --help` prints that verb's help.
     @Test func everyVerbIsReachable() throws {
+        func leaves(_ command: ParsableCommand.Type, path: [String]) -> [([String], ParsableCommand.Type)] {
+            let children = command.configuration.subcommands
+            if children.isEmpty { return [(path, command)] }
+            return children.flatMap { leaves($0, path: path + [$0._commandName]) }
+        }
+        let verbs = leaves(QNet.self, path: [])
+        // The tree walk itself is checked: these nouns and verbs must be among what it found.
+        let paths = Set(verbs.map { $0.0.joined(separator: " ") })
+        for expected in ["vm run", "vm stop", "net create", "net lease add", "disk info", "probe", "guest build", "demo", "doctor",
+                         "bridge create", "tap list", "show", "ifup", "ifdown"] {
+            #expect(paths.contains(expected), "\(expected) not in \(paths.sorted())")
+        }
+        for (path, command) in verbs {
+            do {
+                // ArgumentParser answers --help with a help command whose run() throws the request.
+                var help = try QNet.parseAsRoot(path + ["--help"])
+                try help.run()
+                Issue.record("\(path) --help did not ask for help")
+            } catch {
+                #expect(QNet.exitCode(for: error) == .success, "\(path): \(error)")
+                #expect(QNet.fullMessage(for: error) == QNet.helpMessage(for: command), "\(path) reached another command")
+            }
+        }
+    }
+
+    /// Typical argument lists parse into their verb (arguments and options included).
+    @Test func typicalArgumentsParseIntoTheirVerb() throws {
         let cases: [([String], ParsableCommand.Type)] = [
             (["bridge", "delete", "br0"], BridgeDelete.self),
             (["bridge", "set", "br0", "--stp", "off"], BridgeSet.self),

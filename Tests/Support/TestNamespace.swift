@@ -15,6 +15,12 @@ public enum Privileged {
     public static var enabled: ConditionTrait {
         .enabled(if: available || required, "needs root and /dev/net/tun (set CI=true to make this a failure instead of a skip)")
     }
+
+    /// Trait for tests that need root but no network device (chown, mknod): enabled as root
+    /// or when required, so under CI=true a run without root fails instead of skipping.
+    public static var rootEnabled: ConditionTrait {
+        .enabled(if: geteuid() == 0 || required, "needs root (set CI=true to make this a failure instead of a skip)")
+    }
 }
 
 /// A result of running a command: status and captured output.
