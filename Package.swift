@@ -34,31 +34,31 @@ let package = Package(
         .target(
             name: "Netlink",
             dependencies: [
-                "CLinuxNet", "NetlinkWire",
+                "CLinuxNet", "QNetSystem", "NetlinkWire",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .target(
             name: "HostNetwork",
             dependencies: [
-                "CLinuxNet", "NetlinkWire", "Netlink",
+                "CLinuxNet", "QNetSystem", "NetlinkWire", "Netlink",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(name: "HostChecks", dependencies: ["HostNetwork", "CLinuxNet", "QEMU"]),
-        .target(name: "QEMU", dependencies: ["NetlinkWire", .product(name: "SystemPackage", package: "swift-system")]),
-        .target(name: "QMP", dependencies: ["CLinuxNet", .product(name: "SystemPackage", package: "swift-system")]),
-        .target(name: "GuestImage", dependencies: ["CLinuxNet"]),
+        .target(name: "QEMU", dependencies: ["QNetSystem", "NetlinkWire", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "QMP", dependencies: ["CLinuxNet", "QNetSystem", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "GuestImage", dependencies: ["CLinuxNet", "QNetSystem"]),
         .target(
             name: "VirtualMachines",
             dependencies: [
-                "HostNetwork", "HostChecks", "QEMU", "QMP", "GuestImage", "CLinuxNet",
+                "QNetSystem", "HostNetwork", "HostChecks", "QEMU", "QMP", "GuestImage", "CLinuxNet",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .target(
             name: "QNetCommands",
             dependencies: [
-                "HostNetwork", "HostChecks", "QEMU", "QMP", "GuestImage", "VirtualMachines",
+                "QNetSystem", "HostNetwork", "HostChecks", "QEMU", "QMP", "GuestImage", "VirtualMachines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "qnet", dependencies: ["QNetCommands"]),

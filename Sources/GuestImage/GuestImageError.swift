@@ -1,6 +1,8 @@
+import QNetSystem
+
 /// Why building or driving the micro-VM image failed. Each description is one line that
 /// names the bad value and what would be accepted.
-public enum GuestImageError: Error, Equatable, Sendable, CustomStringConvertible {
+public enum GuestImageError: UserFacingError, Equatable, Sendable {
     /// A required input file is missing or unreadable (kernel, busybox, modules tree...).
     case missingInput(what: String, path: String, hint: String)
     /// The file is not a Linux x86 boot image (bzImage), so its version cannot be read.

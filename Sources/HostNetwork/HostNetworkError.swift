@@ -1,10 +1,11 @@
 import Netlink
 import NetlinkWire
 import SystemPackage
+import QNetSystem
 
 /// Why a host network operation failed. Each case's description is one line that names
 /// the bad value and says what is allowed or what to do.
-public enum HostNetworkError: Error, Equatable, CustomStringConvertible {
+public enum HostNetworkError: UserFacingError, Equatable {
     case invalidName(String, reason: String)
     case invalidValue(what: String, value: String, allowed: String)
     case noSuchDevice(String)

@@ -1,3 +1,5 @@
+import QNetSystem
+
 /// Steps already taken by a multi-step operation, with how to take each back.
 ///
 /// Every step registers its undo right after it succeeds; unless the operation calls
@@ -32,7 +34,7 @@ public final class UndoStack {
 
 /// An operation failed part-way and was rolled back; `rollbackFailures` lists undo steps
 /// that themselves failed (empty when the host is back exactly as it was).
-public struct RolledBackError: Error, CustomStringConvertible {
+public struct RolledBackError: UserFacingError {
     public var underlying: Error
     public var rollbackFailures: [String]
 

@@ -1,8 +1,9 @@
 import NetlinkWire
 import SystemPackage
+import QNetSystem
 
 /// A failure talking to the kernel over netlink.
-public enum NetlinkError: Error, Equatable, CustomStringConvertible {
+public enum NetlinkError: UserFacingError, Equatable {
     /// The kernel refused a request: NLMSG_ERROR with a negative errno, and the
     /// extended-ack text when the kernel gave one (NETLINK_EXT_ACK).
     case kernel(errno: Errno, extAck: String?, request: MessageType)

@@ -1,6 +1,7 @@
 import CLinuxNet
 import Glibc
 import SystemPackage
+import QNetSystem
 
 /// A named network namespace, as `ip netns` manages them under /run/netns.
 ///
@@ -55,7 +56,7 @@ public struct NetworkNamespace: Sendable, Equatable {
     }
 }
 
-public enum NamespaceError: Error, Equatable, CustomStringConvertible {
+public enum NamespaceError: UserFacingError, Equatable {
     case open(name: String, path: String, errno: Errno)
     case enter(name: String, errno: Errno)
     case create(name: String, errno: Errno)

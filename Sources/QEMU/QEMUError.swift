@@ -1,8 +1,9 @@
 import SystemPackage
+import QNetSystem
 
 /// Why building a QEMU command line, finding QEMU, or making or reading a disk image failed.
 /// Each description is one line that names the bad value and says what is allowed.
-public enum QEMUError: Error, Equatable, CustomStringConvertible {
+public enum QEMUError: UserFacingError, Equatable {
     /// A value QEMU's option syntax cannot carry (a control character such as a newline).
     case inexpressibleValue(option: String, value: String, reason: String)
     /// A value outside what qnet or QEMU allows.

@@ -1,7 +1,8 @@
 import SystemPackage
+import QNetSystem
 
 /// Why a QMP exchange failed. Each description is one line.
-public enum QMPError: Error, Equatable, CustomStringConvertible {
+public enum QMPError: UserFacingError, Equatable {
     /// The socket could not be reached (ENOENT: QEMU not started or gone; ECONNREFUSED: nobody listening).
     case connectFailed(path: String, errno: Errno)
     /// Nothing arrived in time.

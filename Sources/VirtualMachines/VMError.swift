@@ -1,7 +1,8 @@
 import HostNetwork
+import QNetSystem
 
 /// Why a VM operation failed; one line each, naming the bad value and what is allowed.
-public enum VMError: Error, Equatable, CustomStringConvertible {
+public enum VMError: UserFacingError, Equatable {
     case invalidValue(what: String, value: String, allowed: String)
     case missingFile(what: String, path: String)
     case unreadableFile(what: String, path: String, user: String)

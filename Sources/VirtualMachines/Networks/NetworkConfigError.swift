@@ -1,7 +1,8 @@
 import NetlinkWire
+import QNetSystem
 
 /// Why a network definition cannot be used; one line each, naming the bad value and what is allowed.
-public enum NetworkConfigError: Error, Equatable, Sendable, CustomStringConvertible {
+public enum NetworkConfigError: UserFacingError, Equatable, Sendable {
     case badNetworkName(String)
     case badBridgeName(String)
     case badDomain(String)

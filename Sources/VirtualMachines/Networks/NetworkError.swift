@@ -1,9 +1,10 @@
 import NetlinkWire
+import QNetSystem
 
 /// Why a named-network operation failed (`qnet net ...`, or a VM NIC naming a network);
 /// one line each, naming the network or value and what to do. Problems with a definition's
 /// own values are `NetworkConfigError`, carried by `badSetting`.
-public enum NetworkError: Error, Equatable, Sendable, CustomStringConvertible {
+public enum NetworkError: UserFacingError, Equatable, Sendable {
     case noSuchNetwork(String)
     /// The stored definition file does not decode; `reason` is the decoder's explanation.
     case unreadableDefinition(path: String, reason: String)

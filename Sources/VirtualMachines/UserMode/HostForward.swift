@@ -1,8 +1,9 @@
 import NetlinkWire
 import QEMU
+import QNetSystem
 
 /// Why a user-mode NIC cannot be set up; one line each, naming the bad value and what is allowed.
-public enum UserModeError: Error, Equatable, CustomStringConvertible {
+public enum UserModeError: UserFacingError, Equatable {
     /// A `hostfwd=` value that does not parse.
     case invalidForward(value: String, problem: String)
     /// Any other bad `--nic user` value.
