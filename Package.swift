@@ -66,12 +66,14 @@ let package = Package(
         .executableTarget(name: "QNetBench", dependencies: ["HostNetwork"], path: "bench/Sources/QNetBench"),
         .testTarget(name: "QNetSystemTests", dependencies: ["QNetSystem", "QNetTestSupport", .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire"]),
+        // A scripted netlink transport shared by the request-layer suites (tier 2, no root).
+        .target(name: "NetlinkTestSupport", dependencies: ["Netlink", "NetlinkWire"], path: "Tests/NetlinkTestSupport"),
         .testTarget(
             name: "NetlinkTests",
-            dependencies: ["Netlink", "NetlinkWire", .product(name: "SystemPackage", package: "swift-system")]),
+            dependencies: ["Netlink", "NetlinkWire", "NetlinkTestSupport", .product(name: "SystemPackage", package: "swift-system")]),
         // Namespaces, an `ip -j` witness and privilege checks shared by the privileged suites.
         .target(name: "QNetTestSupport", path: "Tests/Support"),
-        .testTarget(name: "HostNetworkTests", dependencies: ["HostNetwork", "Netlink", "NetlinkWire", "CLinuxNet", "QNetTestSupport"]),
+        .testTarget(name: "HostNetworkTests", dependencies: ["HostNetwork", "Netlink", "NetlinkWire", "CLinuxNet", "QNetTestSupport", "NetlinkTestSupport"]),
         .testTarget(name: "HostChecksTests", dependencies: ["HostChecks", "HostNetwork", "QNetTestSupport"]),
         .testTarget(name: "QEMUTests", dependencies: ["QEMU", "NetlinkWire", "QNetTestSupport"], exclude: ["Golden"]),
         .testTarget(name: "QMPTests", dependencies: ["QMP", "QNetTestSupport"]),

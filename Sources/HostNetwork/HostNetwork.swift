@@ -18,6 +18,12 @@ public final class HostNetwork: @unchecked Sendable {
     /// each partial transaction is rolled back completely.
     public var stepCheckpoint: ((String) throws -> Void)?
 
+    /// Opens the TUN side of a TAP: the /dev/net/tun ioctls that netlink cannot do (the
+    /// kernel answers RTM_NEWLINK kind "tun" with EOPNOTSUPP). nil uses /dev/net/tun; tests
+    /// substitute devices so that what TAP creation sends over netlink, and how it rolls
+    /// back, can be checked without root.
+    var tapOpener: ((TAPOptions) throws -> TAPDevice)?
+
     func checkpoint(_ step: String) throws {
         try stepCheckpoint?(step)
     }

@@ -164,7 +164,7 @@ extension HostNetwork {
         // the namespace of the thread that opens /dev/net/tun).
         try inNamespace {
             for options in list {
-                devices.append(try openTAP(options))
+                devices.append(try tapOpener?(options) ?? openTAP(options))
             }
         }
 

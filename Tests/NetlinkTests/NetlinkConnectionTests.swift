@@ -1,6 +1,7 @@
 import Testing
 import Netlink
 import NetlinkWire
+import NetlinkTestSupport
 import SystemPackage
 
 /// Runs `body` and returns the NetlinkError it threw (nil, with an issue recorded, otherwise).

@@ -1,58 +1,60 @@
 import Netlink
 import NetlinkWire
 
+// Shared by the request-layer suites (NetlinkTests, HostNetworkTests): tier 2, no root.
+
 /// A scripted kernel for the request layer: records every datagram the connection sends
 /// and, on each send, asks `respond` for the datagrams the "kernel" queues in reply.
 /// `receive()` with nothing queued throws `.connectionClosed` (a real socket would block),
 /// so a connection that waits for a reply that never comes fails instead of hanging.
-final class FakeTransport: NetlinkTransport {
-    let portID: UInt32
-    private(set) var sent: [[UInt8]] = []
-    private(set) var receiveCount = 0
+public final class FakeTransport: NetlinkTransport {
+    public let portID: UInt32
+    public private(set) var sent: [[UInt8]] = []
+    public private(set) var receiveCount = 0
     private var queue: [[UInt8]] = []
     private let respond: (_ requests: [NetlinkMessage], _ sendIndex: Int) -> [[UInt8]]
 
-    init(portID: UInt32 = 4242, respond: @escaping (_ requests: [NetlinkMessage], _ sendIndex: Int) -> [[UInt8]] = { _, _ in [] }) {
+    public init(portID: UInt32 = 4242, respond: @escaping (_ requests: [NetlinkMessage], _ sendIndex: Int) -> [[UInt8]] = { _, _ in [] }) {
         self.portID = portID
         self.respond = respond
     }
 
-    func send(_ datagram: [UInt8]) throws {
+    public func send(_ datagram: [UInt8]) throws {
         let index = sent.count
         sent.append(datagram)
         let requests = (try? NetlinkMessage.parseAll(datagram)) ?? []
         queue += respond(requests, index)
     }
 
-    func receive() throws -> [UInt8] {
+    public func receive() throws -> [UInt8] {
         receiveCount += 1
         guard !queue.isEmpty else { throw NetlinkError.connectionClosed }
         return queue.removeFirst()
     }
 
     /// Every message sent, across datagrams.
-    var sentMessages: [NetlinkMessage] {
+    public var sentMessages: [NetlinkMessage] {
         sent.flatMap { (try? NetlinkMessage.parseAll($0)) ?? [] }
     }
 }
 
 /// What the kernel would send back, built with the wire layer.
-enum Kernel {
-    static func datagram(_ messages: [NetlinkMessage]) -> [UInt8] {
+public enum Kernel {
+    public static func datagram(_ messages: [NetlinkMessage]) -> [UInt8] {
         var writer = WireWriter()
         for message in messages { message.encode(into: &writer) }
         return writer.bytes
     }
 
-    static func datagram(_ messages: NetlinkMessage...) -> [UInt8] { datagram(messages) }
+    public static func datagram(_ messages: NetlinkMessage...) -> [UInt8] { datagram(messages) }
 
     /// NLMSG_ERROR with error 0 for `request`, as a NETLINK_CAP_ACK socket receives it.
-    static func ack(_ request: NetlinkMessage, port: UInt32) -> NetlinkMessage {
+    public static func ack(_ request: NetlinkMessage, port: UInt32) -> NetlinkMessage {
         error(0, request, port: port)
     }
 
     /// NLMSG_ERROR with `-errno` (or `code` as given when already negative or zero).
-    static func error(_ code: Int32, _ request: NetlinkMessage, port: UInt32, extAck: String? = nil,
+    public static func error(_ code: Int32, _ request: NetlinkMessage, port: UInt32, extAck: String? = nil,
                       sequence: UInt32? = nil) -> NetlinkMessage {
         var header = request.header
         header.length = UInt32(Netlink.headerLength + request.payload.count)
@@ -63,19 +65,19 @@ enum Kernel {
     }
 
     /// One RTM_NEWLINK of a dump.
-    static func link(_ name: String, index: Int32, sequence: UInt32, port: UInt32,
+    public static func link(_ name: String, index: Int32, sequence: UInt32, port: UInt32,
                      flags: MessageFlags = .multipart) -> NetlinkMessage {
         let body = LinkMessage(deviceType: 1, index: index, flags: [.broadcast, .multicast], attributes: [.name(name), .mtu(1500)])
         return NetlinkMessage(type: .newLink, flags: flags, sequence: sequence, portID: port, payload: body.encoded())
     }
 
-    static func done(sequence: UInt32, port: UInt32, code: Int32 = 0, flags: MessageFlags = .multipart) -> NetlinkMessage {
+    public static func done(sequence: UInt32, port: UInt32, code: Int32 = 0, flags: MessageFlags = .multipart) -> NetlinkMessage {
         NetlinkMessage(type: .done, flags: flags, sequence: sequence, portID: port, payload: AttributePayload.i32(code))
     }
 }
 
 /// Hex with whitespace ignored, for captured bytes.
-func hex(_ groups: String...) -> [UInt8] {
+public func hex(_ groups: String...) -> [UInt8] {
     let digits = groups.joined().unicodeScalars.filter { !$0.properties.isWhitespace }.map(Character.init)
     precondition(digits.count % 2 == 0, "odd number of hex digits")
     return stride(from: 0, to: digits.count, by: 2).map { index in
@@ -85,6 +87,13 @@ func hex(_ groups: String...) -> [UInt8] {
 }
 
 /// The names carried by RTM_NEWLINK messages.
-func linkNames(_ messages: [NetlinkMessage]) throws -> [String] {
+public func linkNames(_ messages: [NetlinkMessage]) throws -> [String] {
     try messages.map { try LinkMessage(payload: $0.payload).name ?? "?" }
+}
+
+/// Lower-case hex in 4-byte groups, for readable failure messages.
+public func hexString(_ bytes: [UInt8]) -> String {
+    stride(from: 0, to: bytes.count, by: 4).map { start in
+        bytes[start..<min(start + 4, bytes.count)].map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }.joined(separator: " ")
 }
