@@ -65,7 +65,7 @@ let package = Package(
         // Benchmarks (bench/): qnet against `ip` per step and `ip -batch`; see BENCHMARKS.md.
         .executableTarget(name: "QNetBench", dependencies: ["HostNetwork"], path: "bench/Sources/QNetBench"),
         .testTarget(name: "QNetSystemTests", dependencies: ["QNetSystem", "QNetTestSupport", .product(name: "SystemPackage", package: "swift-system")]),
-        .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire"]),
+        .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire", "NetlinkTestSupport"]),
         // A scripted netlink transport shared by the request-layer suites (tier 2, no root).
         .target(name: "NetlinkTestSupport", dependencies: ["Netlink", "NetlinkWire"], path: "Tests/NetlinkTestSupport"),
         .testTarget(

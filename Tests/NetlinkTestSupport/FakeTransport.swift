@@ -76,14 +76,24 @@ public enum Kernel {
     }
 }
 
-/// Hex with whitespace ignored, for captured bytes.
+/// Bytes from hex groups, whitespace ignored: `hex("4c000000 10000506", "...")`.
+/// Only for fixture literals: a typo is a programming error and traps.
 public func hex(_ groups: String...) -> [UInt8] {
-    let digits = groups.joined().unicodeScalars.filter { !$0.properties.isWhitespace }.map(Character.init)
-    precondition(digits.count % 2 == 0, "odd number of hex digits")
-    return stride(from: 0, to: digits.count, by: 2).map { index in
-        guard let byte = UInt8(String(digits[index...index + 1]), radix: 16) else { preconditionFailure("bad hex") }
-        return byte
+    var bytes: [UInt8] = []
+    var high: UInt8?
+    for scalar in groups.joined().unicodeScalars where !scalar.properties.isWhitespace {
+        guard scalar.isASCII, let nibble = UInt8(String(scalar), radix: 16) else {
+            preconditionFailure("bad hex digit '\(scalar)' in fixture")
+        }
+        if let value = high {
+            bytes.append(value << 4 | nibble)
+            high = nil
+        } else {
+            high = nibble
+        }
     }
+    precondition(high == nil, "odd number of hex digits in fixture")
+    return bytes
 }
 
 /// The names carried by RTM_NEWLINK messages.

@@ -17,6 +17,8 @@
 // same namespace, and the replies recorded. Comments were generated from the bytes; names
 // marked * are newer than the host's UAPI headers.
 
+import NetlinkTestSupport
+
 enum Fixture {
     /// `ip link add br0 type bridge stp_state 1 forward_delay 400`: the RTM_NEWLINK request.
     /// iproute2 sends IFLA_INFO_KIND without a terminating NUL (nla_len 10).

@@ -1,4 +1,5 @@
 import Testing
+import NetlinkTestSupport
 import NetlinkWire
 
 // Kernel replies captured from iproute2 sessions (see Fixtures.swift).

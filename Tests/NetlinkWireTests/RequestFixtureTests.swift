@@ -1,4 +1,5 @@
 import Testing
+import NetlinkTestSupport
 import NetlinkWire
 
 // Requests captured from iproute2 (see Fixtures.swift), checked in both directions:

@@ -1,32 +1,6 @@
 import Testing
 import NetlinkWire
-
-/// Bytes from hex groups, whitespace ignored: `hex("4c000000 10000506", "...")`.
-/// Only for fixture literals in this file's module: a typo is a programming error and traps.
-func hex(_ groups: String...) -> [UInt8] {
-    var bytes: [UInt8] = []
-    var high: UInt8?
-    for scalar in groups.joined().unicodeScalars where !scalar.properties.isWhitespace {
-        guard scalar.isASCII, let nibble = UInt8(String(scalar), radix: 16) else {
-            preconditionFailure("bad hex digit '\(scalar)' in fixture")
-        }
-        if let value = high {
-            bytes.append(value << 4 | nibble)
-            high = nil
-        } else {
-            high = nibble
-        }
-    }
-    precondition(high == nil, "odd number of hex digits in fixture")
-    return bytes
-}
-
-/// Lower-case hex in 4-byte groups, for readable failure messages.
-func hexString(_ bytes: [UInt8]) -> String {
-    stride(from: 0, to: bytes.count, by: 4).map { start in
-        bytes[start..<min(start + 4, bytes.count)].map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
-    }.joined(separator: " ")
-}
+import NetlinkTestSupport
 
 /// The one netlink message a captured datagram holds.
 func singleMessage(_ datagram: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) throws -> NetlinkMessage {
