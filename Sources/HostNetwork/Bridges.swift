@@ -233,6 +233,35 @@ extension HostNetwork {
         try setLink(index: link.index, name: port, LinkChange(bridgePort: options))
     }
 
+    /// Attaches an interface to a bridge with port options. Equivalent to `ip link set dev
+    /// PORT master BRIDGE` then `ip link set dev PORT type bridge_slave cost N ...`
+    /// (`brctl addif`, `brctl setpathcost`), with the checks of ``setMaster(_:bridge:)``.
+    /// If the options are refused, a port this call attached is detached again (one that
+    /// was already the bridge's port stays). Needs CAP_NET_ADMIN.
+    public func attach(_ port: String, to bridge: String, options: BridgePortOptions = BridgePortOptions()) throws {
+        try options.validate()
+        let bridgeLink = try self.link(named: bridge)
+        let portLink = try self.link(named: port)
+        try checkAttachable(port: portLink, bridge: bridgeLink)
+        let wasPort = portLink.masterIndex == UInt32(bridgeLink.index)
+        if !wasPort {
+            try setLink(index: portLink.index, name: port, LinkChange(master: .index(UInt32(bridgeLink.index))))
+        }
+        guard !options.isEmpty else { return }
+        // Kernel quirk: rtnl_newlink applies IFLA_INFO_SLAVE_DATA through the port's
+        // current master before do_setlink sets IFLA_MASTER, so port options cannot travel
+        // with the master (EOPNOTSUPP for a port joining now): a second request.
+        do {
+            try setLink(index: portLink.index, name: port, LinkChange(bridgePort: options))
+        } catch {
+            guard !wasPort else { throw error }
+            do { try setLink(index: portLink.index, name: port, LinkChange(master: LinkChange.Master.none)) } catch let undoError {
+                throw RolledBackError(underlying: error, rollbackFailures: ["detach \(port) from \(bridge): \(undoError)"])
+            }
+            throw error
+        }
+    }
+
     /// The interfaces attached to `bridge`, in index order. Equivalent to
     /// `ip link show master BRIDGE` / `bridge link show`.
     public func ports(of bridge: Link, in links: [Link]) -> [Link] {

@@ -143,11 +143,9 @@ public final class HostNetwork: @unchecked Sendable {
 
     /// Equivalent to `ip link set dev PORT master BRIDGE` (`brctl addif BRIDGE PORT`), with
     /// the checks brctl leaves to the kernel made first and reported clearly.
+    /// A port already on `bridge` is left as it is.
     public func setMaster(_ port: String, bridge: String) throws {
-        let bridgeLink = try self.link(named: bridge)
-        let portLink = try self.link(named: port)
-        try checkAttachable(port: portLink, bridge: bridgeLink)
-        try setLink(index: portLink.index, name: port, LinkChange(master: .index(UInt32(bridgeLink.index))))
+        try attach(port, to: bridge)
     }
 
     /// Equivalent to `ip link set dev PORT nomaster` (`brctl delif BRIDGE PORT`).

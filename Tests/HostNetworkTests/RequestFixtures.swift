@@ -179,6 +179,19 @@ enum Sent {
         "08000a00 00000000",                    // IFLA_MASTER 0
     ))
 
+    /// `ip link set dev tap0 type bridge_slave cost 10 isolated on`. iproute2 puts
+    /// "bridge_slave" in IFLA_INFO_KIND; qnet names the master's kind in
+    /// IFLA_INFO_SLAVE_KIND, as the kernel reports it. Both reach br_port_slave_changelink.
+    static let tap0PortOptions = ExpectedRequest("ip link set dev tap0 type bridge_slave cost 10 isolated on", hex(
+        "44000000 10000500 00000000 00000000",  // nlmsghdr (16 B): len 68, RTM_NEWLINK, REQUEST|ACK, seq, pid 0
+        "00000000 04000000 00000000 00000000",  // ifinfomsg (16 B): index 4 (tap0)
+        "24001200",                             // IFLA_LINKINFO (nested, 36 B)
+        "0b000400 62726964 67650000",           //   IFLA_INFO_SLAVE_KIND 'bridge' (with NUL)
+        "14000500",                             //   IFLA_INFO_SLAVE_DATA (nested, 20 B)
+        "08000300 0a000000",                    //     IFLA_BRPORT_COST 10
+        "05002100 01000000",                    //     IFLA_BRPORT_ISOLATED 1 (+3 B padding)
+    ))
+
     // MARK: addresses and routes
 
     /// `ip route del default via 192.168.1.254 dev eth0 metric 100 proto boot scope global

@@ -92,6 +92,55 @@ import Testing
             })
     }
 
+    /// `qnet bridge delete br0` of a bridge that took over eth0: eth0 gets its address and
+    /// default route back before br0 goes; a refusal at any step puts everything back on br0.
+    @Test("bridge delete of an uplink bridge: every step refused in turn is rolled back")
+    func uplinkRelease() throws {
+        var bridge = Self.br0
+        bridge.mac = Self.eth0.mac
+        bridge.mtu = 1500
+        bridge.alias = "qnet:uplink=eth0"
+        var port = Self.eth0
+        port.master = 3
+        let addresses = Self.eth0Addresses.map { address in
+            var moved = address
+            moved.index = 3
+            moved.attributes = moved.attributes.map { if case .label = $0 { .label("br0") } else { $0 } }
+            return moved
+        }
+        let routes = Self.eth0Routes.map { route in
+            var moved = route
+            moved.attributes = moved.attributes.map { if case .outputInterface = $0 { .outputInterface(3) } else { $0 } }
+            return moved
+        }
+        let giveBack = [Sent.addDefaultRouteBr0, Sent.addAddressBr0, Sent.eth0MasterBr0]
+        try checkEveryStep(
+            kernel: { FakeKernel(links: [Self.lo, port, bridge], addresses: addresses, routes: routes) },
+            verb: { kernel in
+                let move = try kernel.host.deleteBridge("br0")
+                #expect(move?.uplink == "eth0" && move?.routes == ["default via 192.168.1.254 dev eth0 metric 100"])
+                #expect(kernel.device("br0") == nil && kernel.device("eth0")?.master == 0)
+            },
+            success: [
+                Sent.getBr0, Sent.getEth0,                                 // 1-2: the bridge and its recorded uplink
+                Sent.dumpAddresses, Sent.dumpRoutes4, Sent.dumpRoutes6,    // 3-5: what to give back
+                Sent.deleteDefaultRouteBr0, Sent.deleteAddressBr0,         // 6-7
+                Sent.eth0NoMaster,                                         // 8
+                Sent.addAddressEth0, Sent.addDefaultRouteEth0,             // 9-10
+                Sent.getBr0, Sent.deleteBr0,                               // 11-12
+            ],
+            undo: { step in
+                switch step {
+                case ...6: []
+                case 7: [Sent.addDefaultRouteBr0]
+                case 8: [Sent.addAddressBr0, Sent.addDefaultRouteBr0]
+                case 9: [Sent.eth0MasterBr0, Sent.addAddressBr0, Sent.addDefaultRouteBr0]
+                case 10: [Sent.deleteAddressEth0] + giveBack.reversed()
+                default: [Sent.deleteDefaultRouteEth0, Sent.deleteAddressEth0] + giveBack.reversed()
+                }
+            })
+    }
+
     // MARK: TAP create
 
     /// `qnet tap create` for two persistent TAPs on br0 in one interface group: after the
@@ -136,6 +185,28 @@ import Testing
             verb: { try $0.host.setMaster("tap0", bridge: "br0") },
             success: [Sent.getBr0, Sent.getTap0, Sent.tap0MasterBr0],
             undo: { _ in [] })
+    }
+
+    /// `qnet bridge attach br0 tap0 --cost 10 --isolated on`: two requests (see
+    /// HostNetwork.attach); refused options detach the port again.
+    @Test("bridge attach with port options: master, then options; detached again if they fail")
+    func attachWithPortOptions() throws {
+        try checkEveryStep(
+            kernel: { FakeKernel(links: [Self.lo, Self.br0, Self.tap0]) },
+            verb: { try $0.host.attach("tap0", to: "br0", options: BridgePortOptions(cost: 10, isolated: true)) },
+            success: [Sent.getBr0, Sent.getTap0, Sent.tap0MasterBr0, Sent.tap0PortOptions],
+            undo: { step in step == 4 ? [Sent.tap0NoMaster] : [] })
+
+        // A port already on br0 stays there when its new options are refused.
+        var port = Self.tap0
+        port.master = 3
+        let kernel = FakeKernel(links: [Self.lo, Self.br0, port])
+        kernel.failure = (3, EBUSY)
+        expectRefused("options for a port already attached") {
+            try kernel.host.attach("tap0", to: "br0", options: BridgePortOptions(cost: 10, isolated: true))
+        }
+        expectRequests(kernel.requests, [Sent.getBr0, Sent.getTap0, Sent.tap0PortOptions])
+        #expect(kernel.device("tap0")?.master == 3)
     }
 
     /// `qnet ifup tap0 --bridge br0`. A refused request that changed nothing needs no undo

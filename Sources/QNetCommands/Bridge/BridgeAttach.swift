@@ -19,16 +19,7 @@ struct BridgeAttach: ParsableCommand {
 
     func run() throws {
         try port.options.validate()
-        let host = try global.openHost()
-        try host.setMaster(interface, bridge: bridge)
-        if !port.options.isEmpty {
-            do {
-                try host.setBridgePort(interface, options: port.options)
-            } catch {
-                try? host.unsetMaster(interface, bridge: bridge)
-                throw error
-            }
-        }
+        try global.openHost().attach(interface, to: bridge, options: port.options)
         print("attached \(interface) to \(bridge)")
     }
 }
