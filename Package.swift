@@ -78,8 +78,8 @@ let package = Package(
         .testTarget(name: "QEMUTests", dependencies: ["QEMU", "NetlinkWire", "QNetTestSupport"], exclude: ["Golden"]),
         .testTarget(name: "QMPTests", dependencies: ["QMP", "QNetTestSupport"]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "QNetTestSupport"]),
-        .testTarget(name: "VirtualMachinesTests", dependencies: ["VirtualMachines", "HostNetwork", "Netlink", "NetlinkWire", "QEMU", "QMP", "GuestImage", "QNetTestSupport"], exclude: ["Golden"]),
-        .testTarget(name: "QNetCommandsTests", dependencies: ["QNetCommands", "HostNetwork", "NetlinkWire", "GuestImage", "QNetTestSupport"]),
+        .testTarget(name: "VirtualMachinesTests", dependencies: ["VirtualMachines", "QNetSystem", "HostNetwork", "Netlink", "NetlinkWire", "QEMU", "QMP", "GuestImage", "QNetTestSupport"], exclude: ["Golden"]),
+        .testTarget(name: "QNetCommandsTests", dependencies: ["QNetCommands", "QNetSystem", "VirtualMachines", "QMP", "HostNetwork", "NetlinkWire", "GuestImage", "QNetTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,5 @@
 import Glibc
+import QNetSystem
 
 /// Where qnet keeps state: runtime state under /run/qnet (gone at reboot, like the VMs),
 /// persistent definitions under /var/lib/qnet. `QNET_STATE_DIR` moves both under one
@@ -15,15 +16,9 @@ public enum QNetPaths {
     public static var vms: String { "\(runtime)/vms" }
 }
 
-/// mkdir -p with a mode for the last component.
+/// mkdir -p (QNetSystem's; throws `SystemError`).
 func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
-    var current = path.hasPrefix("/") ? "" : "."
-    for component in path.split(separator: "/") {
-        current += "/" + component
-        if mkdir(current, mode) != 0 && errno != EEXIST {
-            throw VMError.state("cannot create directory \(current): \(String(cString: strerror(errno)))")
-        }
-    }
+    try FileSystem.makeDirectories(path, mode: mode)
 }
 
 func readFile(_ path: String) -> [UInt8]? {
@@ -45,19 +40,9 @@ func readText(_ path: String) -> String? {
     readFile(path).map { String(decoding: $0, as: UTF8.self) }
 }
 
+/// Atomic replace (QNetSystem's; throws `SystemError`).
 func writeFileAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
-    let temporary = path + ".tmp.\(getpid())"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-    guard fd >= 0 else { throw VMError.state("cannot write \(path): \(String(cString: strerror(errno)))") }
-    var offset = 0
-    while offset < bytes.count {
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, bytes.count - offset) }
-        if written < 0 && errno == EINTR { continue }
-        guard written > 0 else { close(fd); unlink(temporary); throw VMError.state("cannot write \(path)") }
-        offset += written
-    }
-    close(fd)
-    guard rename(temporary, path) == 0 else { unlink(temporary); throw VMError.state("cannot rename \(temporary)") }
+    try FileSystem.writeAtomically(path, bytes, mode: mode)
 }
 
 func removeTree(_ path: String) {

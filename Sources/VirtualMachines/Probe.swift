@@ -106,10 +106,7 @@ public final class Prober {
     public func run(_ request: ProbeRequest, progress: (ProbeStep) -> Void = { _ in }, started onStart: () -> Void = {}) throws -> ProbeOutcome {
         let started = monotonicNow()
         let name = "probe-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
-        let commandLine: String
-        do { commandLine = try request.plan().kernelCommandLine() } catch {
-            throw VMError.invalidValue(what: "probe", value: String(describing: error), allowed: "see the message")
-        }
+        let commandLine = try request.plan().kernelCommandLine()
         let nic = try nic(for: request)
         let image = try image()
         let definition = VMDefinition(

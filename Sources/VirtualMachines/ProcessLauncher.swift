@@ -1,6 +1,8 @@
 import CLinuxNet
 import Glibc
 import QEMU
+import QNetSystem
+import SystemPackage
 
 /// Starts a program as another user with chosen descriptors in place.
 /// Equivalent to `setpriv --reuid U --regid G --clear-groups PROGRAM` with descriptors
@@ -35,7 +37,7 @@ enum ProcessLauncher {
             }
         }
         guard pid > 0 else {
-            throw VMError.qemuStartFailed("\(path): \(String(cString: strerror(childErrno)))")
+            throw VMError.qemuStartFailed(SystemError(errno: Errno(rawValue: childErrno), operation: "spawn", path: path))
         }
         return pid
     }

@@ -29,7 +29,7 @@ enum QEMUArgumentsBuilder {
         do {
             return try commandLine.arguments()
         } catch let error as QEMUError {
-            throw VMError.qemuStartFailed(error.description)
+            throw VMError.qemuCommandLine(error)
         }
     }
 
@@ -51,8 +51,8 @@ final class VMControl {
     init(socketPath: String, timeout: Double) throws {
         do {
             client = try QMPClient.connect(socketPath: socketPath, timeout: .milliseconds(Int(timeout * 1000)))
-        } catch {
-            throw VMError.qmp("cannot connect to \(socketPath): \(error)")
+        } catch let error as QMPError {
+            throw VMError.qmp(error)
         }
     }
 
@@ -63,6 +63,6 @@ final class VMControl {
     func close() { client.close() }
 
     private func wrap<T>(_ command: String, _ body: () throws -> T) throws -> T {
-        do { return try body() } catch { throw VMError.qmp("\(command) failed: \(error)") }
+        do { return try body() } catch let error as QMPError { throw VMError.qmp(error) }
     }
 }

@@ -22,7 +22,7 @@ public struct UserAccount: Equatable, Sendable {
     public static func resolve(requested: String?) throws -> UserAccount {
         if let requested {
             guard let account = lookup(requested) else {
-                throw VMError.noSuchUser(requested, remedy: "pass an existing user to --user")
+                throw VMError.noSuchUser(requested, requested: true)
             }
             return account
         }
@@ -30,7 +30,7 @@ public struct UserAccount: Equatable, Sendable {
             return account
         }
         guard let account = lookup(systemUserName) else {
-            throw VMError.noSuchUser(systemUserName, remedy: "create it with `useradd --system --no-create-home --shell /usr/sbin/nologin qnet` or pass --user USER (QEMU never runs as root unless --user root)")
+            throw VMError.noSuchUser(systemUserName, requested: false)
         }
         return account
     }

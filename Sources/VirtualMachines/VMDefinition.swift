@@ -18,14 +18,15 @@ public enum NICAttachment: Equatable, Sendable {
     /// QEMU user-mode networking (slirp or passt): no TAP, no bridge, no privilege (`--nic user,...`).
     case user(UserNICSpec)
 
-    /// The attachment named by a NIC's `bridge=` and `network=` values: exactly one of them.
-    static func tap(bridge: String?, network: String?) throws -> NICAttachment {
+    /// The attachment named by a NIC's `bridge=` and `network=` values: exactly one of
+    /// them. `text` is the NIC as given, for the error (default: those two values).
+    static func tap(bridge: String?, network: String?, text: String? = nil) throws -> NICAttachment {
         switch (bridge, network) {
         case let (bridge?, nil): return .bridge(bridge)
         case let (nil, network?): return .network(network)
         default:
-            throw VMError.invalidValue(what: "--nic", value: [bridge.map { "bridge=\($0)" }, network.map { "network=\($0)" }].compactMap { $0 }.joined(separator: ","),
-                                       allowed: "name exactly one of bridge=BR or network=NAME")
+            let given = text ?? [bridge.map { "bridge=\($0)" }, network.map { "network=\($0)" }].compactMap { $0 }.joined(separator: ",")
+            throw VMError.invalidValue(what: "--nic", value: given, allowed: "name exactly one of bridge=BR or network=NAME")
         }
     }
 }
@@ -131,7 +132,7 @@ public struct NICSpec: Codable, Equatable, Sendable {
                 throw VMError.invalidValue(what: "--nic key", value: String(pieces[0]), allowed: "use bridge, network, model, mac or queues")
             }
         }
-        let spec = NICSpec(try .tap(bridge: bridge, network: network), model: model, mac: mac, queues: queues)
+        let spec = NICSpec(try .tap(bridge: bridge, network: network, text: text), model: model, mac: mac, queues: queues)
         try spec.validate()
         return spec
     }

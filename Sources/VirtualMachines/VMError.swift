@@ -1,7 +1,11 @@
-import HostNetwork
+import QEMU
+import QMP
 import QNetSystem
 
 /// Why a VM operation failed; one line each, naming the bad value and what is allowed.
+/// Failures of a lower layer are carried typed (`QEMUError`, `QMPError`, `SystemError`);
+/// host network and named-network failures are thrown as their own types
+/// (`HostNetworkError`, `NetworkError`).
 public enum VMError: UserFacingError, Equatable {
     case invalidValue(what: String, value: String, allowed: String)
     case missingFile(what: String, path: String)
@@ -9,20 +13,28 @@ public enum VMError: UserFacingError, Equatable {
     case duplicateName(String, pid: Int32)
     case noSuchVM(String)
     case macInUse(mac: String, vm: String)
-    case noSuchUser(String, remedy: String)
+    /// `requested`: the user was named (`--user`, a definition's `user:`); otherwise it is
+    /// the `qnet` system account qnet falls back to.
+    case noSuchUser(String, requested: Bool)
     case qemuNotInstalled
-    case qemuExited(status: String, stderr: String)
-    case qemuStartFailed(String)
+    /// QEMU could not be started at all (exec or the switch to its user failed).
+    case qemuStartFailed(SystemError)
+    /// The definition cannot be written as a QEMU command line.
+    case qemuCommandLine(QEMUError)
+    /// QEMU ended before its QMP socket came up: how (nil: gone, not qnet's child), and
+    /// the last lines it printed.
+    case qemuExited(Termination?, output: String)
+    case qmpSocketTimeout(path: String, seconds: Int)
+    /// A QMP exchange with a running QEMU failed.
+    case qmp(QMPError)
+    /// QEMU was still there after SIGKILL and the grace time.
+    case didNotExit(pid: Int32)
     case nicNotOnBridge(tap: String, bridge: String)
-    case qmp(String)
-    case timeout(String)
-    case network(HostNetworkError)
-    case state(String)
 
     public var isUsageError: Bool {
         switch self {
         case .invalidValue, .missingFile, .noSuchUser: true
-        case .network(let error): error.isUsageError
+        case let .qemuCommandLine(error): error.isUsageError
         default: false
         }
     }
@@ -35,16 +47,21 @@ public enum VMError: UserFacingError, Equatable {
         case let .duplicateName(name, pid): "a VM named '\(name)' is already running (pid \(pid)); stop it first or pick another name"
         case let .noSuchVM(name): "no VM named '\(name)' is running (see `qnet vm list`)"
         case let .macInUse(mac, vm): "MAC address \(mac) is already used by VM '\(vm)'; pick another mac= or drop it to get a derived one"
-        case let .noSuchUser(name, remedy): "user '\(name)' does not exist; \(remedy)"
+        case let .noSuchUser(name, requested):
+            requested
+                ? "user '\(name)' does not exist; pass an existing user to --user"
+                : "user '\(name)' does not exist; create it with `useradd --system --no-create-home --shell /usr/sbin/nologin \(name)` "
+                    + "or pass --user USER (QEMU never runs as root unless --user root)"
         case .qemuNotInstalled: "QEMU is not installed (neither qemu-kvm nor qemu-system-x86_64 is on PATH); install it: apt-get install qemu-system-x86"
-        case let .qemuExited(status, stderr):
-            "QEMU exited at once (\(status))" + (stderr.isEmpty ? "" : ": " + stderr.split(separator: "\n").suffix(3).joined(separator: " | "))
-        case let .qemuStartFailed(reason): "cannot start QEMU: \(reason)"
+        case let .qemuStartFailed(error): "cannot start QEMU: \(error)"
+        case let .qemuCommandLine(error): "cannot build QEMU's command line: \(error)"
+        case let .qemuExited(termination, output):
+            "QEMU exited at once (\(termination?.description ?? "no longer running"))"
+                + (output.isEmpty ? "" : ": " + output.split(separator: "\n").suffix(3).joined(separator: " | "))
+        case let .qmpSocketTimeout(path, seconds): "timed out: QEMU's QMP socket \(path) did not appear within \(seconds) s"
+        case let .qmp(error): "QMP: \(error)"
+        case let .didNotExit(pid): "timed out: QEMU (pid \(pid)) did not exit after SIGKILL"
         case let .nicNotOnBridge(tap, bridge): "TAP \(tap) is not attached to \(bridge); the VM was not started"
-        case let .qmp(reason): "QMP: \(reason)"
-        case let .timeout(reason): "timed out: \(reason)"
-        case let .network(error): error.description
-        case let .state(reason): reason
         }
     }
 }

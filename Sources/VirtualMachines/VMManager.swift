@@ -4,6 +4,7 @@ import QEMU
 import HostNetwork
 import Netlink
 import NetlinkWire
+import QNetSystem
 
 /// A running VM as `qnet vm list` reports it.
 public struct VMStatus: Codable, Equatable, Sendable {
@@ -185,9 +186,7 @@ public final class VMManager {
         let name = plan.definition.name
         let directory = VMStore.directory(for: name)
         try makeDirectories(QNetPaths.vms)
-        guard mkdir(directory, 0o750) == 0 else {
-            throw VMError.state("cannot create \(directory): \(String(cString: strerror(errno)))")
-        }
+        guard mkdir(directory, 0o750) == 0 else { throw SystemError.lastError("mkdir", path: directory) }
         undo.push("remove \(directory)") { VMStore.remove(name) }
         // Until state.json exists, this marks the directory as being filled by a live qnet,
         // so a concurrent `vm list` does not mistake it for a dead VM's leftovers.
@@ -201,10 +200,10 @@ public final class VMManager {
     /// log, which QEMU opens as the user: created here and handed over.
     private func createLogs(_ files: VMFiles, user: UserAccount) throws -> Int32 {
         let logDescriptor = open(files.qemuLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
-        guard logDescriptor >= 0 else { throw VMError.state("cannot create \(files.qemuLog)") }
+        guard logDescriptor >= 0 else { throw SystemError.lastError("open", path: files.qemuLog) }
         let console = open(files.consoleLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
         guard console >= 0 else {
-            let error = VMError.state("cannot create console log \(files.consoleLog): \(String(cString: strerror(errno)))")
+            let error = SystemError.lastError("open", path: files.consoleLog)
             close(logDescriptor)
             throw error
         }
@@ -262,7 +261,7 @@ public final class VMManager {
             } else if let userNIC = nic.user {
                 do {
                     interfaces.append(try userNIC.networkInterface(id: id, mac: plan.macs[index], passtSocket: passts[index]?.socketPath))
-                } catch let error as QEMUError { throw VMError.qemuStartFailed(error.description) }
+                } catch let error as QEMUError { throw VMError.qemuCommandLine(error) }
             }
         }
         return (interfaces, descriptors)
@@ -357,18 +356,18 @@ public final class VMManager {
     private func connect(_ socket: String, pid: Int32, startTime: UInt64, qemuLog: String) throws -> VMControl {
         let deadline = monotonicNow() + startTimeout
         while monotonicNow() < deadline {
-            if let status = Self.reapIfExited(pid) {
-                throw VMError.qemuExited(status: status, stderr: readText(qemuLog) ?? "")
+            if let termination = Subprocess.reapIfExited(pid) {
+                throw VMError.qemuExited(termination, output: readText(qemuLog) ?? "")
             }
             if !ProcessInfoReader.isAlive(pid, startTime: startTime) {
-                throw VMError.qemuExited(status: "no longer running", stderr: readText(qemuLog) ?? "")
+                throw VMError.qemuExited(nil, output: readText(qemuLog) ?? "")
             }
             if fileExists(socket), let control = try? VMControl(socketPath: socket, timeout: 5) {
                 return control
             }
             usleep(10_000)  // poll interval; bounded by startTimeout
         }
-        throw VMError.timeout("QEMU's QMP socket \(socket) did not appear within \(Int(startTimeout)) s")
+        throw VMError.qmpSocketTimeout(path: socket, seconds: Int(startTimeout))
     }
 
     // MARK: - list, status, stop, kill
@@ -469,7 +468,7 @@ public final class VMManager {
             }
             if monotonicNow() > deadline {
                 Glibc.kill(state.pid, SIGKILL)
-                if monotonicNow() > deadline + 5 { throw VMError.timeout("QEMU (pid \(state.pid)) did not exit") }
+                if monotonicNow() > deadline + 5 { throw VMError.didNotExit(pid: state.pid) }
             }
             usleep(5_000)  // poll interval; SIGKILL at the grace deadline, error 5 s later
         }

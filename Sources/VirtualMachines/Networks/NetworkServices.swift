@@ -2,6 +2,7 @@ import Glibc
 import HostNetwork
 import Netlink
 import NetlinkWire
+import QNetSystem
 
 /// The host services a nat or isolated network runs, in the network's namespace: dnsmasq
 /// (DHCP and DNS on the bridge), qnet's nftables table, and the ip_forward sysctl.
@@ -84,8 +85,7 @@ struct NetworkServices {
     /// Equivalent to `sysctl -n` (read in the network's namespace).
     func readSysctl(_ path: String) throws -> String {
         try inNamespace {
-            guard let text = readText(path) else { throw VMError.state("cannot read \(path)") }
-            return String(text.filter { !$0.isWhitespace })
+            String(try FileSystem.readText(path).filter { !$0.isWhitespace })
         }
     }
 
@@ -93,10 +93,10 @@ struct NetworkServices {
     func writeSysctl(_ path: String, _ value: String) throws {
         try inNamespace {
             let fd = open(path, O_WRONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw VMError.state("cannot write \(path): \(String(cString: strerror(errno)))") }
+            guard fd >= 0 else { throw SystemError.lastError("open", path: path) }
             defer { close(fd) }
             let bytes = Array((value + "\n").utf8)
-            guard write(fd, bytes, bytes.count) == bytes.count else { throw VMError.state("cannot write \(path)") }
+            guard write(fd, bytes, bytes.count) == bytes.count else { throw SystemError.lastError("write", path: path) }
         }
     }
 

@@ -2,6 +2,7 @@ import Glibc
 import Netlink
 import NetlinkWire
 import QEMU
+import QNetSystem
 
 /// How to start passt for one user-mode NIC.
 ///
@@ -106,10 +107,10 @@ public struct PasstProcess: Codable, Equatable, Sendable {
         let directory = socketPath.lastIndex(of: "/").map { String(socketPath[..<$0]) } ?? "/"
         var info = stat()
         guard stat(directory.isEmpty ? "/" : directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
-            throw UserModeError.passtStartFailed("the socket directory \(directory) does not exist")
+            throw UserModeError.passtSocketDirectoryMissing(directory: directory)
         }
         if let user, !user.canAccess(directory.isEmpty ? "/" : directory, write: true) {
-            throw UserModeError.passtStartFailed("the socket directory \(directory) is not writable by '\(user.name)', whom passt runs as")
+            throw UserModeError.passtSocketDirectoryNotWritable(directory: directory, user: user.name)
         }
         // Leftovers of an earlier run would look like a ready passt.
         unlink(socketPath)
@@ -117,7 +118,7 @@ public struct PasstProcess: Codable, Equatable, Sendable {
 
         let output = open(options.logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
         guard output >= 0 else {
-            throw UserModeError.passtStartFailed("cannot open log \(options.logFile): \(String(cString: strerror(errno)))")
+            throw UserModeError.passtStartFailed(SystemError.lastError("open", path: options.logFile))
         }
         defer { close(output) }
         let runsAsRoot = (user?.uid ?? geteuid()) == 0
@@ -130,9 +131,9 @@ public struct PasstProcess: Codable, Equatable, Sendable {
         let pid: Int32
         do {
             pid = try namespace.map { try $0.withEntered(spawn) } ?? spawn()
-        } catch VMError.qemuStartFailed(let reason) {
-            // ProcessLauncher words its failures for QEMU; the reason is "PATH: strerror".
-            throw UserModeError.passtStartFailed(reason)
+        } catch VMError.qemuStartFailed(let error) {
+            // ProcessLauncher words its failures for QEMU.
+            throw UserModeError.passtStartFailed(error)
         }
         let process = PasstProcess(pid: pid, startTime: ProcessInfoReader.startTime(of: pid) ?? 0, socketPath: socketPath,
                                    pidFile: options.pidFile, logFile: options.logFile)

@@ -3,6 +3,7 @@ import Glibc
 import Netlink
 import NetlinkWire
 import QEMU
+import SystemPackage
 
 /// Host port checks for user-mode forwards, run before a VM starts.
 ///
@@ -148,7 +149,7 @@ public enum PortAvailability {
                 return .portUnavailable(protocol: proto, port: port, address: where_,
                                         reason: "permission denied (EACCES); use a host port of 1024 or more")
             default:
-                return .portUnavailable(protocol: proto, port: port, address: where_, reason: String(cString: strerror(code)))
+                return .portUnavailable(protocol: proto, port: port, address: where_, reason: Errno(rawValue: code).description)
             }
         }
     }
