@@ -16,7 +16,6 @@ public enum VMError: UserFacingError, Equatable {
     /// `requested`: the user was named (`--user`, a definition's `user:`); otherwise it is
     /// the `qnet` system account qnet falls back to.
     case noSuchUser(String, requested: Bool)
-    case qemuNotInstalled
     /// QEMU could not be started at all (exec or the switch to its user failed).
     case qemuStartFailed(SystemError)
     /// The definition cannot be written as a QEMU command line.
@@ -52,7 +51,6 @@ public enum VMError: UserFacingError, Equatable {
                 ? "user '\(name)' does not exist; pass an existing user to --user"
                 : "user '\(name)' does not exist; create it with `useradd --system --no-create-home --shell /usr/sbin/nologin \(name)` "
                     + "or pass --user USER (QEMU never runs as root unless --user root)"
-        case .qemuNotInstalled: "QEMU is not installed (neither qemu-kvm nor qemu-system-x86_64 is on PATH); install it: apt-get install qemu-system-x86"
         case let .qemuStartFailed(error): "cannot start QEMU: \(error)"
         case let .qemuCommandLine(error): "cannot build QEMU's command line: \(error)"
         case let .qemuExited(termination, output):

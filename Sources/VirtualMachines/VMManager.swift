@@ -131,7 +131,7 @@ public final class VMManager {
     /// the name, MACs, bridges and networks, user-mode host ports; picks the accelerator.
     private func prepare(_ definition: VMDefinition) throws -> LaunchPlan {
         try definition.validate()
-        guard let qemu = try? QEMUBinary.systemEmulator() else { throw VMError.qemuNotInstalled }
+        let qemu = try QEMUBinary.systemEmulator()
         let user = try UserAccount.resolve(requested: definition.user)
         try checkFiles(definition, user: user)
 
@@ -295,8 +295,9 @@ public final class VMManager {
         for index in plan.tapIndices {
             let tap = taps[index]!
             let bridgeName = plan.bridges[index]!.bridge
-            let link = try? host.link(named: tap.name)
-            let bridge = try? host.link(named: bridgeName)
+            // A TAP or bridge gone meanwhile is "not attached"; a failed query is its own error.
+            let link = try host.linkIfPresent(named: tap.name)
+            let bridge = try host.linkIfPresent(named: bridgeName)
             guard let link, let bridge, link.masterIndex == UInt32(bridge.index) else {
                 throw VMError.nicNotOnBridge(tap: tap.name, bridge: bridgeName)
             }
