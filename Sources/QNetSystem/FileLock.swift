@@ -7,10 +7,13 @@ public struct FileLockBusy: Error, Equatable, Sendable, CustomStringConvertible 
     public var path: String
     /// The pid the holder wrote into the lock file; nil when it had not written it yet.
     public var holder: pid_t?
+    /// What the holder wrote after its pid (qnet writes its command line); nil when nothing.
+    public var holderNote: String?
 
-    public init(path: String, holder: pid_t?) {
+    public init(path: String, holder: pid_t?, holderNote: String? = nil) {
         self.path = path
         self.holder = holder
+        self.holderNote = holderNote
     }
 
     /// `/run/qnet/net.lock is held by pid 4242`.
@@ -41,20 +44,25 @@ public final class FileLock: Sendable {
 
     /// Takes the lock if nobody holds it; throws `FileLockBusy` if somebody does, and
     /// `SystemError` when the file cannot be opened or written. The file is created with
-    /// `mode` when missing and never opened through a symlink.
-    public static func tryAcquire(_ path: String, mode: mode_t = 0o644) throws -> FileLock {
-        try acquire(path, timeout: .zero, mode: mode)
+    /// `mode` when missing and never opened through a symlink. `note` (one line, e.g. the
+    /// command) is recorded after the pid for whoever finds the lock taken.
+    public static func tryAcquire(_ path: String, mode: mode_t = 0o644, note: String? = nil) throws -> FileLock {
+        try acquire(path, timeout: .zero, mode: mode, note: note)
     }
 
     /// Takes the lock, waiting up to `timeout` for the holder to let go; then throws
-    /// `FileLockBusy` naming the holder's pid.
-    public static func acquire(_ path: String, timeout: Duration, mode: mode_t = 0o644) throws -> FileLock {
+    /// `FileLockBusy` naming the holder's pid. `whileWaiting` is called once, with who
+    /// holds the lock, when the first attempt finds it taken (to tell the user why nothing
+    /// happens yet).
+    public static func acquire(_ path: String, timeout: Duration, mode: mode_t = 0o644, note: String? = nil,
+                               whileWaiting: ((FileLockBusy) -> Void)? = nil) throws -> FileLock {
         let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode)
         guard fd >= 0 else {
             throw errno == ELOOP ? SystemError.lastError("open lock file (a symbolic link; refused)", path: path)
                                  : SystemError.lastError("open lock file", path: path)
         }
         let deadline = Deadline.after(timeout)
+        var whileWaiting = whileWaiting
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let code = errno
             if code == EINTR { continue }
@@ -63,14 +71,20 @@ public final class FileLock: Sendable {
                 throw SystemError(errno: Errno(rawValue: code), operation: "lock", path: path)
             }
             if deadline.hasPassed {
-                let holder = holder(readingFrom: fd)
+                let (holder, holderNote) = record(readingFrom: fd)
                 close(fd)
-                throw FileLockBusy(path: path, holder: holder)
+                throw FileLockBusy(path: path, holder: holder, holderNote: holderNote)
+            }
+            if let report = whileWaiting {
+                whileWaiting = nil
+                let (holder, holderNote) = record(readingFrom: fd)
+                report(FileLockBusy(path: path, holder: holder, holderNote: holderNote))
             }
             usleep(10_000)  // poll interval while another process holds the lock; bounded by the deadline
         }
         // Ours now: record who holds it (`echo $$ > PATH` without reopening the file).
-        let record = Array("\(getpid())\n".utf8)
+        let oneLineNote = note.map { $0.split(whereSeparator: \.isNewline).joined(separator: " ") }
+        let record = Array("\(getpid())\n\(oneLineNote.map { "\($0)\n" } ?? "")".utf8)
         guard ftruncate(fd, 0) == 0, pwrite(fd, record, record.count, 0) == record.count else {
             let failure = SystemError.lastError("record holder pid in", path: path)
             close(fd)
@@ -85,7 +99,7 @@ public final class FileLock: Sendable {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        return holder(readingFrom: fd)
+        return record(readingFrom: fd).holder
     }
 
     /// Lets go of the lock (closing the descriptor releases it). Idempotent.
@@ -96,11 +110,14 @@ public final class FileLock: Sendable {
         }
     }
 
-    private static func holder(readingFrom fd: Int32) -> pid_t? {
-        var buffer = [UInt8](repeating: 0, count: 32)
+    /// The pid on the first line of the lock file and the note on the second.
+    private static func record(readingFrom fd: Int32) -> (holder: pid_t?, note: String?) {
+        var buffer = [UInt8](repeating: 0, count: 4096)
         let count = pread(fd, &buffer, buffer.count, 0)
-        guard count > 0 else { return nil }
-        let text = String(decoding: buffer[0..<count], as: UTF8.self).split(separator: "\n").first ?? ""
-        return pid_t(text).flatMap { $0 > 0 ? $0 : nil }
+        guard count > 0 else { return (nil, nil) }
+        let lines = String(decoding: buffer[0..<count], as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        let holder = pid_t(lines.first ?? "").flatMap { $0 > 0 ? $0 : nil }
+        let note = lines.count > 1 && !lines[1].isEmpty ? String(lines[1]) : nil
+        return (holder, note)
     }
 }
