@@ -31,3 +31,7 @@ extension Interrupted: UserFacingError {
     /// The shell's convention for a process ended by a signal.
     public var exitCode: Int32 { 128 + signal }
 }
+
+extension HostLockBusy: UserFacingError {}
+
+extension JournalError: UserFacingError {}
