@@ -23,7 +23,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
@@ -40,30 +39,30 @@ let package = Package(
         .target(
             name: "HostNetwork",
             dependencies: [
-                "CLinuxNet", "QNetSystem", "NetlinkWire", "Netlink",
+                "QNetSystem", "CLinuxNet", "NetlinkWire", "Netlink",
                 .product(name: "SystemPackage", package: "swift-system"),
-                .product(name: "Logging", package: "swift-log"),
             ]),
-        .target(name: "HostChecks", dependencies: ["HostNetwork", "CLinuxNet", "QEMU"]),
+        .target(name: "HostChecks", dependencies: ["QNetSystem", "HostNetwork", "NetlinkWire", "CLinuxNet"]),
         .target(name: "QEMU", dependencies: ["QNetSystem", "NetlinkWire", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "QMP", dependencies: ["CLinuxNet", "QNetSystem", .product(name: "SystemPackage", package: "swift-system")]),
-        .target(name: "GuestImage", dependencies: ["CLinuxNet", "QNetSystem"]),
+        .target(name: "GuestImage", dependencies: ["QNetSystem"]),
         .target(
             name: "VirtualMachines",
             dependencies: [
-                "QNetSystem", "HostNetwork", "HostChecks", "QEMU", "QMP", "GuestImage", "CLinuxNet",
+                "CLinuxNet", "QNetSystem", "NetlinkWire", "Netlink", "HostNetwork", "QEMU", "QMP", "GuestImage",
                 .product(name: "Yams", package: "Yams"),
-                .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .target(
             name: "QNetCommands",
             dependencies: [
-                "QNetSystem", "HostNetwork", "HostChecks", "QEMU", "QMP", "GuestImage", "VirtualMachines",
+                "CLinuxNet", "QNetSystem", "NetlinkWire", "Netlink", "HostNetwork", "HostChecks", "QEMU", "QMP",
+                "GuestImage", "VirtualMachines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
             ]),
         .executableTarget(name: "qnet", dependencies: ["QNetCommands"]),
         // Benchmarks (bench/): qnet against `ip` per step and `ip -batch`; see BENCHMARKS.md.
-        .executableTarget(name: "QNetBench", dependencies: ["HostNetwork"], path: "bench/Sources/QNetBench"),
+        .executableTarget(name: "QNetBench", dependencies: ["QNetSystem", "Netlink", "HostNetwork"], path: "bench/Sources/QNetBench"),
         .testTarget(name: "QNetSystemTests", dependencies: ["QNetSystem", "QNetTestSupport", .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire", "NetlinkTestSupport"]),
         // A scripted netlink transport shared by the request-layer suites (tier 2, no root).
@@ -74,12 +73,17 @@ let package = Package(
         // Namespaces, an `ip -j` witness and privilege checks shared by the privileged suites.
         .target(name: "QNetTestSupport", path: "Tests/Support"),
         .testTarget(name: "HostNetworkTests", dependencies: ["HostNetwork", "Netlink", "NetlinkWire", "CLinuxNet", "QNetTestSupport", "NetlinkTestSupport"]),
-        .testTarget(name: "HostChecksTests", dependencies: ["HostChecks", "HostNetwork", "QNetTestSupport"]),
+        .testTarget(name: "HostChecksTests", dependencies: ["HostChecks", "HostNetwork", "Netlink", "QNetSystem", "QNetTestSupport"]),
         .testTarget(name: "QEMUTests", dependencies: ["QEMU", "NetlinkWire", "QNetTestSupport"], exclude: ["Golden"]),
-        .testTarget(name: "QMPTests", dependencies: ["QMP", "QNetTestSupport"]),
+        .testTarget(name: "QMPTests", dependencies: ["QMP", "CLinuxNet", "QNetTestSupport"]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "QNetTestSupport"]),
         .testTarget(name: "VirtualMachinesTests", dependencies: ["VirtualMachines", "QNetSystem", "HostNetwork", "Netlink", "NetlinkWire", "QEMU", "QMP", "GuestImage", "QNetTestSupport"], exclude: ["Golden"]),
-        .testTarget(name: "QNetCommandsTests", dependencies: ["QNetCommands", "QNetSystem", "VirtualMachines", "QMP", "HostNetwork", "NetlinkWire", "GuestImage", "QNetTestSupport"]),
+        .testTarget(
+            name: "QNetCommandsTests",
+            dependencies: [
+                "QNetCommands", "QNetSystem", "VirtualMachines", "QMP", "HostNetwork", "Netlink", "NetlinkWire", "GuestImage",
+                "QNetTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,3 +1,5 @@
+import QNetSystem
+
 /// What the dynamic loader needs to start an ELF program: its interpreter (PT_INTERP)
 /// and the shared libraries it names (DT_NEEDED).
 ///
@@ -16,7 +18,7 @@ public struct ELFDependencies: Equatable, Sendable {
 
     /// Parses the ELF file at `path`.
     public init(path: String) throws {
-        try self.init(bytes: try Files.read(path), path: path)
+        try self.init(bytes: try FileSystem.readBytes(path), path: path)
     }
 
     public init(bytes: [UInt8], path: String = "ELF file") throws {

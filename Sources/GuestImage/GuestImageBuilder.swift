@@ -1,4 +1,5 @@
 import Glibc
+import QNetSystem
 
 /// A built micro-VM: a kernel and an initramfs that QEMU boots with `-kernel`/`-initrd`.
 public struct GuestImage: Equatable, Sendable {
@@ -39,7 +40,7 @@ public struct GuestImage: Equatable, Sendable {
     /// Reads the image described by `DIRECTORY/manifest`, or nil when there is none or
     /// its files are gone.
     public static func load(from directory: String) -> GuestImage? {
-        guard let text = try? Files.readText("\(directory)/\(manifestName)") else { return nil }
+        guard let text = try? FileSystem.readText("\(directory)/\(manifestName)") else { return nil }
         var values: [String: String] = [:]
         for line in text.split(separator: "\n") {
             guard let equals = line.firstIndex(of: "=") else { continue }
@@ -149,7 +150,7 @@ public struct GuestImageBuilder: Sendable {
     func resolveInputs() throws -> Inputs {
         let image = try KernelImage(path: kernel)
         let directory = "\(modulesRoot)/\(image.release)"
-        guard Files.exists(directory) else {
+        guard FileSystem.exists(directory) else {
             throw GuestImageError.missingInput(what: "modules directory", path: directory,
                                                hint: "the kernel \(image.release) has no modules installed; pass the matching --kernel")
         }
@@ -195,7 +196,7 @@ public struct GuestImageBuilder: Sendable {
         try cpio.addCharacterDevice("dev/null", major: 1, minor: 3, permissions: 0o666)
         try cpio.addFile("init", contents: Array(GuestScripts.initScript.utf8), permissions: 0o755)
         try cpio.addFile("etc/qnet/udhcpc.script", contents: Array(GuestScripts.udhcpcScript.utf8), permissions: 0o755)
-        try cpio.addFile("bin/busybox", contents: try Files.read(busybox), permissions: 0o755)
+        try cpio.addFile("bin/busybox", contents: try FileSystem.readBytes(busybox), permissions: 0o755)
         for applet in Self.applets { try cpio.addSymbolicLink("bin/\(applet)", target: "busybox") }
 
         // Modules, at their usual place, and the two tables /init reads.
@@ -212,7 +213,7 @@ public struct GuestImageBuilder: Sendable {
         for module in inputs.modules {
             let guestPath = "lib/modules/\(release)/\(module.relativePath)"
             try makeParents(guestPath)
-            try cpio.addFile(guestPath, contents: try Files.read("\(inputs.index.directory)/\(module.relativePath)"))
+            try cpio.addFile(guestPath, contents: try FileSystem.readBytes("\(inputs.index.directory)/\(module.relativePath)"))
             let closure = try inputs.index.dependencyClosure(of: module.name)
             table += ([module.name, module.relativePath] + closure).joined(separator: " ") + "\n"
         }
@@ -225,7 +226,7 @@ public struct GuestImageBuilder: Sendable {
         if let iperf = inputs.iperf {
             for file in iperf.files {
                 try makeParents(String(file.guestPath.dropFirst()))
-                try cpio.addFile(String(file.guestPath.dropFirst()), contents: try Files.read(file.hostPath), permissions: 0o755)
+                try cpio.addFile(String(file.guestPath.dropFirst()), contents: try FileSystem.readBytes(file.hostPath), permissions: 0o755)
             }
             tools.append("iperf3")
         }
@@ -242,19 +243,19 @@ public struct GuestImageBuilder: Sendable {
         let inputs = try resolveInputs()
         let cpio = try archive(inputs)
         let initramfs = compression == .gzip ? Gzip.compress(cpio) : cpio
-        let kernelBytes = try Files.read(kernel)
+        let kernelBytes = try FileSystem.readBytes(kernel)
         let total = kernelBytes.count + initramfs.count
         guard total <= sizeLimit else { throw GuestImageError.tooLarge(bytes: total, limit: sizeLimit) }
 
-        try Files.makeDirectories(directory)
+        try FileSystem.makeDirectories(directory)
         let image = GuestImage(directory: directory, kernel: "\(directory)/\(GuestImage.kernelName)",
                                initramfs: "\(directory)/\(GuestImage.initramfsName)", kernelRelease: inputs.kernel.release,
                                modules: inputs.modules.map(\.name), tools: inputs.iperf == nil ? [] : ["iperf3"],
                                sizes: .init(kernel: kernelBytes.count, initramfs: initramfs.count, initramfsUncompressed: cpio.count),
                                fingerprint: inputs.fingerprint)
-        try Files.writeAtomically(image.kernel, kernelBytes)
-        try Files.writeAtomically(image.initramfs, initramfs)
-        try Files.writeAtomically("\(directory)/\(GuestImage.manifestName)", Array(image.manifest.utf8))
+        try FileSystem.writeAtomically(image.kernel, kernelBytes)
+        try FileSystem.writeAtomically(image.initramfs, initramfs)
+        try FileSystem.writeAtomically("\(directory)/\(GuestImage.manifestName)", Array(image.manifest.utf8))
         return image
     }
 
@@ -265,14 +266,11 @@ public struct GuestImageBuilder: Sendable {
     /// With `rebuild`, builds even when the cached image is current.
     public func cached(in cacheDirectory: String = GuestImageBuilder.defaultCacheDirectory(), rebuild: Bool = false) throws -> (image: GuestImage, built: Bool) {
         let inputs = try resolveInputs()
-        try Files.makeDirectories(cacheDirectory)
+        try FileSystem.makeDirectories(cacheDirectory)
         let lockPath = "\(cacheDirectory)/.lock"
-        let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard lock >= 0 else { throw GuestImageError.fileOperation(operation: "opening lock", path: lockPath, errno: errno) }
-        defer { close(lock) }
-        while flock(lock, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw GuestImageError.fileOperation(operation: "locking", path: lockPath, errno: errno) }
-        }
+        // A build takes seconds; ten minutes means the holder is stuck (its pid is named).
+        let lock = try FileLock.acquire(lockPath, timeout: .seconds(600))
+        defer { lock.release() }
         let directory = "\(cacheDirectory)/\(inputs.kernel.release)"
         if !rebuild, let existing = GuestImage.load(from: directory), existing.fingerprint == inputs.fingerprint {
             return (existing, false)
@@ -280,25 +278,25 @@ public struct GuestImageBuilder: Sendable {
         // Build beside the old image and swap directories, so a reader never sees a new
         // kernel with an old initramfs (QEMU processes holding the old files keep them).
         let staging = "\(directory).new-\(getpid())", retired = "\(directory).old-\(getpid())"
-        Files.removeTree(staging)
+        FileSystem.removeTree(staging)
         do {
             try build(into: staging)
         } catch {
-            Files.removeTree(staging)
+            FileSystem.removeTree(staging)
             throw error
         }
-        if Files.exists(directory) && rename(directory, retired) != 0 {
+        if FileSystem.exists(directory) && rename(directory, retired) != 0 {
             let code = errno
-            Files.removeTree(staging)
+            FileSystem.removeTree(staging)
             throw GuestImageError.fileOperation(operation: "replacing", path: directory, errno: code)
         }
         guard rename(staging, directory) == 0 else {
             let code = errno
-            Files.removeTree(staging)
+            FileSystem.removeTree(staging)
             rename(retired, directory)
             throw GuestImageError.fileOperation(operation: "renaming into place", path: directory, errno: code)
         }
-        Files.removeTree(retired)
+        FileSystem.removeTree(retired)
         guard let image = GuestImage.load(from: directory) else {
             throw GuestImageError.fileOperation(operation: "reading back", path: directory, errno: ENOENT)
         }

@@ -1,3 +1,5 @@
+import QNetSystem
+
 /// A Linux x86 boot image (bzImage) and the version it was built as.
 ///
 /// Equivalent to `file /boot/vmlinuz-X` ("... version 6.1.0-56-amd64 (debian-kernel@...) ...").
@@ -17,7 +19,7 @@ public struct KernelImage: Equatable, Sendable {
         guard Files.isReadableFile(path) else {
             throw GuestImageError.missingInput(what: "kernel image", path: path, hint: "pass --kernel with a readable /boot/vmlinuz-* file")
         }
-        let header = try Files.readPrefix(path, count: 0x10000)
+        let header = try FileSystem.readBytes(path, limit: 0x10000)
         let version = try Self.versionString(fromBootImage: header, path: path)
         self.path = path
         self.versionString = version
@@ -55,7 +57,7 @@ public struct KernelImage: Equatable, Sendable {
     /// The newest `vmlinuz-*` in `directory` (by version order of the release, e.g.
     /// 6.1.0-56 after 6.1.0-9), or nil when there is none.
     public static func newest(in directory: String = "/boot") -> String? {
-        let names = Files.list(directory).filter { $0.hasPrefix("vmlinuz-") && !$0.hasSuffix(".old") }
+        let names = FileSystem.list(directory).filter { $0.hasPrefix("vmlinuz-") && !$0.hasSuffix(".old") }
         return names.max { versionOrder($0, $1) }.map { "\(directory)/\($0)" }
     }
 

@@ -1,3 +1,5 @@
+import QNetSystem
+
 /// One loadable kernel module as listed in modules.dep.
 public struct KernelModule: Equatable, Hashable, Sendable {
     /// The module's name as the kernel knows it (`lsmod`): file name without `.ko`, `-` as `_`.
@@ -27,7 +29,7 @@ public struct ModuleIndex: Sendable {
             throw GuestImageError.missingInput(what: "module index", path: path,
                                                hint: "install the modules of the kernel (e.g. linux-image-amd64) or run depmod")
         }
-        try self.init(modulesDep: try Files.readText(path), directory: directory)
+        try self.init(modulesDep: try FileSystem.readText(path), directory: directory)
     }
 
     /// Parses modules.dep text: one `PATH: DEP_PATH DEP_PATH...` line per module.
@@ -95,7 +97,7 @@ public struct ModuleIndex: Sendable {
     public func aliases(for names: Set<String>) throws -> [(pattern: String, module: String)] {
         let path = "\(directory)/modules.alias"
         guard Files.isReadableFile(path) else { return [] }
-        return Self.parseAliases(try Files.readText(path), for: names)
+        return Self.parseAliases(try FileSystem.readText(path), for: names)
     }
 
     static func parseAliases(_ text: String, for names: Set<String>) -> [(pattern: String, module: String)] {

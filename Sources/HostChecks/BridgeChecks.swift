@@ -1,5 +1,6 @@
 import HostNetwork
 import NetlinkWire
+import QNetSystem
 
 /// `--bridge BR`: the bridge exists and is up, STP will not outlast DHCP, MTUs agree,
 /// the uplink can be bridged, and the host's address and default route are on the bridge.

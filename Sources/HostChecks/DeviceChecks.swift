@@ -1,3 +1,5 @@
+import QNetSystem
+
 /// Checks of device nodes: the right kind and numbers, and who may open them.
 enum DeviceChecks {
     /// A character device expected at `path` with `major:minor`.

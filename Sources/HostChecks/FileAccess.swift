@@ -1,5 +1,6 @@
 import CLinuxNet
 import Glibc
+import QNetSystem
 
 /// What `stat(2)` says about a path: type, device numbers, mode and owner.
 public struct FileFacts: Sendable, Equatable {
@@ -70,70 +71,6 @@ public struct FileFacts: Sendable, Equatable {
     /// "crw-rw---- root:kvm" with names where the user database has them.
     public var ownershipDescription: String {
         "\(modeString) \(UserIdentity.userName(owner)):\(UserIdentity.groupName(group))"
-    }
-}
-
-/// A user and the groups the kernel would give their processes: what decides whether they
-/// may open a device node.
-public struct UserIdentity: Sendable, Equatable {
-    public var name: String
-    public var uid: uid_t
-    public var gid: gid_t
-    /// Every group, primary included (`id -G NAME`).
-    public var groups: [gid_t]
-
-    public init(name: String, uid: uid_t, gid: gid_t, groups: [gid_t]) {
-        self.name = name
-        self.uid = uid
-        self.gid = gid
-        self.groups = groups.contains(gid) ? groups : [gid] + groups
-    }
-
-    /// Looks a user up by name or numeric id in the user database (`getent passwd`,
-    /// `id -G`), nil when there is no such user.
-    public static func lookup(_ nameOrID: String) -> UserIdentity? {
-        var entry = passwd()
-        var result: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 16384)
-        if let uid = UInt32(nameOrID) {
-            guard getpwuid_r(uid, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
-        } else {
-            guard getpwnam_r(nameOrID, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
-        }
-        let name = String(cString: entry.pw_name)
-        let uid = entry.pw_uid, gid = entry.pw_gid
-        var count: Int32 = 64
-        var groups = [gid_t](repeating: 0, count: Int(count))
-        if getgrouplist(name, gid, &groups, &count) < 0 {
-            groups = [gid_t](repeating: 0, count: Int(count))
-            _ = getgrouplist(name, gid, &groups, &count)
-        }
-        return UserIdentity(name: name, uid: uid, gid: gid, groups: Array(groups.prefix(Int(max(count, 0)))))
-    }
-
-    /// The calling process's effective identity.
-    public static func current() -> UserIdentity {
-        let uid = geteuid(), gid = getegid()
-        let count = getgroups(0, nil)
-        var groups = [gid_t](repeating: 0, count: Int(max(count, 0)))
-        let got = getgroups(count, &groups)
-        return UserIdentity(name: userName(uid), uid: uid, gid: gid, groups: Array(groups.prefix(Int(max(got, 0)))))
-    }
-
-    public static func userName(_ uid: uid_t) -> String {
-        var entry = passwd()
-        var result: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 16384)
-        if getpwuid_r(uid, &entry, &buffer, buffer.count, &result) == 0, result != nil { return String(cString: entry.pw_name) }
-        return String(uid)
-    }
-
-    public static func groupName(_ gid: gid_t) -> String {
-        var entry = group()
-        var result: UnsafeMutablePointer<group>?
-        var buffer = [CChar](repeating: 0, count: 16384)
-        if getgrgid_r(gid, &entry, &buffer, buffer.count, &result) == 0, result != nil { return String(cString: entry.gr_name) }
-        return String(gid)
     }
 }
 

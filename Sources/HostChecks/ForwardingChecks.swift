@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import QNetSystem
 
 /// Runs a helper program (iptables-save, nft) and returns what it printed. Tests swap
 /// it for one that runs the program inside a test namespace.

@@ -1,4 +1,5 @@
 import HostNetwork
+import QNetSystem
 
 /// What `qnet doctor` checks, and where it looks.
 public struct DoctorOptions: Sendable {
@@ -34,7 +35,7 @@ public struct DoctorOptions: Sendable {
         self.network = network
         let sys = root.sys
         isWireless = { HostNetwork.sysfsSaysWireless($0, sysfsRoot: sys) }
-        runCommand = { executable, arguments in try Subprocess.run(executable, arguments, timeout: .seconds(5)) }
+        runCommand = { executable, arguments in try Subprocess.run(Command(executable, arguments), timeout: .seconds(5)) }
         probeKVM = true
         kvmProbe = { qemu in KVMProbe.cached(qemu: qemu) }
         commandTimeout = .seconds(5)

@@ -1,4 +1,5 @@
 import Glibc
+import QNetSystem
 
 /// Where the checks read the host from. Every path a check opens is built from one of
 /// these directories, so tests point them at fixture trees; the default is the real host.
@@ -71,21 +72,7 @@ public struct HostRoot: Sendable, Equatable {
 
     /// The whole file as bytes (procfs files report size 0, so this reads until EOF).
     public func readBytes(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var result: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                return nil
-            }
-            if count == 0 { break }
-            result.append(contentsOf: buffer[0..<count])
-        }
-        return result
+        try? FileSystem.readBytes(path)
     }
 
     public func exists(_ path: String) -> Bool {
@@ -98,25 +85,12 @@ public struct HostRoot: Sendable, Equatable {
 
     /// The entries of a directory (without `.` and `..`), sorted; empty when unreadable.
     public func list(_ path: String) -> [String] {
-        guard let directory = opendir(path) else { return [] }
-        defer { closedir(directory) }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
+        FileSystem.list(path)
     }
 
     /// The first executable named `program` on ``searchPath``.
     public func executable(_ program: String) -> String? {
-        for directory in searchPath {
-            let path = directory + "/" + program
-            if let facts = FileFacts(path: path), facts.type == .regular, access(path, X_OK) == 0 { return path }
-        }
-        return nil
+        Subprocess.which(program, searchPath: searchPath.joined(separator: ":"))
     }
 
     /// The running kernel's release (`uname -r`), read from procfs so fixtures can set it.

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Glibc
+import QNetSystem
 
 /// What the KVM probe saw.
 public struct KVMProbeResult: Codable, Sendable, Equatable {
@@ -164,13 +165,12 @@ public enum KVMProbe {
             unlink(stagesPath)
             rmdir(directory)
         }
-        guard writeFile(imagePath, image()) else {
-            return KVMProbeResult(verdict: .failed, accelerator: accelerator, stagesReached: "", seconds: 0,
-                                  detail: "cannot write \(imagePath): \(String(cString: strerror(errno)))")
+        do { try FileSystem.writeAtomically(imagePath, image(), mode: 0o600) } catch {
+            return KVMProbeResult(verdict: .failed, accelerator: accelerator, stagesReached: "", seconds: 0, detail: "\(error)")
         }
         let result: SubprocessResult
         do {
-            result = try Subprocess.run(qemu, arguments(accelerator: accelerator, imagePath: imagePath, stagesPath: stagesPath), timeout: timeout)
+            result = try Subprocess.run(Command(qemu, arguments(accelerator: accelerator, imagePath: imagePath, stagesPath: stagesPath)), timeout: timeout)
         } catch {
             return KVMProbeResult(verdict: .failed, accelerator: accelerator, stagesReached: "", seconds: 0, detail: "\(error)")
         }
@@ -269,44 +269,13 @@ public enum KVMProbe {
     static func store(_ entry: CacheEntry, in directory: String) -> Bool {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(entry), makeDirectories(directory) else { return false }
-        let path = directory + "/" + cacheFileName
-        let temporary = path + ".\(getpid()).tmp"
-        guard writeFile(temporary, Array(data), mode: 0o644) else { return false }
-        if rename(temporary, path) != 0 {
-            unlink(temporary)
+        guard let data = try? encoder.encode(entry) else { return false }
+        do {
+            try FileSystem.makeDirectories(directory)
+            try FileSystem.writeAtomically(directory + "/" + cacheFileName, Array(data), mode: 0o644)
+        } catch {
             return false
         }
         return true
     }
-}
-
-/// `mkdir -p` with mode 0755; false when the directory cannot be made.
-func makeDirectories(_ path: String) -> Bool {
-    if FileFacts(path: path)?.type == .directory { return true }
-    let parent = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-    if !parent.isEmpty && !makeDirectories(parent) { return false }
-    return mkdir(path, 0o755) == 0 || errno == EEXIST
-}
-
-/// Creates (or truncates) `path` with `bytes`; false on any error.
-func writeFile(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) -> Bool {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-    guard fd >= 0 else { return false }
-    defer { close(fd) }
-    var offset = 0
-    while offset < bytes.count {
-        let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if written < 0 && errno == EINTR { continue }
-        if written <= 0 { return false }
-        offset += written
-    }
-    return true
-}
-
-func formatSeconds(_ seconds: Double) -> String {
-    if seconds == seconds.rounded() { return String(Int(seconds)) }
-    let hundredths = Int((seconds * 100).rounded())
-    let fraction = hundredths % 100
-    return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
 }

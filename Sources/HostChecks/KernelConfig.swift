@@ -1,3 +1,5 @@
+import QNetSystem
+
 /// The running kernel's build configuration (`CONFIG_*`), from `/boot/config-$(uname -r)`
 /// or, when the distribution does not install that, `/proc/config.gz` (CONFIG_IKCONFIG_PROC).
 public struct KernelConfig: Sendable, Equatable {
@@ -66,7 +68,7 @@ public struct KernelConfig: Sendable, Equatable {
             return nil
         }
         do {
-            let result = try Subprocess.run(gzip, ["-dc", compressed], timeout: .seconds(5))
+            let result = try Subprocess.run(Command(gzip, ["-dc", compressed]), timeout: .seconds(5))
             guard result.succeeded else {
                 problems.append("gzip -dc \(compressed): \(result.termination)")
                 return nil

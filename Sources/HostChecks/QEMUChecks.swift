@@ -1,3 +1,5 @@
+import QNetSystem
+
 /// QEMU binaries, KVM (present, accessible, actually runs guests) and vhost-net.
 enum QEMUChecks {
     /// `qemu-kvm` (RHEL, Fedora) else `qemu-system-x86_64`, and its version.
@@ -8,7 +10,7 @@ enum QEMUChecks {
                                 found: "neither qemu-kvm nor qemu-system-x86_64 found in \(root.searchPath.joined(separator: ":"))",
                                 remedy: "apt install qemu-system-x86   # Debian, Ubuntu\ndnf install qemu-kvm   # Fedora, RHEL\npacman -S qemu-base   # Arch"), nil)
         }
-        guard let result = try? Subprocess.run(path, ["--version"], timeout: timeout), result.succeeded,
+        guard let result = try? Subprocess.run(Command(path, ["--version"]), timeout: timeout), result.succeeded,
               let version = parseVersion(result.standardOutput) else {
             return (CheckResult(id: id, status: .warn, title: title, found: "\(path) found, but `\(path) --version` did not print a QEMU version",
                                 remedy: "reinstall QEMU (apt install --reinstall qemu-system-x86)"), path)
@@ -35,7 +37,7 @@ enum QEMUChecks {
             return CheckResult(id: id, status: .warn, title: title, found: "qemu-img not found: disk images cannot be created or converted",
                                remedy: "apt install qemu-utils   # Debian, Ubuntu\ndnf install qemu-img   # Fedora, RHEL")
         }
-        let version = (try? Subprocess.run(path, ["--version"], timeout: timeout)).flatMap { parseVersion($0.standardOutput) }
+        let version = (try? Subprocess.run(Command(path, ["--version"]), timeout: timeout)).flatMap { parseVersion($0.standardOutput) }
         return CheckResult(id: id, status: .ok, title: title, found: "\(path)" + (version.map { ", version \($0)" } ?? ""))
     }
 

@@ -1,3 +1,5 @@
+import QNetSystem
+
 /// TUN/TAP: the device node, the driver, the kernel option, and who may open it.
 enum TUNChecks {
     static func expected(_ root: HostRoot) -> DeviceChecks.Expected {

@@ -1,5 +1,6 @@
 import Netlink
 import NetlinkWire
+import QNetSystem
 
 /// Bridge options (`ip link add NAME type bridge ...`); nil fields are not sent, so the
 /// kernel's value stays. Times are in seconds.
@@ -58,7 +59,7 @@ public struct BridgeOptions: Equatable, Sendable {
         func check(_ what: String, _ value: Double?, _ range: ClosedRange<Double>, _ allowed: String) throws {
             guard let value else { return }
             guard value.isFinite, range.contains(value) else {
-                throw HostNetworkError.invalidValue(what: what, value: formatSeconds(value), allowed: allowed)
+                throw HostNetworkError.invalidValue(what: what, value: formatSeconds(value, maximumDecimals: 6), allowed: allowed)
             }
         }
         try check("forward delay", forwardDelay, stp == true ? Self.stpForwardDelayRange : 0...30,
@@ -80,10 +81,6 @@ public struct BridgeOptions: Equatable, Sendable {
         if let vlanFiltering { result.append(.vlanFiltering(vlanFiltering ? 1 : 0)) }
         return result
     }
-}
-
-func formatSeconds(_ value: Double) -> String {
-    value == value.rounded() && abs(value) < 1e9 ? String(Int(value)) : String(value)
 }
 
 /// Per-port options (`ip link set PORT type bridge_slave ...`, `bridge link set`).

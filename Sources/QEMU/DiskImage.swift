@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Glibc
+import QNetSystem
 import SystemPackage
 
 /// A disk image format qnet creates.
@@ -92,9 +93,9 @@ public enum DiskImage {
         case .qcow2:
             close(fd)
             let arguments = ["create", "-q", "-f", "qcow2", QEMUOptionSyntax.blockLayerFileName(building), String(size.bytes)]
-            let result = try Subprocess.run(tool!, arguments)
-            guard result.status == 0 else {
-                throw QEMUError.toolFailed(program: "qemu-img", arguments: arguments, status: result.status, message: result.lastErrorLine)
+            let result = try QEMUBinary.runTool(tool!, arguments)
+            guard result.succeeded else {
+                throw QEMUError.toolFailed(program: "qemu-img", arguments: arguments, status: result.termination.shellStatus, message: result.lastErrorLine)
             }
         }
         if replacing {
@@ -124,15 +125,15 @@ public enum DiskImage {
             throw QEMUError.fileOperation(operation: "reading", path: path, errno: error)
         }
         guard status.st_mode & S_IFMT != S_IFDIR else { throw QEMUError.notARegularFile(path: path) }
-        guard let tool = imageTool ?? QEMUBinary.locate("qemu-img") else {
+        guard let tool = imageTool ?? Subprocess.which("qemu-img") else {
             return try statInfo(path: path, format: "raw", assumed: true)
         }
         let arguments = ["info", "--output=json", "-U", QEMUOptionSyntax.blockLayerFileName(path)]
-        let result = try Subprocess.run(tool, arguments)
-        guard result.status == 0 else {
-            throw QEMUError.toolFailed(program: "qemu-img", arguments: arguments, status: result.status, message: result.lastErrorLine)
+        let result = try QEMUBinary.runTool(tool, arguments)
+        guard result.succeeded else {
+            throw QEMUError.toolFailed(program: "qemu-img", arguments: arguments, status: result.termination.shellStatus, message: result.lastErrorLine)
         }
-        return try parseInfo(json: result.standardOutput, path: path)
+        return try parseInfo(json: result.output, path: path)
     }
 
     /// Reads `qemu-img info --output=json` output.

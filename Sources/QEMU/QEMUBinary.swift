@@ -1,4 +1,5 @@
 import Glibc
+import QNetSystem
 
 /// Finding the QEMU programs and their versions.
 public enum QEMUBinary {
@@ -10,8 +11,8 @@ public enum QEMUBinary {
     /// wrapper `exec qemu-system-x86_64 -enable-kvm "$@"`, which would force KVM even when
     /// qnet chose TCG; such scripts are skipped when `qemu-system-x86_64` is installed.
     public static func systemEmulator(searchPath: String? = nil) throws -> String {
-        let emulator = locate("qemu-system-x86_64", searchPath: searchPath)
-        for candidate in [locate("qemu-kvm", searchPath: searchPath), executableFile("/usr/libexec/qemu-kvm")].compactMap({ $0 }) {
+        let emulator = Subprocess.which("qemu-system-x86_64", searchPath: searchPath)
+        for candidate in [Subprocess.which("qemu-kvm", searchPath: searchPath), Subprocess.which("/usr/libexec/qemu-kvm")].compactMap({ $0 }) {
             if emulator == nil || !isScript(candidate) { return candidate }
         }
         if let emulator { return emulator }
@@ -21,36 +22,39 @@ public enum QEMUBinary {
 
     /// `qemu-img`, for qcow2 images and `qnet disk info`.
     public static func imageTool(searchPath: String? = nil) throws -> String {
-        if let path = locate("qemu-img", searchPath: searchPath) { return path }
+        if let path = Subprocess.which("qemu-img", searchPath: searchPath) { return path }
         throw QEMUError.programNotFound(names: ["qemu-img"], hint: "install it (Debian: apt-get install qemu-utils)")
-    }
-
-    /// The first executable regular file named `program` in `searchPath` (default: $PATH,
-    /// or /usr/local/bin:/usr/bin:/bin when unset), like `command -v`.
-    public static func locate(_ program: String, searchPath: String? = nil) -> String? {
-        let path = searchPath ?? getenv("PATH").map { String(cString: $0) } ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-        for directory in path.split(separator: ":") where directory.hasPrefix("/") {
-            if let found = executableFile("\(directory)/\(program)") { return found }
-        }
-        return nil
     }
 
     /// Runs `EXECUTABLE --version` and reads the version from its first line
     /// (`QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18)`, `qemu-img version 7.2.22`).
     public static func version(of executable: String) throws -> QEMUVersion {
-        let result = try Subprocess.run(executable, ["--version"], timeout: .seconds(20))
-        let text = String(decoding: result.standardOutput, as: UTF8.self)
-        guard result.status == 0, let version = QEMUVersion(versionOutput: text) else {
+        let result = try runTool(executable, ["--version"], timeout: .seconds(20))
+        let text = result.standardOutput
+        guard result.succeeded, let version = QEMUVersion(versionOutput: text) else {
             let firstLine = text.split(whereSeparator: \.isNewline).first.map(String.init) ?? result.lastErrorLine
             throw QEMUError.unrecognizedVersion(program: executable, output: firstLine)
         }
         return version
     }
 
-    static func executableFile(_ path: String) -> String? {
-        var info = stat()
-        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, access(path, X_OK) == 0 else { return nil }
-        return path
+    /// Runs a short-lived QEMU tool (qemu-img, `--version`) to completion with its output
+    /// captured. The environment is just PATH and LC_ALL=C, so messages are stable English
+    /// that can be quoted in errors. A tool that cannot be started is `spawnFailed`; one still
+    /// running at `timeout` is killed and reported as `toolFailed`.
+    static func runTool(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(60)) throws -> SubprocessResult {
+        let path = getenv("PATH").map { String(cString: $0) } ?? Subprocess.defaultSearchPath
+        let result: SubprocessResult
+        do {
+            result = try Subprocess.run(Command(executable, arguments, environment: ["PATH": path, "LC_ALL": "C"]), timeout: timeout)
+        } catch let error as SystemError {
+            throw QEMUError.spawnFailed(program: executable, errno: error.errno)
+        }
+        if result.termination == .timedOut {
+            throw QEMUError.toolFailed(program: executable, arguments: arguments, status: -1,
+                                       message: "no answer within \(formatSeconds(timeout.seconds)) s; killed")
+        }
+        return result
     }
 
     /// Whether the file starts with "#!".

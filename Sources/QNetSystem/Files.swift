@@ -49,6 +49,40 @@ public enum FileSystem {
         }
     }
 
+    /// Opens (creating with `mode` when missing) `path` for appending, close-on-exec: a log
+    /// file for a child's output (`>> PATH`). The caller closes it.
+    public static func openForAppending(_ path: String, mode: mode_t = 0o640) throws -> Int32 {
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw SystemError.lastError("open", path: path) }
+        return fd
+    }
+
+    /// The names in a directory without "." and "..", sorted (`ls -A DIR`); empty when it
+    /// cannot be read.
+    public static func list(_ directory: String) -> [String] {
+        guard let handle = opendir(directory) else { return [] }
+        defer { closedir(handle) }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// `rm -rf PATH` without following symlinks (a symlink is removed, not its target); for
+    /// trees qnet made. What cannot be removed is left.
+    public static func removeTree(_ path: String) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        if info.st_mode & S_IFMT == S_IFDIR {
+            for name in list(path) { removeTree(path + "/" + name) }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+
     /// Whether something exists at `path` (`test -e`, following symlinks).
     public static func exists(_ path: String) -> Bool {
         var info = stat()

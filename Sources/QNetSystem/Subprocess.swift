@@ -246,10 +246,24 @@ public enum Subprocess {
     /// kernel).
     @discardableResult
     public static func stop(_ pid: pid_t, grace: Duration = .seconds(3)) -> (stopped: Bool, termination: Termination?) {
+        stop(pid, grace: grace, stillTheSame: { true })
+    }
+
+    /// Stops the process `identity` names, as `stop(_:grace:)` does, but never signals a pid
+    /// that has since been reused by another process: each signal is sent only while the
+    /// identity still matches.
+    @discardableResult
+    public static func stop(_ identity: ProcessIdentity, grace: Duration = .seconds(3)) -> (stopped: Bool, termination: Termination?) {
+        stop(identity.pid, grace: grace, stillTheSame: { identity.isRunning })
+    }
+
+    private static func stop(_ pid: pid_t, grace: Duration, stillTheSame: () -> Bool) -> (stopped: Bool, termination: Termination?) {
         guard pid > 0 else { return (true, nil) }
         if let ended = reapIfExited(pid) { return (true, ended) }
+        guard stillTheSame() else { return (true, nil) }
         kill(pid, SIGTERM)
         if let ended = waitForEnd(pid, until: .after(grace)) { return ended }
+        guard stillTheSame() else { return (true, reapIfExited(pid)) }
         kill(pid, SIGKILL)
         return waitForEnd(pid, until: .after(.seconds(5))) ?? (hasExited(pid), nil)
     }

@@ -76,11 +76,7 @@ public struct UserIdentity: Sendable, Equatable, Hashable {
     public func canAccess(_ path: String, write: Bool = false) -> Bool {
         if isRoot { return true }
         var info = stat()
-        guard stat(path, &info) == 0 else { return false }
-        let (readBit, writeBit) = permissionBits(owner: info.st_uid, group: info.st_gid, user: (S_IRUSR, S_IWUSR),
-                                                 groupBits: (S_IRGRP, S_IWGRP), other: (S_IROTH, S_IWOTH))
-        guard info.st_mode & readBit != 0 else { return false }
-        if write && info.st_mode & writeBit == 0 { return false }
+        guard stat(path, &info) == 0, permits(info, write: write) else { return false }
         var directory = path
         while let slash = directory.lastIndex(of: "/"), slash != directory.startIndex {
             directory = String(directory[..<slash])
@@ -91,6 +87,16 @@ public struct UserIdentity: Sendable, Equatable, Hashable {
             if directoryInfo.st_mode & search == 0 { return false }
         }
         return true
+    }
+
+    /// Whether a file's own mode, owner and group let this user read (and write) it,
+    /// whatever the directories above it allow: what reopening a descriptor through
+    /// /proc/self/fd/N checks.
+    public func permits(_ info: stat, write: Bool = false) -> Bool {
+        if isRoot { return true }
+        let (readBit, writeBit) = permissionBits(owner: info.st_uid, group: info.st_gid, user: (S_IRUSR, S_IWUSR),
+                                                 groupBits: (S_IRGRP, S_IWGRP), other: (S_IROTH, S_IWOTH))
+        return info.st_mode & readBit != 0 && (!write || info.st_mode & writeBit != 0)
     }
 
     /// The owner's, the group's or the others' bits, whichever class the kernel applies.

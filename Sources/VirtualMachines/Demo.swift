@@ -2,6 +2,7 @@ import Glibc
 import HostNetwork
 import Netlink
 import NetlinkWire
+import QNetSystem
 
 /// `qnet demo`: the classic bridge recipe replayed safely inside network namespaces that
 /// the demo creates and removes — a "LAN" with a router and a DHCP server, and a "host"
@@ -50,12 +51,12 @@ public final class Demo {
 
     /// Runs the walkthrough; cleans up whatever happens. Returns whether every check held.
     public func run() -> Bool {
-        let started = monotonicNow()
+        let started = monotonicSeconds()
         cleanup(quiet: true)
         defer { cleanup(quiet: false) }
         do {
             try steps()
-            say("\n✔ demo finished in \(String(format1(monotonicNow() - started))) s; cleaning up")
+            say("\n✔ demo finished in \(formatSeconds(monotonicSeconds() - started, maximumDecimals: 1)) s; cleaning up")
             return true
         } catch {
             say("\n✘ demo stopped: \(error)")
@@ -64,7 +65,7 @@ public final class Demo {
     }
 
     private func steps() throws {
-        try makeDirectories(workDirectory)
+        try FileSystem.makeDirectories(workDirectory)
         section("Set the scene: a LAN (router \(routerAddress), DHCP) and a host whose eth0 holds 192.168.1.10/24")
         try lan.create()
         try host.create()
@@ -78,19 +79,22 @@ public final class Demo {
         try hostNetwork.addAddress(IPPrefix("192.168.1.10/24")!, to: "eth0")
         let eth0 = try hostNetwork.link(named: "eth0")
         try hostNetwork.addRoute(Route(destination: nil, gateway: IPAddress(routerAddress), outputIndex: UInt32(eth0.index), metric: 100))
-        guard let dnsmasqPath = Processes.which("dnsmasq") else { throw StepFailed(description: "dnsmasq is not installed (apt-get install dnsmasq-base)") }
-        dnsmasq = try Processes.start(dnsmasqPath, [
+        guard let dnsmasqPath = Subprocess.which("dnsmasq") else { throw StepFailed(description: "dnsmasq is not installed (apt-get install dnsmasq-base)") }
+        let dnsmasqLog = try FileSystem.openForAppending("\(workDirectory)/dnsmasq.log")
+        defer { close(dnsmasqLog) }
+        let dnsmasqCommand = Command(dnsmasqPath, [
             "--keep-in-foreground", "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
             "--interface=lan0", "--bind-interfaces", "--except-interface=lo",
             "--dhcp-range=192.168.1.100,192.168.1.150,255.255.255.0,5m", "--dhcp-option=option:router,\(routerAddress)",
             "--dhcp-leasefile=\(workDirectory)/dnsmasq.leases", "--pid-file=", "--log-dhcp",
-        ], logPath: "\(workDirectory)/dnsmasq.log", namespace: lan)
+        ], environment: ["PATH": Subprocess.defaultSearchPath])
+        dnsmasq = try lan.withEntered { try Subprocess.startDetached(dnsmasqCommand, output: dnsmasqLog) }
         say("  LAN namespace \(lan.name): lan0 \(routerAddress)/24, dnsmasq (pid \(dnsmasq)) serving 192.168.1.100-150")
         say("  host namespace \(host.name): eth0 192.168.1.10/24, default via \(routerAddress) metric 100")
 
         section("Readiness")
         try qnetCommand(["doctor"], allowFailure: true, quiet: true)
-        say("  /dev/net/tun ok · bridge ok · \(Processes.which("qemu-system-x86_64") ?? "qemu missing") · accel tcg (KVM here cannot run guests)")
+        say("  /dev/net/tun ok · bridge ok · \(Subprocess.which("qemu-system-x86_64") ?? "qemu missing") · accel tcg (KVM here cannot run guests)")
 
         section("brctl addbr br0; brctl addif br0 eth0 — and move eth0's address and default route to br0")
         try qnetCommand(["bridge", "create", "br0", "--uplink", "eth0"])
@@ -111,12 +115,12 @@ public final class Demo {
         say("  waiting for the guest to boot, get a DHCP lease from the LAN and ping \(routerAddress) ...")
         var lease: String?
         var pinged = false
-        let deadline = monotonicNow() + 90
-        while monotonicNow() < deadline && !(lease != nil && pinged) {
+        let deadline = monotonicSeconds() + 90
+        while monotonicSeconds() < deadline && !(lease != nil && pinged) {
             if Demo.interrupted != 0 { throw Interrupted() }
             // Split on bytes: the guest ends lines with "\r\n", which Swift treats as one
             // Character that a split on "\n" would not match.
-            let lines = (readFile(console) ?? []).split(separator: 10).map { String(decoding: $0, as: UTF8.self) }
+            let lines = ((try? FileSystem.readBytes(console)) ?? []).split(separator: 10).map { String(decoding: $0, as: UTF8.self) }
             for line in lines {
                 if lease == nil, let found = guest.leaseLine(line) { lease = found; say("  guest: lease \(found)") }
                 if !pinged && guest.pingOK(line) { pinged = true; say("  guest: ping \(routerAddress) ok") }
@@ -166,26 +170,21 @@ public final class Demo {
     private func qnetCommand(_ arguments: [String], allowFailure: Bool = false, quiet: Bool = false) throws {
         if Demo.interrupted != 0 { throw Interrupted() }
         if !quiet { say("  $ qnet \(arguments.joined(separator: " "))") }
-        let result = try Processes.run(qnet, ["--netns", host.name] + arguments)
-        if !quiet { for line in result.output.split(separator: "\n") { say("    \(line)") } }
+        let result = try Subprocess.run(Command(qnet, ["--netns", host.name] + arguments), timeout: .seconds(300))
+        if !quiet { for line in (result.standardOutput + result.standardError).split(separator: "\n") { say("    \(line)") } }
         if Demo.interrupted != 0 { throw Interrupted() }
-        if result.status != 0 && !allowFailure {
-            throw StepFailed(description: "`qnet \(arguments.joined(separator: " "))` exited \(result.status)")
+        if !result.succeeded && !allowFailure {
+            throw StepFailed(description: "`qnet \(arguments.joined(separator: " "))` ended with \(result.termination)")
         }
     }
 
     /// Removes everything the demo may have made: the VM, dnsmasq, both namespaces.
     public func cleanup(quiet: Bool) {
         if !quiet { say("==> cleanup: stopping the guest and dnsmasq, deleting namespaces \(lan.name) and \(host.name) and \(workDirectory)") }
-        _ = try? Processes.run(qnet, ["vm", "kill", "demo-guest"])
-        if dnsmasq > 0 { Processes.stop(dnsmasq); dnsmasq = 0 }
+        _ = try? Subprocess.run(Command(qnet, ["vm", "kill", "demo-guest"]))
+        if dnsmasq > 0 { Subprocess.stop(dnsmasq); dnsmasq = 0 }
         for namespace in [host, lan] where namespace.exists { try? namespace.delete() }
         // The disk, leases and logs go too: the demo leaves nothing behind.
-        removeTree(workDirectory)
+        FileSystem.removeTree(workDirectory)
     }
-}
-
-private func format1(_ value: Double) -> String {
-    let tenths = Int((value * 10).rounded())
-    return "\(tenths / 10).\(tenths % 10)"
 }

@@ -2,6 +2,7 @@ import Glibc
 import GuestImage
 import HostNetwork
 import QEMU
+import QNetSystem
 
 /// What `qnet probe` checks from inside a throwaway micro-VM on a bridge.
 public struct ProbeRequest: Sendable {
@@ -104,7 +105,7 @@ public final class Prober {
     /// once the target is checked and the micro-VM started. The VM is always removed
     /// before this returns.
     public func run(_ request: ProbeRequest, progress: (ProbeStep) -> Void = { _ in }, started onStart: () -> Void = {}) throws -> ProbeOutcome {
-        let started = monotonicNow()
+        let started = monotonicSeconds()
         let name = "probe-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
         let commandLine = try request.plan().kernelCommandLine()
         let nic = try nic(for: request)
@@ -126,9 +127,9 @@ public final class Prober {
         var failure: String?
         let deadline = started + request.timeout
         while !report.isComplete {
-            if let bytes = readFile(state.consoleLog), bytes.count > offset {
+            if let bytes = try? FileSystem.readBytes(state.consoleLog), bytes.count > offset {
                 for event in parser.feed(Array(bytes[offset...])) {
-                    if firstLine == nil { firstLine = Int((monotonicNow() - started) * 1000) }
+                    if firstLine == nil { firstLine = Int((monotonicSeconds() - started) * 1000) }
                     report.apply(event)
                     if case let .step(step) = event { progress(step) }
                 }
@@ -139,14 +140,14 @@ public final class Prober {
                 failure = "the micro-VM's QEMU exited before the guest finished (see \(state.consoleLog))"
                 break
             }
-            if monotonicNow() > deadline {
+            if monotonicSeconds() > deadline {
                 failure = "the guest did not finish within \(Int(request.timeout)) s"
                 break
             }
             usleep(50_000)  // poll interval; the loop ends at the probe deadline
         }
         return ProbeOutcome(bridge: request.bridge, vm: name, accel: state.accel, ok: failure == nil && report.ok,
-                            bootMilliseconds: firstLine, totalMilliseconds: Int((monotonicNow() - started) * 1000),
+                            bootMilliseconds: firstLine, totalMilliseconds: Int((monotonicSeconds() - started) * 1000),
                             steps: report.steps, failure: failure)
     }
 }

@@ -70,13 +70,13 @@ public final class VMManager {
         // The kernel and initrd go to QEMU as descriptors too (read as /proc/self/fd/N).
         let bootFiles = try BootFiles.open(definition, user: plan.user, firstDescriptor: Int32(3 + descriptors.count))
         defer { bootFiles.close() }
-        descriptors += bootFiles.mappings
+        for mapping in bootFiles.mappings { descriptors[mapping.to] = mapping.from }
         let arguments = try QEMUArgumentsBuilder.arguments(
             for: bootFiles.applied(to: definition), accel: plan.accel, qmpSocket: files.qmpSocket, consoleLog: files.consoleLog,
             pidFile: files.pidFile, networkInterfaces: interfaces)
         let pid = try spawnQEMU(plan, arguments: arguments, descriptors: descriptors, output: logDescriptor,
                                 directory: files.directory, foreground: foreground)
-        undo.push("stop QEMU \(pid)") { Self.terminate(pid) }
+        undo.push("stop QEMU \(pid)") { Glibc.kill(pid, SIGKILL); _ = Subprocess.wait(pid) }
         let startTime = waitForStartTime(of: pid)
 
         let control = try connect(files.qmpSocket, pid: pid, startTime: startTime, qemuLog: files.qemuLog)
@@ -94,7 +94,7 @@ public final class VMManager {
         if foreground {
             for tap in taps.values { tap.close() }
             control.close()
-            Self.waitForExit(pid)
+            _ = Subprocess.wait(pid)
             for passt in passts.values { passt.stop(grace: 2) }
             VMStore.remove(definition.name)
         }
@@ -185,12 +185,12 @@ public final class VMManager {
     private func makeDirectory(for plan: LaunchPlan, undo: UndoStack) throws -> VMFiles {
         let name = plan.definition.name
         let directory = VMStore.directory(for: name)
-        try makeDirectories(QNetPaths.vms)
+        try FileSystem.makeDirectories(QNetPaths.vms)
         guard mkdir(directory, 0o750) == 0 else { throw SystemError.lastError("mkdir", path: directory) }
         undo.push("remove \(directory)") { VMStore.remove(name) }
         // Until state.json exists, this marks the directory as being filled by a live qnet,
         // so a concurrent `vm list` does not mistake it for a dead VM's leftovers.
-        try writeFileAtomically("\(directory)/starting", Array("\(getpid())\n".utf8))
+        try FileSystem.writeAtomically("\(directory)/starting", Array("\(getpid())\n".utf8))
         _ = chown(directory, plan.user.uid, plan.user.gid)
         return VMFiles(directory: directory, consoleLog: plan.definition.console ?? "\(directory)/console.log",
                        qemuLog: "\(directory)/qemu.log", qmpSocket: "\(directory)/qmp.sock", pidFile: "\(directory)/qemu.pid")
@@ -244,8 +244,8 @@ public final class VMManager {
     /// QEMU's NICs, and which of qnet's descriptors it gets at which number: TAP queues
     /// go to fixed numbers from 3 upwards.
     private func networkInterfaces(for plan: LaunchPlan, taps: [Int: TAPDevice], passts: [Int: PasstProcess])
-        throws -> ([NetworkInterface], [(from: Int32, to: Int32)]) {
-        var descriptors: [(from: Int32, to: Int32)] = []
+        throws -> ([NetworkInterface], [Int32: Int32]) {
+        var descriptors: [Int32: Int32] = [:]  // QEMU's descriptor number → ours
         var interfaces: [NetworkInterface] = []
         for (index, nic) in plan.definition.nics.enumerated() {
             let id = "net\(index)"
@@ -253,7 +253,7 @@ public final class VMManager {
                 var numbers: [Int32] = []
                 for descriptor in tap.descriptors {
                     let target = Int32(3 + descriptors.count)
-                    descriptors.append((descriptor, target))
+                    descriptors[target] = descriptor
                     numbers.append(target)
                 }
                 interfaces.append(NetworkInterface(id: id, backend: .tap(TAPBackend(descriptors: numbers)),
@@ -269,23 +269,30 @@ public final class VMManager {
 
     /// Starts QEMU as the plan's user with the TAP descriptors in place; in its own
     /// session unless it runs in the foreground (so Ctrl-C reaches it).
-    private func spawnQEMU(_ plan: LaunchPlan, arguments: [String], descriptors: [(from: Int32, to: Int32)],
+    private func spawnQEMU(_ plan: LaunchPlan, arguments: [String], descriptors: [Int32: Int32],
                            output: Int32, directory: String, foreground: Bool) throws -> Int32 {
         var environment: [String: String] = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
         if let home = getenv("HOME") { environment["HOME"] = String(cString: home) }
-        return try ProcessLauncher.spawn(plan.qemu, arguments: arguments, environment: environment, descriptors: descriptors,
-                                         output: output, user: plan.runAs, newSession: !foreground, workingDirectory: directory)
+        var descriptors = descriptors
+        descriptors[1] = output
+        descriptors[2] = output
+        do {
+            return try Subprocess.spawn(Command(plan.qemu, arguments, environment: environment, descriptors: descriptors,
+                                                user: plan.runAs, newSession: !foreground, workingDirectory: directory))
+        } catch let error as SystemError {
+            throw VMError.qemuStartFailed(error)
+        }
     }
 
     /// QEMU's /proc start time (0 when it cannot be read). /proc/PID/stat can be briefly
     /// unreadable while the child execs; without a start time every later liveness check
     /// would wrongly say QEMU is gone.
     private func waitForStartTime(of pid: Int32) -> UInt64 {
-        var startTime = ProcessInfoReader.startTime(of: pid)
-        let deadline = monotonicNow() + 2
-        while startTime == nil && monotonicNow() < deadline {
+        var startTime = ProcessIdentity.of(pid)?.startTime
+        let deadline = monotonicSeconds() + 2
+        while startTime == nil && monotonicSeconds() < deadline {
             usleep(1_000)  // poll interval; bounded by the 2 s start-time deadline
-            startTime = ProcessInfoReader.startTime(of: pid)
+            startTime = ProcessIdentity.of(pid)?.startTime
         }
         return startTime ?? 0
     }
@@ -311,7 +318,7 @@ public final class VMManager {
         return VMState(
             name: definition.name, pid: pid, startTime: startTime, qemu: plan.qemu, arguments: arguments, qmpSocket: files.qmpSocket,
             consoleLog: files.consoleLog, qemuLog: files.qemuLog, accel: plan.accel, user: plan.user.name, netns: netns,
-            startedAt: monotonicNow(),
+            startedAt: monotonicSeconds(),
             nics: definition.nics.indices.map { index in
                 let nic = definition.nics[index]
                 var state = NICState(tap: taps[index]?.name ?? "", bridge: plan.bridges[index]?.bridge ?? "", network: nic.network,
@@ -355,13 +362,13 @@ public final class VMManager {
 
     /// Waits for QMP to come up; if QEMU dies first, reports its stderr.
     private func connect(_ socket: String, pid: Int32, startTime: UInt64, qemuLog: String) throws -> VMControl {
-        let deadline = monotonicNow() + startTimeout
-        while monotonicNow() < deadline {
+        let deadline = monotonicSeconds() + startTimeout
+        while monotonicSeconds() < deadline {
             if let termination = Subprocess.reapIfExited(pid) {
-                throw VMError.qemuExited(termination, output: readText(qemuLog) ?? "")
+                throw VMError.qemuExited(termination, output: (try? FileSystem.readText(qemuLog)) ?? "")
             }
             if !ProcessInfoReader.isAlive(pid, startTime: startTime) {
-                throw VMError.qemuExited(nil, output: readText(qemuLog) ?? "")
+                throw VMError.qemuExited(nil, output: (try? FileSystem.readText(qemuLog)) ?? "")
             }
             if fileExists(socket), let control = try? VMControl(socketPath: socket, timeout: 5) {
                 return control
@@ -380,7 +387,7 @@ public final class VMManager {
             if state == nil, VMStore.isBeingStarted(name) { continue }
             guard let state, ProcessInfoReader.isAlive(state.pid, startTime: state.startTime) else {
                 if let state {
-                    _ = Self.reapIfExited(state.pid)
+                    _ = Subprocess.reapIfExited(state.pid)
                     for passt in state.passt { passt.stop(grace: 1) }
                 }
                 VMStore.remove(name)
@@ -408,7 +415,7 @@ public final class VMManager {
             control.close()
         }
         return VMStatus(name: state.name, pid: state.pid, runState: runState, accel: state.accel, user: state.user,
-                        netns: state.netns, uptimeSeconds: max(0, monotonicNow() - state.startedAt), nics: state.nics,
+                        netns: state.netns, uptimeSeconds: max(0, monotonicSeconds() - state.startedAt), nics: state.nics,
                         consoleLog: state.consoleLog)
     }
 
@@ -428,9 +435,9 @@ public final class VMManager {
         var outcome = StopOutcome.quitAfterTimeout
         if let control = try? VMControl(socketPath: state.qmpSocket, timeout: 5) {
             try? control.systemPowerdown()
-            let deadline = monotonicNow() + timeout
-            while monotonicNow() < deadline && ProcessInfoReader.isAlive(state.pid, startTime: state.startTime) {
-                _ = Self.reapIfExited(state.pid)
+            let deadline = monotonicSeconds() + timeout
+            while monotonicSeconds() < deadline && ProcessInfoReader.isAlive(state.pid, startTime: state.startTime) {
+                _ = Subprocess.reapIfExited(state.pid)
                 usleep(20_000)  // poll interval; bounded by the stop timeout
             }
             if ProcessInfoReader.isAlive(state.pid, startTime: state.startTime) {
@@ -459,46 +466,19 @@ public final class VMManager {
     /// library use), else gone from /proc or a zombie awaiting its own parent. SIGKILL
     /// after `grace` seconds.
     private func waitGone(_ state: VMState, grace: Double) throws {
-        let deadline = monotonicNow() + grace
+        let deadline = monotonicSeconds() + grace
         while true {
-            if Self.reapIfExited(state.pid) != nil { return }
+            if Subprocess.reapIfExited(state.pid) != nil { return }
             if Glibc.kill(state.pid, 0) != 0 { return }
             if !ProcessInfoReader.isAlive(state.pid, startTime: state.startTime) {
                 var status: Int32 = 0
                 if waitpid(state.pid, &status, WNOHANG) < 0 && errno == ECHILD { return }
             }
-            if monotonicNow() > deadline {
+            if monotonicSeconds() > deadline {
                 Glibc.kill(state.pid, SIGKILL)
-                if monotonicNow() > deadline + 5 { throw VMError.didNotExit(pid: state.pid) }
+                if monotonicSeconds() > deadline + 5 { throw VMError.didNotExit(pid: state.pid) }
             }
             usleep(5_000)  // poll interval; SIGKILL at the grace deadline, error 5 s later
         }
     }
-
-    // MARK: - process helpers
-
-    /// Reaps `pid` if it is our child and has exited; returns how it ended.
-    static func reapIfExited(_ pid: Int32) -> String? {
-        var status: Int32 = 0
-        let result = waitpid(pid, &status, WNOHANG)
-        guard result == pid else { return nil }
-        if status & 0x7f == 0 { return "exit status \((status >> 8) & 0xff)" }
-        return "killed by signal \(status & 0x7f)"
-    }
-
-    static func waitForExit(_ pid: Int32) {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    }
-
-    static func terminate(_ pid: Int32) {
-        Glibc.kill(pid, SIGKILL)
-        waitForExit(pid)
-    }
-}
-
-func monotonicNow() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }

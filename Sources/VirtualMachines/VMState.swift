@@ -5,6 +5,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import QNetSystem
 
 /// One NIC of a running VM: the TAP qnet made for it and where it is attached.
 public struct NICState: Codable, Equatable, Sendable {
@@ -56,49 +57,38 @@ public enum VMStore {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(state)
-        try writeFileAtomically(stateFile(for: state.name), Array(data))
+        try FileSystem.writeAtomically(stateFile(for: state.name), Array(data))
     }
 
     static func load(_ name: String) -> VMState? {
-        guard let bytes = readFile(stateFile(for: name)) else { return nil }
+        guard let bytes = try? FileSystem.readBytes(stateFile(for: name)) else { return nil }
         return try? JSONDecoder().decode(VMState.self, from: Data(bytes))
     }
 
     /// Every VM directory's state (directories without a readable state are included as nil).
     static func all() -> [(name: String, state: VMState?)] {
-        listDirectory(QNetPaths.vms).map { ($0, load($0)) }
+        FileSystem.list(QNetPaths.vms).map { ($0, load($0)) }
     }
 
-    static func remove(_ name: String) { removeTree(directory(for: name)) }
+    static func remove(_ name: String) { FileSystem.removeTree(directory(for: name)) }
 
     /// Whether a live qnet process is still setting this VM up (its `starting` marker
     /// names a running process).
     static func isBeingStarted(_ name: String) -> Bool {
-        guard let text = readText("\(directory(for: name))/starting"),
+        guard let text = (try? FileSystem.readText("\(directory(for: name))/starting")),
               let pid = Int32(text.filter { $0.isNumber }), pid > 0 else { return false }
         return kill(pid, 0) == 0 || errno == EPERM
     }
 }
 
-/// Process facts from /proc.
+/// Whether a recorded pid is still the process qnet started.
 enum ProcessInfoReader {
-    /// Field 22 of /proc/PID/stat (after the parenthesised command name).
-    static func startTime(of pid: Int32) -> UInt64? {
-        guard let text = readText("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        // fields[0] is field 3 (state); field 22 is fields[19].
-        guard fields.count > 19 else { return nil }
-        return UInt64(fields[19])
-    }
-
     /// Whether `pid` is still the process that was started (same start time, not a zombie).
+    /// A start time of 0 means it could not be read when the process started: the pid
+    /// alone has to do.
     static func isAlive(_ pid: Int32, startTime: UInt64) -> Bool {
-        guard pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return false }
-        guard let text = readText("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return false }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        if fields.first == "Z" || fields.first == "X" { return false }
-        // A start time of 0 means it could not be read when the process started: the pid
-        // alone has to do.
-        return startTime == 0 || self.startTime(of: pid) == startTime
+        guard pid > 0 else { return false }
+        if startTime == 0 { return ProcessIdentity.of(pid) != nil }
+        return ProcessIdentity(pid: pid, startTime: startTime, executable: nil).isRunning
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 @testable import HostChecks
 import QNetTestSupport
 import Testing
+import QNetSystem
 
 @Suite struct FileAccessTests {
     let alice = UserIdentity(name: "alice", uid: 1000, gid: 1000, groups: [1000, 24])

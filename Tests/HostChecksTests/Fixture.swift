@@ -2,6 +2,7 @@ import Foundation
 @testable import HostChecks
 import QNetTestSupport
 import Testing
+import QNetSystem
 
 /// A throwaway host tree (proc, sys, boot, dev, etc, run, usr/lib, bin) for one test,
 /// removed when the test drops it.

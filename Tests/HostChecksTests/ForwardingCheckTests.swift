@@ -2,13 +2,14 @@ import Foundation
 @testable import HostChecks
 import QNetTestSupport
 import Testing
+import QNetSystem
 
 /// A runner that answers from canned output instead of running anything.
 func cannedRunner(_ outputs: [String: (Int32, String, String)]) -> CommandRunner {
     { executable, _ in
         let name = (executable as NSString).lastPathComponent
-        guard let (status, out, err) = outputs[name] else { throw SubprocessError(description: "unexpected \(name)") }
-        return SubprocessResult(termination: .exited(status), standardOutput: out, standardError: err, seconds: 0)
+        guard let (status, out, err) = outputs[name] else { throw SystemError(errno: .noSuchFileOrDirectory, operation: "start (no canned output)", path: name) }
+        return SubprocessResult(termination: .exited(status), output: Array(out.utf8), errors: Array(err.utf8), seconds: 0)
     }
 }
 
@@ -144,7 +145,7 @@ let dockerIptablesSave = """
 @Suite(.serialized, Privileged.enabled) struct FirewallNamespaceTests {
     func runner(in ns: TestNamespace) -> CommandRunner {
         let name = ns.name
-        return { executable, arguments in try Subprocess.run("/usr/bin/ip", ["netns", "exec", name, executable] + arguments) }
+        return { executable, arguments in try Subprocess.run(Command("/usr/bin/ip", ["netns", "exec", name, executable] + arguments)) }
     }
 
     @Test func iptablesForwardDropInANamespace() throws {

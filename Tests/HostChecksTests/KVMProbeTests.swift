@@ -2,6 +2,7 @@ import Foundation
 @testable import HostChecks
 import QNetTestSupport
 import Testing
+import QNetSystem
 
 /// Children of this test process whose command line mentions `marker` (a probe
 /// must leave none behind; other suites may be running probes of their own meanwhile).

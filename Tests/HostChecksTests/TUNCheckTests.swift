@@ -2,6 +2,7 @@ import Foundation
 @testable import HostChecks
 import QNetTestSupport
 import Testing
+import QNetSystem
 
 @Suite struct TUNCheckTests {
     // MARK: tun.device

@@ -44,7 +44,7 @@ struct QEMUBinaryTests {
         #expect(throws: QEMUError.self) { try QEMUBinary.imageTool(searchPath: directory.path) }
         // Not executable: not found.
         try "x".write(toFile: directory.file("qemu-img"), atomically: true, encoding: .utf8)
-        #expect(QEMUBinary.locate("qemu-img", searchPath: directory.path) == nil)
+        #expect(throws: QEMUError.self) { try QEMUBinary.imageTool(searchPath: directory.path) }
     }
 
     @Test(arguments: [

@@ -117,6 +117,31 @@ import Testing
         #expect(error.path == directory.file("file"))
     }
 
+    @Test func removeTreeRemovesSymlinksNotTheirTargets() throws {
+        let outside = try TestDirectory()
+        try "keep".write(toFile: outside.file("precious"), atomically: false, encoding: .utf8)
+        let directory = try TestDirectory()
+        try FileSystem.makeDirectories(directory.file("tree/sub"))
+        try FileSystem.writeAtomically(directory.file("tree/sub/file"), Array("x".utf8))
+        #expect(symlink(outside.path, directory.file("tree/link")) == 0)
+        #expect(FileSystem.list(directory.file("tree")) == ["link", "sub"])
+        FileSystem.removeTree(directory.file("tree"))
+        #expect(!FileSystem.exists(directory.file("tree")))
+        #expect(outside.contents("precious") == "keep")
+        #expect(FileSystem.list(directory.file("tree")) == [])
+    }
+
+    @Test func openForAppendingAppendsAndIsCloseOnExec() throws {
+        let directory = try TestDirectory()
+        for line in ["one\n", "two\n"] {
+            let fd = try FileSystem.openForAppending(directory.file("log"))
+            #expect(fcntl(fd, F_GETFD) & FD_CLOEXEC != 0)
+            #expect(write(fd, line, line.utf8.count) == line.utf8.count)
+            close(fd)
+        }
+        #expect(directory.contents("log") == "one\ntwo\n")
+    }
+
     @Test func formatSecondsForPeople() {
         #expect(formatSeconds(15) == "15")
         #expect(formatSeconds(0.5) == "0.5")

@@ -164,6 +164,17 @@ import Testing
         #expect(ProcessIdentity.of(pid) == nil)
     }
 
+    @Test func stoppingByIdentityNeverSignalsAReusedPid() throws {
+        let pid = try Subprocess.startDetached(Command("/bin/sleep", ["30"]), output: nil)
+        defer { Subprocess.stop(pid) }
+        var recorded = try #require(ProcessIdentity.of(pid))
+        recorded.startTime += 1  // the process that had this pid is gone; this one came later
+        _ = Subprocess.stop(recorded, grace: .milliseconds(100))
+        #expect(ProcessIdentity.of(pid) != nil, "a process that only shares the pid was signalled")
+        recorded.startTime -= 1
+        #expect(Subprocess.stop(recorded, grace: .seconds(10)).termination == .signaled(SIGTERM))
+    }
+
     @Test func aZombieHasNoIdentity() throws {
         let pid = try Subprocess.spawn(Command("/bin/true"))
         #expect(waitUntil(timeout: 10) { ProcessIdentity.state(of: pid) == "Z" })

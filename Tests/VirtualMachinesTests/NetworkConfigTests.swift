@@ -21,6 +21,7 @@ import Netlink
 import NetlinkWire
 import QNetTestSupport
 import Testing
+import QNetSystem
 @testable import VirtualMachines
 
 // MARK: - fixtures
@@ -674,7 +675,7 @@ final class NetworkLab {
     }
 
     deinit {
-        for pid in processes { Processes.stop(pid) }
+        for pid in processes { Subprocess.stop(pid) }
         for guest in guests { guest.remove() }
         host.remove()
         try? FileManager.default.removeItem(atPath: directory)
@@ -702,7 +703,10 @@ final class NetworkLab {
     /// test run. Foundation's children also inherit its blocked signal mask, so SIGTERM
     /// would stay pending in dnsmasq forever.
     func spawn(in ns: TestNamespace, _ program: String, _ arguments: [String], log: String) throws -> Int32 {
-        let pid = try Processes.start(try locate(program), arguments, logPath: log, namespace: NetworkNamespace(name: ns.name))
+        let output = try FileSystem.openForAppending(log, mode: 0o644)
+        defer { close(output) }
+        let command = Command(try locate(program), arguments)
+        let pid = try NetworkNamespace(name: ns.name).withEntered { try Subprocess.startDetached(command, output: output) }
         processes.append(pid)
         return pid
     }

@@ -5,6 +5,7 @@ import NetlinkWire
 import QEMU
 import QNetTestSupport
 import Testing
+import QNetSystem
 @testable import VirtualMachines
 
 // MARK: - Pure: hostfwd and --nic user parsing (tier 1)
@@ -383,7 +384,7 @@ struct UserModePasstTests {
         #expect(connected == 0)
         close(client)
         var ended: String?
-        #expect(waitUntil(timeout: 5) { ended = PasstProcess.reapIfExited(passt.pid); return ended != nil }, "passt outlived its client")
+        #expect(waitUntil(timeout: 5) { ended = Subprocess.reapIfExited(passt.pid)?.description; return ended != nil }, "passt outlived its client")
         #expect(ended == "exit status 0")
     }
 
@@ -468,13 +469,13 @@ struct UserModeGuest {
             networkInterfaces: [try spec.networkInterface(id: "net0", mac: MACAddress("52:54:00:12:34:56"), passtSocket: passt?.socketPath)],
             noReboot: true)
         let qemu = try QEMUBinary.systemEmulator()
-        let output = open("\(host.directory)/qemu.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        let output = try FileSystem.openForAppending("\(host.directory)/qemu.log", mode: 0o644)
         defer { close(output) }
         let arguments = try commandLine.arguments()
         do {
             let pid = try host.namespace.withEntered {
-                try ProcessLauncher.spawn(qemu, arguments: arguments, environment: ["PATH": "/usr/bin:/bin"], descriptors: [],
-                                          output: output, user: host.nobody, newSession: true, workingDirectory: host.directory)
+                try Subprocess.startDetached(Command(qemu, arguments, environment: ["PATH": "/usr/bin:/bin"], user: host.nobody,
+                                                     workingDirectory: host.directory), output: output)
             }
             return UserModeGuest(qemuPID: pid, passt: passt, serialLog: serialLog)
         } catch {
@@ -494,7 +495,7 @@ struct UserModeGuest {
                 for event in parser.feed(Array(data[offset...])) { report.apply(event) }
                 offset = data.count
             }
-            if until(report) || PasstProcess.reapIfExited(qemuPID) != nil { break }
+            if until(report) || Subprocess.reapIfExited(qemuPID) != nil { break }
             usleep(50_000)
         }
         return report
@@ -515,16 +516,18 @@ struct HostService {
 
     init(port: Int, host: UserModeHost) throws {
         self.port = port
-        pid = try Processes.start(try locate("iperf3"), ["-s", "-1", "-p", String(port)], logPath: "\(host.directory)/iperf-host.log",
-                                  namespace: host.namespace)
+        let log = try FileSystem.openForAppending("\(host.directory)/iperf-host.log")
+        defer { close(log) }
+        let command = Command(try locate("iperf3"), ["-s", "-1", "-p", String(port)])
+        pid = try host.namespace.withEntered { try Subprocess.startDetached(command, output: log) }
         let listening = try waitUntil(timeout: 10, interval: 0.05) {
             !(try host.ns.exec("ss", ["-Htln", "sport = :\(port)"]).stdout.isEmpty)
         }
-        if !listening { Processes.stop(pid) }
+        if !listening { Subprocess.stop(pid) }
         try #require(listening, "host iperf3 server did not listen")
     }
 
-    func stop() { Processes.stop(pid, grace: 1) }
+    func stop() { Subprocess.stop(pid, grace: .seconds(1)) }
 }
 
 @Suite(.serialized, Privileged.enabled)
@@ -625,7 +628,7 @@ struct UserModeGuestTests {
         // passt dies with the VM (--one-off), without qnet's help.
         guest.kill()
         var ended: String?
-        #expect(waitUntil(timeout: 5) { ended = PasstProcess.reapIfExited(passt.pid); return ended != nil }, "passt outlived QEMU")
+        #expect(waitUntil(timeout: 5) { ended = Subprocess.reapIfExited(passt.pid)?.description; return ended != nil }, "passt outlived QEMU")
         passt.stop()
         #expect(processIsGone(passt.pid) && processIsGone(guest.qemuPID))
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import HostChecks
 import HostNetwork
+import QNetSystem
 
 /// `qnet doctor [--bridge BR] [--user USER] [--json]`: host readiness checks, each with
 /// what was found and the exact fix. Changes nothing on the host.

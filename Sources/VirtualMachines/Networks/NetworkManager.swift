@@ -1,6 +1,7 @@
 import HostNetwork
 import Netlink
 import NetlinkWire
+import QNetSystem
 
 /// A network as `qnet net list` reports it.
 public struct NetworkStatus: Codable, Equatable, Sendable {
@@ -131,7 +132,7 @@ public final class NetworkManager {
         defer { if !succeeded { undo.rollback() } }
         var state = NetworkRuntimeState(name: name, bridgeCreated: false, firewall: false, changedSysctls: [:],
                                         netns: namespace?.name)
-        try makeDirectories(store.runtimePath(name))
+        try FileSystem.makeDirectories(store.runtimePath(name))
         undo.push("remove runtime state") { [store] in store.removeRuntimeState(name) }
 
         switch definition.mode {
@@ -170,7 +171,7 @@ public final class NetworkManager {
         let dnsmasq = try services.startDNSMasq(definition, addressing: addressing)
         state.dnsmasqPid = dnsmasq.pid
         state.dnsmasqStartTime = dnsmasq.startTime
-        undo.push("stop dnsmasq") { Processes.stop(dnsmasq.pid) }
+        undo.push("stop dnsmasq") { Subprocess.stop(dnsmasq.pid) }
         try store.saveRuntimeState(state)
         if definition.mode == .nat {
             let ipForward = NetworkServices.ipForward
@@ -204,7 +205,7 @@ public final class NetworkManager {
             do { try host.deleteGroup(definition.interfaceGroup) } catch { /* no TAPs in the group */ }
         }
         if let pid = state.dnsmasqPid, let start = state.dnsmasqStartTime, ProcessInfoReader.isAlive(pid, startTime: start) {
-            Processes.stop(pid)
+            Subprocess.stop(pid)
         }
         // Remove our runtime record before recomputing the firewall, so this network's
         // rules are no longer part of it.
@@ -278,7 +279,7 @@ public final class NetworkManager {
 
     private func restartDNSMasq(_ definition: NetworkDefinition) throws {
         guard var state = store.runtimeState(definition.name) else { return }
-        if let pid = state.dnsmasqPid { Processes.stop(pid) }
+        if let pid = state.dnsmasqPid { Subprocess.stop(pid) }
         let addressing = try plan(definition, existing: [], otherNetworks: [])
         let dnsmasq = try services.startDNSMasq(definition, addressing: addressing)
         state.dnsmasqPid = dnsmasq.pid

@@ -19,27 +19,32 @@ struct NetworkServices {
     /// Writes the network's dnsmasq.conf and starts dnsmasq; returns once it has bound its
     /// sockets (it writes its pid file then). Returns its pid and /proc start time.
     func startDNSMasq(_ definition: NetworkDefinition, addressing: NetworkAddressing) throws -> (pid: Int32, startTime: UInt64) {
-        guard let dnsmasq = Processes.which("dnsmasq") else { throw NetworkError.notInstalled(.dnsmasq) }
+        guard let dnsmasq = Subprocess.which("dnsmasq") else { throw NetworkError.notInstalled(.dnsmasq) }
         let directory = store.runtimePath(definition.name)
         let paths = DnsmasqPaths(leaseFile: "\(directory)/dnsmasq.leases", pidFile: "\(directory)/dnsmasq.pid",
                                  configFile: "\(directory)/dnsmasq.conf")
         let config = DnsmasqConfig.render(definition: definition, addressing: addressing, paths: paths,
                                           upstreamServers: Resolver.nameservers(), namespace: namespace?.name)
-        try writeFileAtomically(paths.configFile, Array(config.utf8))
+        try FileSystem.writeAtomically(paths.configFile, Array(config.utf8))
         let log = "\(directory)/dnsmasq.log"
-        let pid = try Processes.start(dnsmasq, ["--keep-in-foreground", "--conf-file=\(paths.configFile)"], logPath: log, namespace: namespace)
-        let startTime = ProcessInfoReader.startTime(of: pid) ?? 0
+        let output = try FileSystem.openForAppending(log, mode: 0o644)
+        defer { close(output) }
+        let command = Command(dnsmasq, ["--keep-in-foreground", "--conf-file=\(paths.configFile)"],
+                              environment: ["PATH": Subprocess.defaultSearchPath])
+        let start = { try Subprocess.startDetached(command, output: output) }
+        let pid = try namespace.map { try $0.withEntered(start) } ?? start()
+        let startTime = ProcessIdentity.of(pid)?.startTime ?? 0
         let seconds = 10
-        let deadline = monotonicNow() + Double(seconds)
-        while monotonicNow() < deadline {
-            if VMManager.reapIfExited(pid) != nil || !ProcessInfoReader.isAlive(pid, startTime: startTime) {
-                let output = (readText(log) ?? "").split(separator: "\n").suffix(2).joined(separator: " | ")
+        let deadline = monotonicSeconds() + Double(seconds)
+        while monotonicSeconds() < deadline {
+            if Subprocess.reapIfExited(pid) != nil || !ProcessInfoReader.isAlive(pid, startTime: startTime) {
+                let output = ((try? FileSystem.readText(log)) ?? "").split(separator: "\n").suffix(2).joined(separator: " | ")
                 throw NetworkError.dnsmasqExited(network: definition.name, output: output)
             }
             if fileExists(paths.pidFile) { return (pid, startTime) }
             usleep(10_000)  // poll interval; bounded by the start deadline
         }
-        Processes.stop(pid)
+        Subprocess.stop(pid)
         throw NetworkError.dnsmasqTimeout(network: definition.name, seconds: seconds)
     }
 
@@ -71,14 +76,16 @@ struct NetworkServices {
     /// networks of this namespace) and applies it atomically with `nft -f`; with none left,
     /// removes the table. Equivalent to `nft -f FILE`.
     func applyFirewall(_ networks: [(NetworkDefinition, NetworkAddressing)]) throws {
-        guard let nft = Processes.which("nft") else { throw NetworkError.notInstalled(.nft) }
+        guard let nft = Subprocess.which("nft") else { throw NetworkError.notInstalled(.nft) }
         let script = networks.isEmpty ? FirewallRuleset.removal() : FirewallRuleset.render(networks: networks)
-        try makeDirectories(store.runtimeDirectory)
+        try FileSystem.makeDirectories(store.runtimeDirectory)
         let path = "\(store.runtimeDirectory)/firewall.nft"
-        try writeFileAtomically(path, Array(script.utf8))
-        let result = try Processes.run(nft, ["-f", path], namespace: namespace)
-        guard result.status == 0 else {
-            throw NetworkError.firewallRejected(path: path, output: result.output.split(separator: "\n").prefix(3).joined(separator: " | "))
+        try FileSystem.writeAtomically(path, Array(script.utf8))
+        let run = { try Subprocess.run(Command(nft, ["-f", path], environment: ["PATH": Subprocess.defaultSearchPath])) }
+        let result = try namespace.map { try $0.withEntered(run) } ?? run()
+        guard result.succeeded else {
+            let output = result.standardError + result.standardOutput
+            throw NetworkError.firewallRejected(path: path, output: output.split(separator: "\n").prefix(3).joined(separator: " | "))
         }
     }
 
@@ -109,7 +116,7 @@ struct NetworkServices {
 /// The host's upstream DNS servers, from /etc/resolv.conf.
 enum Resolver {
     static func nameservers(_ path: String = "/etc/resolv.conf") -> [String] {
-        (readText(path) ?? "").split(separator: "\n").compactMap { line in
+        ((try? FileSystem.readText(path)) ?? "").split(separator: "\n").compactMap { line in
             let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard words.count >= 2, words[0] == "nameserver" else { return nil }
             return String(words[1])

@@ -5,6 +5,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import QNetSystem
 
 /// What `net start` made, recorded so `net stop` removes exactly that.
 public struct NetworkRuntimeState: Codable, Equatable, Sendable {
@@ -37,7 +38,7 @@ public struct NetworkStore: Sendable {
 
     /// All stored definitions, by name.
     public func definitions() throws -> [NetworkDefinition] {
-        try listDirectory(definitionsDirectory).filter { $0.hasSuffix(".yaml") }.map { file in
+        try FileSystem.list(definitionsDirectory).filter { $0.hasSuffix(".yaml") }.map { file in
             try load(String(file.dropLast(5)))
         }
     }
@@ -51,7 +52,7 @@ public struct NetworkStore: Sendable {
     /// The stored definition, or nil when no network has this name (a file that does not
     /// decode still throws).
     public func definitionIfPresent(_ name: String) throws -> NetworkDefinition? {
-        guard let text = readText(definitionPath(name)) else { return nil }
+        guard let text = try? FileSystem.readText(definitionPath(name)) else { return nil }
         do { return try YAMLDecoder().decode(NetworkDefinition.self, from: text) } catch {
             throw NetworkError.unreadableDefinition(path: definitionPath(name), reason: String(describing: error))
         }
@@ -60,9 +61,9 @@ public struct NetworkStore: Sendable {
     public func contains(_ name: String) -> Bool { fileExists(definitionPath(name)) }
 
     func save(_ definition: NetworkDefinition) throws {
-        try makeDirectories(definitionsDirectory)
+        try FileSystem.makeDirectories(definitionsDirectory)
         let text = try YAMLEncoder().encode(definition)
-        try writeFileAtomically(definitionPath(definition.name), Array(text.utf8))
+        try FileSystem.writeAtomically(definitionPath(definition.name), Array(text.utf8))
     }
 
     func removeDefinition(_ name: String) { unlink(definitionPath(name)) }
@@ -77,16 +78,16 @@ public struct NetworkStore: Sendable {
     }
 
     func runtimeState(_ name: String) -> NetworkRuntimeState? {
-        guard let bytes = readFile("\(runtimePath(name))/state.json") else { return nil }
+        guard let bytes = (try? FileSystem.readBytes("\(runtimePath(name))/state.json")) else { return nil }
         return try? JSONDecoder().decode(NetworkRuntimeState.self, from: Data(bytes))
     }
 
     func saveRuntimeState(_ state: NetworkRuntimeState) throws {
-        try makeDirectories(runtimePath(state.name))
+        try FileSystem.makeDirectories(runtimePath(state.name))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try writeFileAtomically("\(runtimePath(state.name))/state.json", Array(try encoder.encode(state)))
+        try FileSystem.writeAtomically("\(runtimePath(state.name))/state.json", Array(try encoder.encode(state)))
     }
 
-    func removeRuntimeState(_ name: String) { removeTree(runtimePath(name)) }
+    func removeRuntimeState(_ name: String) { FileSystem.removeTree(runtimePath(name)) }
 }

@@ -86,7 +86,7 @@ public struct PasstProcess: Codable, Equatable, Sendable {
     public var logFile: String
 
     /// The passt executable on PATH, or nil.
-    public static func locate() -> String? { ProcessLauncher.which("passt") }
+    public static func locate() -> String? { Subprocess.which("passt") }
 
     /// Starts passt as `user` (nil: the calling user) and waits until its socket listens.
     ///
@@ -116,37 +116,33 @@ public struct PasstProcess: Codable, Equatable, Sendable {
         unlink(socketPath)
         unlink(options.pidFile)
 
-        let output = open(options.logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-        guard output >= 0 else {
-            throw UserModeError.passtStartFailed(SystemError.lastError("open", path: options.logFile))
+        let output: Int32
+        do { output = try FileSystem.openForAppending(options.logFile, mode: 0o640) } catch let error as SystemError {
+            throw UserModeError.passtStartFailed(error)
         }
         defer { close(output) }
         let runsAsRoot = (user?.uid ?? geteuid()) == 0
         let arguments = options.arguments(runAsRoot: runsAsRoot)
-        let environment = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
-        let spawn = {
-            try ProcessLauncher.spawn(program, arguments: arguments, environment: environment, descriptors: [],
-                                      output: output, user: user, newSession: true, workingDirectory: nil)
-        }
+        let command = Command(program, arguments, environment: ["PATH": Subprocess.defaultSearchPath], user: user)
+        let spawn = { try Subprocess.startDetached(command, output: output) }
         let pid: Int32
         do {
             pid = try namespace.map { try $0.withEntered(spawn) } ?? spawn()
-        } catch VMError.qemuStartFailed(let error) {
-            // ProcessLauncher words its failures for QEMU.
+        } catch let error as SystemError {
             throw UserModeError.passtStartFailed(error)
         }
-        let process = PasstProcess(pid: pid, startTime: ProcessInfoReader.startTime(of: pid) ?? 0, socketPath: socketPath,
+        let process = PasstProcess(pid: pid, startTime: ProcessIdentity.of(pid)?.startTime ?? 0, socketPath: socketPath,
                                    pidFile: options.pidFile, logFile: options.logFile)
         var succeeded = false
         defer { if !succeeded { process.stop(grace: 1) } }
 
-        let deadline = monotonicNow() + timeout
+        let deadline = monotonicSeconds() + timeout
         while true {
-            if let status = reapIfExited(pid) {
+            if let status = Subprocess.reapIfExited(pid)?.description {
                 throw UserModeError.passtExited(status: status, output: process.outputSummary())
             }
             if process.isReady { break }
-            guard monotonicNow() < deadline else {
+            guard monotonicSeconds() < deadline else {
                 throw UserModeError.passtTimeout(socketPath: socketPath, seconds: timeout, output: process.outputSummary())
             }
             usleep(10_000)  // poll interval; bounded by the start deadline
@@ -164,7 +160,7 @@ public struct PasstProcess: Codable, Equatable, Sendable {
     /// Whether the pid file names this passt and the socket exists (passt writes the pid
     /// file only after its socket listens).
     var isReady: Bool {
-        guard let text = readText(pidFile), Int32(String(text.filter(\.isNumber))) == pid else { return false }
+        guard let text = try? FileSystem.readText(pidFile), Int32(String(text.filter(\.isNumber))) == pid else { return false }
         var info = stat()
         return stat(socketPath, &info) == 0 && info.st_mode & S_IFMT == S_IFSOCK
     }
@@ -175,41 +171,20 @@ public struct PasstProcess: Codable, Equatable, Sendable {
     /// SIGTERM, then SIGKILL after `grace` seconds; reaps it when it is qnet's child, and
     /// removes its socket and pid file. Idempotent; never signals a recycled pid.
     public func stop(grace: Double = 3) {
-        _ = Self.reapIfExited(pid)
-        if isAlive { kill(pid, SIGTERM) }
-        let deadline = monotonicNow() + grace
-        while !isGone() && monotonicNow() < deadline { usleep(5_000) }  // poll until gone or the grace ends
-        if !isGone() {
-            if isAlive { kill(pid, SIGKILL) }
-            let hardDeadline = monotonicNow() + 5
-            while !isGone() && monotonicNow() < hardDeadline { usleep(5_000) }  // poll until reaped or the hard deadline
+        if startTime == 0 {
+            // The start time could not be read at start: the pid alone has to do.
+            if isAlive { Subprocess.stop(pid, grace: .seconds(grace)) }
+        } else {
+            Subprocess.stop(ProcessIdentity(pid: pid, startTime: startTime, executable: nil), grace: .seconds(grace))
         }
         unlink(socketPath)
         unlink(pidFile)
     }
 
-    /// Reaped (our child), or no longer this process (someone else's child).
-    private func isGone() -> Bool {
-        if Self.reapIfExited(pid) != nil { return true }
-        var status: Int32 = 0
-        let result = waitpid(pid, &status, WNOHANG)
-        if result < 0 && errno == ECHILD { return !isAlive }
-        return false
-    }
-
-    /// Reaps `pid` if it is our child and has exited; returns how it ended.
-    static func reapIfExited(_ pid: Int32) -> String? {
-        var status: Int32 = 0
-        let result = waitpid(pid, &status, WNOHANG)
-        guard result == pid else { return nil }
-        if status & 0x7f == 0 { return "exit status \((status >> 8) & 0xff)" }
-        return "killed by signal \(status & 0x7f)"
-    }
-
     /// passt's output as one line: the syslog noise dropped, the usage text after an
     /// option error cut off, at most the last three lines.
     public func outputSummary() -> String {
-        let lines = (readText(logFile) ?? "").split(separator: "\n").map { $0.trimmingSpaces }
+        let lines = ((try? FileSystem.readText(logFile)) ?? "").split(separator: "\n").map { $0.trimmingSpaces }
             .filter { !$0.isEmpty && !($0.hasPrefix("Failed to send ") && $0.hasSuffix(" bytes to syslog")) }
         var relevant = lines
         if let usage = lines.firstIndex(where: { $0.hasPrefix("Usage:") }) { relevant = Array(lines[..<usage]) }
@@ -222,7 +197,7 @@ public struct PasstProcess: Codable, Equatable, Sendable {
     func unboundForward(_ forwards: [PortForward]) -> PortForward? {
         guard !forwards.isEmpty else { return nil }
         var inodes: Set<String> = []
-        for name in listDirectory("/proc/\(pid)/fd") {
+        for name in FileSystem.list("/proc/\(pid)/fd") {
             var buffer = [CChar](repeating: 0, count: 256)
             let count = readlink("/proc/\(pid)/fd/\(name)", &buffer, buffer.count - 1)
             guard count > 0 else { continue }
@@ -234,7 +209,7 @@ public struct PasstProcess: Codable, Equatable, Sendable {
             var ports: Set<UInt16> = []
             for table in tables {
                 // /proc/PID/net/* shows passt's network namespace.
-                for line in (readText("/proc/\(pid)/net/\(table)") ?? "").split(separator: "\n").dropFirst() {
+                for line in ((try? FileSystem.readText("/proc/\(pid)/net/\(table)")) ?? "").split(separator: "\n").dropFirst() {
                     let fields = line.split(separator: " ")
                     guard fields.count > 9, inodes.contains(String(fields[9])), !listening || fields[3] == "0A",
                           let colon = fields[1].lastIndex(of: ":"), let port = UInt16(fields[1][fields[1].index(after: colon)...], radix: 16)

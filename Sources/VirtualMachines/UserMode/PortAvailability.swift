@@ -4,6 +4,7 @@ import Netlink
 import NetlinkWire
 import QEMU
 import SystemPackage
+import QNetSystem
 
 /// Host port checks for user-mode forwards, run before a VM starts.
 ///
@@ -72,7 +73,7 @@ public enum PortAvailability {
 
     /// `net.ipv4.ip_unprivileged_port_start` of the current namespace (1024 when unreadable).
     static func unprivilegedPortStart() -> Int {
-        guard let text = readText("/proc/sys/net/ipv4/ip_unprivileged_port_start"),
+        guard let text = try? FileSystem.readText("/proc/sys/net/ipv4/ip_unprivileged_port_start"),
               let value = Int(String(text.filter(\.isNumber))) else { return 1024 }
         return value
     }

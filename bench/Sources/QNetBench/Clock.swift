@@ -1,17 +1,11 @@
 import Glibc
-
-/// Monotonic time in seconds (clock_gettime(CLOCK_MONOTONIC)).
-func now() -> Double {
-    var spec = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &spec)
-    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
-}
+import QNetSystem
 
 /// Runs `body` once and returns its result with the elapsed seconds.
 func timed<T>(_ body: () throws -> T) rethrows -> (T, Double) {
-    let start = now()
+    let start = monotonicSeconds()
     let result = try body()
-    return (result, now() - start)
+    return (result, monotonicSeconds() - start)
 }
 
 /// The measured samples (seconds) of one way of doing one job.

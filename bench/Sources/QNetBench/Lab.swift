@@ -1,6 +1,7 @@
 import Foundation
 import HostNetwork
 import Netlink
+import QNetSystem
 
 /// A network namespace the bench creates (with a bridge br0 in it) and deletes. Every
 /// measurement happens inside one; the host's own interfaces are never touched.
@@ -91,13 +92,13 @@ final class Lab {
     /// the RTNL lock). Timed steps must not overlap that work. Returns the seconds waited.
     @discardableResult
     func settle(step: String, timeout: Double = 30) throws -> Double {
-        let start = now()
+        let start = monotonicSeconds()
         while true {
             let output = try Spawn.check([bridgeTool, "-j", "-n", name, "link", "show"], capture: true)
             let ports = ((try? JSONSerialization.jsonObject(with: Data(output.utf8))) as? [[String: Any]] ?? [])
                 .filter { ($0["master"] as? String) == bridge }
-            if ports.allSatisfy({ ($0["state"] as? String) == "disabled" }) { return now() - start }
-            if now() - start > timeout {
+            if ports.allSatisfy({ ($0["state"] as? String) == "disabled" }) { return monotonicSeconds() - start }
+            if monotonicSeconds() - start > timeout {
                 throw BenchFailure("after \(step): ports of \(bridge) still not disabled after \(Int(timeout)) s")
             }
             usleep(10_000)

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import QNetSystem
 
 /// Waits for the machine to be idle before a timed block, so that another user's build
 /// does not land in the measurements. Reads /proc/stat: the fraction of CPU time spent
@@ -30,7 +31,7 @@ final class QuietGate {
     /// Returns once two consecutive windows are at least `threshold` idle, or after
     /// `maximumWait` seconds (counted in `gaveUp`).
     func wait(_ what: String) {
-        let start = now()
+        let start = monotonicSeconds()
         var quietWindows = 0
         var announced = false
         while quietWindows < 2 {
@@ -44,13 +45,13 @@ final class QuietGate {
                 log(String(format: "machine busy (%.0f%% idle) before %@; waiting for it to calm down", idle * 100, what))
                 announced = true
             }
-            if now() - start > maximumWait {
+            if monotonicSeconds() - start > maximumWait {
                 log("still busy after \(Int(maximumWait)) s; measuring anyway")
                 gaveUp += 1
                 break
             }
             usleep(2_000_000)
         }
-        waited += now() - start
+        waited += monotonicSeconds() - start
     }
 }

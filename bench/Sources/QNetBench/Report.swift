@@ -11,7 +11,8 @@ struct Results: Codable {
     var showPorts: Int
 }
 
-func formatSeconds(_ value: Double) -> String {
+/// A measured time with its unit, at a precision that suits its size ("1.23 s", "4.5 ms").
+func formatMeasurement(_ value: Double) -> String {
     if value >= 1 { return String(format: "%.2f s", value) }
     if value >= 0.1 { return String(format: "%.3f s", value) }
     if value >= 0.01 { return String(format: "%.1f ms", value * 1000) }
@@ -36,7 +37,7 @@ func table(_ series: [Series], reference: Series?, ratioTitle: String = "median 
     for entry in series {
         let sub = entry.label.hasPrefix("  ")
         let label = sub ? "&nbsp;&nbsp;↳ " + entry.label.trimmingCharacters(in: .whitespaces) : entry.label
-        text += "| \(label) | **\(formatSeconds(entry.median))** | \(formatSeconds(entry.minimum)) | \(formatSeconds(entry.maximum)) | \(entry.samples.count) |"
+        text += "| \(label) | **\(formatMeasurement(entry.median))** | \(formatMeasurement(entry.minimum)) | \(formatMeasurement(entry.maximum)) | \(entry.samples.count) |"
         if let reference { text += sub ? " |" : " \(formatRatio(entry.median / reference.median)) |" }
         text += "\n"
     }
@@ -70,7 +71,7 @@ extension Results {
         let createVsBatchMet = qnetB.median <= batchB.median
         let deleteTargetMet = qnetC.median <= 0.15
         func verdict(_ met: Bool) -> String { met ? "**met**" : "**missed**" }
-        let ms = { (value: Double) in formatSeconds(value) }
+        let ms = { (value: Double) in formatMeasurement(value) }
 
         var text = """
         # qnet benchmarks

@@ -1,6 +1,7 @@
 import Foundation
 import HostNetwork
 import Netlink
+import QNetSystem
 
 /// Paths of the programs compared.
 struct Tools {
@@ -71,11 +72,11 @@ func benchOneNIC(lab: Lab, tools: Tools, reps: Int) throws -> [Series] {
         try reset("qnet tap create")
 
         lab.quiesce(gated: false)
-        let start = now()
+        let start = monotonicSeconds()
         try Spawn.check([tools.ip, "-n", ns, "tuntap", "add", tap, "mode", "tap"])
         try Spawn.check([tools.ip, "-n", ns, "link", "set", tap, "master", lab.bridge])
         try Spawn.check([tools.ip, "-n", ns, "link", "set", tap, "up"])
-        if rep > 0 { perStep.samples.append(now() - start) }
+        if rep > 0 { perStep.samples.append(monotonicSeconds() - start) }
         try reset("ip per step")
 
         lab.quiesce(gated: false)
@@ -141,11 +142,11 @@ func benchManyTAPs(lab: Lab, tools: Tools, plan: ManyPlan) throws -> ManyResults
     /// carrier-off processing and checks the result.
     func qnetCreateAll(_ step: String) throws -> (total: Double, create: Double, settle: Double) {
         lab.quiesce()
-        let start = now()
+        let start = monotonicSeconds()
         let devices = try lab.network.createTAPs(options)
-        let created = now()
+        let created = monotonicSeconds()
         for device in devices { device.close() }
-        let end = now()
+        let end = monotonicSeconds()
         guard devices.map(\.name) == names else { throw BenchFailure("createTAPs returned unexpected names") }
         let settled = try lab.settle(step: step)
         try lab.verifyPorts(names, group: group, step: step)
@@ -196,20 +197,20 @@ func benchManyTAPs(lab: Lab, tools: Tools, plan: ManyPlan) throws -> ManyResults
         // ip per step: 3 processes per TAP; one-by-one delete once (~9 s).
         if rep < plan.perStepReps {
             lab.quiesce()
-            let start = now()
+            let start = monotonicSeconds()
             for name in names {
                 try Spawn.check([ip, "-n", ns, "tuntap", "add", name, "mode", "tap"])
                 try Spawn.check([ip, "-n", ns, "link", "set", name, "master", lab.bridge])
                 try Spawn.check([ip, "-n", ns, "link", "set", name, "up"])
             }
-            stepCreate.samples.append(now() - start)
+            stepCreate.samples.append(monotonicSeconds() - start)
             try lab.settle(step: "ip per step create")
             try lab.verifyPorts(names, step: "ip per step create")
             if rep < plan.oneByOneReps {
                 lab.quiesce()
-                let start = now()
+                let start = monotonicSeconds()
                 for name in names { try Spawn.check([ip, "-n", ns, "link", "del", name]) }
-                oneByOne.samples.append(now() - start)
+                oneByOne.samples.append(monotonicSeconds() - start)
                 try lab.verifyEmpty(step: "ip link del one by one")
             } else {
                 try cleanupByGroup("cleanup after ip per step create")

@@ -1,4 +1,5 @@
 import Glibc
+import QNetSystem
 
 /// Starts processes with posix_spawn, as a shell script would, and waits for them.
 enum Spawn {
@@ -69,9 +70,9 @@ enum Spawn {
 
     /// Times one process from posix_spawn to waitpid; throws unless it exits 0.
     static func time(_ argv: [String]) throws -> Double {
-        let start = now()
+        let start = monotonicSeconds()
         let (status, _) = try run(argv)
-        let elapsed = now() - start
+        let elapsed = monotonicSeconds() - start
         guard status == 0 else { throw BenchFailure("`\(argv.joined(separator: " "))` exited with status \(status)") }
         return elapsed
     }
