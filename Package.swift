@@ -55,7 +55,7 @@ let package = Package(
         .target(
             name: "QNetCommands",
             dependencies: [
-                "CLinuxNet", "QNetSystem", "NetlinkWire", "Netlink", "HostNetwork", "HostChecks", "QEMU", "QMP",
+                "CLinuxNet", "QNetSystem", "NetlinkWire", "Netlink", "HostNetwork", "HostChecks", "QEMU",
                 "GuestImage", "VirtualMachines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
