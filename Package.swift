@@ -72,7 +72,12 @@ let package = Package(
             dependencies: ["Netlink", "NetlinkWire", "NetlinkTestSupport", .product(name: "SystemPackage", package: "swift-system")]),
         // Namespaces, an `ip -j` witness and privilege checks shared by the privileged suites.
         .target(name: "QNetTestSupport", path: "Tests/Support"),
-        .testTarget(name: "HostNetworkTests", dependencies: ["HostNetwork", "Netlink", "NetlinkWire", "CLinuxNet", "QNetTestSupport", "NetlinkTestSupport"]),
+        .testTarget(
+            name: "HostNetworkTests",
+            dependencies: [
+                "HostNetwork", "Netlink", "NetlinkWire", "CLinuxNet", "QNetTestSupport", "NetlinkTestSupport",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
         .testTarget(name: "HostChecksTests", dependencies: ["HostChecks", "HostNetwork", "Netlink", "QNetSystem", "QNetTestSupport"]),
         .testTarget(name: "QEMUTests", dependencies: ["QEMU", "NetlinkWire", "QNetTestSupport"], exclude: ["Golden"]),
         .testTarget(name: "QMPTests", dependencies: ["QMP", "CLinuxNet", "QNetTestSupport"]),
