@@ -51,6 +51,7 @@ let package = Package(
             dependencies: [
                 "CLinuxNet", "QNetSystem", "NetlinkWire", "Netlink", "HostNetwork", "QEMU", "QMP", "GuestImage",
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .target(
             name: "QNetCommands",
@@ -82,7 +83,13 @@ let package = Package(
         .testTarget(name: "QEMUTests", dependencies: ["QEMU", "NetlinkWire", "QNetTestSupport"], exclude: ["Golden"]),
         .testTarget(name: "QMPTests", dependencies: ["QMP", "CLinuxNet", "QNetTestSupport"]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "QNetTestSupport"]),
-        .testTarget(name: "VirtualMachinesTests", dependencies: ["VirtualMachines", "QNetSystem", "HostNetwork", "Netlink", "NetlinkWire", "QEMU", "QMP", "GuestImage", "QNetTestSupport"], exclude: ["Golden"]),
+        .testTarget(
+            name: "VirtualMachinesTests",
+            dependencies: [
+                "VirtualMachines", "QNetSystem", "HostNetwork", "Netlink", "NetlinkWire", "QEMU", "QMP", "GuestImage", "QNetTestSupport",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            exclude: ["Golden"]),
         .testTarget(
             name: "QNetCommandsTests",
             dependencies: [
