@@ -38,19 +38,19 @@ public enum QEMUError: UserFacingError, Equatable {
     public var description: String {
         switch self {
         case let .inexpressibleValue(option, value, reason):
-            return "cannot pass \(option) '\(Self.printable(value))' to QEMU: \(reason)"
+            return "cannot pass \(option) '\(printable(value))' to QEMU: \(reason)"
         case let .invalidValue(what, value, allowed):
-            return "invalid \(what) '\(Self.printable(value))': \(allowed)"
+            return "invalid \(what) '\(printable(value))': \(allowed)"
         case let .programNotFound(names, hint):
             return "\(names.joined(separator: " or ")) not found in PATH; \(hint)"
         case let .unrecognizedVersion(program, output):
-            return "cannot read the version of \(program) from '\(Self.printable(output))'"
+            return "cannot read the version of \(program) from '\(printable(output))'"
         case let .fileExists(path):
-            return "'\(Self.printable(path))' already exists; pass --force to replace it, or pick another path"
+            return "'\(printable(path))' already exists; pass --force to replace it, or pick another path"
         case let .fileNotFound(path, what):
-            return "\(what) '\(Self.printable(path))' does not exist"
+            return "\(what) '\(printable(path))' does not exist"
         case let .notARegularFile(path):
-            return "'\(Self.printable(path))' is not a regular file; refusing to replace it even with --force"
+            return "'\(printable(path))' is not a regular file; refusing to replace it even with --force"
         case let .fileOperation(operation, path, errno):
             var hint = ""
             switch errno {
@@ -60,7 +60,7 @@ public enum QEMUError: UserFacingError, Equatable {
             case .permissionDenied, .notPermitted, .readOnlyFileSystem: hint = " (check permissions of the file and its directory)"
             default: break
             }
-            return "\(operation) '\(Self.printable(path))' failed: \(errno)\(hint)"
+            return "\(operation) '\(printable(path))' failed: \(errno)\(hint)"
         case let .toolFailed(program, arguments, status, message):
             let command = ([program] + arguments).joined(separator: " ")
             return "\(command) failed (exit status \(status))" + (message.isEmpty ? "" : ": \(message)")
@@ -69,25 +69,5 @@ public enum QEMUError: UserFacingError, Equatable {
         case let .unexpectedOutput(program, reason):
             return "unexpected output from \(program): \(reason)"
         }
-    }
-
-    /// Control characters shown escaped, so a message stays one line.
-    static func printable(_ text: String) -> String {
-        var result = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case "\0": result += "\\0"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7f {
-                    result += "\\u{" + String(scalar.value, radix: 16) + "}"
-                } else {
-                    result.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return result
     }
 }

@@ -35,3 +35,22 @@ extension Interrupted: UserFacingError {
 extension HostLockBusy: UserFacingError {}
 
 extension JournalError: UserFacingError {}
+
+/// `text` as typed by someone, with control characters escaped (`\n`, `\r`, `\t`, `\0`,
+/// the rest as `\u{1B}`, including C1 controls and the Unicode line and paragraph
+/// separators), so an error message quoting it stays one line and cannot move the cursor.
+public func printable(_ text: String) -> String {
+    var result = ""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\n": result += "\\n"
+        case "\r": result += "\\r"
+        case "\t": result += "\\t"
+        case "\0": result += "\\0"
+        case _ where scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}":
+            result += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+        default: result.unicodeScalars.append(scalar)
+        }
+    }
+    return result
+}

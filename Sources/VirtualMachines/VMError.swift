@@ -40,15 +40,15 @@ public enum VMError: UserFacingError, Equatable {
 
     public var description: String {
         switch self {
-        case let .invalidValue(what, value, allowed): "invalid \(what) '\(value)': \(allowed)"
-        case let .missingFile(what, path): "\(what) '\(path)' does not exist"
+        case let .invalidValue(what, value, allowed): "invalid \(what) '\(printable(value))': \(allowed)"
+        case let .missingFile(what, path): "\(what) '\(printable(path))' does not exist"
         case let .unreadableFile(what, path, user): "\(what) '\(path)' is not accessible to user '\(user)', whom QEMU runs as; fix its permissions or pass --user"
         case let .duplicateName(name, pid): "a VM named '\(name)' is already running (pid \(pid)); stop it first or pick another name"
-        case let .noSuchVM(name): "no VM named '\(name)' is running (see `qnet vm list`)"
+        case let .noSuchVM(name): "no VM named '\(printable(name))' is running (see `qnet vm list`)"
         case let .macInUse(mac, vm): "MAC address \(mac) is already used by VM '\(vm)'; pick another mac= or drop it to get a derived one"
         case let .noSuchUser(name, requested):
             requested
-                ? "user '\(name)' does not exist; pass an existing user to --user"
+                ? "user '\(printable(name))' does not exist; pass an existing user to --user"
                 : "user '\(name)' does not exist; create it with `useradd --system --no-create-home --shell /usr/sbin/nologin \(name)` "
                     + "or pass --user USER (QEMU never runs as root unless --user root)"
         case let .qemuStartFailed(error): "cannot start QEMU: \(error)"

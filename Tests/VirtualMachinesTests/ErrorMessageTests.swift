@@ -101,3 +101,20 @@ struct ErrorMessageTests {
         }
     }
 }
+
+extension ErrorMessageTests {
+    /// A value with control characters is quoted escaped: the message stays one line.
+    @Test func controlCharactersInValuesAreEscaped() {
+        let errors: [any UserFacingError] = [
+            VMError.invalidValue(what: "VM name", value: "a\nb", allowed: "letters"),
+            VMError.noSuchVM("a\u{1B}[2Jb"),
+            VMError.missingFile(what: "disk", path: "/tmp/a\rb"),
+            NetworkError.noSuchNetwork("a\nb"),
+            NetworkConfigError.badNetworkName("a\tb"),
+        ]
+        for error in errors {
+            #expect(!error.message.contains(where: { $0.isNewline || $0 == "\u{1B}" || $0 == "\t" }), "\(error.message)")
+        }
+        #expect(printable("a\nb\u{1B}c\u{2028}") == "a\\nb\\u{1B}c\\u{2028}")
+    }
+}

@@ -101,21 +101,4 @@ public enum NetworkConfigError: UserFacingError, Equatable, Sendable {
             "no free 10.x.y.0/24 subnet is left (each overlaps a host route, address or another network); pass --subnet"
         }
     }
-
-    /// A value as typed, with control characters escaped (`\n`, `\t`, `\u{1B}`) so the
-    /// message stays one line whatever the input was.
-    private func printable(_ text: String) -> String {
-        var result = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\n": result += "\\n"
-            case "\t": result += "\\t"
-            case "\r": result += "\\r"
-            case _ where scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}":
-                result += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result
-    }
 }

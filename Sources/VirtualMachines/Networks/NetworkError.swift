@@ -44,7 +44,7 @@ public enum NetworkError: UserFacingError, Equatable, Sendable {
     public var description: String {
         switch self {
         case let .noSuchNetwork(name):
-            "no network named '\(name)' (see `qnet net list`)"
+            "no network named '\(printable(name))' (see `qnet net list`)"
         case let .unreadableDefinition(path, reason):
             "network definition \(path) is invalid: \(reason)"
         case let .nameTaken(name):
@@ -58,7 +58,7 @@ public enum NetworkError: UserFacingError, Equatable, Sendable {
         case let .notRunning(name):
             "network '\(name)' is not running"
         case let .nicOnStoppedNetwork(name):
-            "invalid NIC network '\(name)': it is not running; start it with `qnet net start \(name)`"
+            "invalid NIC network '\(printable(name))': it is not running; start it with `qnet net start \(name)`"
         case let .inUse(network, vms, canForce):
             "network '\(network)' is used by running VMs: \(vms.joined(separator: ", ")); stop them first"
                 + (canForce ? " or pass --force" : "")
