@@ -2,7 +2,9 @@
 import PackageDescription
 
 // Layers, bottom to top (each may import only the ones above it in this list):
-//   CLinuxNet     C shim over the kernel UAPI headers (constants, ioctl wrappers)
+//   QNetTypes     value types: MAC and IP addresses, prefixes, interface names; no syscalls
+//   CLinuxNet     C shim over the kernel UAPI headers: constants and struct layouts only
+//   CLinuxSystem  C wrappers for syscalls Swift cannot call (ioctl, open, spawn, setns, SCM_RIGHTS)
 //   QNetSystem    processes, files (atomic, openat), clock, users, locks, signals, SystemError
 //   NetlinkWire   pure netlink wire format: no syscalls, bounds-checked, never traps
 //   Netlink       sockets, sequence matching, multipart dumps, typed kernel errors
@@ -27,36 +29,38 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
+        .target(name: "QNetTypes"),
         .target(name: "CLinuxNet"),
-        .target(name: "QNetSystem", dependencies: ["CLinuxNet", .product(name: "SystemPackage", package: "swift-system")]),
-        .target(name: "NetlinkWire", dependencies: ["CLinuxNet"]),
+        .target(name: "CLinuxSystem"),
+        .target(name: "QNetSystem", dependencies: ["CLinuxSystem", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "NetlinkWire", dependencies: ["CLinuxNet", "QNetTypes"]),
         .target(
             name: "Netlink",
             dependencies: [
-                "CLinuxNet", "QNetSystem", "NetlinkWire",
+                "CLinuxNet", "CLinuxSystem", "QNetSystem", "NetlinkWire",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .target(
             name: "HostNetwork",
             dependencies: [
-                "QNetSystem", "CLinuxNet", "NetlinkWire", "Netlink",
+                "QNetTypes", "QNetSystem", "CLinuxNet", "CLinuxSystem", "NetlinkWire", "Netlink",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
-        .target(name: "HostChecks", dependencies: ["QNetSystem", "HostNetwork", "NetlinkWire", "CLinuxNet"]),
-        .target(name: "QEMU", dependencies: ["QNetSystem", "NetlinkWire", .product(name: "SystemPackage", package: "swift-system")]),
-        .target(name: "QMP", dependencies: ["CLinuxNet", "QNetSystem", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "HostChecks", dependencies: ["QNetSystem", "CLinuxSystem", "HostNetwork"]),
+        .target(name: "QEMU", dependencies: ["QNetTypes", "QNetSystem", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "QMP", dependencies: ["CLinuxSystem", "QNetSystem", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "GuestImage", dependencies: ["QNetSystem"]),
         .target(
             name: "VirtualMachines",
             dependencies: [
-                "CLinuxNet", "QNetSystem", "NetlinkWire", "Netlink", "HostNetwork", "QEMU", "QMP", "GuestImage",
+                "QNetTypes", "CLinuxNet", "CLinuxSystem", "QNetSystem", "Netlink", "HostNetwork", "QEMU", "QMP", "GuestImage",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .target(
             name: "QNetCommands",
             dependencies: [
-                "CLinuxNet", "QNetSystem", "NetlinkWire", "Netlink", "HostNetwork", "HostChecks", "QEMU",
+                "QNetTypes", "CLinuxSystem", "QNetSystem", "Netlink", "HostNetwork", "HostChecks", "QEMU",
                 "GuestImage", "VirtualMachines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
@@ -64,36 +68,37 @@ let package = Package(
         .executableTarget(name: "qnet", dependencies: ["QNetCommands"]),
         // Benchmarks (bench/): qnet against `ip` per step and `ip -batch`; see BENCHMARKS.md.
         .executableTarget(name: "QNetBench", dependencies: ["QNetSystem", "Netlink", "HostNetwork"], path: "bench/Sources/QNetBench"),
+        .testTarget(name: "QNetTypesTests", dependencies: ["QNetTypes"]),
         .testTarget(name: "QNetSystemTests", dependencies: ["QNetSystem", "QNetTestSupport", .product(name: "SystemPackage", package: "swift-system")]),
-        .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire", "NetlinkTestSupport"]),
+        .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire", "QNetTypes", "NetlinkTestSupport"]),
         // A scripted netlink transport shared by the request-layer suites (tier 2, no root).
         .target(name: "NetlinkTestSupport", dependencies: ["Netlink", "NetlinkWire"], path: "Tests/NetlinkTestSupport"),
         .testTarget(
             name: "NetlinkTests",
-            dependencies: ["Netlink", "NetlinkWire", "NetlinkTestSupport", .product(name: "SystemPackage", package: "swift-system")]),
+            dependencies: ["Netlink", "NetlinkWire", "QNetTypes", "NetlinkTestSupport", .product(name: "SystemPackage", package: "swift-system")]),
         // Namespaces, an `ip -j` witness and privilege checks shared by the privileged suites.
         .target(name: "QNetTestSupport", path: "Tests/Support"),
         .testTarget(
             name: "HostNetworkTests",
             dependencies: [
-                "HostNetwork", "Netlink", "NetlinkWire", "CLinuxNet", "QNetTestSupport", "NetlinkTestSupport",
+                "HostNetwork", "Netlink", "NetlinkWire", "QNetTypes", "CLinuxNet", "CLinuxSystem", "QNetTestSupport", "NetlinkTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .testTarget(name: "HostChecksTests", dependencies: ["HostChecks", "HostNetwork", "Netlink", "QNetSystem", "QNetTestSupport"]),
-        .testTarget(name: "QEMUTests", dependencies: ["QEMU", "NetlinkWire", "QNetTestSupport"], exclude: ["Golden"]),
-        .testTarget(name: "QMPTests", dependencies: ["QMP", "CLinuxNet", "QNetTestSupport"]),
+        .testTarget(name: "QEMUTests", dependencies: ["QEMU", "QNetTypes", "QNetTestSupport"], exclude: ["Golden"]),
+        .testTarget(name: "QMPTests", dependencies: ["QMP", "CLinuxSystem", "QNetTestSupport"]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "QNetTestSupport"]),
         .testTarget(
             name: "VirtualMachinesTests",
             dependencies: [
-                "VirtualMachines", "QNetSystem", "HostNetwork", "Netlink", "NetlinkWire", "QEMU", "QMP", "GuestImage", "QNetTestSupport",
+                "VirtualMachines", "QNetSystem", "QNetTypes", "HostNetwork", "Netlink", "QEMU", "QMP", "GuestImage", "QNetTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             exclude: ["Golden"]),
         .testTarget(
             name: "QNetCommandsTests",
             dependencies: [
-                "QNetCommands", "QNetSystem", "VirtualMachines", "QMP", "HostNetwork", "Netlink", "NetlinkWire", "GuestImage",
+                "QNetCommands", "QNetSystem", "QNetTypes", "VirtualMachines", "QMP", "HostNetwork", "Netlink", "GuestImage",
                 "QNetTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
     ],

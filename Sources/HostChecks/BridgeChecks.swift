@@ -1,5 +1,4 @@
 import HostNetwork
-import NetlinkWire
 import QNetSystem
 
 /// `--bridge BR`: the bridge exists and is up, STP will not outlast DHCP, MTUs agree,

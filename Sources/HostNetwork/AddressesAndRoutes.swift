@@ -1,6 +1,7 @@
 import CLinuxNet
 import Netlink
 import NetlinkWire
+import QNetTypes
 
 /// An address assigned to an interface (`ip addr show`).
 public struct InterfaceAddress: Equatable, Sendable {

@@ -1,6 +1,7 @@
 import Netlink
 import NetlinkWire
 import QNetSystem
+import QNetTypes
 
 /// Bridge options (`ip link add NAME type bridge ...`); nil fields are not sent, so the
 /// kernel's value stays. Times are in seconds.

@@ -1,5 +1,6 @@
 import Netlink
 import NetlinkWire
+import QNetTypes
 
 /// The first byte of every MAC qnet gives a TAP (libvirt's convention).
 ///

@@ -1,6 +1,7 @@
 import CLinuxNet
 import Netlink
 import NetlinkWire
+import QNetTypes
 import SystemPackage
 
 /// The host's network configuration, read and changed over rtnetlink. Verbs mirror

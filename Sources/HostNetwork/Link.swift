@@ -1,5 +1,6 @@
 import CLinuxNet
 import NetlinkWire
+import QNetTypes
 
 /// One network interface as the kernel reports it (`ip -d link show`).
 public struct Link: Equatable, Sendable {

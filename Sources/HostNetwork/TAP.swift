@@ -1,7 +1,9 @@
 import CLinuxNet
+import CLinuxSystem
 import Glibc
 import Netlink
 import NetlinkWire
+import QNetTypes
 import SystemPackage
 
 /// How to create a TAP device (`ip tuntap add`, `tunctl`).

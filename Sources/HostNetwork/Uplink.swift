@@ -2,6 +2,7 @@ import CLinuxNet
 import Glibc
 import Netlink
 import NetlinkWire
+import QNetTypes
 
 /// What moved from an uplink to its bridge (or back).
 public struct UplinkMove: Equatable, Sendable {

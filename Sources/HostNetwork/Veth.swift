@@ -2,6 +2,7 @@ import CLinuxNet
 import Glibc
 import Netlink
 import NetlinkWire
+import QNetTypes
 
 extension HostNetwork {
     /// Creates a veth pair, optionally with the peer in another namespace. Equivalent to

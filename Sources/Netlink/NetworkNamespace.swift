@@ -1,4 +1,5 @@
 import CLinuxNet
+import CLinuxSystem
 import Glibc
 import SystemPackage
 import QNetSystem

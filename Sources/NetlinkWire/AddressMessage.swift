@@ -1,4 +1,5 @@
 import CLinuxNet
+import QNetTypes
 
 /// Attributes of an RTM_*ADDR message (IFA_*).
 public enum AddressAttribute: AttributeSpace {

@@ -1,4 +1,5 @@
 import CLinuxNet
+import QNetTypes
 
 /// One `struct nlattr` as found on the wire: type (with its flag bits) and payload.
 ///

@@ -1,4 +1,5 @@
 import CLinuxNet
+import QNetTypes
 
 /// `ifi_flags` / `ifi_change` bits (IFF_* from <linux/if.h>).
 public struct InterfaceFlags: OptionSet, Hashable, Sendable {

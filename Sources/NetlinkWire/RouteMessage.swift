@@ -1,4 +1,5 @@
 import CLinuxNet
+import QNetTypes
 
 /// Attributes of an RTM_*ROUTE message (RTA_*).
 public enum RouteAttribute: AttributeSpace {

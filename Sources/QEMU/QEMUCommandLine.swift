@@ -1,4 +1,4 @@
-import NetlinkWire
+import QNetTypes
 
 /// A QEMU command line as typed values; `arguments()` renders it as argv.
 ///

@@ -1,4 +1,4 @@
-import NetlinkWire
+import QNetTypes
 
 extension QEMUCommandLine {
     /// The kernel's limit for a UNIX socket path (sizeof(sun_path) - 1 for the NUL byte).

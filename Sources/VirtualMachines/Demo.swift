@@ -1,8 +1,8 @@
 import Glibc
 import HostNetwork
 import Netlink
-import NetlinkWire
 import QNetSystem
+import QNetTypes
 
 /// `qnet demo`: the classic bridge recipe replayed safely inside network namespaces that
 /// the demo creates and removes — a "LAN" with a router and a DHCP server, and a "host"

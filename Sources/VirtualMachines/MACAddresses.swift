@@ -1,4 +1,4 @@
-import NetlinkWire
+import QNetTypes
 
 /// Stable guest MACs: QEMU's OUI 52:54:00 and 24 bits from the VM's name and NIC index
 /// (FNV-1a), so a VM keeps its MAC — and its DHCP lease — across restarts.

@@ -1,5 +1,4 @@
 import Glibc
-import NetlinkWire
 import QEMU
 import QMP
 

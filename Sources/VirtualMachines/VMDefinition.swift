@@ -1,5 +1,5 @@
-import NetlinkWire
 import QEMU
+import QNetTypes
 
 /// How QEMU should accelerate a VM (`-accel`).
 public enum Acceleration: String, Codable, Sendable, CaseIterable {

@@ -3,8 +3,8 @@ import Glibc
 import QEMU
 import HostNetwork
 import Netlink
-import NetlinkWire
 import QNetSystem
+import QNetTypes
 
 /// A running VM as `qnet vm list` reports it.
 public struct VMStatus: Codable, Equatable, Sendable {

@@ -1,8 +1,8 @@
 import Foundation
 import HostNetwork
 import Netlink
-import NetlinkWire
 import QNetTestSupport
+import QNetTypes
 import Testing
 
 @Suite(.serialized, Privileged.enabled)

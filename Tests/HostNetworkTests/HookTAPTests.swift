@@ -3,6 +3,7 @@ import HostNetwork
 import Netlink
 import NetlinkWire
 import QNetTestSupport
+import QNetTypes
 import Testing
 
 /// The QEMU hook verbs (`qnet ifup` / `ifdown`) in a namespace, checked through `ip -j`.

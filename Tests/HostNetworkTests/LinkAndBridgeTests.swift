@@ -1,8 +1,8 @@
 import Foundation
 import HostNetwork
 import Netlink
-import NetlinkWire
 import QNetTestSupport
+import QNetTypes
 import Testing
 
 /// Privileged tests of links and bridges: each test makes its own namespace, acts through

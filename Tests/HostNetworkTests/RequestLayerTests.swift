@@ -4,6 +4,7 @@ import Glibc
 import Netlink
 import NetlinkTestSupport
 import NetlinkWire
+import QNetTypes
 import SystemPackage
 import Testing
 

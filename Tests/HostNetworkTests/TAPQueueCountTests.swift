@@ -1,4 +1,5 @@
 import CLinuxNet
+import CLinuxSystem
 import Foundation
 import HostNetwork
 import Netlink

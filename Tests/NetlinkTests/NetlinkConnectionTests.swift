@@ -1,8 +1,9 @@
-import Testing
 import Netlink
-import NetlinkWire
 import NetlinkTestSupport
+import NetlinkWire
+import QNetTypes
 import SystemPackage
+import Testing
 
 /// Runs `body` and returns the NetlinkError it threw (nil, with an issue recorded, otherwise).
 func netlinkError(sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) -> NetlinkError? {

@@ -1,6 +1,7 @@
-import Testing
 import NetlinkTestSupport
 import NetlinkWire
+import QNetTypes
+import Testing
 
 // Requests captured from iproute2 (see Fixtures.swift), checked in both directions:
 // decode(bytes) == typed value, and encode(typed value) == bytes.

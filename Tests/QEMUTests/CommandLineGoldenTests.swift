@@ -1,5 +1,5 @@
 import Foundation
-import NetlinkWire
+import QNetTypes
 import QEMU
 import QNetTestSupport
 import Testing

@@ -1,4 +1,4 @@
-import NetlinkWire
+import QNetTypes
 @testable import QEMU
 import Testing
 

@@ -27,9 +27,9 @@ import Testing
 
     @Test func theManifestAndTheLayerListAreRead() {
         // Guards the parser itself: a manifest it could not read would make every other test pass.
-        #expect(package.layers.first == "CLinuxNet")
+        #expect(package.layers.first == "QNetTypes")
         #expect(package.layers.last == "qnet")
-        #expect(package.targets["QNetSystem"]?.dependencies.contains("CLinuxNet") == true)
+        #expect(package.targets["QNetSystem"]?.dependencies.contains("CLinuxSystem") == true)
         #expect(package.targets["QNetCommands"]?.dependencies.contains("ArgumentParser") == true)
         #expect(package.targets.count > 15)
     }

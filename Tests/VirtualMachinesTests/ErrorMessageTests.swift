@@ -1,7 +1,7 @@
-import NetlinkWire
 import QEMU
 import QMP
 import QNetSystem
+import QNetTypes
 import SystemPackage
 import Testing
 import VirtualMachines

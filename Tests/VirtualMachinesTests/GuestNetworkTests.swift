@@ -2,8 +2,8 @@ import Foundation
 import GuestImage
 import HostNetwork
 import Netlink
-import NetlinkWire
 import QNetTestSupport
+import QNetTypes
 import Testing
 @testable import VirtualMachines
 

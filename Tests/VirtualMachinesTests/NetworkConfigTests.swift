@@ -18,8 +18,8 @@
 import Foundation
 import Glibc
 import Netlink
-import NetlinkWire
 import QNetTestSupport
+import QNetTypes
 import Testing
 import QNetSystem
 @testable import VirtualMachines

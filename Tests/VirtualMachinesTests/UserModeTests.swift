@@ -1,9 +1,9 @@
 import Foundation
 import GuestImage
 import Netlink
-import NetlinkWire
 import QEMU
 import QNetTestSupport
+import QNetTypes
 import Testing
 import QNetSystem
 @testable import VirtualMachines

@@ -1,4 +1,6 @@
-// CLinuxNet: the only place qnet touches the kernel's UAPI headers.
+// CLinuxNet: the only place qnet touches the kernel's UAPI headers: constants and
+// structure layouts, no functions. The syscall wrappers live in CLinuxSystem, so the pure
+// wire format (NetlinkWire) sees nothing it could call.
 //
 // Kernel quirk: glibc's headers must come *before* any <linux/...> header, or
 // linux/libc-compat.h does not suppress the kernel's duplicate definitions and
@@ -11,9 +13,6 @@
 #include <sys/types.h>
 #include <netinet/in.h>
 #include <net/if.h>
-#include <sched.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <linux/if.h>
 #include <linux/netlink.h>
@@ -48,32 +47,4 @@ static const unsigned int QNET_IFADDRMSG_LEN = sizeof(struct ifaddrmsg);
 static const unsigned int QNET_RTMSG_LEN = sizeof(struct rtmsg);
 static const unsigned int QNET_NLMSGERR_LEN = sizeof(struct nlmsgerr);
 
-/// ioctl(2) is variadic, which Swift cannot call: one wrapper per argument shape.
-static inline int qnet_ioctl_ifreq(int fd, unsigned long request, struct ifreq *ifr) {
-    return ioctl(fd, request, ifr);
-}
-static inline int qnet_ioctl_ulong(int fd, unsigned long request, unsigned long value) {
-    return ioctl(fd, request, value);
-}
-static inline int qnet_ioctl_ptr(int fd, unsigned long request, void *argument) {
-    return ioctl(fd, request, argument);
-}
-
-/// open(2) is variadic as well.
-static inline int qnet_open(const char *path, int flags) {
-    return open(path, flags | O_CLOEXEC);
-}
-
-
-/// setns(fd, CLONE_NEWNET): moves the calling thread into the network namespace `fd`.
-int qnet_setns_net(int fd);
-/// unshare(CLONE_NEWNS).
-int qnet_unshare_mount_namespace(void);
-/// Remounts /sys in the current (private) mount namespace, as `ip netns exec` does.
-int qnet_remount_sysfs(void);
-
-#include "qnet_process.h"
-#include "qnet_netns.h"
-#include "qnet_scm.h"
-#include "qnet_hostchecks.h"
 #endif

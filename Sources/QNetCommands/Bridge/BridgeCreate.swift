@@ -1,6 +1,6 @@
 import ArgumentParser
 import HostNetwork
-import NetlinkWire
+import QNetTypes
 
 /// `qnet bridge create NAME`: `brctl addbr` + `brctl stp` + moving an uplink's IP setup.
 struct BridgeCreate: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import HostNetwork
+import QNetTypes
 
 /// Which bridge a hook attaches to: --bridge, else $QNET_BRIDGE, else br0.
 struct HookBridge: ParsableArguments {

@@ -1,5 +1,5 @@
 import ArgumentParser
-import NetlinkWire
+import QNetTypes
 import VirtualMachines
 
 /// `qnet net create NAME --mode MODE`: `virsh net-define` / `incus network create`.

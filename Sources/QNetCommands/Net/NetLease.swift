@@ -1,5 +1,5 @@
 import ArgumentParser
-import NetlinkWire
+import QNetTypes
 import VirtualMachines
 
 /// `qnet net lease add NAME MAC IP`: `virsh net-update NAME add ip-dhcp-host`.

@@ -1,7 +1,7 @@
 import ArgumentParser
 import GuestImage
-import NetlinkWire
 import QEMU
+import QNetTypes
 import VirtualMachines
 
 /// `qnet probe BRIDGE`: boot a throwaway micro-VM on the bridge and report what works.

@@ -1,5 +1,5 @@
 import ArgumentParser
-import CLinuxNet
+import CLinuxSystem
 import Glibc
 import HostNetwork
 import Netlink

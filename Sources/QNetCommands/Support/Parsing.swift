@@ -1,7 +1,7 @@
 import ArgumentParser
 import HostNetwork
-import NetlinkWire
 import QEMU
+import QNetTypes
 
 /// `on|off` switches, as iproute2 and brctl spell them.
 public enum Switch: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -167,23 +167,8 @@ extension Parse {
     }
 }
 
-// Address classes for `Parse.interfaceAddress`.
-// TODO(types): use QNetTypes' predicates when that target lands.
+// Subnet arithmetic for `Parse.interfaceAddress` (the address classes are QNetTypes').
 extension IPAddress {
-    /// 224.0.0.0/4 or ff00::/8.
-    fileprivate var isMulticast: Bool {
-        switch self {
-        case let .v4(bytes): bytes[0] & 0xf0 == 0xe0
-        case let .v6(bytes): bytes[0] == 0xff
-        }
-    }
-
-    /// 0.0.0.0 or ::.
-    fileprivate var isUnspecified: Bool { bytes.allSatisfy { $0 == 0 } }
-
-    /// 255.255.255.255.
-    fileprivate var isLimitedBroadcast: Bool { isIPv4 && bytes.allSatisfy { $0 == 0xff } }
-
     /// The first and last host and the broadcast address of this IPv4 address's subnet.
     fileprivate func hostRange(prefixLength: UInt8) -> (first: IPAddress, last: IPAddress, broadcast: IPAddress) {
         let value = bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }

@@ -1,4 +1,4 @@
-import NetlinkWire
+import QNetTypes
 
 /// Checks a nat/isolated network's addressing and fills in the defaults. Pure: the caller
 /// passes the host's routes and addresses in (what `ip -4 route; ip -4 addr` show); needs no

@@ -1,4 +1,4 @@
-import NetlinkWire
+import QNetTypes
 
 /// Where a network's dnsmasq keeps its files (all under the network's runtime directory).
 public struct DnsmasqPaths: Equatable, Sendable {

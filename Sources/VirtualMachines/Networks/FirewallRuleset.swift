@@ -1,4 +1,3 @@
-import NetlinkWire
 
 /// qnet's nftables rules for nat and isolated networks: one `nft -f` script that replaces
 /// qnet's own table, `table inet qnet`, atomically. No rule outside that table is added or

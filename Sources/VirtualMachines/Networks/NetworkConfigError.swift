@@ -1,5 +1,5 @@
-import NetlinkWire
 import QNetSystem
+import QNetTypes
 
 /// Why a network definition cannot be used; one line each, naming the bad value and what is allowed.
 public enum NetworkConfigError: UserFacingError, Equatable, Sendable {

@@ -1,4 +1,4 @@
-import NetlinkWire
+import QNetTypes
 
 /// How a named network connects its guests (like libvirt's `<forward mode=...>` and
 /// Incus's network types).

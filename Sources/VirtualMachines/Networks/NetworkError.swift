@@ -1,5 +1,5 @@
-import NetlinkWire
 import QNetSystem
+import QNetTypes
 
 /// Why a named-network operation failed (`qnet net ...`, or a VM NIC naming a network);
 /// one line each, naming the network or value and what to do. Problems with a definition's

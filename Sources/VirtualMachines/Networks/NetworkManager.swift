@@ -1,7 +1,7 @@
 import HostNetwork
 import Netlink
-import NetlinkWire
 import QNetSystem
+import QNetTypes
 
 /// A network as `qnet net list` reports it.
 public struct NetworkStatus: Codable, Equatable, Sendable {

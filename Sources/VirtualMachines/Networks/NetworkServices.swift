@@ -1,8 +1,8 @@
 import Glibc
 import HostNetwork
 import Netlink
-import NetlinkWire
 import QNetSystem
+import QNetTypes
 
 /// The host services a nat or isolated network runs, in the network's namespace: dnsmasq
 /// (DHCP and DNS on the bridge), qnet's nftables table, and the ip_forward sysctl.

@@ -1,5 +1,5 @@
-import NetlinkWire
 import QEMU
+import QNetTypes
 
 /// QEMU's `hostfwd=` syntax, parsed into the QEMU target's `PortForward` and rendered back.
 ///

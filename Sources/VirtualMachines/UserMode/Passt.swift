@@ -1,6 +1,5 @@
 import Glibc
 import Netlink
-import NetlinkWire
 import QEMU
 import QNetSystem
 

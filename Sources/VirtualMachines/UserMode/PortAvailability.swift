@@ -1,10 +1,10 @@
-import CLinuxNet
+import CLinuxSystem
 import Glibc
 import Netlink
-import NetlinkWire
 import QEMU
-import SystemPackage
 import QNetSystem
+import QNetTypes
+import SystemPackage
 
 /// Host port checks for user-mode forwards, run before a VM starts.
 ///

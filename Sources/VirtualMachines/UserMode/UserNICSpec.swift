@@ -1,5 +1,5 @@
-import NetlinkWire
 import QEMU
+import QNetTypes
 
 /// Which program provides a user-mode NIC.
 public enum UserBackend: String, Codable, Equatable, Sendable, CaseIterable {

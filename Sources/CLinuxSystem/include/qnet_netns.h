@@ -10,11 +10,11 @@ int qnet_netns_create(const char *directory, const char *path);
 /// Unpins and removes a namespace file made by qnet_netns_create (or `ip netns add`).
 int qnet_netns_delete(const char *path);
 
-#include <sys/socket.h>
-/// Socket types as plain ints: Swift sees glibc's as an enum that some optimised builds
-/// fail to resolve inside nested functions.
-static const int QNET_SOCK_STREAM = SOCK_STREAM;
-static const int QNET_SOCK_DGRAM = SOCK_DGRAM;
-static const int QNET_SOCK_CLOEXEC = SOCK_CLOEXEC;
+/// setns(fd, CLONE_NEWNET): moves the calling thread into the network namespace `fd`.
+int qnet_setns_net(int fd);
+/// unshare(CLONE_NEWNS).
+int qnet_unshare_mount_namespace(void);
+/// Remounts /sys in the current (private) mount namespace, as `ip netns exec` does.
+int qnet_remount_sysfs(void);
 
 #endif

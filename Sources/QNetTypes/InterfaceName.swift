@@ -1,4 +1,4 @@
-import CLinuxNet
+import Glibc
 
 /// The kernel's rules for interface names (dev_valid_name in net/core/dev.c), checked
 /// before any syscall so a bad name is reported as such rather than as EINVAL.
@@ -6,14 +6,9 @@ public enum InterfaceName {
     /// IFNAMSIZ - 1: the longest name the kernel accepts, in bytes.
     public static let maximumLength = Int(IFNAMSIZ) - 1
 
-    /// Throws ``HostNetworkError/invalidName(_:reason:)`` unless `name` is usable.
-    /// `allowTemplate` accepts one `%d`, which the kernel replaces with a free number.
-    public static func validate(_ name: String, allowTemplate: Bool = false) throws {
-        if let reason = problem(with: name, allowTemplate: allowTemplate) {
-            throw HostNetworkError.invalidName(name, reason: reason)
-        }
-    }
-
+    /// Why `name` is not a usable interface name, or nil when it is: 1 to 15 bytes, not
+    /// `.` or `..`, no `/`, `:`, whitespace or control characters. `allowTemplate` accepts
+    /// one `%d`, which the kernel replaces with a free number.
     public static func problem(with name: String, allowTemplate: Bool = false) -> String? {
         let bytes = Array(name.utf8)
         if bytes.isEmpty { return "an interface name needs 1 to \(maximumLength) bytes" }
@@ -24,17 +19,11 @@ public enum InterfaceName {
         if name.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f }) {
             return "whitespace and control characters are not allowed"
         }
-        let templates = name.components(separatedBy: "%").count - 1
+        let templates = name.split(separator: "%", omittingEmptySubsequences: false).count - 1
         if templates > 0 {
             if !allowTemplate { return "'%' is only allowed in a name template such as tap%d" }
             if templates > 1 || !name.contains("%d") { return "a name template takes exactly one %d" }
         }
         return nil
-    }
-}
-
-extension String {
-    fileprivate func components(separatedBy separator: Character) -> [Substring] {
-        split(separator: separator, omittingEmptySubsequences: false)
     }
 }

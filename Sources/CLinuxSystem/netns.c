@@ -7,6 +7,25 @@
 #include <unistd.h>
 #include "qnet_netns.h"
 
+// These wrappers need _GNU_SOURCE, which the module's header cannot define without
+// changing how every other header is read.
+
+int qnet_setns_net(int fd) {
+    return setns(fd, CLONE_NEWNET);
+}
+
+int qnet_unshare_mount_namespace(void) {
+    return unshare(CLONE_NEWNS);
+}
+
+int qnet_remount_sysfs(void) {
+    // What `ip netns exec` does so /sys/class/net shows the current network namespace:
+    // make mounts private, then mount a fresh sysfs over /sys.
+    if (mount("", "/", "none", MS_SLAVE | MS_REC, NULL) != 0) return -1;
+    umount2("/sys", MNT_DETACH);
+    return mount("sysfs", "/sys", "sysfs", 0, NULL);
+}
+
 int qnet_netns_create(const char *directory, const char *path) {
     mkdir(directory, 0755);
     // Like iproute2: make the directory a shared mount point so namespaces pinned here

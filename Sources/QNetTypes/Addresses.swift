@@ -1,5 +1,3 @@
-import CLinuxNet
-
 /// A 48-bit Ethernet address.
 public struct MACAddress: Hashable, Sendable, CustomStringConvertible, Comparable {
     public let bytes: [UInt8]
@@ -62,8 +60,6 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
 
     public var isIPv4: Bool { if case .v4 = self { true } else { false } }
     public var bitWidth: Int { isIPv4 ? 32 : 128 }
-    /// AF_INET or AF_INET6.
-    public var family: AddressFamily { isIPv4 ? .inet : .inet6 }
 
     public init?(_ text: String) {
         if text.contains(":") {
@@ -141,6 +137,40 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+extension IPAddress {
+    /// 224.0.0.0/4 or ff00::/8: a group address, never an interface's own.
+    public var isMulticast: Bool {
+        switch self {
+        case let .v4(bytes): bytes.count == 4 && bytes[0] & 0xf0 == 0xe0
+        case let .v6(bytes): bytes.count == 16 && bytes[0] == 0xff
+        }
+    }
+
+    /// 0.0.0.0 or `::`: "any address", never an interface's own.
+    public var isUnspecified: Bool { bytes.allSatisfy { $0 == 0 } }
+
+    /// 127.0.0.0/8 or ::1.
+    public var isLoopback: Bool {
+        switch self {
+        case let .v4(bytes): bytes.count == 4 && bytes[0] == 127
+        case let .v6(bytes): bytes.count == 16 && bytes[0..<15].allSatisfy { $0 == 0 } && bytes[15] == 1
+        }
+    }
+
+    /// 169.254.0.0/16 or fe80::/10.
+    public var isLinkLocal: Bool {
+        switch self {
+        case let .v4(bytes): bytes.count == 4 && bytes[0] == 169 && bytes[1] == 254
+        case let .v6(bytes): bytes.count == 16 && bytes[0] == 0xfe && bytes[1] & 0xc0 == 0x80
+        }
+    }
+
+    /// 255.255.255.255, the IPv4 limited broadcast (IPv6 has none).
+    public var isLimitedBroadcast: Bool {
+        if case let .v4(bytes) = self { bytes.count == 4 && bytes.allSatisfy { $0 == 0xff } } else { false }
+    }
+}
+
 extension Substring {
     /// Splits at the first "::" (an IPv6 zero-run); more than one gives three or more parts.
     fileprivate func components(separatedByDoubleColon: ()) -> [Substring] {
@@ -200,14 +230,4 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
         guard other.isIPv4 == address.isIPv4 else { return false }
         return IPPrefix(address: other, length: length).network == network
     }
-}
-
-/// AF_* values used in rtnetlink messages.
-public struct AddressFamily: RawRepresentable, Hashable, Sendable {
-    public var rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
-    public static let unspecified = AddressFamily(rawValue: u8(AF_UNSPEC))
-    public static let inet = AddressFamily(rawValue: u8(AF_INET))
-    public static let inet6 = AddressFamily(rawValue: u8(AF_INET6))
-    public static let bridge = AddressFamily(rawValue: u8(AF_BRIDGE))
 }
