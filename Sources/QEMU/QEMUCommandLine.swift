@@ -14,6 +14,12 @@ public struct QEMUCommandLine: Equatable, Sendable {
     public var name: String?
     /// `-machine TYPE`: `q35` (default), `pc`, `microvm`, or `none` (no guest at all).
     public var machineType: String
+    /// `-machine TYPE,graphics=off`: the firmware (SeaBIOS) mirrors its screen on the first
+    /// serial port — its banner, boot messages and option ROMs such as iPXE — so a serial log
+    /// shows a firmware or network boot. QEMU quirk: with `-nodefaults` and no `-nographic`,
+    /// SeaBIOS writes only to the (absent) screen; `graphics=off` makes QEMU tell SeaBIOS to
+    /// use its serial console ("sercon", port 0x3f8). A VGA, when present, still shows it too.
+    public var firmwareOnSerial: Bool
     /// `-accel kvm|tcg`. QEMU quirk: nil leaves QEMU's default, which depends on the
     /// program's name — TCG for `qemu-system-x86_64`, KVM first for a binary whose name
     /// ends in "kvm" — so set it.
@@ -42,6 +48,10 @@ public struct QEMUCommandLine: Equatable, Sendable {
     /// A QMP server on a UNIX socket:
     /// `-chardev socket,id=qmp0,path=PATH,server=on,wait=off -mon chardev=qmp0,mode=control`.
     public var qmpSocket: String?
+    /// A QMP server on a listening UNIX socket the caller made and passes as descriptor N
+    /// (as QEMU sees it): `-chardev socket,id=qmp0,fd=N,server=on,wait=off -mon ...`. QEMU then
+    /// needs no access to the socket's directory. Instead of `qmpSocket`, not with it.
+    public var qmpSocketDescriptor: Int32?
     /// The first serial port (ttyS0): a file, a UNIX socket, stdio, or none.
     public var serial: SerialPort?
     /// `-kernel`/`-initrd`/`-append`: boot a Linux kernel directly, without firmware disks.
@@ -60,16 +70,17 @@ public struct QEMUCommandLine: Equatable, Sendable {
     public var extraArguments: [String]
 
     public init(
-        name: String? = nil, machineType: String = "q35", accelerator: Accelerator? = nil, cpuModel: String? = nil,
+        name: String? = nil, machineType: String = "q35", firmwareOnSerial: Bool = false, accelerator: Accelerator? = nil, cpuModel: String? = nil,
         memoryMiB: Int? = nil, cpus: Int? = nil, noDefaults: Bool = true, noUserConfig: Bool = true,
         headless: Bool = true, videoDevice: VideoDevice? = nil, vnc: VNCListener? = nil, startPaused: Bool = false,
-        pidFile: String? = nil, qmpSocket: String? = nil, serial: SerialPort? = nil,
+        pidFile: String? = nil, qmpSocket: String? = nil, qmpSocketDescriptor: Int32? = nil, serial: SerialPort? = nil,
         directKernelBoot: DirectKernelBoot? = nil, drives: [Drive] = [], bootOrder: String? = nil,
         networkInterfaces: [NetworkInterface] = [], debugExit: DebugExitDevice? = nil, noReboot: Bool = false,
         extraArguments: [String] = []
     ) {
         self.name = name
         self.machineType = machineType
+        self.firmwareOnSerial = firmwareOnSerial
         self.accelerator = accelerator
         self.cpuModel = cpuModel
         self.memoryMiB = memoryMiB
@@ -82,6 +93,7 @@ public struct QEMUCommandLine: Equatable, Sendable {
         self.startPaused = startPaused
         self.pidFile = pidFile
         self.qmpSocket = qmpSocket
+        self.qmpSocketDescriptor = qmpSocketDescriptor
         self.serial = serial
         self.directKernelBoot = directKernelBoot
         self.drives = drives

@@ -18,7 +18,7 @@ extension QEMUCommandLine {
         }
 
         try Self.checkIdentifier(machineType, what: "machine type", allowed: "use a QEMU machine type such as q35, pc, microvm or none")
-        argv += ["-machine", machineType]
+        argv += ["-machine", machineType + (firmwareOnSerial ? ",graphics=off" : "")]
         if let accelerator { argv += ["-accel", accelerator.rawValue] }
         if let cpuModel {
             try Self.checkIdentifier(cpuModel, what: "CPU model", allowed: "use a QEMU CPU model such as host, max or qemu64")
@@ -59,6 +59,15 @@ extension QEMUCommandLine {
             chardev.add("server", true)
             chardev.add("wait", false)
             argv += ["-chardev", chardev.rendered, "-mon", "chardev=qmp0,mode=control"]
+        }
+        if let qmpSocketDescriptor {
+            guard qmpSocket == nil else {
+                throw QEMUError.invalidValue(what: "QMP socket", value: "a path and descriptor \(qmpSocketDescriptor)", allowed: "give a path or a descriptor, not both")
+            }
+            guard qmpSocketDescriptor >= 0 else {
+                throw QEMUError.invalidValue(what: "QMP socket descriptor", value: String(qmpSocketDescriptor), allowed: "use an open descriptor (0 or more)")
+            }
+            argv += ["-chardev", "socket,id=qmp0,fd=\(qmpSocketDescriptor),server=on,wait=off", "-mon", "chardev=qmp0,mode=control"]
         }
         if let serial { argv += try Self.render(serial) }
 

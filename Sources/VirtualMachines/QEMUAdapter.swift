@@ -4,21 +4,25 @@ import QMP
 
 /// Turns a VM definition into QEMU's argument list through the QEMU target's builder.
 enum QEMUArgumentsBuilder {
-    static func arguments(for definition: VMDefinition, accel: Acceleration, qmpSocket: String, consoleLog: String,
-                          pidFile: String, networkInterfaces: [NetworkInterface]) throws -> [String] {
+    /// `qmpSocketDescriptor` and `consoleLog` are as QEMU sees them (a descriptor number,
+    /// `/proc/self/fd/N`): qnet opens both (QEMUHandover).
+    static func arguments(for definition: VMDefinition, accel: Acceleration, qmpSocketDescriptor: Int32, consoleLog: String,
+                          networkInterfaces: [NetworkInterface]) throws -> [String] {
         var drives = definition.disks.map { Drive.disk($0, format: detectFormat($0)) }
         if let cdrom = definition.cdrom { drives.append(.cdrom(cdrom)) }
         let commandLine = QEMUCommandLine(
             name: definition.name,
             machineType: "q35",
+            // A firmware boot (disk, CD, --boot n) shows SeaBIOS and iPXE in the console log;
+            // a direct kernel boot keeps the log to the kernel's own output.
+            firmwareOnSerial: definition.kernel == nil,
             accelerator: accel == .kvm ? .kvm : .tcg,
             cpuModel: accel == .kvm ? "host" : nil,
             memoryMiB: definition.memory,
             cpus: definition.cpus,
             vnc: definition.vnc.map { .display($0) },
             startPaused: true,
-            pidFile: pidFile,
-            qmpSocket: qmpSocket,
+            qmpSocketDescriptor: qmpSocketDescriptor,
             serial: .file(consoleLog, append: true),
             directKernelBoot: definition.kernel.map { DirectKernelBoot(kernel: $0, initrd: definition.initrd, commandLine: definition.append) },
             drives: drives,

@@ -56,7 +56,7 @@ public enum VMError: UserFacingError, Equatable {
         case let .qemuExited(termination, output):
             "QEMU exited at once (\(termination?.description ?? "no longer running"))"
                 + (output.isEmpty ? "" : ": " + output.split(separator: "\n").suffix(3).joined(separator: " | "))
-        case let .qmpSocketTimeout(path, seconds): "timed out: QEMU's QMP socket \(path) did not appear within \(seconds) s"
+        case let .qmpSocketTimeout(path, seconds): "timed out: QEMU did not answer on its QMP socket \(path) within \(seconds) s"
         case let .qmp(error): "QMP: \(error)"
         case let .didNotExit(pid): "timed out: QEMU (pid \(pid)) did not exit after SIGKILL"
         case let .nicNotOnBridge(tap, bridge): "TAP \(tap) is not attached to \(bridge); the VM was not started"

@@ -60,22 +60,23 @@ public final class VMManager {
         defer { if !succeeded { undo.rollback() } }
 
         let files = try makeDirectory(for: plan, undo: undo)
-        let logDescriptor = try createLogs(files, user: plan.user)
+        let logDescriptor = try createLog(files)
         defer { close(logDescriptor) }
         let taps = try createTAPs(for: plan)
         // QEMU holds the TAP descriptors once it runs; qnet's copies close when this scope ends.
         defer { for tap in taps.values { tap.close() } }
         let passts = try startPassts(for: plan, directory: files.directory, undo: undo)
         var (interfaces, descriptors) = try networkInterfaces(for: plan, taps: taps, passts: passts)
-        // The kernel and initrd go to QEMU as descriptors too (read as /proc/self/fd/N).
-        let bootFiles = try BootFiles.open(definition, user: plan.user, firstDescriptor: Int32(3 + descriptors.count))
-        defer { bootFiles.close() }
-        for mapping in bootFiles.mappings { descriptors[mapping.to] = mapping.from }
+        // The QMP socket, console log, kernel and initrd go to QEMU as descriptors too, so it
+        // needs no access to the VM's directory or to the kernel's.
+        let handover = try QEMUHandover.open(definition, qmpSocket: files.qmpSocket, consoleLog: files.consoleLog,
+                                             user: plan.user, firstDescriptor: Int32(3 + descriptors.count))
+        descriptors.merge(handover.descriptors) { ours, _ in ours }
         let arguments = try QEMUArgumentsBuilder.arguments(
-            for: bootFiles.applied(to: definition), accel: plan.accel, qmpSocket: files.qmpSocket, consoleLog: files.consoleLog,
-            pidFile: files.pidFile, networkInterfaces: interfaces)
-        let pid = try spawnQEMU(plan, arguments: arguments, descriptors: descriptors, output: logDescriptor,
-                                directory: files.directory, foreground: foreground)
+            for: handover.applied(to: definition), accel: plan.accel, qmpSocketDescriptor: handover.qmpDescriptor,
+            consoleLog: handover.consoleLog, networkInterfaces: interfaces)
+        let pid = try spawnQEMU(plan, arguments: arguments, descriptors: descriptors, output: logDescriptor, foreground: foreground)
+        handover.close()
         undo.push("stop QEMU \(pid)") { Glibc.kill(pid, SIGKILL); _ = Subprocess.wait(pid) }
         let startTime = waitForStartTime(of: pid)
 
@@ -124,7 +125,6 @@ public final class VMManager {
         var consoleLog: String
         var qemuLog: String
         var qmpSocket: String
-        var pidFile: String
     }
 
     /// Checks everything that needs no change to the host: values, QEMU, the user, files,
@@ -180,8 +180,8 @@ public final class VMManager {
         return result
     }
 
-    /// The VM's state directory, owned by its user (QEMU creates its QMP socket, pid file
-    /// and console log there), marked as being started until state.json exists.
+    /// The VM's state directory, owned by its user (passt creates its socket there; QEMU
+    /// gets everything it uses as descriptors), marked as being started until state.json exists.
     private func makeDirectory(for plan: LaunchPlan, undo: UndoStack) throws -> VMFiles {
         let name = plan.definition.name
         let directory = VMStore.directory(for: name)
@@ -193,22 +193,13 @@ public final class VMManager {
         try FileSystem.writeAtomically("\(directory)/starting", Array("\(getpid())\n".utf8))
         _ = chown(directory, plan.user.uid, plan.user.gid)
         return VMFiles(directory: directory, consoleLog: plan.definition.console ?? "\(directory)/console.log",
-                       qemuLog: "\(directory)/qemu.log", qmpSocket: "\(directory)/qmp.sock", pidFile: "\(directory)/qemu.pid")
+                       qemuLog: "\(directory)/qemu.log", qmpSocket: "\(directory)/qmp.sock")
     }
 
-    /// Creates QEMU's own log (returned open, for its stdout and stderr) and the console
-    /// log, which QEMU opens as the user: created here and handed over.
-    private func createLogs(_ files: VMFiles, user: UserAccount) throws -> Int32 {
+    /// Creates QEMU's own log, returned open for its stdout and stderr.
+    private func createLog(_ files: VMFiles) throws -> Int32 {
         let logDescriptor = open(files.qemuLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
         guard logDescriptor >= 0 else { throw SystemError.lastError("open", path: files.qemuLog) }
-        let console = open(files.consoleLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
-        guard console >= 0 else {
-            let error = SystemError.lastError("open", path: files.consoleLog)
-            close(logDescriptor)
-            throw error
-        }
-        _ = fchown(console, user.uid, user.gid)
-        close(console)
         return logDescriptor
     }
 
@@ -267,10 +258,11 @@ public final class VMManager {
         return (interfaces, descriptors)
     }
 
-    /// Starts QEMU as the plan's user with the TAP descriptors in place; in its own
-    /// session unless it runs in the foreground (so Ctrl-C reaches it).
+    /// Starts QEMU as the plan's user with its descriptors in place; in its own session
+    /// unless it runs in the foreground (so Ctrl-C reaches it). It works in / (it needs no
+    /// directory of its own).
     private func spawnQEMU(_ plan: LaunchPlan, arguments: [String], descriptors: [Int32: Int32],
-                           output: Int32, directory: String, foreground: Bool) throws -> Int32 {
+                           output: Int32, foreground: Bool) throws -> Int32 {
         var environment: [String: String] = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
         if let home = getenv("HOME") { environment["HOME"] = String(cString: home) }
         var descriptors = descriptors
@@ -278,7 +270,7 @@ public final class VMManager {
         descriptors[2] = output
         do {
             return try Subprocess.spawn(Command(plan.qemu, arguments, environment: environment, descriptors: descriptors,
-                                                user: plan.runAs, newSession: !foreground, workingDirectory: directory))
+                                                user: plan.runAs, newSession: !foreground, workingDirectory: "/"))
         } catch let error as SystemError {
             throw VMError.qemuStartFailed(error)
         }
@@ -342,7 +334,7 @@ public final class VMManager {
         for disk in definition.disks { try check("disk", disk, write: true) }
         try check("ISO", definition.cdrom)
         // The kernel and initrd need only their own mode to allow the user: QEMU gets them
-        // as descriptors (BootFiles), so the directories above them do not matter.
+        // as descriptors (QEMUHandover), so the directories above them do not matter.
         for (what, path) in [("kernel", definition.kernel), ("initrd", definition.initrd)] {
             guard let path else { continue }
             guard fileExists(path) else { throw VMError.missingFile(what: what, path: path) }
@@ -370,7 +362,9 @@ public final class VMManager {
             if !ProcessInfoReader.isAlive(pid, startTime: startTime) {
                 throw VMError.qemuExited(nil, output: (try? FileSystem.readText(qemuLog)) ?? "")
             }
-            if fileExists(socket), let control = try? VMControl(socketPath: socket, timeout: 5) {
+            // The socket exists from the start (qnet made it); the greeting comes once QEMU
+            // is up. A QEMU that dies closes the last listener, which ends the wait.
+            if let control = try? VMControl(socketPath: socket, timeout: max(1, min(5, deadline - monotonicSeconds()))) {
                 return control
             }
             usleep(10_000)  // poll interval; bounded by startTimeout

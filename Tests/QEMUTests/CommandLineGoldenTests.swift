@@ -10,10 +10,11 @@ struct CommandLineGoldenTests {
     static let mac2 = MACAddress("52:54:00:ab:cd:02")!
 
     /// The classic recipe: `qemu-kvm -m 1024 -smp 2 --boot order=cd --hda centos6.img
-    /// --cdrom X.iso ... -vnc :0`, with qnet's TAP descriptor instead of `-net tap,script=`.
+    /// --cdrom X.iso ... -vnc :0`, with qnet's TAP descriptor instead of `-net tap,script=`,
+    /// and the firmware's screen mirrored on the serial log.
     static var recipe: QEMUCommandLine {
         QEMUCommandLine(
-            name: "centos6", machineType: "q35", accelerator: .kvm, cpuModel: "host", memoryMiB: 1024, cpus: 2,
+            name: "centos6", machineType: "q35", firmwareOnSerial: true, accelerator: .kvm, cpuModel: "host", memoryMiB: 1024, cpus: 2,
             vnc: .display(0), startPaused: true, pidFile: "/run/qnet/vms/centos6/qemu.pid",
             qmpSocket: "/run/qnet/vms/centos6/qmp.sock", serial: .file("/run/qnet/vms/centos6/console.log", append: true),
             drives: [.disk("/var/lib/qnet/centos6.img"), .cdrom("/srv/iso/CentOS-6.10-x86_64-minimal.iso")],
@@ -21,13 +22,13 @@ struct CommandLineGoldenTests {
             networkInterfaces: [NetworkInterface(id: "net0", backend: .tap(TAPBackend(descriptors: [3])), macAddress: mac1)])
     }
 
-    /// The probe micro-VM: direct kernel boot, serial log, QMP, debug-exit, no reboot.
+    /// The probe micro-VM as qnet starts it: every file by descriptor (the QMP listening
+    /// socket, the console log, kernel and initrd as /proc/self/fd/N), debug-exit, no reboot.
     static var microVM: QEMUCommandLine {
         QEMUCommandLine(
             name: "probe-br0", accelerator: .tcg, cpuModel: "max", memoryMiB: 256, cpus: 1, startPaused: true,
-            pidFile: "/run/qnet/vms/probe-br0/qemu.pid", qmpSocket: "/run/qnet/vms/probe-br0/qmp.sock",
-            serial: .file("/run/qnet/vms/probe-br0/console.log"),
-            directKernelBoot: DirectKernelBoot(kernel: "/var/lib/qnet/guest/vmlinuz", initrd: "/var/lib/qnet/guest/initrd.img",
+            qmpSocketDescriptor: 4, serial: .file("/proc/self/fd/5", append: true),
+            directKernelBoot: DirectKernelBoot(kernel: "/proc/self/fd/6", initrd: "/proc/self/fd/7",
                                                commandLine: "console=ttyS0 quiet panic=-1 qnet.address=dhcp qnet.ping=192.168.1.254"),
             networkInterfaces: [NetworkInterface(id: "net0", backend: .tap(TAPBackend(descriptors: [3])), macAddress: mac1)],
             debugExit: DebugExitDevice(), noReboot: true)

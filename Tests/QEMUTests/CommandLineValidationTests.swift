@@ -55,6 +55,14 @@ struct CommandLineValidationTests {
         #expect((try? arguments { $0.extraArguments = ["-append", "a,b\tc"] })?.suffix(2) == ["-append", "a,b\tc"])
     }
 
+    /// A QMP socket is a path or a passed descriptor, never both, never negative.
+    @Test func qmpSocketIsAPathOrADescriptor() throws {
+        #expect(error { $0.qmpSocket = "/run/q.sock"; $0.qmpSocketDescriptor = 4 } != nil)
+        #expect(error { $0.qmpSocketDescriptor = -1 } != nil)
+        let argv = try arguments { $0.qmpSocketDescriptor = 4 }
+        #expect(argv.contains("socket,id=qmp0,fd=4,server=on,wait=off"))
+    }
+
     @Test func plainValuesKeepTheirCommas() throws {
         let argv = try arguments {
             $0.directKernelBoot = DirectKernelBoot(kernel: "/k,1", initrd: "/i,1", commandLine: "a=b,c")

@@ -38,6 +38,33 @@ struct CLIProbeTests {
     }
 }
 
+extension CLIProbeTests {
+    /// The whole probe with its state directory inside a 0700 directory (as `mktemp -d`
+    /// makes) that QEMU's user cannot enter, on a NAT network: it passes, and the address
+    /// line names the leased address and the DHCP server.
+    @Test(.timeLimit(.minutes(4)))
+    func probeOfANetworkUnderAPrivateStateDirectoryPrintsTheLease() throws {
+        let ns = try TestNamespace("probelease")
+        let state = try PrivateStateDirectory()
+        // The guest image the other suites build (cached by its inputs), copied into the
+        // state directory's cache, where `qnet probe` looks for it.
+        let image = try GuestImageBuilder().cached(in: NSTemporaryDirectory() + "qnet-guest-test-cache").image
+        try FileManager.default.createDirectory(atPath: "\(state.path)/guest", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: image.directory, toPath: "\(state.path)/guest/\(image.kernelRelease)")
+        let global = ["--netns", ns.name, "--state-dir", state.path]
+        #expect(try qnet(global + ["net", "create", "lab", "--mode", "nat", "--subnet", "10.47.0.0/24"]).status == 0)
+        let started = try qnet(global + ["net", "start", "lab"])
+        #expect(started.status == 0, "\(started.stderr)")
+        defer { _ = try? qnet(global + ["net", "stop", "lab"]) }
+
+        let result = try qnet(global + ["probe", "lab", "--accel", "tcg", "--timeout", "120"])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        let addressLine = result.stdout.split(separator: "\n").first { $0.contains("✔ address") }
+        #expect(addressLine?.contains(" leased from 10.47.0.1") == true, "\(result.stdout)")
+        #expect(addressLine?.contains("10.47.0.") == true && addressLine?.contains("/24") == true, "\(result.stdout)")
+    }
+}
+
 /// A state directory inside a directory only root can enter (0700, as `mktemp -d` makes).
 final class PrivateStateDirectory {
     let root: String

@@ -214,6 +214,23 @@ struct VMLifecycleTests {
         #expect(throws: VMError.unreadableFile(what: "kernel", path: kernel, user: "nobody")) { try fixture.manager.run(definition) }
     }
 
+    /// A network boot (`--boot n`, no kernel) shows the firmware in console.log: SeaBIOS's
+    /// banner and iPXE's, mirrored on the serial port (QEMU's graphics=off).
+    @Test(.timeLimit(.minutes(2)))
+    func aNetworkBootShowsTheFirmwareInTheConsoleLog() throws {
+        let fixture = try VMFixture("vmpxe")
+        let state = try fixture.manager.run(VMDefinition(name: "pxe1", memory: 128, boot: "n", nics: [NICSpec(bridge: "br0")],
+                                                         accel: .tcg, user: "nobody"))
+        defer { try? fixture.manager.kill("pxe1") }
+        #expect(state.arguments.contains("q35,graphics=off"))
+        var console = ""
+        let seen = try waitUntil(timeout: 60, interval: 0.2) {
+            console = (try? String(contentsOfFile: state.consoleLog, encoding: .isoLatin1)) ?? ""
+            return console.contains("SeaBIOS") && console.contains("iPXE")
+        }
+        #expect(seen, "console.log after 60 s: \(console.prefix(400))")
+    }
+
     /// `qnet probe nosuch` fails on the name before any image is built or VM started.
     @Test func probeChecksItsTargetBeforeAskingForTheImage() throws {
         let fixture = try VMFixture("probenone")
