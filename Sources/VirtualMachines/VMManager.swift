@@ -457,22 +457,47 @@ public final class VMManager {
     }
 
     /// Waits until QEMU's process is gone: reaped when it is our child (foreground runs,
-    /// library use), else gone from /proc or a zombie awaiting its own parent. SIGKILL
-    /// after `grace` seconds.
-    private func waitGone(_ state: VMState, grace: Double) throws {
+    /// library use), else reaped by its own parent, so the pid has left /proc. SIGKILL after
+    /// `grace` seconds; an error 5 s later.
+    ///
+    /// Kernel quirk: QEMU's main thread shows "Z" in /proc/PID/stat as soon as it exits,
+    /// while its other threads may still be exiting (the last one closes the TAP
+    /// descriptors), and the zombie keeps its pid until the parent reaps it (PID 1 here,
+    /// about a second later). So "not alive" is not yet "exited". A zombie whose threads
+    /// have all finished has released everything; if its parent does not reap it within
+    /// `reapGrace` seconds it counts as gone (qnet cannot reap another process's child).
+    private func waitGone(_ state: VMState, grace: Double, reapGrace: Double = 5) throws {
         let deadline = monotonicSeconds() + grace
+        var finishedSince: Double?
         while true {
             if Subprocess.reapIfExited(state.pid) != nil { return }
-            if Glibc.kill(state.pid, 0) != 0 { return }
-            if !ProcessInfoReader.isAlive(state.pid, startTime: state.startTime) {
-                var status: Int32 = 0
-                if waitpid(state.pid, &status, WNOHANG) < 0 && errno == ECHILD { return }
-            }
-            if monotonicSeconds() > deadline {
+            if Glibc.kill(state.pid, 0) != 0 && errno == ESRCH { return }
+            // The pid names another process by now: ours is long gone.
+            if state.startTime != 0, let running = ProcessIdentity.of(state.pid), running.startTime != state.startTime { return }
+            let now = monotonicSeconds()
+            if Self.isFinishedZombie(state.pid) {
+                if now - (finishedSince ?? now) > reapGrace { return }
+                finishedSince = finishedSince ?? now
+            } else if now > deadline {
                 Glibc.kill(state.pid, SIGKILL)
-                if monotonicSeconds() > deadline + 5 { throw VMError.didNotExit(pid: state.pid) }
+                if now > deadline + 5 { throw VMError.didNotExit(pid: state.pid) }
             }
             usleep(5_000)  // poll interval; SIGKILL at the grace deadline, error 5 s later
         }
+    }
+
+    /// A zombie none of whose threads still runs (/proc/PID/status: "State: Z", "Threads: 1",
+    /// the zombie leader itself): it holds no descriptor any more, only its pid.
+    static func isFinishedZombie(_ pid: Int32) -> Bool {
+        guard let status = try? FileSystem.readText("/proc/\(pid)/status") else { return false }
+        var state: Substring?, threads: Substring?
+        for line in status.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            let value = parts[1].drop { $0 == " " || $0 == "\t" }
+            if parts[0] == "State" { state = value.prefix(1) }
+            if parts[0] == "Threads" { threads = value }
+        }
+        return state == "Z" && threads == "1"
     }
 }

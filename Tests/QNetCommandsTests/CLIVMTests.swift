@@ -1,0 +1,45 @@
+import Foundation
+import QNetTestSupport
+import Testing
+
+/// `qnet vm` end to end, as separate processes: QEMU outlives the `vm run` that started it
+/// and is another process's child by the time `vm stop` or `vm kill` runs (tier 3).
+@Suite(.serialized, Privileged.enabled)
+struct CLIVMTests {
+    /// Debian's kernel with no initrd: it panics and idles, ignoring the power button.
+    static func kernel() throws -> String {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/boot")) ?? []
+        guard let name = names.filter({ $0.hasPrefix("vmlinuz-") }).sorted().last else {
+            throw TestSupportError("no /boot/vmlinuz-*; `make test` installs linux-image-amd64")
+        }
+        return "/boot/\(name)"
+    }
+
+    /// `vm stop` returns only once QEMU has exited: right after it, the pid is gone from the
+    /// process table and the VM's TAP from the namespace (QEMU's main thread turns zombie
+    /// before its other threads have closed the TAPs, and keeps the pid until reaped).
+    @Test(.timeLimit(.minutes(2)))
+    func vmStopReturnsOnceQEMUIsGone() throws {
+        let ns = try TestNamespace("vmstopcli")
+        try ns.ip("link", "add", "br0", "type", "bridge")
+        try ns.ip("link", "set", "br0", "up")
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-clivm-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let global = ["--netns", ns.name, "--state-dir", state]
+        let started = try qnet(global + ["vm", "run", "stop1", "--memory", "128", "--accel", "tcg", "--nic", "bridge=br0",
+                                         "--kernel", try Self.kernel(), "--append", "console=ttyS0 panic=0", "--user", "nobody"])
+        #expect(started.status == 0, "\(started.stderr)")
+        defer { _ = try? qnet(global + ["vm", "kill", "stop1"]) }
+        let status = try qnet(global + ["vm", "status", "stop1", "--json"])
+        let object = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+        let pid = try #require(object?["pid"] as? Int32, "\(status.stdout)")
+        #expect(try ns.json("link", "show", "type", "tun").count == 1)
+
+        let stopped = try qnet(global + ["vm", "stop", "stop1", "--timeout", "1"])
+        #expect(stopped.status == 0, "\(stopped.stderr)")
+        let gone = kill(pid, 0) != 0 && errno == ESRCH
+        let stateLetter = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.split(separator: ")").last?.split(separator: " ").first
+        #expect(gone, "QEMU (pid \(pid)) still exists after vm stop returned, state \(stateLetter.map(String.init) ?? "?")")
+        #expect(try ns.json("link", "show", "type", "tun").isEmpty)
+    }
+}
