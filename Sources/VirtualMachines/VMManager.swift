@@ -212,7 +212,7 @@ public final class VMManager {
             let attachment = plan.bridges[index]!
             return TAPOptions(name: "vnet%d", vnetHeader: true, queues: nic.queues, persistent: false, owner: plan.user.uid,
                               bridge: attachment.bridge, interfaceGroup: attachment.group, macAddress: nil,
-                              up: true, alias: "qnet:vm=\(plan.definition.name)/\(index)")
+                              up: true, alias: VMTapAlias(vm: plan.definition.name, nicIndex: index).description)
         })
         return Dictionary(uniqueKeysWithValues: zip(indices, taps))
     }

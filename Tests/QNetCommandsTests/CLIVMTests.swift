@@ -42,4 +42,36 @@ struct CLIVMTests {
         #expect(gone, "QEMU (pid \(pid)) still exists after vm stop returned, state \(stateLetter.map(String.init) ?? "?")")
         #expect(try ns.json("link", "show", "type", "tun").isEmpty)
     }
+
+    /// A running VM's bridge and TAP are not pulled from under it: `bridge delete` and
+    /// `tap delete` exit 1 naming the VM and change nothing, unless --force.
+    @Test(.timeLimit(.minutes(2)))
+    func deletingARunningVMsBridgeOrTAPIsRefusedUnlessForced() throws {
+        let ns = try TestNamespace("vmbusy")
+        try ns.ip("link", "add", "br0", "type", "bridge")
+        try ns.ip("link", "set", "br0", "up")
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-clibusy-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let global = ["--netns", ns.name, "--state-dir", state]
+        let started = try qnet(global + ["vm", "run", "busy1", "--memory", "128", "--accel", "tcg", "--nic", "bridge=br0",
+                                         "--kernel", try Self.kernel(), "--append", "console=ttyS0 panic=0", "--user", "nobody"])
+        #expect(started.status == 0, "\(started.stderr)")
+        defer { _ = try? qnet(global + ["vm", "kill", "busy1"]) }
+        let tap = try #require(try ns.json("link", "show", "type", "tun").first?["ifname"] as? String)
+        let before = try ns.stateSummary()
+
+        for arguments in [["bridge", "delete", "br0"], ["tap", "delete", tap]] {
+            let refused = try qnet(global + arguments)
+            #expect(refused.status == 1, "\(arguments): \(refused.stderr)")
+            #expect(refused.stderr.split(separator: "\n").count == 1, "\(arguments): \(refused.stderr)")
+            #expect(refused.stderr.contains("'busy1'") && refused.stderr.contains(tap) && refused.stderr.contains("--force"),
+                    "\(arguments): \(refused.stderr)")
+        }
+        #expect(try ns.stateSummary() == before)
+
+        #expect(try qnet(global + ["tap", "delete", tap, "--force"]).status == 0)
+        #expect(try ns.link(tap) == nil)
+        #expect(try qnet(global + ["bridge", "delete", "br0", "--force"]).status == 0)
+        #expect(try ns.link("br0") == nil)
+    }
 }

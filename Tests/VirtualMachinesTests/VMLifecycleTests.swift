@@ -256,6 +256,17 @@ struct VMLifecycleTests {
         }
     }
 
+    /// The TAP alias is written and read by one type: round trips, other aliases ignored.
+    @Test func tapAliasRoundTripsAndRejectsOthers() {
+        let alias = VMTapAlias(vm: "web-1.a", nicIndex: 3)
+        #expect(alias.description == "qnet:vm=web-1.a/3")
+        #expect(VMTapAlias(alias.description) == alias)
+        for other in [nil, "", "qnet:vm=", "qnet:vm=web", "qnet:vm=web/", "qnet:vm=/0", "qnet:vm=web/-1", "qnet:vm=web/x",
+                      "qnet:vm=bad name/0", "libvirt:vm=web/0", "uplink of br0"] {
+            #expect(VMTapAlias(other) == nil, "\(String(describing: other))")
+        }
+    }
+
     @Test func derivedMACsAreStableLocalAndDistinct() throws {
         let first = GuestMAC.derived(vm: "web", nicIndex: 0)
         #expect(first == GuestMAC.derived(vm: "web", nicIndex: 0))

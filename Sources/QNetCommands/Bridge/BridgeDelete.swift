@@ -1,19 +1,25 @@
 import ArgumentParser
 import HostNetwork
+import VirtualMachines
 
 /// `qnet bridge delete NAME`: `brctl delbr`, giving a moved uplink its setup back.
 struct BridgeDelete: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "delete",
-        abstract: "Delete a bridge (ip link delete NAME; brctl delbr); an uplink gets its addresses and routes back.")
+        abstract: "Delete a bridge (ip link delete NAME; brctl delbr); an uplink gets its addresses and routes back.",
+        discussion: "Refused while a running VM has a NIC on the bridge, unless --force.")
 
     @OptionGroup var global: GlobalOptions
 
     @Argument(help: "The bridge to delete.", transform: Parse.interfaceName)
     var name: String
 
+    @Flag(help: "Delete it even while running VMs have NICs on it (they lose their network).")
+    var force = false
+
     func run() throws {
         let host = try global.openHost()
+        if !force { try host.checkNoVMUses(name) }
         let move = try host.deleteBridge(name)
         print("deleted bridge \(name)")
         if let move {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import HostNetwork
+import VirtualMachines
 
 /// `qnet show [BRIDGE]`: `brctl show` plus each port's state, MTU and MAC.
 struct Show: ParsableCommand {
@@ -117,8 +118,6 @@ struct PortReport: Encodable {
         isolated = link.port?.isolated ?? false
         learning = link.port?.learning ?? true
         flood = link.port?.unicastFlood ?? true
-        if let alias = link.alias, alias.hasPrefix("qnet:vm=") {
-            vm = String(alias.dropFirst("qnet:vm=".count).split(separator: "/").first ?? "")
-        }
+        vm = VMTapAlias(link.alias)?.vm
     }
 }
