@@ -1,4 +1,4 @@
-import CLinuxNet
+import CLinuxSystem
 import Glibc
 import QNetSystem
 
