@@ -66,29 +66,29 @@ public struct NICSpec: Codable, Equatable, Sendable {
     /// The user-mode settings (nil for TAP NICs).
     public var user: UserNICSpec? { if case let .user(spec) = attachment { spec } else { nil } }
 
-    enum CodingKeys: String, CodingKey { case bridge, network, user, model, mac, queues }
+    enum CodingKeys: String, CodingKey, CaseIterable { case bridge, network, user, model, mac, queues }
 
     /// YAML form: exactly one of `bridge: BR`, `network: NAME` or `user: {...}`, then
-    /// optional `model`, `mac` and `queues`.
+    /// optional `model`, `mac` and `queues`; no other key. Checked as `--nic` is.
     public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let bridge = try container.decodeIfPresent(String.self, forKey: .bridge)
         let network = try container.decodeIfPresent(String.self, forKey: .network)
         if let user = try container.decodeIfPresent(UserNICSpec.self, forKey: .user) {
             guard bridge == nil, network == nil else {
-                throw VMError.invalidValue(what: "NIC", value: user.specText, allowed: "a user-mode NIC has no bridge or network")
+                throw LocatedProblem(decoder.codingPath) {
+                    .invalidValue(path: $0, what: "NIC", value: user.specText, allowed: "a user-mode NIC has no bridge or network")
+                }
             }
             attachment = .user(user)
         } else {
-            attachment = try .tap(bridge: bridge, network: network)
+            attachment = try decoder.checked { try .tap(bridge: bridge, network: network) }
         }
-        let modelName = try container.decodeIfPresent(String.self, forKey: .model) ?? "virtio"
-        guard let model = NICModel(name: modelName) else {
-            throw VMError.invalidValue(what: "NIC model", value: modelName, allowed: "use virtio, e1000, e1000e or rtl8139")
-        }
-        self.model = model
+        model = try container.decodeChoice(.model, what: "NIC model", allowed: NICModel.choices, NICModel.init(name:)) ?? .virtio
         mac = try container.decodeIfPresent(String.self, forKey: .mac)
         queues = try container.decodeIfPresent(Int.self, forKey: .queues) ?? 1
+        try decoder.checked { try validate() }
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -119,7 +119,7 @@ public struct NICSpec: Codable, Equatable, Sendable {
             case "network": network = value
             case "model":
                 guard let parsed = NICModel(name: value) else {
-                    throw VMError.invalidValue(what: "NIC model", value: value, allowed: "use virtio, e1000, e1000e or rtl8139")
+                    throw VMError.invalidValue(what: "NIC model", value: value, allowed: NICModel.choices)
                 }
                 model = parsed
             case "mac": mac = value
@@ -157,10 +157,18 @@ public struct NICSpec: Codable, Equatable, Sendable {
                 throw VMError.invalidValue(what: "MAC address", value: mac, allowed: "a NIC needs a unicast, non-zero address (even first byte)")
             }
         }
+        guard (1...16).contains(queues) else {
+            throw VMError.invalidValue(what: "NIC queue count", value: String(queues), allowed: "use 1 to 16")
+        }
         if queues > 1 && model != .virtio {
             throw VMError.invalidValue(what: "NIC queue count", value: String(queues), allowed: "only virtio NICs have several queues")
         }
     }
+}
+
+extension NICModel {
+    /// What `model=` accepts, for error messages.
+    static let choices = "use virtio, e1000, e1000e or rtl8139"
 }
 
 /// Interface-name rules without depending on HostNetwork's error type.
@@ -218,14 +226,17 @@ public struct VMDefinition: Codable, Equatable, Sendable {
         self.extraArguments = extraArguments
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case name, memory, cpus, disks, cdrom, boot, nics, kernel, initrd, append, vnc, console, accel, user
         case extraArguments = "extra_args"
     }
 
+    /// The YAML (and state.json) form: the keys above, no others. `name` may be left out of
+    /// a file when the command line names the VM (`load(path:overrides:)` checks).
     public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        name = try container.decode(String.self, forKey: .name)
+        name = try container.decodeIfPresent(String.self, forKey: .name) ?? ""
         memory = try container.decodeIfPresent(Int.self, forKey: .memory) ?? 512
         cpus = try container.decodeIfPresent(Int.self, forKey: .cpus) ?? 1
         disks = try container.decodeIfPresent([String].self, forKey: .disks) ?? []
@@ -237,7 +248,7 @@ public struct VMDefinition: Codable, Equatable, Sendable {
         append = try container.decodeIfPresent(String.self, forKey: .append)
         vnc = try container.decodeIfPresent(Int.self, forKey: .vnc)
         console = try container.decodeIfPresent(String.self, forKey: .console)
-        accel = try container.decodeIfPresent(Acceleration.self, forKey: .accel) ?? .auto
+        accel = try container.decodeChoice(.accel, what: "accelerator") ?? .auto
         user = try container.decodeIfPresent(String.self, forKey: .user)
         extraArguments = try container.decodeIfPresent([String].self, forKey: .extraArguments) ?? []
     }
@@ -271,5 +282,96 @@ public struct VMDefinition: Codable, Equatable, Sendable {
             throw VMError.invalidValue(what: "--initrd", value: initrd!, allowed: "an initrd needs --kernel")
         }
         for nic in nics { try nic.validate() }
+    }
+}
+
+/// Command-line values that replace a VM file's (`qnet vm run -f vm.yaml --memory 2G ...`);
+/// nil or empty leaves the file's value (or the default) alone.
+public struct VMOverrides: Equatable, Sendable {
+    public var name: String?
+    /// MiB.
+    public var memory: Int?
+    public var cpus: Int?
+    public var disks: [String]
+    public var cdrom: String?
+    public var boot: String?
+    /// `--nic` texts, in the `NICSpec.parse` syntax; `["none"]` means no NIC at all.
+    public var nics: [String]
+    public var kernel: String?
+    public var initrd: String?
+    public var append: String?
+    public var vnc: Int?
+    public var console: String?
+    public var accel: Acceleration?
+    public var user: String?
+    public var extraArguments: [String]
+
+    public init(name: String? = nil, memory: Int? = nil, cpus: Int? = nil, disks: [String] = [], cdrom: String? = nil,
+                boot: String? = nil, nics: [String] = [], kernel: String? = nil, initrd: String? = nil, append: String? = nil,
+                vnc: Int? = nil, console: String? = nil, accel: Acceleration? = nil, user: String? = nil,
+                extraArguments: [String] = []) {
+        self.name = name
+        self.memory = memory
+        self.cpus = cpus
+        self.disks = disks
+        self.cdrom = cdrom
+        self.boot = boot
+        self.nics = nics
+        self.kernel = kernel
+        self.initrd = initrd
+        self.append = append
+        self.vnc = vnc
+        self.console = console
+        self.accel = accel
+        self.user = user
+        self.extraArguments = extraArguments
+    }
+}
+
+extension VMDefinition {
+    /// The VM `qnet vm run` starts: the YAML file at `path` (strictly decoded: unknown keys,
+    /// wrong types and bad values are refused with their key path), or only the command
+    /// line when `path` is nil, with `overrides` applied and every value checked. Touches
+    /// nothing but the file.
+    public static func load(path: String?, overrides: VMOverrides) throws -> VMDefinition {
+        var definition: VMDefinition
+        if let path {
+            definition = try DefinitionYAML.load(VMDefinition.self, path: path)
+            if definition.name.isEmpty && overrides.name == nil {
+                throw DefinitionFileError(file: path, problem: .missingKey(path: "name"))
+            }
+        } else {
+            guard let name = overrides.name else {
+                throw VMError.invalidValue(what: "VM name", value: "", allowed: "give the VM a name, or a YAML file with -f")
+            }
+            definition = VMDefinition(name: name)
+        }
+        try definition.apply(overrides)
+        try definition.validate()
+        return definition
+    }
+
+    mutating func apply(_ overrides: VMOverrides) throws {
+        if let value = overrides.name { name = value }
+        if let value = overrides.memory { memory = value }
+        if let value = overrides.cpus { cpus = value }
+        if !overrides.disks.isEmpty { disks = overrides.disks }
+        if let value = overrides.cdrom { cdrom = value }
+        if let value = overrides.boot { boot = value }
+        if !overrides.nics.isEmpty {
+            let parsed = try overrides.nics.map(NICSpec.parse)
+            if parsed.contains(where: { $0 == nil }) && parsed.count > 1 {
+                throw VMError.invalidValue(what: "--nic", value: "none", allowed: "--nic none cannot be combined with other --nic options")
+            }
+            nics = parsed.compactMap { $0 }
+        }
+        if let value = overrides.kernel { kernel = value }
+        if let value = overrides.initrd { initrd = value }
+        if let value = overrides.append { append = value }
+        if let value = overrides.vnc { vnc = value }
+        if let value = overrides.console { console = value }
+        if let value = overrides.accel { accel = value }
+        if let value = overrides.user { user = value }
+        if !overrides.extraArguments.isEmpty { extraArguments = overrides.extraArguments }
     }
 }

@@ -40,6 +40,25 @@ struct CLIBinaryTests {
         #expect(report["backingFile"] is NSNull, "\(info.stdout)")
     }
 
+    /// `vm run -f` refuses a file with an unknown key or a bad value before touching anything:
+    /// exit 2, one line with the file, line, key path and what is allowed.
+    @Test func vmFileWithUnknownKeyOrBadModelIsRefused() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-vmfile-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let script = directory.appendingPathComponent("script.yaml").path
+        try "name: web\nnics:\n  - bridge: br0\n    script: /bin/sh\n".write(toFile: script, atomically: true, encoding: .utf8)
+        let unknown = try qnet(["vm", "run", "-f", script, "--accel", "tcg"])
+        #expect(unknown.status == 2)
+        #expect(unknown.stderr == "qnet: error: \(script), line 4: unknown key nics[0].script; allowed: bridge, network, user, model, mac, queues\n")
+        let model = directory.appendingPathComponent("model.yaml").path
+        try "name: web\nnics:\n  - bridge: br0\n    model: bogus\n".write(toFile: model, atomically: true, encoding: .utf8)
+        let bad = try qnet(["vm", "run", "-f", model])
+        #expect(bad.status == 2)
+        #expect(bad.stderr == "qnet: error: \(model), line 4: nics[0].model: invalid NIC model 'bogus': use virtio, e1000, e1000e or rtl8139\n")
+        #expect(!bad.stderr.contains("not valid YAML"))
+    }
+
     @Test func completionScripts() throws {
         for shell in ["bash", "zsh", "fish"] {
             let result = try qnet(["--generate-completion-script", shell])

@@ -2,6 +2,7 @@ import ArgumentParser
 import HostNetwork
 @testable import QNetCommands
 import QNetTypes
+import VirtualMachines
 import Testing
 
 /// The command tree parses into typed values without running anything (tier 1).
@@ -70,6 +71,15 @@ struct CommandTreeTests {
             let command = try QNet.parseAsRoot(arguments)
             #expect(type(of: command) == expected, "\(arguments)")
         }
+    }
+
+    /// vm run only parses: its options become overrides that VirtualMachines lays over the file.
+    @Test func vmRunOptionsBecomeOverrides() throws {
+        let run = try #require(try QNet.parseAsRoot(["vm", "run", "web", "-f", "vm.yaml", "--memory", "2G", "--cpus", "2",
+                                                     "--nic", "network=lab", "--nic", "bridge=br0", "--accel", "tcg", "--", "-usb"]) as? VMRun)
+        #expect(run.file == "vm.yaml")
+        #expect(run.overrides == VMOverrides(name: "web", memory: 2048, cpus: 2, nics: ["network=lab", "bridge=br0"], accel: .tcg,
+                                             extraArguments: ["-usb"]))
     }
 
     @Test func tapCreateOptions() throws {

@@ -118,9 +118,11 @@ import QNetSystem
         #expect(json.contains(#""hostfwd":["tcp::8080-:80"]"#))
         #expect(try JSONDecoder().decode(UserNICSpec.self, from: Data(json.utf8)) == spec)
         #expect(try JSONDecoder().decode(UserNICSpec.self, from: Data("{}".utf8)) == UserNICSpec())
-        #expect(throws: DecodingError.self) {
-            try JSONDecoder().decode(UserNICSpec.self, from: Data(#"{"hostfwd":["tcp::0-:80"]}"#.utf8))
+        // A bad forward is refused with its place (the YAML tests check the whole message).
+        let refused = #expect(throws: LocatedProblem.self) {
+            try JSONDecoder().decode(UserNICSpec.self, from: Data(#"{"hostfwd":["tcp::8080-:80","tcp::0-:80"]}"#.utf8))
         }
+        #expect(refused?.path == [.key("hostfwd"), .index(1)])
     }
 
     /// The exact QEMU arguments each backend produces (what VMManager will pass).

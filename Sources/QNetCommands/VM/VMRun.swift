@@ -2,12 +2,6 @@ import ArgumentParser
 import Glibc
 import HostNetwork
 import VirtualMachines
-import Yams
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 
 /// `qnet vm run NAME ...`: the recipe's long `qemu-kvm ... -net nic -net tap,...` line.
 struct VMRun: ParsableCommand {
@@ -78,53 +72,15 @@ struct VMRun: ParsableCommand {
         if name == nil && file == nil { throw ValidationError("give the VM a name, or a YAML file with -f") }
     }
 
-    func definition() throws -> VMDefinition {
-        var definition: VMDefinition
-        if let file {
-            guard let bytes = readWholeFile(file) else {
-                throw ValidationError("cannot read VM file '\(file)'")
-            }
-            do {
-                definition = try YAMLDecoder().decode(VMDefinition.self, from: String(decoding: bytes, as: UTF8.self))
-            } catch {
-                throw ValidationError("invalid VM file '\(file)': \(ErrorReporting.oneLine(String(describing: error)))")
-            }
-            if let name { definition.name = name }
-        } else {
-            definition = VMDefinition(name: name!)
-        }
-        if let memory { definition.memory = memory }
-        if let cpus { definition.cpus = cpus }
-        if !disks.isEmpty { definition.disks = disks }
-        if let cdrom { definition.cdrom = cdrom }
-        if let boot { definition.boot = boot }
-        if !nics.isEmpty {
-            do {
-                let parsed = try nics.map(NICSpec.parse)
-                definition.nics = parsed.contains(where: { $0 == nil }) ? [] : parsed.compactMap { $0 }
-                if parsed.contains(where: { $0 == nil }) && parsed.count > 1 {
-                    throw ValidationError("--nic none cannot be combined with other --nic options")
-                }
-            } catch let error as VMError {
-                throw ValidationError(error.description)
-            } catch let error as UserModeError {
-                throw ValidationError(error.description)
-            }
-        }
-        if let kernel { definition.kernel = kernel }
-        if let initrd { definition.initrd = initrd }
-        if let append { definition.append = append }
-        if let vnc { definition.vnc = vnc }
-        if let console { definition.console = console }
-        if let accel { definition.accel = accel }
-        if let user { definition.user = user }
-        if !extra.isEmpty { definition.extraArguments = extra }
-        return definition
+    /// The command line's values, for `VMDefinition.load` to lay over the file's.
+    var overrides: VMOverrides {
+        VMOverrides(name: name, memory: memory, cpus: cpus, disks: disks, cdrom: cdrom, boot: boot, nics: nics,
+                    kernel: kernel, initrd: initrd, append: append, vnc: vnc, console: console, accel: accel,
+                    user: user, extraArguments: extra)
     }
 
     func run() throws {
-        let definition = try definition()
-        try definition.validate()
+        let definition = try VMDefinition.load(path: file, overrides: overrides)
         let host = try global.openHost()
         let manager = VMFactory.manager(host: host, global: global)
         let state = try manager.run(definition, foreground: foreground)

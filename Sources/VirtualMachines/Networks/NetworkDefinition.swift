@@ -22,6 +22,16 @@ public struct StaticLease: Codable, Equatable, Sendable {
         self.address = address
         self.hostname = hostname
     }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case mac, address, hostname }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        mac = try container.decode(String.self, forKey: .mac)
+        address = try container.decode(String.self, forKey: .address)
+        hostname = try container.decodeIfPresent(String.self, forKey: .hostname)
+    }
 }
 
 /// A named network as stored in /var/lib/qnet/networks/NAME.yaml.
@@ -65,17 +75,22 @@ public struct NetworkDefinition: Codable, Equatable, Sendable {
         self.interfaceGroup = interfaceGroup
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case name, mode, bridge, uplink, subnet, gateway
         case dhcpStart = "dhcp_start", dhcpEnd = "dhcp_end", leaseTime = "lease_time"
         case staticLeases = "static_leases", domain
         case interfaceGroup = "interface_group"
     }
 
+    /// The stored YAML form: the keys above and no others (see `DefinitionYAML`).
     public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         name = try container.decode(String.self, forKey: .name)
-        mode = try container.decode(NetworkMode.self, forKey: .mode)
+        guard let mode: NetworkMode = try container.decodeChoice(.mode, what: "network mode") else {
+            throw DecodingError.keyNotFound(CodingKeys.mode, .init(codingPath: decoder.codingPath, debugDescription: "mode"))
+        }
+        self.mode = mode
         bridge = try container.decode(String.self, forKey: .bridge)
         uplink = try container.decodeIfPresent(String.self, forKey: .uplink)
         subnet = try container.decodeIfPresent(String.self, forKey: .subnet)

@@ -53,8 +53,8 @@ public struct NetworkStore: Sendable {
     /// decode still throws).
     public func definitionIfPresent(_ name: String) throws -> NetworkDefinition? {
         guard let text = try? FileSystem.readText(definitionPath(name)) else { return nil }
-        do { return try YAMLDecoder().decode(NetworkDefinition.self, from: text) } catch {
-            throw NetworkError.unreadableDefinition(path: definitionPath(name), reason: String(describing: error))
+        do { return try DefinitionYAML.decode(NetworkDefinition.self, from: text, file: definitionPath(name)) } catch let error as DefinitionFileError {
+            throw NetworkError.unreadableDefinition(path: definitionPath(name), reason: (error.line.map { "line \($0): " } ?? "") + error.problem.description)
         }
     }
 

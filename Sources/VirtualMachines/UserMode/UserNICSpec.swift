@@ -153,21 +153,20 @@ public struct UserNICSpec: Equatable, Sendable {
 }
 
 extension UserNICSpec: Codable {
-    enum CodingKeys: String, CodingKey { case backend, hostfwd, restrict, model, mac }
+    enum CodingKeys: String, CodingKey, CaseIterable { case backend, hostfwd, restrict, model, mac }
 
     /// YAML form: `{backend: passt, hostfwd: ["tcp::8080-:80"], restrict: false, model: virtio, mac: ...}`;
-    /// every key is optional.
+    /// every key is optional, no other key is allowed.
     public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        backend = try container.decodeIfPresent(UserBackend.self, forKey: .backend) ?? .slirp
+        backend = try container.decodeChoice(.backend, what: "user-mode backend") ?? .slirp
         let texts = try container.decodeIfPresent([String].self, forKey: .hostfwd) ?? []
-        do {
-            forwards = try texts.map(HostForward.parse)
-        } catch let error as UserModeError {
-            throw DecodingError.dataCorruptedError(forKey: .hostfwd, in: container, debugDescription: error.description)
+        forwards = try texts.enumerated().map { index, text in
+            try decoder.checked(at: [CodingKeys.hostfwd, ListIndexKey(index)]) { try HostForward.parse(text) }
         }
         restrict = try container.decodeIfPresent(Bool.self, forKey: .restrict) ?? false
-        model = try container.decodeIfPresent(NICModel.self, forKey: .model) ?? .virtio
+        model = try container.decodeChoice(.model, what: "NIC model", allowed: NICModel.choices, NICModel.init(name:)) ?? .virtio
         mac = try container.decodeIfPresent(String.self, forKey: .mac)
     }
 
