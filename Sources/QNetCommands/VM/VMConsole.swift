@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import QNetSystem
 import VirtualMachines
 
 /// `qnet vm console NAME`: print (or follow) the serial console log.
@@ -19,7 +20,7 @@ struct VMConsole: ParsableCommand {
         let vm = try manager.status(name)
         var offset = 0
         while true {
-            if let bytes = readWholeFile(vm.consoleLog), bytes.count > offset {
+            if let bytes = try? FileSystem.readBytes(vm.consoleLog), bytes.count > offset {
                 writeStandardOutput(Array(bytes[offset...]))
                 offset = bytes.count
             }

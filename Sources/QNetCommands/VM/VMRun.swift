@@ -1,6 +1,4 @@
 import ArgumentParser
-import Glibc
-import HostNetwork
 import VirtualMachines
 
 /// `qnet vm run NAME ...`: the recipe's long `qemu-kvm ... -net nic -net tap,...` line.
@@ -95,18 +93,3 @@ struct VMRun: ParsableCommand {
 }
 
 extension Acceleration: ExpressibleByArgument {}
-
-func readWholeFile(_ path: String) -> [UInt8]? {
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-    guard descriptor >= 0 else { return nil }
-    defer { close(descriptor) }
-    var result: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-        if count < 0 && errno == EINTR { continue }
-        if count <= 0 { break }
-        result.append(contentsOf: buffer[0..<count])
-    }
-    return result
-}
