@@ -41,4 +41,18 @@ struct CLIJSONTests {
         #expect(byName["idle0"]?["queues"] as? Int == 0)
         #expect(byName["held0"]?["queues"] as? Int == 1)
     }
+
+    /// `net show --json` carries the schema version like `net list --json`.
+    @Test func netShowHasTheSchemaVersion() throws {
+        let ns = try TestNamespace("netjson")
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-netjson-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let create = try qnet(["net", "create", "lab", "--mode", "isolated", "--subnet", "10.77.0.0/24", "--netns", ns.name, "--state-dir", state])
+        #expect(create.status == 0, "\(create.stderr)")
+        let show = try qnet(["net", "show", "lab", "--json", "--netns", ns.name, "--state-dir", state])
+        #expect(show.status == 0, "\(show.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])
+        #expect(report["schemaVersion"] as? Int == 1)
+        #expect(report["name"] as? String == "lab" && report["subnet"] as? String == "10.77.0.0/24")
+    }
 }

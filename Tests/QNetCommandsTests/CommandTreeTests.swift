@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import HostNetwork
 @testable import QNetCommands
@@ -169,6 +170,15 @@ struct CommandTreeTests {
         #expect(Entry.moveLeadingGlobalOptions(["--netns=lab", "show"]) == ["show", "--netns=lab"])
         #expect(Entry.moveLeadingGlobalOptions(["show", "--netns", "lab"]) == ["show", "--netns", "lab"])
         #expect(Entry.moveLeadingGlobalOptions(["--netns", "lab", "vm", "run", "x", "--", "-S"]) == ["vm", "run", "x", "--netns", "lab", "--", "-S"])
+    }
+
+    /// `vm status` and `net show` print a library value with the schema version added.
+    @Test func versionedReportAddsTheSchemaVersion() throws {
+        struct Sample: Encodable { var name = "lab"; var active = true }
+        let text = try Output.json(VersionedReport(report: Sample()))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(object["schemaVersion"] as? Int == 1 && object["name"] as? String == "lab" && object["active"] as? Bool == true)
+        #expect(object.count == 3)
     }
 
     @Test func showTableHasBrctlColumns() {

@@ -10,13 +10,13 @@ struct NetShow: ParsableCommand {
     @Argument(help: "The network.")
     var name: String
 
-    @Flag(help: "Print JSON.")
+    @Flag(help: "Print JSON (schema version 1: the fields of one `net list --json` entry).")
     var json = false
 
     func run() throws {
         let manager = NetworkManager(host: try global.openHost())
         let network = try manager.status(name)
-        if json { print(try Output.json(network)); return }
+        if json { print(try Output.json(VersionedReport(report: network))); return }
         print("name:     \(network.name)")
         print("mode:     \(network.mode.rawValue)")
         print("state:    \(network.active ? "active" : "inactive")")

@@ -40,6 +40,21 @@ struct NullWhenAbsent<Value: Encodable>: Encodable {
     }
 }
 
+/// A library value printed as a `--json` document of its own: its keys plus
+/// `"schemaVersion": 1`, like every other JSON output. (JSONEncoder merges the two keyed
+/// containers asked of one encoder into one object.)
+struct VersionedReport<Report: Encodable>: Encodable {
+    var report: Report
+
+    private enum Keys: String, CodingKey { case schemaVersion }
+
+    func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: Keys.self)
+        try container.encode(1, forKey: .schemaVersion)
+        try report.encode(to: encoder)
+    }
+}
+
 struct StandardError: TextOutputStream {
     mutating func write(_ string: String) { writeStandardError(string) }
 }

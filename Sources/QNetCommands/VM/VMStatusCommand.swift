@@ -10,13 +10,13 @@ struct VMStatusCommand: ParsableCommand {
     @Argument(help: "The VM.")
     var name: String
 
-    @Flag(help: "Print JSON.")
+    @Flag(help: "Print JSON (schema version 1: the fields of one `vm list --json` entry).")
     var json = false
 
     func run() throws {
         let manager = VMFactory.manager(host: try global.openHost(), global: global)
         let vm = try manager.status(name)
-        if json { print(try Output.json(vm)); return }
+        if json { print(try Output.json(VersionedReport(report: vm))); return }
         print("name:    \(vm.name)")
         print("pid:     \(vm.pid)")
         print("state:   \(vm.runState)")
