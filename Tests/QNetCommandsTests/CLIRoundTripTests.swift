@@ -43,12 +43,18 @@ struct CLIRoundTripTests {
             let tap = try qnet(["tap", "create", name, "--bridge", "br0", "--vnet-hdr", "--netns", ns.name])
             #expect(tap.status == 0, "\(tap.stderr)")
         }
-        let show = try qnet(["show", "--netns", ns.name])
+        // Kernel quirk: a port's STP state follows its carrier, which linkwatch reports in
+        // batches up to a second apart; with STP off every port forwards once that is seen.
+        var show = try qnet(["show", "--netns", ns.name])
+        _ = try waitUntil(timeout: 5, interval: 0.05) {
+            show = try qnet(["show", "--netns", ns.name])
+            return show.stdout.split(separator: "\n").dropFirst().allSatisfy { $0.contains("forwarding") }
+        }
         #expect(show.status == 0)
         let lines = show.stdout.split(separator: "\n")
         #expect(lines.first?.hasPrefix("bridge name") == true)
         #expect(lines.count == 5)  // header + eth0 + 3 TAPs
-        #expect(lines.dropFirst().allSatisfy { $0.contains("forwarding") })
+        #expect(lines.dropFirst().allSatisfy { $0.contains("forwarding") }, "\(show.stdout)")
 
         let json = try qnet(["show", "br0", "--json", "--netns", ns.name])
         let report = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
