@@ -37,8 +37,19 @@ public final class UndoStack {
 public struct RolledBackError: UserFacingError {
     public var underlying: Error
     public var rollbackFailures: [String]
+    /// The failure came past the operation's point of no return, so the rest of it was
+    /// finished instead of undone (a bridge being deleted is deleted).
+    public var completedInstead = false
+
+    /// 1, or 128 + the signal when a deferred signal stopped the operation (the shell's
+    /// convention: 130 after Ctrl-C, 143 after `kill`, 129 after a hang-up).
+    public var exitCode: Int32 { (underlying as? Interrupted)?.exitCode ?? 1 }
 
     public var description: String {
+        if completedInstead {
+            if rollbackFailures.isEmpty { return "\(underlying) (past the point of no return: the rest was finished instead)" }
+            return "\(underlying); finishing the rest also failed for: \(rollbackFailures.joined(separator: "; ")) (`qnet recover` retries)"
+        }
         if rollbackFailures.isEmpty { return "\(underlying) (every step already taken was undone)" }
         return "\(underlying); undoing also failed for: \(rollbackFailures.joined(separator: "; "))"
     }

@@ -2,6 +2,7 @@ import CLinuxNet
 import Glibc
 import Netlink
 import NetlinkWire
+import QNetSystem
 import QNetTypes
 
 /// What moved from an uplink to its bridge (or back).
@@ -35,13 +36,17 @@ extension HostNetwork {
         }
     }
 
-    /// Routes worth moving: main-table unicast routes out of the interface that the kernel
-    /// did not make itself (prefix routes come back with the addresses).
+    /// Routes worth moving: unicast routes out of the interface in every routing table
+    /// (main, and policy-routing tables such as `table 100`) that the kernel did not make
+    /// itself. Prefix and local routes (proto kernel, the local table) come back with the
+    /// addresses; IPv6 link-local and router-advertised routes are the kernel's as well.
+    /// Equivalent to `ip route show table all dev NAME`, filtered.
     func movableRoutes(of link: Link) throws -> [Route] {
         var result: [Route] = []
         for family in [AddressFamily.inet, .inet6] {
-            for route in try routes(family: family) where route.outputIndex == UInt32(link.index) {
+            for route in try routes(family: family, table: nil) where route.outputIndex == UInt32(link.index) {
                 if route.routeProtocol == RouteMessage.protocolKernel { continue }
+                if route.table == UInt32(RT_TABLE_LOCAL.rawValue) { continue }
                 if route.type != RouteMessage.typeUnicast { continue }
                 if let destination = route.destination, case let .v6(bytes) = destination.address, bytes[0] == 0xfe, bytes[1] & 0xc0 == 0x80 { continue }
                 if route.family == .inet6 && route.routeProtocol == UInt8(RTPROT_RA) { continue }
@@ -53,145 +58,150 @@ extension HostNetwork {
     }
 
     /// Creates a bridge, optionally taking over a working uplink: br0 gets eth0's MAC and
-    /// MTU, eth0 is enslaved, and eth0's addresses and routes (default route included,
-    /// metrics kept) move to br0 — as one transaction. If any step fails, every step
-    /// already taken is undone in reverse and eth0 ends exactly as it was.
+    /// MTU, eth0 is enslaved, and eth0's addresses (secondaries too) and routes (of every
+    /// routing table, default routes included, metrics kept) move to br0 — as one
+    /// transaction. If any step fails, or a deferred signal arrives, eth0 ends exactly as
+    /// it was and the bridge is gone. With a journaled `transaction`, a kill at any point
+    /// is undone by the next command that takes the lock (see ``UplinkMoveRecord``).
     ///
     /// Equivalent to `ip link add br0 address MAC type bridge stp_state 0 forward_delay 0;
-    /// ip link set eth0 master br0; ip addr del/add ...; ip route del/add ...`
+    /// ip link set eth0 master br0; ip addr del/add ...; ip route del/add ... table ...`
     /// (`brctl addbr br0; brctl addif br0 eth0` plus moving the IP configuration by hand).
     /// Needs CAP_NET_ADMIN.
     @discardableResult
     public func createBridge(_ name: String, options: BridgeOptions = BridgeOptions(), mtu: UInt32? = nil,
                              addresses extraAddresses: [IPPrefix] = [], uplink uplinkName: String?,
+                             transaction: HostTransaction? = nil,
                              isWireless: (String) -> Bool = { HostNetwork.sysfsSaysWireless($0) }) throws -> UplinkMove? {
         try InterfaceName.validate(name)
         try options.withSafeDefaults.validate()
         if let mtu { try validateMTU(mtu) }
         if try linkIfPresent(named: name) != nil { throw HostNetworkError.alreadyExists(name) }
 
-        var uplink: Link?
-        if let uplinkName {
-            try InterfaceName.validate(uplinkName)
-            if uplinkName == name { throw HostNetworkError.bridgeIntoItself(name) }
-            let link = try self.link(named: uplinkName)
-            if isWireless(uplinkName) { throw HostNetworkError.wirelessUplink(uplinkName) }
-            if link.flags.contains(.loopback) { throw HostNetworkError.uplinkInUse(uplinkName, reason: "it is the loopback device") }
-            if link.isBridge { throw HostNetworkError.uplinkInUse(uplinkName, reason: "it is itself a bridge (the kernel refuses bridges inside bridges)") }
-            if let master = link.masterIndex {
-                let masterName = try self.link(index: Int32(master))?.name ?? "interface \(master)"
-                throw HostNetworkError.alreadyEnslaved(port: uplinkName, master: masterName)
+        guard let uplinkName else {
+            // A plain bridge: one request, then the extra addresses (undone by deleting it).
+            try createBridge(name, options: options, mtu: mtu)
+            do {
+                for prefix in extraAddresses { try addAddress(prefix, to: name) }
+            } catch {
+                do { try deleteLink(name) } catch let undoError {
+                    throw RolledBackError(underlying: error, rollbackFailures: ["delete bridge \(name): \(undoError)"])
+                }
+                throw error
             }
-            uplink = link
+            return nil
+        }
+        try InterfaceName.validate(uplinkName)
+        if uplinkName == name { throw HostNetworkError.bridgeIntoItself(name) }
+        let uplink = try self.link(named: uplinkName)
+        if isWireless(uplinkName) { throw HostNetworkError.wirelessUplink(uplinkName) }
+        if uplink.flags.contains(.loopback) { throw HostNetworkError.uplinkInUse(uplinkName, reason: "it is the loopback device") }
+        if uplink.isBridge { throw HostNetworkError.uplinkInUse(uplinkName, reason: "it is itself a bridge (the kernel refuses bridges inside bridges)") }
+        if let master = uplink.masterIndex {
+            let masterName = try self.link(index: Int32(master))?.name ?? "interface \(master)"
+            throw HostNetworkError.alreadyEnslaved(port: uplinkName, master: masterName)
         }
 
-        let undo = UndoStack()
+        let addresses = try movableAddresses(of: uplink)
+        let routes = try movableRoutes(of: uplink)
+        let record = UplinkMoveRecord(operation: .take, bridge: name, uplink: uplink.name, uplinkState: RecordedLinkState(uplink),
+                                      bridgeMAC: uplink.macAddress?.description,
+                                      addresses: addresses.map(RecordedAddress.init), routes: routes.map(RecordedRoute.init))
+        return try inTransaction(transaction, command: "bridge create \(name) --uplink \(uplink.name)") { transaction in
+            // Write-ahead: the whole prior state is durable before the first change.
+            try transaction.record(undo: record)
+            try checkpoint("create bridge", transaction)
+            try createBridge(name, options: options, mtu: mtu ?? uplink.mtu, macAddress: uplink.macAddress, up: true,
+                             alias: uplinkAliasPrefix + uplink.name)
+            let bridge = try link(named: name)
+            for prefix in extraAddresses {
+                try checkpoint("add address", transaction)
+                try addAddress(prefix, to: name)
+            }
+            try checkpoint("enslave uplink", transaction)
+            try setLink(index: uplink.index, name: uplink.name, LinkChange(master: .index(UInt32(bridge.index))))
+            try moveAddressesAndRoutes(addresses: addresses, routes: routes, from: uplink, to: bridge, transaction: transaction)
+            return UplinkMove(uplink: uplink.name, bridge: name, addresses: addresses.map(\.prefix),
+                              routes: routes.map { route in
+                                  var moved = route
+                                  moved.outputIndex = UInt32(bridge.index)
+                                  return moved.formatted(names: [UInt32(bridge.index): name])
+                              })
+        }
+    }
+
+    /// Runs `body` in `transaction`, or in a transaction of its own (in memory, committed
+    /// here) when there is none. On failure everything recorded is rolled back, with the
+    /// same code a later command runs on an abandoned journal, and the error is rethrown:
+    /// as it was when the rollback was complete and the error is the user's to fix, else
+    /// as a `RolledBackError` (which carries an `Interrupted` on a signal).
+    func inTransaction<T>(_ transaction: HostTransaction?, command: String, _ body: (HostTransaction) throws -> T) throws -> T {
+        let owned = transaction == nil
+        let transaction = transaction ?? HostTransaction(scope: "memory", command: command, journal: nil, registry: recoveryRegistry)
         do {
-            let move = try buildBridge(name, options: options, mtu: mtu, extraAddresses: extraAddresses, uplink: uplink, undo: undo)
-            undo.commit()
-            return move
+            let result = try body(transaction)
+            if owned { try transaction.commit() }
+            return result
         } catch {
-            let failures = undo.rollback()
+            if transaction.isPastPointOfNoReturn {
+                throw RolledBackError(underlying: error, rollbackFailures: transaction.complete(), completedInstead: true)
+            }
+            let failures = transaction.rollBack()
             if failures.isEmpty, let error = error as? HostNetworkError { throw error }
             throw RolledBackError(underlying: error, rollbackFailures: failures)
         }
     }
 
-    private func buildBridge(_ name: String, options: BridgeOptions, mtu: UInt32?, extraAddresses: [IPPrefix],
-                             uplink: Link?, undo: UndoStack) throws -> UplinkMove? {
-        let uplinkAddresses = try uplink.map(movableAddresses(of:)) ?? []
-        let uplinkRoutes = try uplink.map(movableRoutes(of:)) ?? []
-
-        try checkpoint("create bridge")
-        try createBridge(name, options: options, mtu: mtu ?? uplink?.mtu, macAddress: uplink?.macAddress, up: true,
-                         alias: uplink.map { uplinkAliasPrefix + $0.name })
-        undo.push("delete bridge \(name)") { [self] in try deleteLink(name) }
-        let bridge = try link(named: name)
-
-        for prefix in extraAddresses {
-            try addAddress(prefix, to: name)
-            undo.push("remove \(prefix) from \(name)") { [self] in try deleteAddress(prefix, from: name) }
-        }
-        guard let uplink else { return nil }
-
-        try checkpoint("enslave uplink")
-        try setLink(index: uplink.index, name: uplink.name, LinkChange(master: .index(UInt32(bridge.index))))
-        undo.push("detach \(uplink.name) from \(name)") { [self] in
-            try setLink(index: uplink.index, name: uplink.name, LinkChange(master: LinkChange.Master.none))
-        }
-        try removeAddressesAndRoutes(addresses: uplinkAddresses, routes: uplinkRoutes, from: uplink, undo: undo)
-        try installAddressesAndRoutes(addresses: uplinkAddresses, routes: uplinkRoutes, on: bridge, undo: undo)
-        return UplinkMove(uplink: uplink.name, bridge: name, addresses: uplinkAddresses.map(\.prefix),
-                          routes: uplinkRoutes.map { route in
-                              var moved = route
-                              moved.outputIndex = UInt32(bridge.index)
-                              return moved.formatted(names: [UInt32(bridge.index): name])
-                          })
+    /// A step of a transaction: the test hook first, then the transaction's safe point.
+    func checkpoint(_ step: String, _ transaction: HostTransaction) throws {
+        try checkpoint(step)
+        try transaction.step(step)
     }
 
-    /// Takes addresses and routes off an interface, registering undos. Routes leave first
-    /// (an identical default route elsewhere would be refused while they exist).
-    func removeAddressesAndRoutes(addresses: [InterfaceAddress], routes: [Route], from source: Link, undo: UndoStack) throws {
+    /// Takes addresses and routes off `source` and puts them on `target`. Routes leave first
+    /// (an identical route may exist only once), addresses arrive first (they make the
+    /// routes' gateways reachable). No undo is registered: the transaction's record restores
+    /// the recorded state declaratively.
+    func moveAddressesAndRoutes(addresses: [InterfaceAddress], routes: [Route], from source: Link, to target: Link,
+                                transaction: HostTransaction) throws {
         for route in routes.reversed() {
-            try checkpoint("remove route")
+            try checkpoint("remove route", transaction)
             try deleteRoute(route)
-            undo.push("restore route \(route.formatted()) on \(source.name)") { [self] in
-                try addRouteTolerantly(route)
-            }
         }
-        for address in addresses {
-            try checkpoint("remove address")
+        // Kernel quirk (see `secondariesFirst`): secondaries leave before their primary.
+        for address in Self.secondariesFirst(addresses, isSecondary: { $0.flags & UInt32(IFA_F_SECONDARY) != 0 }) {
+            try checkpoint("remove address", transaction)
             try deleteAddress(address, interfaceName: source.name)
-            undo.push("restore \(address.prefix) on \(source.name)") { [self] in
-                try addAddressTolerantly(address, interfaceName: source.name, index: address.index)
-            }
         }
-    }
-
-    /// Puts addresses and routes on an interface, registering undos. Addresses arrive
-    /// before routes, whose gateways they make reachable.
-    func installAddressesAndRoutes(addresses: [InterfaceAddress], routes: [Route], on target: Link, undo: UndoStack) throws {
         for address in addresses {
             var moved = address
             moved.index = UInt32(target.index)
-            try checkpoint("add address")
+            try checkpoint("add address", transaction)
             try addAddress(moved, interfaceName: target.name, toIndex: UInt32(target.index))
-            undo.push("remove \(address.prefix) from \(target.name)") { [self] in
-                try deleteAddress(moved, interfaceName: target.name)
-            }
         }
         for route in routes {
             var moved = route
             moved.outputIndex = UInt32(target.index)
-            try checkpoint("add route")
+            try checkpoint("add route", transaction)
             try addRoute(moved)
-            undo.push("remove route \(moved.formatted()) from \(target.name)") { [self] in try deleteRoute(moved) }
         }
     }
 
-    /// Re-adds an address during an undo; an address already there counts as restored.
-    private func addAddressTolerantly(_ address: InterfaceAddress, interfaceName: String, index: UInt32) throws {
-        do { try addAddress(address, interfaceName: interfaceName, toIndex: index) } catch HostNetworkError.invalidValue(what: "address", _, _) {}
-    }
-
-    /// Re-adds a route during an undo; the kernel may already have restored it (prefix routes
-    /// return with their address), and a route already there counts as restored.
-    private func addRouteTolerantly(_ route: Route) throws {
-        do { try addRoute(route) } catch HostNetworkError.invalidValue(what: "route", _, _) {}
-    }
-
-    /// The uplink recorded on a bridge by ``createBridge(_:options:mtu:addresses:uplink:isWireless:)``.
+    /// The uplink recorded on a bridge by ``createBridge(_:options:mtu:addresses:uplink:transaction:isWireless:)``.
     public func recordedUplink(of bridge: Link) -> String? {
         guard let alias = bridge.alias, alias.hasPrefix(uplinkAliasPrefix) else { return nil }
         return String(alias.dropFirst(uplinkAliasPrefix.count))
     }
 
     /// Deletes a bridge; if qnet moved an uplink into it, the uplink gets its addresses and
-    /// routes back first (as one transaction, undone on failure). Other ports are detached
-    /// by the kernel and left as they are. Equivalent to `ip link delete NAME` (`brctl delbr`)
-    /// plus moving the IP configuration back by hand. Needs CAP_NET_ADMIN.
+    /// routes (every table) back first, as one transaction: a failure before the bridge is
+    /// deleted puts everything back on the bridge; the deletion itself is the point of no
+    /// return (a deleted bridge loses its ports), after which a signal or a later recovery
+    /// finishes the release. Other ports are detached by the kernel and left as they are.
+    /// Equivalent to `ip link delete NAME` (`brctl delbr`) plus moving the IP configuration
+    /// back by hand. Needs CAP_NET_ADMIN.
     @discardableResult
-    public func deleteBridge(_ name: String) throws -> UplinkMove? {
+    public func deleteBridge(_ name: String, transaction: HostTransaction? = nil) throws -> UplinkMove? {
         let bridge = try self.bridge(named: name)
         // The uplink gets its configuration back even if someone detached it meanwhile;
         // only a vanished uplink leaves nothing to give back to.
@@ -199,34 +209,28 @@ extension HostNetwork {
             try deleteLink(name)
             return nil
         }
-        let uplinkIsPort = uplink.masterIndex == UInt32(bridge.index)
-        let undo = UndoStack()
-        do {
-            let addresses = try movableAddresses(of: bridge)
-            let routes = try movableRoutes(of: bridge)
-            try checkpoint("release: remove addresses and routes from bridge")
-            try removeAddressesAndRoutes(addresses: addresses, routes: routes, from: bridge, undo: undo)
-            try checkpoint("release: detach uplink")
-            if uplinkIsPort {
+        let addresses = try movableAddresses(of: bridge)
+        let routes = try movableRoutes(of: bridge)
+        let record = UplinkMoveRecord(operation: .release, bridge: name, uplink: uplink.name, uplinkState: RecordedLinkState(uplink),
+                                      bridgeMAC: bridge.macAddress?.description,
+                                      addresses: addresses.map(RecordedAddress.init), routes: routes.map(RecordedRoute.init))
+        return try inTransaction(transaction, command: "bridge delete \(name)") { transaction in
+            try transaction.record(undo: record)
+            try checkpoint("release: detach uplink", transaction)
+            if uplink.masterIndex == UInt32(bridge.index) {
                 try setLink(index: uplink.index, name: uplink.name, LinkChange(master: LinkChange.Master.none))
-                undo.push("re-attach \(uplink.name) to \(name)") { [self] in
-                    try setLink(index: uplink.index, name: uplink.name, LinkChange(master: .index(UInt32(bridge.index))))
-                }
             }
-            try installAddressesAndRoutes(addresses: addresses, routes: routes, on: uplink, undo: undo)
-            try checkpoint("release: delete bridge")
+            try moveAddressesAndRoutes(addresses: addresses, routes: routes, from: bridge, to: uplink, transaction: transaction)
+            // From here the release finishes whatever happens: the uplink has everything.
+            try transaction.markPointOfNoReturn()
+            try checkpoint("release: delete bridge", transaction)
             try deleteLink(name)
-            undo.commit()
             return UplinkMove(uplink: uplink.name, bridge: name, addresses: addresses.map(\.prefix),
                               routes: routes.map { route in
                                   var moved = route
                                   moved.outputIndex = UInt32(uplink.index)
                                   return moved.formatted(names: [UInt32(uplink.index): uplink.name])
                               })
-        } catch {
-            let failures = undo.rollback()
-            if failures.isEmpty, let error = error as? HostNetworkError { throw error }
-            throw RolledBackError(underlying: error, rollbackFailures: failures)
         }
     }
 }

@@ -112,7 +112,12 @@ final class FakeKernel {
             guard let change = try? LinkMessage(payload: request.payload) else { return refuse(request, EINVAL) }
             if change.index != 0 {
                 guard links.contains(where: { $0.index == change.index }) else { return refuse(request, ENODEV) }
+                // Like the kernel: the device's addresses and routes go with it, and its
+                // ports are detached.
                 links.removeAll { $0.index == change.index }
+                addresses.removeAll { $0.index == UInt32(change.index) }
+                routes.removeAll { $0.outputInterface == UInt32(change.index) }
+                for slot in links.indices where links[slot].master == UInt32(change.index) { links[slot].master = 0 }
             } else if let group = change.group {
                 links.removeAll { $0.group == group }
             }
@@ -124,15 +129,27 @@ final class FakeKernel {
             return [ack(request)]
         case .delAddress:
             guard let address = try? AddressMessage(payload: request.payload) else { return refuse(request, EINVAL) }
+            guard addresses.contains(where: { $0.index == address.index && $0.prefix == address.prefix }) else {
+                return refuse(request, EADDRNOTAVAIL)
+            }
             addresses.removeAll { $0.index == address.index && $0.prefix == address.prefix }
             return [ack(request)]
         case .newRoute:
             guard let route = try? RouteMessage(payload: request.payload) else { return refuse(request, EINVAL) }
+            // IPv4's rule: one route per destination, table and metric (EEXIST with NLM_F_EXCL).
+            if routes.contains(where: { $0.family == route.family && $0.destination == route.destination
+                && $0.destinationLength == route.destinationLength && $0.fullTable == route.fullTable && $0.priority == route.priority }) {
+                return refuse(request, EEXIST)
+            }
             routes.append(route)
             return [ack(request)]
         case .delRoute:
             guard let route = try? RouteMessage(payload: request.payload) else { return refuse(request, EINVAL) }
-            routes.removeAll { $0.gateway == route.gateway && $0.outputInterface == route.outputInterface && $0.destination == route.destination }
+            let matches = { (candidate: RouteMessage) in
+                candidate.gateway == route.gateway && candidate.outputInterface == route.outputInterface && candidate.destination == route.destination
+            }
+            guard routes.contains(where: matches) else { return refuse(request, ESRCH) }
+            routes.removeAll(where: matches)
             return [ack(request)]
         default:
             return refuse(request, EOPNOTSUPP)

@@ -71,7 +71,11 @@ import Testing
             Sent.deleteDefaultRouteEth0, Sent.deleteAddressEth0,       // 12-13: routes leave first
             Sent.addAddressBr0, Sent.addDefaultRouteBr0,               // 14-15: addresses arrive first
         ]
-        let deleteBridge = [Sent.getBr0, Sent.deleteBr0]
+        // The rollback is the journal record's recovery, run in-process: look both links up,
+        // delete the bridge if it exists (the kernel drops its addresses and routes and
+        // detaches eth0), then give eth0 whatever of its address and routes it lacks (the
+        // kernel answers EEXIST for what it still has).
+        let restoreEth0 = [Sent.addAddressEth0, Sent.addDefaultRouteEth0]
         try checkEveryStep(
             kernel: { FakeKernel(links: [Self.lo, Self.eth0], addresses: Self.eth0Addresses, routes: Self.eth0Routes) },
             verb: { kernel in
@@ -82,13 +86,13 @@ import Testing
             success: success,
             undo: { step in
                 switch step {
-                case ...7: []
-                // Inside bridge creation: the half-made bridge goes.
-                case 8, 9, 10, 11: deleteBridge
-                case 12: [Sent.eth0NoMaster] + deleteBridge
-                case 13: [Sent.addDefaultRouteEth0, Sent.eth0NoMaster] + deleteBridge
-                case 14: [Sent.addAddressEth0, Sent.addDefaultRouteEth0, Sent.eth0NoMaster] + deleteBridge
-                default: [Sent.deleteAddressBr0, Sent.addAddressEth0, Sent.addDefaultRouteEth0, Sent.eth0NoMaster] + deleteBridge
+                // Before the journal record: nothing changed, nothing to undo.
+                case ...5: []
+                // No bridge yet.
+                case 6, 7: [Sent.getBr0, Sent.getEth0] + restoreEth0
+                // Inside bridge creation (the alias): createBridge deletes its half-made bridge itself.
+                case 8, 9: [Sent.getBr0, Sent.deleteBr0, Sent.getBr0, Sent.getEth0] + restoreEth0
+                default: [Sent.getBr0, Sent.getEth0, Sent.deleteBr0] + restoreEth0
                 }
             })
     }
@@ -114,7 +118,12 @@ import Testing
             moved.attributes = moved.attributes.map { if case .outputInterface = $0 { .outputInterface(3) } else { $0 } }
             return moved
         }
-        let giveBack = [Sent.addDefaultRouteBr0, Sent.addAddressBr0, Sent.eth0MasterBr0]
+        let released = FakeKernel(links: [Self.lo, port, bridge], addresses: addresses, routes: routes)
+        _ = try released.host.deleteBridge("br0")
+        // Before the bridge is deleted, a refusal puts everything back on it (the journal
+        // record's rollback: off eth0 first, eth0 back into br0, then onto br0 what it lacks);
+        // at the deletion (the point of no return) the release is finished instead.
+        let backOnBridge = [Sent.getBr0, Sent.getEth0, Sent.deleteDefaultRouteEth0, Sent.deleteAddressEth0]
         try checkEveryStep(
             kernel: { FakeKernel(links: [Self.lo, port, bridge], addresses: addresses, routes: routes) },
             verb: { kernel in
@@ -125,19 +134,20 @@ import Testing
             success: [
                 Sent.getBr0, Sent.getEth0,                                 // 1-2: the bridge and its recorded uplink
                 Sent.dumpAddresses, Sent.dumpRoutes4, Sent.dumpRoutes6,    // 3-5: what to give back
-                Sent.deleteDefaultRouteBr0, Sent.deleteAddressBr0,         // 6-7
-                Sent.eth0NoMaster,                                         // 8
+                Sent.eth0NoMaster,                                         // 6
+                Sent.deleteDefaultRouteBr0, Sent.deleteAddressBr0,         // 7-8
                 Sent.addAddressEth0, Sent.addDefaultRouteEth0,             // 9-10
-                Sent.getBr0, Sent.deleteBr0,                               // 11-12
+                Sent.getBr0, Sent.deleteBr0,                               // 11-12: past the point of no return
             ],
+            completed: 11...12,
+            completedState: released.state,
             undo: { step in
                 switch step {
-                case ...6: []
-                case 7: [Sent.addDefaultRouteBr0]
-                case 8: [Sent.addAddressBr0, Sent.addDefaultRouteBr0]
-                case 9: [Sent.eth0MasterBr0, Sent.addAddressBr0, Sent.addDefaultRouteBr0]
-                case 10: [Sent.deleteAddressEth0] + giveBack.reversed()
-                default: [Sent.deleteDefaultRouteEth0, Sent.deleteAddressEth0] + giveBack.reversed()
+                case ...5: []
+                case 6: backOnBridge + [Sent.addAddressBr0, Sent.addDefaultRouteBr0]
+                case 7...10: backOnBridge + [Sent.eth0MasterBr0, Sent.addAddressBr0, Sent.addDefaultRouteBr0]
+                // Finished: the bridge goes, eth0 already has everything (EEXIST).
+                default: [Sent.getBr0, Sent.getEth0, Sent.deleteBr0, Sent.addAddressEth0, Sent.addDefaultRouteEth0]
                 }
             })
     }
@@ -307,8 +317,14 @@ import Testing
     /// the kernel's links, addresses and routes as they were. Requests numbered in
     /// `batched` travel in one datagram: the kernel goes on after refusing one of them, so
     /// all of them precede the undo.
+    ///
+    /// Requests numbered in `completed` come after the verb's point of no return: refused
+    /// there, the verb finishes the rest instead of undoing it (and says so with a
+    /// `RolledBackError`), and the kernel must end in `completedState`.
     func checkEveryStep(kernel make: () -> FakeKernel, verb: (FakeKernel) throws -> Void,
-                        success: [ExpectedRequest], batched: ClosedRange<Int>? = nil, undo: (Int) -> [ExpectedRequest],
+                        success: [ExpectedRequest], batched: ClosedRange<Int>? = nil,
+                        completed: ClosedRange<Int>? = nil, completedState: [String] = [],
+                        undo: (Int) -> [ExpectedRequest],
                         sourceLocation: SourceLocation = #_sourceLocation) throws {
         let kernel = make()
         try verb(kernel)
@@ -318,12 +334,20 @@ import Testing
             let kernel = make()
             let before = kernel.state
             kernel.failure = (step, EBUSY)
-            expectRefused("refused at request \(step)", sourceLocation: sourceLocation) { try verb(kernel) }
+            let finishes = completed?.contains(step) ?? false
+            if finishes {
+                let error = #expect(throws: RolledBackError.self, "refused at request \(step)", sourceLocation: sourceLocation) {
+                    try verb(kernel)
+                }
+                #expect(error?.completedInstead == true && error?.rollbackFailures == [], sourceLocation: sourceLocation)
+            } else {
+                expectRefused("refused at request \(step)", sourceLocation: sourceLocation) { try verb(kernel) }
+            }
             let sentFirst = batched.map { $0.contains(step) ? $0.upperBound : step } ?? step
             expectRequests(kernel.requests, Array(success.prefix(sentFirst)) + undo(step),
                            "refused at request \(step) (\(success[step - 1])):", sourceLocation: sourceLocation)
-            #expect(kernel.state == before, "refused at request \(step): the kernel was not left as it was",
-                    sourceLocation: sourceLocation)
+            #expect(kernel.state == (finishes ? completedState : before),
+                    "refused at request \(step): the kernel was not left as it was", sourceLocation: sourceLocation)
         }
     }
 

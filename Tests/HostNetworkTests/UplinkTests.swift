@@ -108,7 +108,9 @@ struct UplinkTests {
         #expect(try fixture.routerPings("192.168.1.10"))
     }
 
-    @Test func everyPartialReleaseIsRolledBack() throws {
+    /// Fails the release at every step in turn: before the bridge is deleted (the point of
+    /// no return) everything must be back on br0; at the deletion the release is finished.
+    @Test func everyPartialReleaseIsRolledBackOrFinished() throws {
         let fixture = try UplinkFixture("rel")
         let before = try fixture.snapshot()
         try fixture.host.createBridge("br0", uplink: "eth0")
@@ -120,6 +122,7 @@ struct UplinkTests {
         fixture.host.stepCheckpoint = nil
         let releaseSteps = steps.count
         #expect(releaseSteps >= 8)
+        #expect(steps.last == "release: delete bridge")
         #expect(try fixture.snapshot() == before)
 
         try fixture.host.createBridge("br0", uplink: "eth0")
@@ -131,13 +134,73 @@ struct UplinkTests {
                 if seen == failAt { throw Injected() }
                 seen += 1
             }
-            #expect(throws: RolledBackError.self) { try fixture.host.deleteBridge("br0") }
-            #expect(try fixture.ns.ip("-o", "addr", "show", "dev", "br0") + fixture.ns.ip("route", "show") == bridged,
-                    "after failing at release step \(failAt)")
+            let error = #expect(throws: RolledBackError.self) { try fixture.host.deleteBridge("br0") }
+            if failAt == releaseSteps - 1 {
+                #expect(error?.completedInstead == true)
+                #expect(try fixture.ns.link("br0") == nil)
+                #expect(try fixture.snapshot() == before, "after failing at the last release step")
+            } else {
+                #expect(error?.completedInstead == false)
+                #expect(try fixture.ns.ip("-o", "addr", "show", "dev", "br0") + fixture.ns.ip("route", "show") == bridged,
+                        "after failing at release step \(failAt)")
+            }
         }
         fixture.host.stepCheckpoint = nil
-        try fixture.host.deleteBridge("br0")
-        #expect(try fixture.snapshot() == before)
+        #expect(try fixture.routerPings("192.168.1.10"))
+    }
+
+    /// Secondary addresses, routes of another table and metrics move and come back exactly:
+    /// `ip -j addr` and `ip -j route show table all` before the move and after the release
+    /// are equal, and the gateway answers throughout.
+    @Test func secondaryAddressesAndEveryTableMoveAndComeBackExactly() throws {
+        let lab = try UplinkNamespaces("sec")
+        defer { lab.remove() }
+        let host = try HostNetwork(namespace: NetworkNamespace(name: lab.host.name))
+        let before = try lab.host.normalizedState()
+        #expect(try lab.gatewayAnswers())
+
+        let move = try #require(try host.createBridge("br0", uplink: "eth0"))
+        #expect(Set(move.addresses.map(\.description)) == ["192.168.1.10/24", "192.168.1.11/24", "2001:db8::10/64"])
+        let bridgeAddresses = (try lab.host.json("addr", "show", "dev", "br0").first?["addr_info"] as? [[String: Any]]) ?? []
+        #expect(bridgeAddresses.contains { $0["local"] as? String == "192.168.1.11" && $0["secondary"] as? Bool == true })
+        #expect(bridgeAddresses.contains { $0["local"] as? String == "192.168.1.10" && $0["secondary"] == nil })
+        let table100 = try lab.host.json("route", "show", "table", "100")
+        #expect(table100.count == 2 && table100.allSatisfy { $0["dev"] as? String == "br0" })
+        #expect(try lab.host.json("route", "show", "10.20.0.0/16").first?["metric"] as? Int == 50)
+        #expect(try lab.host.json("route", "show", "10.20.0.0/16").first?["dev"] as? String == "br0")
+        // Nothing but the kernel's own routes (fe80::/64, multicast) is left on eth0.
+        #expect(try lab.host.json("route", "show", "table", "all", "dev", "eth0").filter { ($0["protocol"] as? String) != "kernel" }.isEmpty)
+        #expect(try lab.host.json("-6", "route", "show", "table", "all", "dev", "eth0").filter { ($0["protocol"] as? String) != "kernel" }.isEmpty)
+        #expect(try lab.gatewayAnswers())
+
+        try host.deleteBridge("br0")
+        #expect(try lab.host.normalizedState() == before)
+        #expect(try lab.gatewayAnswers())
+    }
+
+    /// The same namespace, the move failing at each step: the uplink is back exactly.
+    @Test func everyPartialMoveOfAFullUplinkIsRolledBackExactly() throws {
+        let lab = try UplinkNamespaces("secrb")
+        defer { lab.remove() }
+        let host = try HostNetwork(namespace: NetworkNamespace(name: lab.host.name))
+        let before = try lab.host.normalizedState()
+        var steps = 0
+        host.stepCheckpoint = { _ in steps += 1 }
+        try host.createBridge("br0", uplink: "eth0")
+        host.stepCheckpoint = nil
+        try host.deleteBridge("br0")
+        struct Injected: Error {}
+        for failAt in 0..<steps {
+            var seen = 0
+            host.stepCheckpoint = { _ in
+                if seen == failAt { throw Injected() }
+                seen += 1
+            }
+            #expect(throws: RolledBackError.self) { try host.createBridge("br0", uplink: "eth0") }
+            #expect(try lab.host.normalizedState() == before, "after failing at step \(failAt)")
+        }
+        host.stepCheckpoint = nil
+        #expect(try lab.gatewayAnswers())
     }
 
     @Test func refusesWirelessEnslavedAndMissingUplinks() throws {

@@ -1,0 +1,86 @@
+import Foundation
+
+extension TestNamespace {
+    /// Every link with its addresses (`ip -j addr show`) and every route of every table
+    /// (`ip -j route show table all`, both families), normalised so that two readings of an
+    /// unchanged namespace are equal and any real difference shows: what the kernel does on
+    /// its own schedule is left out (operstate; IPv6 link-local addresses and fe80::/ff00::
+    /// routes, made per interface when it comes up; the linkdown flag, which follows carrier;
+    /// `expires`), finite lifetimes (counting down) read as "finite", and lists are sorted.
+    /// One line per link and per route, for readable diffs.
+    public func normalizedState() throws -> String {
+        var lines: [String] = []
+        for link in try json("addr", "show") {
+            var link = link
+            link.removeValue(forKey: "operstate")
+            let addresses = (link["addr_info"] as? [[String: Any]] ?? []).compactMap { address -> [String: Any]? in
+                guard let local = address["local"] as? String, !local.hasPrefix("fe80:") else { return nil }
+                var address = address
+                for key in ["valid_life_time", "preferred_life_time"] {
+                    if let value = address[key] as? Int, value != Int(UInt32.max) { address[key] = "finite" }
+                }
+                return address
+            }
+            link["addr_info"] = addresses.map(Self.canonical).sorted()
+            lines.append(Self.canonical(link))
+        }
+        for family in ["-4", "-6"] {
+            for route in try json(family, "route", "show", "table", "all") {
+                if let destination = route["dst"] as? String, destination.hasPrefix("fe80:") || destination == "ff00::/8" { continue }
+                var route = route
+                route.removeValue(forKey: "expires")
+                if var flags = route["flags"] as? [String] {
+                    flags.removeAll { $0 == "linkdown" }
+                    route["flags"] = flags
+                }
+                lines.append("route " + Self.canonical(route))
+            }
+        }
+        return lines.sorted().joined(separator: "\n")
+    }
+
+    /// Sorted-keys JSON text of one object.
+    static func canonical(_ object: Any) -> String {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "\(object)" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// A namespace whose `eth0` is a working uplink, as a host's only NIC: a veth to a "LAN"
+/// namespace whose `lan0` (192.168.1.254/24 and 2001:db8::1/64) is the gateway. eth0 holds
+/// two IPv4 addresses of one subnet (a primary and a secondary) and one IPv6 address, a
+/// default route per family, a route with metric 50, and routes in table 100 (policy
+/// routing), so that a move that forgets any of them shows.
+public final class UplinkNamespaces: @unchecked Sendable {
+    public let host: TestNamespace
+    public let lan: TestNamespace
+
+    public init(_ label: String) throws {
+        host = try TestNamespace(label)
+        lan = try TestNamespace(label + "l")
+        try host.ip("link", "add", "eth0", "type", "veth", "peer", "name", "lan0", "netns", lan.name)
+        try lan.ip("addr", "add", "192.168.1.254/24", "dev", "lan0")
+        try lan.ip("-6", "addr", "add", "2001:db8::1/64", "dev", "lan0", "nodad")
+        try lan.ip("link", "set", "lan0", "up")
+        try host.ip("link", "set", "eth0", "up")
+        try host.ip("addr", "add", "192.168.1.10/24", "dev", "eth0")
+        try host.ip("addr", "add", "192.168.1.11/24", "dev", "eth0")  // a secondary of the same subnet
+        try host.ip("-6", "addr", "add", "2001:db8::10/64", "dev", "eth0", "nodad")
+        try host.ip("route", "add", "default", "via", "192.168.1.254", "dev", "eth0", "metric", "100")
+        try host.ip("route", "add", "10.20.0.0/16", "via", "192.168.1.254", "dev", "eth0", "metric", "50")
+        try host.ip("route", "add", "10.30.0.0/16", "via", "192.168.1.254", "dev", "eth0", "table", "100")
+        try host.ip("route", "add", "default", "via", "192.168.1.254", "dev", "eth0", "table", "100", "metric", "7")
+        try host.ip("-6", "route", "add", "default", "via", "2001:db8::1", "dev", "eth0", "metric", "100")
+    }
+
+    /// Whether the host reaches its gateway (ping from the host side, both families).
+    public func gatewayAnswers() throws -> Bool {
+        try host.exec("ping", ["-c", "1", "-W", "1", "192.168.1.254"]).status == 0
+            && host.exec("ping", ["-6", "-c", "1", "-W", "1", "2001:db8::1"]).status == 0
+    }
+
+    public func remove() {
+        host.remove()
+        lan.remove()
+    }
+}
