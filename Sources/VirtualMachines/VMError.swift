@@ -11,6 +11,8 @@ public enum VMError: UserFacingError, Equatable {
     case missingFile(what: String, path: String)
     case unreadableFile(what: String, path: String, user: String)
     case duplicateName(String, pid: Int32)
+    /// Another `vm run` of the same name holds the VM's lock (its pid, when it recorded it).
+    case beingStarted(String, pid: Int32?)
     case noSuchVM(String)
     case macInUse(mac: String, vm: String)
     /// `requested`: the user was named (`--user`, a definition's `user:`); otherwise it is
@@ -44,6 +46,7 @@ public enum VMError: UserFacingError, Equatable {
         case let .missingFile(what, path): "\(what) '\(printable(path))' does not exist"
         case let .unreadableFile(what, path, user): "\(what) '\(path)' is not accessible to user '\(user)', whom QEMU runs as; fix its permissions or pass --user"
         case let .duplicateName(name, pid): "a VM named '\(name)' is already running (pid \(pid)); stop it first or pick another name"
+        case let .beingStarted(name, pid): "VM \(printable(name)) is being started by \(pid.map { "pid \($0)" } ?? "another process"); wait for it, then see `qnet vm list`"
         case let .noSuchVM(name): "no VM named '\(printable(name))' is running (see `qnet vm list`)"
         case let .macInUse(mac, vm): "MAC address \(mac) is already used by VM '\(vm)'; pick another mac= or drop it to get a derived one"
         case let .noSuchUser(name, requested):

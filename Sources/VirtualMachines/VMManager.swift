@@ -52,8 +52,17 @@ public final class VMManager {
     /// Starts a VM paused, checks every NIC is on its bridge, then continues it.
     /// With `foreground`, waits until QEMU exits and removes the VM's state.
     /// Every step taken is undone when a later one fails.
+    ///
+    /// Orphan-proof against a kill of qnet at any instruction: under the VM's name lock,
+    /// a `starting` record (qnet's identity, the QEMU binary) is written before anything
+    /// changes, state.json with QEMU's identity right after the spawn and again, without
+    /// the starter, once QEMU runs. The next command (`liveStates`) adopts a running QEMU
+    /// or kills a paused one; the TAPs, held only by qnet and QEMU, vanish with them.
     @discardableResult
     public func run(_ definition: VMDefinition, foreground: Bool = false) throws -> VMState {
+        try definition.validate()
+        let lock = try lockForStart(definition.name)
+        defer { lock.release() }
         let plan = try prepare(definition)
         let undo = UndoStack()
         var succeeded = false
@@ -78,21 +87,28 @@ public final class VMManager {
         let pid = try spawnQEMU(plan, arguments: arguments, descriptors: descriptors, output: logDescriptor, foreground: foreground)
         handover.close()
         undo.push("stop QEMU \(pid)") { Glibc.kill(pid, SIGKILL); _ = Subprocess.wait(pid) }
-        let startTime = waitForStartTime(of: pid)
+        guard let qemuIdentity = waitForIdentity(of: pid) else {
+            throw VMError.qemuExited(Subprocess.reapIfExited(pid), output: (try? FileSystem.readText(files.qemuLog)) ?? "")
+        }
+        // QEMU's identity on disk before anything else: from here a kill leaves a state the
+        // next command can act on (adopt or kill), never an untracked QEMU.
+        var state = runningState(plan, qemu: qemuIdentity, arguments: arguments, files: files, taps: taps, passts: passts)
+        state.starter = ProcessIdentity.current()
+        try VMStore.save(state)
 
-        let control = try connect(files.qmpSocket, pid: pid, startTime: startTime, qemuLog: files.qemuLog)
+        let control = try connect(files.qmpSocket, pid: pid, startTime: qemuIdentity.startTime, qemuLog: files.qemuLog)
         defer { control.close() }
         // Started paused (-S): only continue once every NIC is on its bridge.
         try checkAttached(taps, plan: plan)
         try control.cont()
 
-        let state = runningState(plan, pid: pid, startTime: startTime, arguments: arguments, files: files,
-                                 taps: taps, passts: passts)
+        state.starter = nil
         try VMStore.save(state)
-        unlink("\(files.directory)/starting")
+        unlink(VMStore.startingFile(for: definition.name))
         succeeded = true
 
         if foreground {
+            lock.release()
             for tap in taps.values { tap.close() }
             control.close()
             _ = Subprocess.wait(pid)
@@ -136,7 +152,7 @@ public final class VMManager {
         try checkFiles(definition, user: user)
 
         // One VM per name: a live one is refused, a dead one's leftovers are cleaned.
-        let running = try liveStates()
+        let running = try liveStates(holdingLockOf: definition.name)
         if let existing = running.first(where: { $0.name == definition.name }) {
             throw VMError.duplicateName(definition.name, pid: existing.pid)
         }
@@ -188,9 +204,10 @@ public final class VMManager {
         try FileSystem.makeDirectories(QNetPaths.vms)
         guard mkdir(directory, 0o750) == 0 else { throw SystemError.lastError("mkdir", path: directory) }
         undo.push("remove \(directory)") { VMStore.remove(name) }
-        // Until state.json exists, this marks the directory as being filled by a live qnet,
-        // so a concurrent `vm list` does not mistake it for a dead VM's leftovers.
-        try FileSystem.writeAtomically("\(directory)/starting", Array("\(getpid())\n".utf8))
+        // Who is starting the VM and with which QEMU: what the next command needs to find a
+        // QEMU spawned before state.json named it, should this process be killed.
+        let starter = ProcessIdentity.current() ?? ProcessIdentity(pid: getpid(), startTime: 0, executable: nil)
+        try VMStore.saveStarting(StartingRecord(starter: starter, qemu: plan.qemu), for: name)
         _ = chown(directory, plan.user.uid, plan.user.gid)
         return VMFiles(directory: directory, consoleLog: plan.definition.console ?? "\(directory)/console.log",
                        qemuLog: "\(directory)/qemu.log", qmpSocket: "\(directory)/qmp.sock")
@@ -263,7 +280,8 @@ public final class VMManager {
     /// directory of its own).
     private func spawnQEMU(_ plan: LaunchPlan, arguments: [String], descriptors: [Int32: Int32],
                            output: Int32, foreground: Bool) throws -> Int32 {
-        var environment: [String: String] = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+        var environment: [String: String] = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                                             Self.vmDirectoryVariable: VMStore.directory(for: plan.definition.name)]
         if let home = getenv("HOME") { environment["HOME"] = String(cString: home) }
         var descriptors = descriptors
         descriptors[1] = output
@@ -276,17 +294,17 @@ public final class VMManager {
         }
     }
 
-    /// QEMU's /proc start time (0 when it cannot be read). /proc/PID/stat can be briefly
-    /// unreadable while the child execs; without a start time every later liveness check
-    /// would wrongly say QEMU is gone.
-    private func waitForStartTime(of pid: Int32) -> UInt64 {
-        var startTime = ProcessIdentity.of(pid)?.startTime
+    /// QEMU's identity (pid, /proc start time, executable); nil when it cannot be read
+    /// within 2 s (QEMU gone). /proc/PID/stat can be briefly unreadable while the child
+    /// execs; without a start time every later liveness check would wrongly say QEMU is gone.
+    private func waitForIdentity(of pid: Int32) -> ProcessIdentity? {
+        var identity = ProcessIdentity.of(pid)
         let deadline = monotonicSeconds() + 2
-        while startTime == nil && monotonicSeconds() < deadline {
-            usleep(1_000)  // poll interval; bounded by the 2 s start-time deadline
-            startTime = ProcessIdentity.of(pid)?.startTime
+        while identity == nil && monotonicSeconds() < deadline {
+            usleep(1_000)  // poll interval; bounded by the 2 s deadline
+            identity = ProcessIdentity.of(pid)
         }
-        return startTime ?? 0
+        return identity
     }
 
     /// Every TAP is a port of its bridge (a witness read back from the kernel).
@@ -304,11 +322,11 @@ public final class VMManager {
     }
 
     /// What state.json records for the running VM.
-    private func runningState(_ plan: LaunchPlan, pid: Int32, startTime: UInt64, arguments: [String], files: VMFiles,
+    private func runningState(_ plan: LaunchPlan, qemu: ProcessIdentity, arguments: [String], files: VMFiles,
                               taps: [Int: TAPDevice], passts: [Int: PasstProcess]) -> VMState {
         let definition = plan.definition
         return VMState(
-            name: definition.name, pid: pid, startTime: startTime, qemu: plan.qemu, arguments: arguments, qmpSocket: files.qmpSocket,
+            name: definition.name, pid: qemu.pid, startTime: qemu.startTime, executable: qemu.executable, qemu: plan.qemu, arguments: arguments, qmpSocket: files.qmpSocket,
             consoleLog: files.consoleLog, qemuLog: files.qemuLog, accel: plan.accel, user: plan.user.name, netns: netns,
             startedAt: monotonicSeconds(),
             nics: definition.nics.indices.map { index in
@@ -374,22 +392,104 @@ public final class VMManager {
 
     // MARK: - list, status, stop, kill
 
-    /// States of VMs whose QEMU is alive; leftovers of dead ones are removed.
-    public func liveStates() throws -> [VMState] {
+    /// States of VMs whose QEMU is alive (pid, start time and executable match).
+    ///
+    /// Every other directory is a start in progress, an interrupted start or a dead VM's
+    /// leftovers. Only the holder of the VM's name lock touches it: a start in progress
+    /// holds it and is skipped; otherwise `repair` adopts or kills what an interrupted
+    /// start left and removes a dead VM's directory. `holdingLockOf` names the VM whose
+    /// lock the caller already holds (`vm run`).
+    public func liveStates(holdingLockOf held: String? = nil) throws -> [VMState] {
         var result: [VMState] = []
         for (name, state) in VMStore.all() {
-            if state == nil, VMStore.isBeingStarted(name) { continue }
-            guard let state, ProcessInfoReader.isAlive(state.pid, startTime: state.startTime) else {
-                if let state {
-                    _ = Subprocess.reapIfExited(state.pid)
-                    for passt in state.passt { passt.stop(grace: 1) }
-                }
-                VMStore.remove(name)
+            if let state, state.name == name, state.starter == nil, state.qemuIsAlive {
+                result.append(state)
                 continue
             }
-            result.append(state)
+            var lock: HostLock?
+            if name != held {
+                // Busy: a start is in progress (or another command repairs it): not ours to touch.
+                guard let scope = try? HostLockScope.virtualMachine(name),
+                      let taken = try? HostLock.acquire(scope, in: VMStore.lockDirectory, command: "qnet: repair VM \(name)",
+                                                        timeout: .zero) else { continue }
+                lock = taken
+            }
+            defer { lock?.release() }
+            if let adopted = repair(name) { result.append(adopted) }
         }
         return result
+    }
+
+    /// Under the VM's lock (so no start of it is under way): a QEMU that an interrupted
+    /// `vm run` left running is adopted (state kept, starter cleared); one it left paused
+    /// (NICs never checked) is killed; a dead VM's passt daemons are stopped and its
+    /// directory removed. Returns the VM's state when its QEMU runs on.
+    private func repair(_ name: String) -> VMState? {
+        let state = VMStore.load(name).flatMap { $0.name == name ? $0 : nil }
+        if let state, state.qemuIsAlive {
+            guard let starter = state.starter else { return state }  // started meanwhile
+            var adopted = state
+            adopted.starter = nil
+            if status(of: state).runState == "running", (try? VMStore.save(adopted)) != nil {
+                unlink(VMStore.startingFile(for: name))
+                notice("recovered: adopted VM \(name) (QEMU pid \(state.pid)), started by an interrupted `vm run` (pid \(starter.pid))")
+                return adopted
+            }
+            Subprocess.stop(state.qemuIdentity, grace: .seconds(2))
+            notice("recovered: stopped the paused QEMU (pid \(state.pid)) of VM \(name), left by an interrupted `vm run` (pid \(starter.pid))")
+        } else if state == nil, let starting = VMStore.loadStarting(name) {
+            // Killed between spawning QEMU and recording it: find it by its environment.
+            for qemu in Self.unrecordedQEMUs(directory: VMStore.directory(for: name), binary: starting.qemu) {
+                Subprocess.stop(qemu, grace: .seconds(2))
+                notice("recovered: stopped QEMU (pid \(qemu.pid)) of VM \(name), left unrecorded by an interrupted `vm run` (pid \(starting.starter.pid))")
+            }
+        }
+        if let state {
+            _ = Subprocess.reapIfExited(state.pid)
+            stopPassts(of: state)
+        }
+        VMStore.remove(name)
+        return nil
+    }
+
+    /// Set in QEMU's environment to the VM's directory, so a QEMU spawned by a `vm run` killed
+    /// before it recorded the pid can still be told apart from every other process
+    /// (`/proc/PID/environ`; invisible to the guest, unlike a command-line marker).
+    static let vmDirectoryVariable = "QNET_VM_DIRECTORY"
+
+    /// Running processes of `binary` whose environment names `directory` as their VM's
+    /// (one VM's directory, so it names that VM's QEMU and no other process).
+    static func unrecordedQEMUs(directory: String, binary: String) -> [ProcessIdentity] {
+        guard let resolved = realpath(binary, nil) else { return [] }
+        let executable = String(cString: resolved)
+        free(resolved)
+        return FileSystem.list("/proc").compactMap { entry -> ProcessIdentity? in
+            guard let pid = Int32(entry), let identity = ProcessIdentity.of(pid), identity.executable == executable,
+                  let bytes = try? FileSystem.readBytes("/proc/\(pid)/environ") else { return nil }
+            let marker = Array("\(vmDirectoryVariable)=\(directory)".utf8)
+            return bytes.split(separator: 0).contains { Array($0) == marker } ? identity : nil
+        }
+    }
+
+    /// Stops the VM's passt daemons; only those whose socket and pid file are inside the
+    /// VM's own directory (a state file is not trusted to name other paths to unlink).
+    private func stopPassts(of state: VMState, grace: Double = 1) {
+        let inside = VMStore.directory(for: state.name) + "/"
+        for passt in state.passt where passt.startTime != 0 && !passt.socketPath.contains("/../") && !passt.pidFile.contains("/../")
+            && passt.socketPath.hasPrefix(inside) && passt.pidFile.hasPrefix(inside) {
+            passt.stop(grace: grace)
+        }
+    }
+
+    /// Takes the VM's name lock for a start, waiting up to 2 s; a start already under way
+    /// for the name is refused naming its pid.
+    private func lockForStart(_ name: String) throws -> HostLock {
+        do {
+            return try HostLock.acquire(try HostLockScope.virtualMachine(name), in: VMStore.lockDirectory,
+                                        command: "qnet vm run \(name)", timeout: .seconds(2))
+        } catch let busy as HostLockBusy {
+            throw VMError.beingStarted(name, pid: busy.holder)
+        }
     }
 
     /// Running VMs with their run state from QMP. Equivalent to `virsh list`.
@@ -442,7 +542,7 @@ public final class VMManager {
             control.close()
         }
         try waitGone(state, grace: 5)
-        for passt in state.passt { passt.stop(grace: 2) }
+        stopPassts(of: state, grace: 2)
         VMStore.remove(name)
         return outcome
     }
@@ -450,9 +550,9 @@ public final class VMManager {
     /// SIGKILL. Equivalent to `virsh destroy` / `kill -9`.
     public func kill(_ name: String) throws {
         guard let state = try liveStates().first(where: { $0.name == name }) else { throw VMError.noSuchVM(name) }
-        Glibc.kill(state.pid, SIGKILL)
+        if state.qemuIsAlive { Glibc.kill(state.pid, SIGKILL) }
         try waitGone(state, grace: 5)
-        for passt in state.passt { passt.stop(grace: 2) }
+        stopPassts(of: state, grace: 2)
         VMStore.remove(name)
     }
 
@@ -479,7 +579,7 @@ public final class VMManager {
                 if now - (finishedSince ?? now) > reapGrace { return }
                 finishedSince = finishedSince ?? now
             } else if now > deadline {
-                Glibc.kill(state.pid, SIGKILL)
+                if state.qemuIsAlive { Glibc.kill(state.pid, SIGKILL) }
                 if now > deadline + 5 { throw VMError.didNotExit(pid: state.pid) }
             }
             usleep(5_000)  // poll interval; SIGKILL at the grace deadline, error 5 s later

@@ -31,6 +31,13 @@ public struct VMState: Codable, Equatable, Sendable {
     /// The process's start time in clock ticks since boot (/proc/PID/stat field 22), so
     /// a recycled pid is never mistaken for the VM.
     public var startTime: UInt64
+    /// Where /proc/PID/exe of QEMU pointed right after it was spawned; checked with the
+    /// start time before qnet signals the pid (nil in states written before it was recorded).
+    public var executable: String?
+    /// The `qnet vm run` still starting this VM (QEMU spawned, not yet continued); nil
+    /// once it runs. A state whose starter is dead is an interrupted start: the next
+    /// command adopts the QEMU when it runs, or kills it.
+    public var starter: ProcessIdentity?
     public var qemu: String
     public var arguments: [String]
     public var qmpSocket: String
@@ -46,6 +53,22 @@ public struct VMState: Codable, Equatable, Sendable {
     public var definition: VMDefinition
 
     public var directory: String { VMStore.directory(for: name) }
+
+    /// Which process QEMU is: pid, start time and executable.
+    public var qemuIdentity: ProcessIdentity { ProcessIdentity(pid: pid, startTime: startTime, executable: executable) }
+
+    /// Whether QEMU is still the process that was started. A start time of 0 (unreadable
+    /// at start) never matches: a bare pid from a file is not trusted.
+    public var qemuIsAlive: Bool { pid > 0 && startTime != 0 && qemuIdentity.isRunning }
+}
+
+/// What `vm run` writes into the VM's directory before it changes anything: who is
+/// starting the VM and which QEMU binary it will spawn, so that after a kill before
+/// state.json names QEMU, the next command can still find that QEMU (by executable and
+/// its `-pidfile` argument, which names this VM's directory) and kill it.
+public struct StartingRecord: Codable, Equatable, Sendable {
+    public var starter: ProcessIdentity
+    public var qemu: String
 }
 
 /// The per-VM directories under /run/qnet/vms.
@@ -72,13 +95,20 @@ public enum VMStore {
 
     static func remove(_ name: String) { FileSystem.removeTree(directory(for: name)) }
 
-    /// Whether a live qnet process is still setting this VM up (its `starting` marker
-    /// names a running process).
-    static func isBeingStarted(_ name: String) -> Bool {
-        guard let text = (try? FileSystem.readText("\(directory(for: name))/starting")),
-              let pid = Int32(text.filter { $0.isNumber }), pid > 0 else { return false }
-        return kill(pid, 0) == 0 || errno == EPERM
+    static func startingFile(for name: String) -> String { "\(directory(for: name))/starting" }
+
+    static func saveStarting(_ record: StartingRecord, for name: String) throws {
+        try FileSystem.writeAtomically(startingFile(for: name), Array(try JSONEncoder().encode(record)))
     }
+
+    static func loadStarting(_ name: String) -> StartingRecord? {
+        guard let bytes = try? FileSystem.readBytes(startingFile(for: name)) else { return nil }
+        return try? JSONDecoder().decode(StartingRecord.self, from: Data(bytes))
+    }
+
+    /// The lock a VM's start, and any repair of its directory, holds:
+    /// `QNET_STATE_DIR/run/locks/vm-NAME.lock`.
+    static var lockDirectory: String { "\(QNetPaths.runtime)/locks" }
 }
 
 /// Whether a recorded pid is still the process qnet started.
@@ -88,7 +118,7 @@ enum ProcessInfoReader {
     /// alone has to do.
     static func isAlive(_ pid: Int32, startTime: UInt64) -> Bool {
         guard pid > 0 else { return false }
-        if startTime == 0 { return ProcessIdentity.of(pid) != nil }
+        if startTime == 0 { return ProcessIdentity.of(pid) != nil }  // passt whose start time was unreadable
         return ProcessIdentity(pid: pid, startTime: startTime, executable: nil).isRunning
     }
 }
