@@ -1,15 +1,63 @@
 SHELL := /bin/bash
 # qnet — `make test` is the whole check: it installs what the tests need on a fresh
-# Debian 12 machine (idempotently), builds, and runs every test tier. Run it as root so
-# the privileged tests (each in its own network namespace) run; with CI=true they must.
+# Debian 12 machine (idempotently), builds, and runs every test tier, then builds the
+# static release binary once and checks `make install` and `make deb` with it
+# (Tests/Install/install-test.sh). Run it as root so the privileged tests (each in its own
+# network namespace) run; with CI=true they must.
 
 SWIFT ?= swift
-# Debian packages the tests use as witnesses and peers (qnet itself runs none of them).
+# Debian packages the tests use as witnesses and peers (qnet itself runs none of them but
+# QEMU, qemu-img, dnsmasq, nft and passt; see packaging/debian/control.in).
 TEST_PACKAGES := iproute2 strace iputils-ping kmod qemu-system-x86 qemu-utils busybox-static linux-image-amd64 \
-	dnsmasq-base iperf3 cpio nftables iptables passt util-linux gzip tcpdump
+	dnsmasq-base iperf3 cpio nftables iptables passt util-linux gzip tcpdump \
+	dpkg-dev man-db systemd zsh fish
 BENCH_PACKAGES := bridge-utils
 
-.PHONY: all build release test deps bench clean demo
+# ---------------------------------------------------------------------------------------
+# The release build: Swift runtime, Foundation and ICU linked in (--static-swift-stdlib),
+# so the binary runs on machines without the Swift toolchain (`ldd` lists only glibc's
+# libraries and libgcc/libstdc++). `make demo`, `make bench`, `make install` and
+# `make deb` all use this one build.
+RELEASE_FLAGS := -c release --static-swift-stdlib
+RELEASE_DIR := .build/release
+
+# What `make install` installs; each later addition is one word on one of these lines.
+#   BIN_PROGRAMS      executables in BINDIR (with a man page per command, and completions)
+#   LIBEXEC_PROGRAMS  helper executables in LIBEXECDIR (e.g. qnet-bridge-helper)
+#   HOOK_LINKS        QEMU script=/downscript= hooks in LIBEXECDIR: symlinks to BINDIR/qnet
+#   UNITS             systemd units: every file in packaging/systemd (@BINDIR@ and
+#                     @LIBEXECDIR@ in them are replaced by the install paths)
+BIN_PROGRAMS := qnet
+LIBEXEC_PROGRAMS :=
+HOOK_LINKS := qemu-ifup qemu-ifdown
+UNITS := $(notdir $(wildcard packaging/systemd/*.service packaging/systemd/*.socket \
+	packaging/systemd/*.timer packaging/systemd/*.path))
+SYSUSERS := qnet.conf
+TMPFILES := qnet.conf
+
+# Install locations (GNU conventions; DESTDIR is prepended to every path).
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/libexec/qnet
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+# systemd reads units, sysusers.d and tmpfiles.d under /usr/lib and /usr/local/lib alike.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+# Where each shell looks: bash-completion and fish search $XDG_DATA_DIRS
+# (/usr/local/share:/usr/share); Debian's zsh has /usr/share/zsh/vendor-completions and
+# /usr/local/share/zsh/site-functions on its fpath.
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR ?= $(DATADIR)/zsh/$(if $(filter /usr,$(PREFIX)),vendor-completions,site-functions)
+FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
+
+# Generated from the release binary: man pages and completion scripts.
+GENERATED := .build/generated
+MANUAL_TOOL_SCRATCH := .build/manual-tool
+
+.PHONY: all build release generated install uninstall deb test install-test deps bench bench-deps clean demo
 
 all: build
 
@@ -17,7 +65,76 @@ build:
 	$(SWIFT) build
 
 release:
-	$(SWIFT) build -c release --product qnet
+	@for product in $(BIN_PROGRAMS) $(LIBEXEC_PROGRAMS); do \
+		echo "$(SWIFT) build $(RELEASE_FLAGS) --product $$product"; \
+		$(SWIFT) build $(RELEASE_FLAGS) --product $$product || exit 1; \
+	done
+
+# Man pages: swift-argument-parser's generate-manual, the tool behind its GenerateManual
+# plugin (`swift package plugin generate-manual`), run on the binary we install. The
+# plugin itself would rebuild every product without --static-swift-stdlib first; the tool
+# reads only the binary's `--experimental-dump-help`. One page per command: qnet.1,
+# qnet.bridge.1, qnet.bridge.create.1, ... Blank lines of multi-paragraph discussions
+# become mdoc paragraph breaks (.Pp): groff warns about an empty input line.
+generated: release
+	@rm -rf $(GENERATED) && mkdir -p $(GENERATED)/man $(GENERATED)/completions
+	@mkdir -p $(MANUAL_TOOL_SCRATCH)
+	@echo "building generate-manual (swift-argument-parser's tool) into $(MANUAL_TOOL_SCRATCH)"
+	@$(SWIFT) build --package-path .build/checkouts/swift-argument-parser --scratch-path $(MANUAL_TOOL_SCRATCH) \
+		--product generate-manual > $(MANUAL_TOOL_SCRATCH)/build.log 2>&1 || { cat $(MANUAL_TOOL_SCRATCH)/build.log; exit 1; }
+	@for program in $(BIN_PROGRAMS); do \
+		$(MANUAL_TOOL_SCRATCH)/debug/generate-manual $(RELEASE_DIR)/$$program --multi-page \
+			--date "$$(date -u -d @$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || date +%s)} +%F)" \
+			--output-directory $(GENERATED)/man || exit 1; \
+		sed -i 's/^$$/.Pp/' $(GENERATED)/man/*.1 || exit 1; \
+		$(RELEASE_DIR)/$$program --generate-completion-script bash > $(GENERATED)/completions/$$program.bash && \
+		$(RELEASE_DIR)/$$program --generate-completion-script zsh > $(GENERATED)/completions/_$$program && \
+		$(RELEASE_DIR)/$$program --generate-completion-script fish > $(GENERATED)/completions/$$program.fish || exit 1; \
+	done
+	@echo "generated $$(ls $(GENERATED)/man | wc -l) man pages and $$(ls $(GENERATED)/completions | wc -l) completion scripts in $(GENERATED)"
+
+# `make install [PREFIX=/usr/local] [DESTDIR=...]`. Without DESTDIR, and as root, it also
+# creates the qnet user and /run/qnet (what the package's postinst does).
+install: generated
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) \
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
+	$(foreach p,$(BIN_PROGRAMS),install -m 0755 $(RELEASE_DIR)/$(p) $(DESTDIR)$(BINDIR)/$(p) &&) true
+	$(foreach p,$(LIBEXEC_PROGRAMS),install -m 0755 $(RELEASE_DIR)/$(p) $(DESTDIR)$(LIBEXECDIR)/$(p) &&) true
+	$(foreach l,$(HOOK_LINKS),ln -sfn $(shell realpath -m --relative-to=$(LIBEXECDIR) $(BINDIR))/qnet $(DESTDIR)$(LIBEXECDIR)/$(l) &&) true
+	install -m 0644 $(GENERATED)/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	$(foreach p,$(BIN_PROGRAMS),install -m 0644 $(GENERATED)/completions/$(p).bash $(DESTDIR)$(BASHCOMPDIR)/$(p) && \
+		install -m 0644 $(GENERATED)/completions/_$(p) $(DESTDIR)$(ZSHCOMPDIR)/_$(p) && \
+		install -m 0644 $(GENERATED)/completions/$(p).fish $(DESTDIR)$(FISHCOMPDIR)/$(p).fish &&) true
+	$(foreach f,$(SYSUSERS),install -m 0644 packaging/sysusers.d/$(f) $(DESTDIR)$(SYSUSERSDIR)/$(f) &&) true
+	$(foreach f,$(TMPFILES),install -m 0644 packaging/tmpfiles.d/$(f) $(DESTDIR)$(TMPFILESDIR)/$(f) &&) true
+	$(if $(UNITS),install -d $(DESTDIR)$(SYSTEMDUNITDIR))
+	$(foreach u,$(UNITS),sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' packaging/systemd/$(u) \
+		> $(DESTDIR)$(SYSTEMDUNITDIR)/$(u) && chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$(u) &&) true
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ]; then \
+		if command -v systemd-sysusers >/dev/null; then systemd-sysusers $(SYSUSERSDIR)/qnet.conf; \
+		else id qnet >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin qnet; fi; \
+		if command -v systemd-tmpfiles >/dev/null; then systemd-tmpfiles --create $(TMPFILESDIR)/qnet.conf; \
+		else mkdir -p /run/qnet; fi; \
+	fi
+
+# Removes what `make install` installed (same PREFIX and DESTDIR); keeps the qnet user and
+# qnet's state (/run/qnet, /var/lib/qnet).
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(BIN_PROGRAMS)) \
+		$(addprefix $(DESTDIR)$(LIBEXECDIR)/,$(LIBEXEC_PROGRAMS) $(HOOK_LINKS)) \
+		$(foreach p,$(BIN_PROGRAMS),$(DESTDIR)$(MANDIR)/man1/$(p).1 $(DESTDIR)$(MANDIR)/man1/$(p).*.1 \
+			$(DESTDIR)$(BASHCOMPDIR)/$(p) $(DESTDIR)$(ZSHCOMPDIR)/_$(p) $(DESTDIR)$(FISHCOMPDIR)/$(p).fish) \
+		$(addprefix $(DESTDIR)$(SYSUSERSDIR)/,$(SYSUSERS)) $(addprefix $(DESTDIR)$(TMPFILESDIR)/,$(TMPFILES)) \
+		$(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(UNITS))
+	-rmdir $(DESTDIR)$(LIBEXECDIR) 2>/dev/null
+
+# A Debian package (dpkg-deb) of the same install with PREFIX=/usr: .build/qnet_VERSION_ARCH.deb.
+DEB_STAGE := .build/deb
+deb: generated
+	rm -rf $(DEB_STAGE)
+	$(MAKE) --no-print-directory install PREFIX=/usr DESTDIR=$(CURDIR)/$(DEB_STAGE)/root
+	bash packaging/build-deb.sh $(DEB_STAGE)/root .build
 
 # apt-get only runs when something is missing, so repeated runs stay fast and offline.
 deps:
@@ -31,15 +148,19 @@ deps:
 	@# The kernel modules the privileged tests need (built in on some kernels).
 	@for m in tun bridge veth; do modprobe $$m 2>/dev/null || true; done
 
+# The Swift test tiers, then the release build (once) and the install/package checks.
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+	$(MAKE) --no-print-directory install-test
+
+install-test: release
+	bash Tests/Install/install-test.sh
 
 # The main job, end to end: the classic recipe replayed in throwaway namespaces with a
 # real guest (see README). Needs root; leaves nothing behind, even on Ctrl-C.
-demo: deps
-	$(SWIFT) build -c release --product qnet
-	.build/release/qnet demo
+demo: deps release
+	$(RELEASE_DIR)/qnet demo
 
 bench-deps:
 	@missing=""; for p in $(TEST_PACKAGES) $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
