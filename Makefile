@@ -18,7 +18,14 @@ BENCH_PACKAGES := bridge-utils
 # so the binary runs on machines without the Swift toolchain (`ldd` lists only glibc's
 # libraries and libgcc/libstdc++). `make demo`, `make bench`, `make install` and
 # `make deb` all use this one build.
-RELEASE_FLAGS := -c release --static-swift-stdlib
+# --disable-local-rpath: no RUNPATH $ORIGIN, which only made the loader look for glibc's
+# libraries in the build folder first (22 failed opens at every start).
+# libstdc++ is linked in as well (it is under the GCC Runtime Library Exception): loading
+# libstdc++.so.6 cost every start 1.8 M instructions of symbol relocations and 40 page
+# faults. The Swift driver asks for it with a plain -lstdc++, so a linker script named
+# libstdc++.so in a directory on the search path hands the linker the static archive.
+STATIC_CXX_DIR := .build/static-libstdc++
+RELEASE_FLAGS := -c release --static-swift-stdlib --disable-local-rpath -Xlinker -L$(CURDIR)/$(STATIC_CXX_DIR)
 RELEASE_DIR := .build/release
 
 # What `make install` installs; each later addition is one word on one of these lines.
@@ -57,18 +64,23 @@ FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
 GENERATED := .build/generated
 MANUAL_TOOL_SCRATCH := .build/manual-tool
 
-.PHONY: all build release generated install uninstall deb test install-test deps bench bench-deps clean demo
+.PHONY: all build release generated install uninstall deb test install-test deps bench bench-build bench-deps clean demo
 
 all: build
 
 build:
 	$(SWIFT) build
 
-release:
+release: $(STATIC_CXX_DIR)/libstdc++.so
 	@for product in $(BIN_PROGRAMS) $(LIBEXEC_PROGRAMS); do \
 		echo "$(SWIFT) build $(RELEASE_FLAGS) --product $$product"; \
 		$(SWIFT) build $(RELEASE_FLAGS) --product $$product || exit 1; \
 	done
+
+$(STATIC_CXX_DIR)/libstdc++.so:
+	@archive=$$(clang -print-file-name=libstdc++.a) && [ -f "$$archive" ] || \
+		{ echo "libstdc++.a not found (apt-get install libstdc++-12-dev)" >&2; exit 1; }; \
+	mkdir -p $(@D) && echo "INPUT($$archive)" > $@
 
 # Man pages: swift-argument-parser's generate-manual, the tool behind its GenerateManual
 # plugin (`swift package plugin generate-manual`), run on the binary we install. The
@@ -165,6 +177,10 @@ demo: deps release
 bench-deps:
 	@missing=""; for p in $(TEST_PACKAGES) $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+
+# The benchmark program, built with the same flags as qnet (bench/run.sh runs this).
+bench-build: release
+	$(SWIFT) build $(RELEASE_FLAGS) --product QNetBench
 
 bench: bench-deps
 	bash bench/run.sh
