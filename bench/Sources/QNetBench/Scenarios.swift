@@ -254,8 +254,17 @@ func benchShow(lab: Lab, tools: Tools, count: Int, reps: Int, group: UInt32) thr
     }
     outsideQnet.samples.removeFirst()  // warm-up
     outsideBridge.samples.removeFirst()
-    // Order: the four display commands, the two run from outside, then the start-up floors.
-    series = Array(series[0..<4]) + [outsideQnet, outsideBridge] + Array(series[4...])
+    // The dump `qnet show` starts from, in-process: one RTM_GETLINK dump, every link decoded.
+    var dump = Series("qnet in-process: `links()` (the RTM_GETLINK dump of all \(count + 2) links, every attribute decoded)")
+    for rep in 0...reps {
+        lab.quiesce(gated: rep == 0)
+        let (links, seconds) = try timed { try lab.network.links() }
+        guard links.count >= count + 2 else { throw BenchFailure("links() returned \(links.count) links, expected \(count + 2)") }
+        if rep > 0 { dump.samples.append(seconds) }
+    }
+    // Order: the four display commands, the two run from outside, the start-up floors, then
+    // the in-process dump.
+    series = Array(series[0..<4]) + [outsideQnet, outsideBridge] + Array(series[4...]) + [dump]
 
     try lab.network.deleteGroup(group)
     try lab.verifyEmpty(step: "deleting the show ports")

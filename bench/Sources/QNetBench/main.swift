@@ -7,7 +7,7 @@ import HostNetwork
 //   QNetBench run --qnet PATH --prefix NAME [--output FILE] [--save JSON] [--reps N] [--count N]
 //   QNetBench report --from JSON --output FILE           (re-render from a saved run)
 //   QNetBench phases --prefix NAME [--reps N] [--count N]  (only the "where the time goes" parts)
-//   QNetBench show-phase ...                             (internal: part (d), under ip netns exec)
+//   QNetBench show-phase ... / hook-phase ...            (internal: parts (d) and (e)/(f), under ip netns exec)
 //
 // Needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN). bench/run.sh builds and runs it.
 
@@ -39,6 +39,7 @@ func machineDescription(ip: String, brctl: String) -> [String] {
     let environment = ProcessInfo.processInfo.environment
     if let swift = environment["QNET_BENCH_SWIFT_VERSION"], !swift.isEmpty { lines.append(swift) }
     if let source = environment["QNET_BENCH_SOURCE"], !source.isEmpty { lines.append(source) }
+    if let build = environment["QNET_BENCH_BUILD"], !build.isEmpty { lines.append(build.trimmingCharacters(in: .whitespaces)) }
     _ = brctl
     return lines
 }
@@ -73,6 +74,13 @@ func runAll(arguments: [String]) throws {
     let oneNIC = try benchOneNIC(lab: labA, tools: tools, reps: reps * 4)
     labA.delete()
 
+    log("(e)/(f) start-up and QEMU's script= hook, \(reps * 4 + 1) repetitions (the classic script \(reps + 1))")
+    let labE = try Lab(name: "\(prefix)-e", ip: tools.ip)
+    defer { labE.delete() }
+    labE.gate = tools.gate
+    let hooks = try benchHooks(lab: labE, tools: tools, reps: reps * 4, classicReps: reps)
+    labE.delete()
+
     log("(b)/(c) \(count) TAPs, \(reps) repetitions")
     let labB = try Lab(name: "\(prefix)-bc", ip: tools.ip)
     defer { labB.delete() }
@@ -99,7 +107,7 @@ func runAll(arguments: [String]) throws {
            + "before each timed step the bench waited for ≥ 50 % idle CPU time (\(Int(tools.gate.waited)) s waited in all"
            + (tools.gate.gaveUp > 0 ? ", gave up waiting \(tools.gate.gaveUp) times" : "") + ")"]
     let results = Results(machine: machine, oneNIC: oneNIC, many: many,
-                          show: show, phases: phases, plan: plan, showPorts: count)
+                          show: show, phases: phases, plan: plan, showPorts: count, hooks: hooks)
     if let save = option(arguments, "--save") {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -120,6 +128,7 @@ do {
     switch arguments.first {
     case "run": try runAll(arguments: arguments)
     case "show-phase": try showPhase(arguments: arguments)
+    case "hook-phase": try hookPhase(arguments: arguments)
     case "report":
         // Re-renders BENCHMARKS.md from the measurements a run saved (--save): the text can
         // change, the numbers stay those of that run.
