@@ -10,7 +10,7 @@ SWIFT ?= swift
 # QEMU, qemu-img, dnsmasq, nft and passt; see packaging/debian/control.in).
 TEST_PACKAGES := iproute2 strace iputils-ping kmod qemu-system-x86 qemu-utils busybox-static linux-image-amd64 \
 	dnsmasq-base iperf3 cpio nftables iptables passt util-linux gzip tcpdump \
-	dpkg-dev man-db systemd zsh fish
+	dpkg-dev man-db systemd zsh fish lintian
 BENCH_PACKAGES := bridge-utils
 
 # ---------------------------------------------------------------------------------------
@@ -86,8 +86,8 @@ $(STATIC_CXX_DIR)/libstdc++.so:
 # plugin (`swift package plugin generate-manual`), run on the binary we install. The
 # plugin itself would rebuild every product without --static-swift-stdlib first; the tool
 # reads only the binary's `--experimental-dump-help`. One page per command: qnet.1,
-# qnet.bridge.1, qnet.bridge.create.1, ... Blank lines of multi-paragraph discussions
-# become mdoc paragraph breaks (.Pp): groff warns about an empty input line.
+# qnet.bridge.1, qnet.bridge.create.1, ... (packaging/fix-manpages.sh then makes them
+# clean for groff and whatis).
 generated: release
 	@rm -rf $(GENERATED) && mkdir -p $(GENERATED)/man $(GENERATED)/completions
 	@mkdir -p $(MANUAL_TOOL_SCRATCH)
@@ -98,11 +98,11 @@ generated: release
 		$(MANUAL_TOOL_SCRATCH)/debug/generate-manual $(RELEASE_DIR)/$$program --multi-page \
 			--date "$$(date -u -d @$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || date +%s)} +%F)" \
 			--output-directory $(GENERATED)/man || exit 1; \
-		sed -i 's/^$$/.Pp/' $(GENERATED)/man/*.1 || exit 1; \
-		$(RELEASE_DIR)/$$program --generate-completion-script bash > $(GENERATED)/completions/$$program.bash && \
+		$(RELEASE_DIR)/$$program --generate-completion-script bash | sed '1{/^#!/d}' > $(GENERATED)/completions/$$program.bash && \
 		$(RELEASE_DIR)/$$program --generate-completion-script zsh > $(GENERATED)/completions/_$$program && \
 		$(RELEASE_DIR)/$$program --generate-completion-script fish > $(GENERATED)/completions/$$program.fish || exit 1; \
 	done
+	bash packaging/fix-manpages.sh $(GENERATED)/man
 	@echo "generated $$(ls $(GENERATED)/man | wc -l) man pages and $$(ls $(GENERATED)/completions | wc -l) completion scripts in $(GENERATED)"
 
 # `make install [PREFIX=/usr/local] [DESTDIR=...]`. Without DESTDIR, and as root, it also

@@ -4,15 +4,18 @@
 #   packaging/build-deb.sh ROOT OUTDIR      (what `make deb` runs)
 #
 # Adds what Debian wants on top of the install: stripped executables, gzip'd man pages,
-# /usr/share/doc/qnet/{copyright,changelog.gz}, DEBIAN/{control,postinst,postrm,md5sums}.
+# /usr/share/doc/qnet/{copyright,changelog.gz}, lintian overrides (each with its reason),
+# DEBIAN/{control,postinst,postrm,md5sums}.
 #
 # Depends, from what qnet itself starts (grep Sources for the program names):
 #   qemu-system-x86   qemu-system-x86_64 for `vm run`, `probe`, `demo`, the KVM check
 #   qemu-utils        qemu-img for `disk create --format qcow2` and `disk info`
 #   dnsmasq-base      DHCP/DNS of NAT and isolated networks (`net start`, `demo`)
 #   nftables          nft for the NAT/isolated firewall (`table inet qnet`)
-#   systemd | systemd-sysusers | adduser   the postinst makes the qnet user with one of them
-#   libc6 ...         what dpkg-shlibdeps finds in the binaries (the Swift runtime is inside)
+#   adduser           the postinst makes the qnet user with systemd-sysusers when it is
+#                     there, else with adduser (present on nearly every Debian system)
+#   libc6, libgcc-s1  what dpkg-shlibdeps finds in the binaries (the Swift runtime and
+#                     libstdc++ are linked in)
 # Recommends passt (`--nic user,backend=passt`) and busybox-static (`guest build`, `probe`);
 # Suggests iperf3 (put into the probe image when installed). Not iproute2, bridge-utils or
 # uml-utilities: qnet never runs ip, brctl or tunctl.
@@ -50,6 +53,7 @@ find "$root/usr/share/man" -type f -name '*.[1-9]' -exec gzip -9n {} +
 doc=$root/usr/share/doc/qnet
 install -d "$doc"
 install -m 0644 "$here/debian/copyright" "$doc/copyright"
+install -D -m 0644 "$here/debian/lintian-overrides" "$root/usr/share/lintian/overrides/qnet"
 {
     echo "qnet ($version) unstable; urgency=medium"
     echo

@@ -37,7 +37,7 @@ abort() { echo "install-test: FAILED before finishing: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || abort "run as root (mount and network namespaces, dpkg --root)"
 [ -x "$BIN" ] || abort "$BIN is missing: run \`make release\` first"
-for tool in ldd readelf unshare ip man groff zsh fish dpkg-deb dpkg systemd-sysusers systemd-tmpfiles python3; do
+for tool in ldd readelf unshare ip man groff lexgrog zsh fish dpkg-deb dpkg lintian systemd-sysusers systemd-tmpfiles adduser python3; do
     command -v "$tool" >/dev/null || abort "missing $tool (make deps installs the test tools)"
 done
 
@@ -83,6 +83,7 @@ check "ldd resolves every library" bash -c '! grep -q "not found" <<<"$1"' _ "$l
 check "ldd lists no library from the toolchain ($TOOLCHAIN)" bash -c '! grep -qF "$2" <<<"$1"' _ "$libraries" "$TOOLCHAIN"
 check "ldd lists no Swift, Foundation, ICU or dispatch library" \
     bash -c '! grep -Eq "libswift|libFoundation|lib_Foundation|libicu|libdispatch|libBlocksRuntime" <<<"$1"' _ "$libraries"
+check "libstdc++ is linked in, not loaded" bash -c '! grep -q "libstdc++" <<<"$1"' _ "$libraries"
 check "every library ldd lists lives in /lib or /usr/lib" \
     bash -c 'awk "/=>/ { print \$3 } !/=>/ { print \$1 }" <<<"$1" | grep -v "^linux-vdso" | grep -Ev "^/(usr/)?lib(64|x32)?/" && exit 1 || exit 0' _ "$libraries"
 check "no RPATH/RUNPATH into the toolchain" bash -c '! readelf -d "$1" | grep -E "R(UN)?PATH" | grep -qF "$2"' _ "$BIN" "$TOOLCHAIN"
@@ -125,11 +126,14 @@ check "man renders qnet(1) with its subcommands" \
 check "man finds \`qnet bridge create\` through MANPATH" \
     bash -c 'MANPATH="$1" MANWIDTH=100 man qnet.bridge.create 2>&1 | grep -q -- "--uplink"' _ "$P/share/man"
 # (groff's "cannot adjust line" is a note about a long unbreakable word, not a problem.)
+check "whatis can parse every page's NAME section (lexgrog)" \
+    bash -c '! lexgrog "$1"/*.1 | grep "parse failed"' _ "$P/share/man/man1"
 check "groff reports no problem in any page" \
     bash -c 'for f in "$1"/*.1; do w=$(groff -mandoc -ww -z "$f" 2>&1 | grep -v "cannot adjust line"); [ -z "$w" ] || { echo "$f: $w"; exit 1; }; done' _ "$P/share/man/man1"
 
 bash_completion=$P/share/bash-completion/completions/qnet
-check "bash completion in share/bash-completion/completions/qnet parses" bash -n "$bash_completion"
+check "bash completion in share/bash-completion/completions/qnet parses (no #! line: it is sourced)" \
+    bash -c 'bash -n "$1" && ! head -n 1 "$1" | grep -q "^#!"' _ "$bash_completion"
 check "bash completion completes \`qnet br\` to bridge" \
     bash -c 'source "$1" && COMP_WORDS=(qnet br) COMP_CWORD=1 COMP_LINE="qnet br" COMP_POINT=7 && _qnet qnet br qnet && [ "${COMPREPLY[*]}" = bridge ]' _ "$bash_completion"
 check "bash completion completes \`qnet tap \` to its verbs" \
@@ -211,7 +215,9 @@ done
 for package in iproute2 bridge-utils uml-utilities net-tools; do
     check "Depends does not name $package (qnet never runs it)" bash -c '! tr ",|" "\n\n" <<<"$1" | awk "{ print \$1 }" | grep -qx "$2"' _ "$depends" "$package"
 done
-check "Depends has no Swift library (the runtime is inside)" bash -c '! grep -qi "swift\|libicu\|foundation" <<<"$1"' _ "$depends"
+check "Depends has no Swift or C++ library (the runtime and libstdc++ are inside)" bash -c '! grep -qi "swift\|libicu\|foundation\|libstdc++" <<<"$1"' _ "$depends"
+check "lintian reports no error or warning (overrides carry their reasons)" \
+    bash -c 'lintian --fail-on error,warning --suppress-tags spelling-error-in-binary "$1" 2>&1 | grep -v "privileges is not recommended"; exit "${PIPESTATUS[0]}"' _ "$DEB"
 check "Recommends passt" bash -c 'tr ", " "\n\n" <<<"$1" | grep -qx passt' _ "$(field Recommends)"
 check "Description has a synopsis and a long text" bash -c '[ "$(wc -l <<<"$1")" -gt 3 ]' _ "$(field Description)"
 
@@ -257,6 +263,25 @@ DPKG=(dpkg --root="$ROOT" --force-script-chrootless --force-depends --log=/dev/n
 if output=$("${DPKG[@]}" -i "$DEB" 2>&1); then pass "dpkg -i into the scratch root"; else fail "dpkg -i into the scratch root" "$output"; fi
 check "dpkg says qnet is installed" bash -c 'dpkg-query --admindir="$1/var/lib/dpkg" -W -f="\${Status}" qnet | grep -qx "install ok installed"' _ "$ROOT"
 check "postinst created the qnet user in the scratch root (systemd-sysusers)" grep -q "^qnet:" "$ROOT/etc/passwd"
+# The fallback without systemd, on a private copy of /etc (a mount namespace where
+# systemd-sysusers and systemd-tmpfiles are hidden and /etc is the copy): adduser makes the
+# user there, and /run/qnet is made with mkdir.
+check "without systemd-sysusers, postinst makes the qnet user with adduser (in kvm when it exists)" \
+    unshare --mount --propagation private bash -c '
+        set -e
+        cp -a /etc "$1/etc-copy" && mount --bind "$1/etc-copy" /etc
+        mount --bind /dev/null "$(command -v systemd-sysusers)"
+        mount --bind /dev/null "$(command -v systemd-tmpfiles)"
+        # Forget any qnet user in the copy (userdel refuses while a process runs as qnet).
+        sed -i "/^qnet:/d" /etc/passwd /etc/shadow /etc/group /etc/gshadow
+        for file in /etc/group /etc/gshadow; do
+            awk -F: -v OFS=: "{ n = split(\$NF, m, \",\"); l = \"\"; for (i = 1; i <= n; i++) if (m[i] != \"qnet\") l = l (l == \"\" ? \"\" : \",\") m[i]; \$NF = l; print }" "$file" > "$file.new"
+            cat "$file.new" > "$file" && rm "$file.new"
+        done
+        if getent passwd qnet >/dev/null; then echo "qnet is still in the copy of /etc"; exit 1; fi
+        sh "$2" configure >/dev/null
+        getent passwd qnet | grep -q ":/usr/sbin/nologin$"
+        ! getent group kvm >/dev/null || id -nG qnet | grep -qw kvm' _ "$WORK" "$CONTROL/postinst"
 check "the host's passwd, group and dpkg status are untouched" test "$(host_fingerprint)" = "$HOST_BEFORE"
 check "man -M finds qnet(1) in the scratch root" bash -c 'MANWIDTH=100 man -M "$1/usr/share/man" qnet 2>&1 | grep -q "^NAME"' _ "$ROOT"
 mkdir -p "$ROOT/var/lib/qnet/networks" && echo "name: lab" > "$ROOT/var/lib/qnet/networks/lab.yaml"
