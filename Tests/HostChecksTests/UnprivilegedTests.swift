@@ -3,20 +3,9 @@ import Foundation
 import QNetTestSupport
 import Testing
 
-/// The qnet executable built next to the test bundle.
-func qnetExecutable() -> String? {
-    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-    for _ in 0..<3 {
-        let candidate = directory.appendingPathComponent("qnet").path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        directory = directory.deletingLastPathComponent()
-    }
-    return nil
-}
-
 /// Whether the built qnet has the doctor command (it is registered in QNet.swift).
 let doctorIsRegistered: Bool = {
-    guard let qnet = qnetExecutable(), let result = try? run(qnet, ["doctor", "--help"]) else { return false }
+    guard let qnet = try? qnetExecutable(), let result = try? run(qnet, ["doctor", "--help"]) else { return false }
     return result.status == 0
 }()
 
@@ -36,7 +25,7 @@ let doctorIsRegistered: Bool = {
 
     @Test(.enabled(if: doctorIsRegistered, "the qnet executable has no doctor command yet (register Doctor.self in QNet.swift)"))
     func nobodySeesTheTunPermissionFailureWithItsRemedy() throws {
-        let qnet = try #require(qnetExecutable())
+        let qnet = try qnetExecutable()
         let result = try inNamespaceWithRootOnlyTun(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", qnet, "doctor", "--json"])
         #expect(result.status == 1, "\(result.stderr)")
         let report = try JSONDecoder().decode(DoctorReport.self, from: Data(result.stdout.utf8))
@@ -52,7 +41,7 @@ let doctorIsRegistered: Bool = {
 
     @Test(.enabled(if: doctorIsRegistered, "the qnet executable has no doctor command yet (register Doctor.self in QNet.swift)"))
     func rootCheckingForUserNobody() throws {
-        let qnet = try #require(qnetExecutable())
+        let qnet = try qnetExecutable()
         let result = try inNamespaceWithRootOnlyTun([qnet, "doctor", "--user", "nobody"])
         #expect(result.status == 1)
         #expect(result.stdout.contains("FAIL  TUN access for nobody"))

@@ -2,22 +2,10 @@ import Foundation
 import QNetTestSupport
 import Testing
 
-/// The built `qnet` executable next to this test bundle.
-func qnetBinary() throws -> String {
-    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-    var directory = bundle.deletingLastPathComponent()
-    // On Linux the bundle is .build/<triple>/debug/qnetPackageTests.xctest
-    for _ in 0..<3 {
-        let candidate = directory.appendingPathComponent("qnet").path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        directory = directory.deletingLastPathComponent()
-    }
-    throw TestSupportError("the qnet executable was not built next to the tests (run `swift build` first; `make test` does)")
-}
 
 @discardableResult
 func qnet(_ arguments: [String], environment: [String: String]? = nil) throws -> CommandResult {
-    try run(try qnetBinary(), arguments, environment: environment)
+    try run(try qnetExecutable(), arguments, environment: environment)
 }
 
 /// The CLI end to end, as an admin runs it, checked with `ip -j` (tier 3).
@@ -94,7 +82,7 @@ struct CLIRoundTripTests {
         let ns = try TestNamespace("exec")
         try ns.ip("link", "add", "eth0", "type", "veth", "peer", "name", "lan0")
         try ns.ip("addr", "add", "192.168.1.10/24", "dev", "eth0")
-        let binary = try qnetBinary()
+        let binary = try qnetExecutable()
         let trace = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-exec-\(getpid()).trace").path
         defer { try? FileManager.default.removeItem(atPath: trace) }
         let commands: [[String]] = [
@@ -169,8 +157,8 @@ struct CLIRoundTripTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let ifup = directory.appendingPathComponent("qemu-ifup").path
         let ifdown = directory.appendingPathComponent("qemu-ifdown").path
-        try FileManager.default.createSymbolicLink(atPath: ifup, withDestinationPath: try qnetBinary())
-        try FileManager.default.createSymbolicLink(atPath: ifdown, withDestinationPath: try qnetBinary())
+        try FileManager.default.createSymbolicLink(atPath: ifup, withDestinationPath: try qnetExecutable())
+        try FileManager.default.createSymbolicLink(atPath: ifdown, withDestinationPath: try qnetExecutable())
         var environment = ProcessInfo.processInfo.environment
         environment["QNET_BRIDGE"] = "br7"
 
