@@ -121,9 +121,9 @@ struct DefinitionFileTests {
         let path = store.definitionPath(saved.name)
         try (try String(contentsOfFile: path, encoding: .utf8) + "forward: all\n").write(toFile: path, atomically: true, encoding: .utf8)
         let error = #expect(throws: NetworkError.self) { try store.definitionIfPresent(saved.name) }
-        guard case let .unreadableDefinition(errorPath, reason) = error else { Issue.record("\(String(describing: error))"); return }
-        #expect(errorPath == path)
-        #expect(reason.hasPrefix("line ") && reason.contains(": unknown key forward; allowed: name, mode, bridge"), "\(reason)")
+        guard case let .unreadableDefinition(problem) = error else { Issue.record("\(String(describing: error))"); return }
+        #expect(problem.file == path && problem.line != nil)
+        #expect(problem.description.contains(": unknown key forward; allowed: name, mode, bridge"), "\(problem)")
     }
 }
 

@@ -39,8 +39,9 @@ struct ErrorMessageTests {
         Sample(error: VMError.nicNotOnBridge(tap: "vnet3", bridge: "br0"), names: "vnet3", isUsage: false),
 
         Sample(error: NetworkError.noSuchNetwork("lab"), names: "'lab'", isUsage: false),
-        Sample(error: NetworkError.unreadableDefinition(path: "/var/lib/qnet/networks/lab.yaml", reason: "key 'mode' missing"),
-               names: "lab.yaml", isUsage: false),
+        Sample(error: NetworkError.unreadableDefinition(DefinitionFileError(file: "/var/lib/qnet/networks/lab.yaml", line: 3,
+                                                                            problem: .missingKey(path: "mode"))),
+               names: "lab.yaml, line 3: missing key mode", isUsage: false),
         Sample(error: NetworkError.nameTaken("lab"), names: "'lab'", isUsage: true),
         Sample(error: NetworkError.bridgeTaken(bridge: "br7", network: "other"), names: "'br7'", isUsage: true),
         Sample(error: NetworkError.bridgeNameExists(bridge: "eth0", mode: .nat), names: "'eth0'", isUsage: true),

@@ -6,8 +6,8 @@ import QNetTypes
 /// own values are `NetworkConfigError`, carried by `badSetting`.
 public enum NetworkError: UserFacingError, Equatable, Sendable {
     case noSuchNetwork(String)
-    /// The stored definition file does not decode; `reason` is the decoder's explanation.
-    case unreadableDefinition(path: String, reason: String)
+    /// The stored definition file does not decode (the file, the line, the problem).
+    case unreadableDefinition(DefinitionFileError)
     case nameTaken(String)
     /// Another network's definition already names this bridge.
     case bridgeTaken(bridge: String, network: String)
@@ -45,8 +45,8 @@ public enum NetworkError: UserFacingError, Equatable, Sendable {
         switch self {
         case let .noSuchNetwork(name):
             "no network named '\(printable(name))' (see `qnet net list`)"
-        case let .unreadableDefinition(path, reason):
-            "network definition \(path) is invalid: \(reason)"
+        case let .unreadableDefinition(error):
+            "network definition \(error)"
         case let .nameTaken(name):
             "a network named '\(name)' exists; delete it first or pick another name"
         case let .bridgeTaken(bridge, network):

@@ -52,9 +52,12 @@ public struct NetworkStore: Sendable {
     /// The stored definition, or nil when no network has this name (a file that does not
     /// decode still throws).
     public func definitionIfPresent(_ name: String) throws -> NetworkDefinition? {
-        guard let text = try? FileSystem.readText(definitionPath(name)) else { return nil }
+        let text: String
+        do { text = try FileSystem.readText(definitionPath(name)) } catch let error as SystemError where error.errno == .noSuchFileOrDirectory {
+            return nil
+        }
         do { return try DefinitionYAML.decode(NetworkDefinition.self, from: text, file: definitionPath(name)) } catch let error as DefinitionFileError {
-            throw NetworkError.unreadableDefinition(path: definitionPath(name), reason: (error.line.map { "line \($0): " } ?? "") + error.problem.description)
+            throw NetworkError.unreadableDefinition(error)
         }
     }
 
