@@ -63,7 +63,6 @@ let package = Package(
                 "QNetTypes", "CLinuxSystem", "QNetSystem", "Netlink", "HostNetwork", "HostChecks", "QEMU",
                 "GuestImage", "VirtualMachines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Yams", package: "Yams"),
             ]),
         .executableTarget(name: "qnet", dependencies: ["QNetCommands"]),
         // Benchmarks (bench/): qnet against `ip` per step and `ip -batch`; see BENCHMARKS.md.
