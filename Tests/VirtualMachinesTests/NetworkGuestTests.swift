@@ -182,34 +182,3 @@ struct BridgeNetworkTests {
         #expect(try fixture.hostFootprint() == before)
     }
 }
-
-/// `qnet demo` leaves nothing behind when interrupted with Ctrl-C.
-@Suite(.serialized, Privileged.enabled)
-struct DemoInterruptTests {
-    @Test(.timeLimit(.minutes(2)))
-    func ctrlCInTheMiddleCleansUp() throws {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("qnet").path
-        let demo = Process()
-        demo.executableURL = URL(fileURLWithPath: binary)
-        demo.arguments = ["demo"]
-        let output = Pipe()
-        demo.standardOutput = output
-        demo.standardError = output
-        try demo.run()
-        // Interrupt once the VM is being started (the namespaces and dnsmasq exist).
-        var seen = ""
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline && !seen.contains("waiting for the guest") {
-            seen += String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
-        }
-        #expect(seen.contains("waiting for the guest"), "\(seen)")
-        kill(demo.processIdentifier, SIGINT)
-        _ = output.fileHandleForReading.readDataToEndOfFile()
-        demo.waitUntilExit()
-        #expect(demo.terminationStatus != 0)
-        let namespaces = try run("ip", ["netns", "list"]).stdout
-        #expect(!namespaces.contains("qnet-demo-"), "\(namespaces)")
-        #expect(try run("pgrep", ["-f", "qnet-demo"]).status != 0, "a demo process was left running")
-        #expect(!FileManager.default.fileExists(atPath: "/tmp/qnet-demo"))
-    }
-}

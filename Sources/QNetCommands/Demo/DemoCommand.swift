@@ -1,7 +1,6 @@
 import ArgumentParser
 import Glibc
 import GuestImage
-import VirtualMachines
 
 /// `qnet demo`: the classic recipe, replayed in namespaces it creates and removes.
 struct DemoCommand: ParsableCommand {
@@ -13,27 +12,14 @@ struct DemoCommand: ParsableCommand {
             that LAN, then runs, printing each command: qnet bridge create br0 --uplink eth0, qnet show, \
             qnet disk create, qnet vm run (a micro-VM that gets a lease and pings the router), qnet show, \
             qnet vm stop (its TAP disappears), qnet bridge delete (eth0 gets its address and route back). \
-            Leaves nothing behind, even on Ctrl-C. Needs root.
+            Leaves nothing behind, even on Ctrl-C; every name it makes carries its pid, so demos can run side by \
+            side, and what a killed demo left is removed by the next. Needs root.
             """)
 
     func run() throws {
         guard geteuid() == 0 else { throw ValidationError("qnet demo needs root (it creates network namespaces)") }
         let image = try GuestImageBuilder().cached().image
-        let guest = Demo.Guest(
-            kernel: image.kernel, initramfs: image.initramfs,
-            commandLine: { router in
-                (try? ProbePlan(mode: .serve, addressing: .dhcp, gateway: .automatic, targets: [router], stepTimeout: 15,
-                                hostname: "demo-guest").kernelCommandLine()) ?? ""
-            },
-            leaseLine: { line in
-                guard case let .step(step)? = ProbeEvent(line: Substring(line)), step.name == "address", step.ok else { return nil }
-                return "\(step.fields["addr"] ?? "?") from \(step.fields["server"] ?? "?") in \(step.milliseconds) ms"
-            },
-            pingOK: { line in
-                guard case let .step(step)? = ProbeEvent(line: Substring(line)) else { return false }
-                return step.name == "ping" && step.ok
-            })
-        let demo = Demo(qnet: Self.ownExecutable(), guest: guest)
+        let demo = DemoWalkthrough(qnet: Self.ownExecutable(), image: image)
         // Unbuffered, so each step shows as it happens even through a pipe.
         demo.say = { line in writeStandardOutput(Array((line + "\n").utf8)) }
         // A parent may have started us with these blocked (Foundation's Process does): Ctrl-C
@@ -43,8 +29,8 @@ struct DemoCommand: ParsableCommand {
         sigaddset(&interrupting, SIGINT)
         sigaddset(&interrupting, SIGTERM)
         sigprocmask(SIG_UNBLOCK, &interrupting, nil)
-        signal(SIGINT) { _ in Demo.interrupted = 1 }
-        signal(SIGTERM) { _ in Demo.interrupted = 1 }
+        signal(SIGINT) { _ in DemoWalkthrough.interrupted = 1 }
+        signal(SIGTERM) { _ in DemoWalkthrough.interrupted = 1 }
         guard demo.run() else { throw ExitCode(1) }
     }
 
