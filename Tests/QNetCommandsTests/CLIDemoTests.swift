@@ -12,7 +12,7 @@ struct CLIDemoTests {
         private(set) var text = ""
 
         init() throws {
-            process.executableURL = URL(fileURLWithPath: try qnetBinary())
+            process.executableURL = URL(fileURLWithPath: try qnetExecutable())
             process.arguments = ["demo"]
             process.standardOutput = output
             process.standardError = output
