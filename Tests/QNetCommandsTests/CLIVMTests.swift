@@ -15,21 +15,39 @@ struct CLIVMTests {
         return "/boot/\(name)"
     }
 
+    /// A namespace with bridge br0, a state directory, and one VM started on br0 by
+    /// `qnet vm run` (so QEMU outlives the command); the VM is killed and all removed at deinit.
+    final class RunningVM {
+        let ns: TestNamespace
+        let state: String
+        let name: String
+        var global: [String] { ["--netns", ns.name, "--state-dir", state] }
+
+        init(_ name: String) throws {
+            self.name = name
+            ns = try TestNamespace(name)
+            try ns.ip("link", "add", "br0", "type", "bridge")
+            try ns.ip("link", "set", "br0", "up")
+            state = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-cli-\(name)-\(getpid())").path
+            let started = try qnet(global + ["vm", "run", name, "--memory", "128", "--accel", "tcg", "--nic", "bridge=br0",
+                                             "--kernel", try CLIVMTests.kernel(), "--append", "console=ttyS0 panic=0", "--user", "nobody"])
+            guard started.status == 0 else { throw TestSupportError("vm run \(name) failed: \(started.stderr)") }
+        }
+
+        deinit {
+            _ = try? qnet(global + ["vm", "kill", name])
+            try? FileManager.default.removeItem(atPath: state)
+        }
+    }
+
     /// `vm stop` returns only once QEMU has exited: right after it, the pid is gone from the
     /// process table and the VM's TAP from the namespace (QEMU's main thread turns zombie
     /// before its other threads have closed the TAPs, and keeps the pid until reaped).
     @Test(.timeLimit(.minutes(2)))
     func vmStopReturnsOnceQEMUIsGone() throws {
-        let ns = try TestNamespace("vmstopcli")
-        try ns.ip("link", "add", "br0", "type", "bridge")
-        try ns.ip("link", "set", "br0", "up")
-        let state = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-clivm-\(getpid())").path
-        defer { try? FileManager.default.removeItem(atPath: state) }
-        let global = ["--netns", ns.name, "--state-dir", state]
-        let started = try qnet(global + ["vm", "run", "stop1", "--memory", "128", "--accel", "tcg", "--nic", "bridge=br0",
-                                         "--kernel", try Self.kernel(), "--append", "console=ttyS0 panic=0", "--user", "nobody"])
-        #expect(started.status == 0, "\(started.stderr)")
-        defer { _ = try? qnet(global + ["vm", "kill", "stop1"]) }
+        let vm = try RunningVM("stop1")
+        defer { withExtendedLifetime(vm) {} }
+        let ns = vm.ns, global = vm.global
         let status = try qnet(global + ["vm", "status", "stop1", "--json"])
         let object = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
         let pid = try #require(object?["pid"] as? Int32, "\(status.stdout)")
@@ -47,16 +65,9 @@ struct CLIVMTests {
     /// `tap delete` exit 1 naming the VM and change nothing, unless --force.
     @Test(.timeLimit(.minutes(2)))
     func deletingARunningVMsBridgeOrTAPIsRefusedUnlessForced() throws {
-        let ns = try TestNamespace("vmbusy")
-        try ns.ip("link", "add", "br0", "type", "bridge")
-        try ns.ip("link", "set", "br0", "up")
-        let state = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-clibusy-\(getpid())").path
-        defer { try? FileManager.default.removeItem(atPath: state) }
-        let global = ["--netns", ns.name, "--state-dir", state]
-        let started = try qnet(global + ["vm", "run", "busy1", "--memory", "128", "--accel", "tcg", "--nic", "bridge=br0",
-                                         "--kernel", try Self.kernel(), "--append", "console=ttyS0 panic=0", "--user", "nobody"])
-        #expect(started.status == 0, "\(started.stderr)")
-        defer { _ = try? qnet(global + ["vm", "kill", "busy1"]) }
+        let vm = try RunningVM("busy1")
+        defer { withExtendedLifetime(vm) {} }
+        let ns = vm.ns, global = vm.global
         let tap = try #require(try ns.json("link", "show", "type", "tun").first?["ifname"] as? String)
         let before = try ns.stateSummary()
 
