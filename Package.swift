@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers, bottom to top (each may import only the ones above it in this list):
-//   QNetTypes     value types: MAC and IP addresses, prefixes, interface names; no syscalls
+//   QNetTypes     value types: MAC and IP addresses, prefixes, interface names and indexes; no syscalls
 //   CLinuxNet     C shim over the kernel UAPI headers: constants and struct layouts only
 //   CLinuxSystem  C wrappers for syscalls Swift cannot call (ioctl, open, spawn, setns, SCM_RIGHTS)
 //   QNetSystem    processes, files (atomic, openat), clock, users, locks, signals, SystemError
@@ -46,7 +46,7 @@ let package = Package(
                 "QNetTypes", "QNetSystem", "CLinuxNet", "CLinuxSystem", "NetlinkWire", "Netlink",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
-        .target(name: "HostChecks", dependencies: ["QNetSystem", "CLinuxSystem", "HostNetwork"]),
+        .target(name: "HostChecks", dependencies: ["QNetTypes", "QNetSystem", "CLinuxSystem", "HostNetwork"]),
         .target(name: "QEMU", dependencies: ["QNetTypes", "QNetSystem", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "QMP", dependencies: ["CLinuxSystem", "QNetSystem", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "GuestImage", dependencies: ["QNetSystem"]),
@@ -71,7 +71,7 @@ let package = Package(
         .testTarget(name: "QNetSystemTests", dependencies: ["QNetSystem", "QNetTestSupport", .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire", "QNetTypes", "NetlinkTestSupport"]),
         // A scripted netlink transport shared by the request-layer suites (tier 2, no root).
-        .target(name: "NetlinkTestSupport", dependencies: ["Netlink", "NetlinkWire"], path: "Tests/NetlinkTestSupport"),
+        .target(name: "NetlinkTestSupport", dependencies: ["Netlink", "NetlinkWire", "QNetTypes"], path: "Tests/NetlinkTestSupport"),
         .testTarget(
             name: "NetlinkTests",
             dependencies: ["Netlink", "NetlinkWire", "QNetTypes", "NetlinkTestSupport", .product(name: "SystemPackage", package: "swift-system")]),

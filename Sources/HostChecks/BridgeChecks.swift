@@ -121,13 +121,13 @@ public enum BridgeChecks {
             return CheckResult(id: id, status: .warn, title: title, found: "cannot read addresses or routes: \(error)",
                                remedy: "run `sudo qnet doctor --bridge \(bridge.name)`")
         }
-        let names = Dictionary(links.map { (UInt32($0.index), $0.name) }, uniquingKeysWith: { first, _ in first })
-        let onBridge = addresses.filter { $0.index == UInt32(bridge.index) }
-        let uplinkIndexes = Set(uplinks.map { UInt32($0.index) })
+        let names = Dictionary(links.map { ($0.index, $0.name) }, uniquingKeysWith: { first, _ in first })
+        let onBridge = addresses.filter { $0.index == bridge.index }
+        let uplinkIndexes = Set(uplinks.map { $0.index })
         let onUplinks = addresses.filter { uplinkIndexes.contains($0.index) }
         let defaults = routes.filter(\.isDefault)
         let defaultsViaUplink = defaults.filter { $0.outputIndex.map(uplinkIndexes.contains) ?? false }
-        let defaultsViaBridge = defaults.filter { $0.outputIndex == UInt32(bridge.index) }
+        let defaultsViaBridge = defaults.filter { $0.outputIndex == bridge.index }
         let uplinkNames = uplinks.map(\.name).joined(separator: ", ")
 
         if !onUplinks.isEmpty || !defaultsViaUplink.isEmpty {

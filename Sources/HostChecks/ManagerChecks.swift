@@ -1,5 +1,6 @@
 import Glibc
 import HostNetwork
+import QNetTypes
 
 /// NetworkManager and systemd-networkd: running, and whether they would manage the bridge
 /// and qnet's TAPs (a manager that does can take addresses away, bring ports down or
@@ -11,7 +12,7 @@ enum ManagerChecks {
         /// .bridge, or .tun for qnet's TAPs.
         var kind: LinkKind
         /// The ifindex, when it exists now (for networkd's runtime state).
-        var index: Int32?
+        var index: InterfaceIndex?
     }
 
     /// The first process whose /proc/PID/comm is `comm` (15 characters at most: the

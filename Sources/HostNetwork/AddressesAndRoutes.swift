@@ -5,7 +5,7 @@ import QNetTypes
 
 /// An address assigned to an interface (`ip addr show`).
 public struct InterfaceAddress: Equatable, Sendable {
-    public var index: UInt32
+    public var index: InterfaceIndex
     public var prefix: IPPrefix
     public var scope: UInt8
     /// IFA_F_* flags (permanent, noprefixroute, ...).
@@ -18,7 +18,7 @@ public struct InterfaceAddress: Equatable, Sendable {
     public var validLifetime: UInt32?
     public var preferredLifetime: UInt32?
 
-    public init(index: UInt32, prefix: IPPrefix, scope: UInt8 = 0, flags: UInt32 = 0, label: String? = nil,
+    public init(index: InterfaceIndex, prefix: IPPrefix, scope: UInt8 = 0, flags: UInt32 = 0, label: String? = nil,
                 broadcast: IPAddress? = nil, metric: UInt32? = nil, validLifetime: UInt32? = nil, preferredLifetime: UInt32? = nil) {
         self.index = index
         self.prefix = prefix
@@ -57,7 +57,7 @@ public struct InterfaceAddress: Equatable, Sendable {
     }
 
     /// The RTM_NEWADDR/RTM_DELADDR body for this address on interface `index`.
-    func message(index: UInt32, label: String? = nil) -> AddressMessage {
+    func message(index: InterfaceIndex, label: String? = nil) -> AddressMessage {
         var message = AddressMessage(family: prefix.address.family, prefixLength: prefix.length,
                                      flags: UInt8(truncatingIfNeeded: flags), scope: scope, index: index)
         message.attributes = [.local(prefix.address), .address(prefix.address)]
@@ -81,7 +81,7 @@ public struct InterfaceAddress: Equatable, Sendable {
 public struct Route: Equatable, Sendable {
     public var destination: IPPrefix?
     public var gateway: IPAddress?
-    public var outputIndex: UInt32?
+    public var outputIndex: InterfaceIndex?
     public var metric: UInt32?
     public var table: UInt32
     public var routeProtocol: UInt8
@@ -91,7 +91,7 @@ public struct Route: Equatable, Sendable {
     public var family: AddressFamily
 
     /// A route in the main table, as `ip route add` makes it (proto boot).
-    public init(destination: IPPrefix?, gateway: IPAddress? = nil, outputIndex: UInt32? = nil, metric: UInt32? = nil,
+    public init(destination: IPPrefix?, gateway: IPAddress? = nil, outputIndex: InterfaceIndex? = nil, metric: UInt32? = nil,
                 table: UInt32 = UInt32(RouteMessage.mainTable), routeProtocol: UInt8 = RouteMessage.protocolBoot,
                 scope: UInt8? = nil, type: UInt8 = RouteMessage.typeUnicast, preferredSource: IPAddress? = nil) {
         self.destination = destination
@@ -129,7 +129,7 @@ public struct Route: Equatable, Sendable {
     public var isDefault: Bool { destination == nil || destination?.length == 0 }
 
     /// The RTM_NEWROUTE/RTM_DELROUTE body, with `outputIndex` replaced when given.
-    func message(outputIndex override: UInt32? = nil) -> RouteMessage {
+    func message(outputIndex override: InterfaceIndex? = nil) -> RouteMessage {
         var message = RouteMessage(family: family, destinationLength: destination?.length ?? 0,
                                    table: table < 256 ? UInt8(table) : RouteMessage.unspecifiedTable,
                                    routeProtocol: routeProtocol, scope: scope, type: type)
@@ -143,7 +143,7 @@ public struct Route: Equatable, Sendable {
     }
 
     /// The route as `ip route` prints it, with interface names from `names`.
-    public func formatted(names: [UInt32: String] = [:]) -> String {
+    public func formatted(names: [InterfaceIndex: String] = [:]) -> String {
         var parts = [isDefault ? "default" : destination!.description]
         if let gateway { parts.append("via \(gateway)") }
         if let outputIndex { parts.append("dev \(names[outputIndex] ?? "if\(outputIndex)")") }
@@ -160,7 +160,7 @@ extension HostNetwork {
 
     /// Lists addresses, optionally of one family and one interface. Equivalent to
     /// `ip [-4|-6] addr show [dev NAME]`.
-    public func addresses(family: AddressFamily = .unspecified, index: Int32? = nil) throws -> [InterfaceAddress] {
+    public func addresses(family: AddressFamily = .unspecified, index: InterfaceIndex? = nil) throws -> [InterfaceAddress] {
         let messages = try perform("listing addresses") {
             try connection.dump(.getAddress, payload: AddressMessage(family: family).encoded())
         }
@@ -171,7 +171,7 @@ extension HostNetwork {
                 throw HostNetworkError.kernel(operation: "decoding an address", .malformedReply(error))
             }
             guard let address = InterfaceAddress(message: decoded) else { continue }
-            if let index, address.index != UInt32(index) { continue }
+            if let index, address.index != index { continue }
             result.append(address)
         }
         return result
@@ -181,11 +181,11 @@ extension HostNetwork {
     /// Needs CAP_NET_ADMIN.
     public func addAddress(_ prefix: IPPrefix, to name: String, metric: UInt32? = nil) throws {
         let link = try self.link(named: name)
-        try addAddress(InterfaceAddress(index: UInt32(link.index), prefix: prefix, metric: metric), interfaceName: name)
+        try addAddress(InterfaceAddress(index: link.index, prefix: prefix, metric: metric), interfaceName: name)
     }
 
     /// Adds an address exactly as described (label, lifetimes, flags, metric kept).
-    public func addAddress(_ address: InterfaceAddress, interfaceName: String, toIndex index: UInt32? = nil) throws {
+    public func addAddress(_ address: InterfaceAddress, interfaceName: String, toIndex index: InterfaceIndex? = nil) throws {
         let target = index ?? address.index
         let label = address.label.flatMap { relabel($0, to: interfaceName) }
         do {

@@ -241,9 +241,9 @@ extension HostNetwork {
         let bridgeLink = try self.link(named: bridge)
         let portLink = try self.link(named: port)
         try checkAttachable(port: portLink, bridge: bridgeLink)
-        let wasPort = portLink.masterIndex == UInt32(bridgeLink.index)
+        let wasPort = portLink.masterIndex == bridgeLink.index
         if !wasPort {
-            try setLink(index: portLink.index, name: port, LinkChange(master: .index(UInt32(bridgeLink.index))))
+            try setLink(index: portLink.index, name: port, LinkChange(master: .index(bridgeLink.index)))
         }
         guard !options.isEmpty else { return }
         // Kernel quirk: rtnl_newlink applies IFLA_INFO_SLAVE_DATA through the port's
@@ -263,7 +263,7 @@ extension HostNetwork {
     /// The interfaces attached to `bridge`, in index order. Equivalent to
     /// `ip link show master BRIDGE` / `bridge link show`.
     public func ports(of bridge: Link, in links: [Link]) -> [Link] {
-        links.filter { $0.masterIndex == UInt32(bridge.index) }.sorted { $0.index < $1.index }
+        links.filter { $0.masterIndex == bridge.index }.sorted { $0.index < $1.index }
     }
 
     /// EOPNOTSUPP for vlan_filtering means the kernel was built without it.

@@ -29,7 +29,7 @@ extension HostNetwork {
         // Kernel quirk: within one RTM_NEWLINK, do_setlink applies IFLA_MTU before
         // IFLA_MASTER, so the TAP already has the bridge's MTU when it joins and the
         // bridge's MTU never drops to the TAP's.
-        let change = LinkChange(up: true, master: .index(UInt32(bridgeLink.index)), mtu: bridgeLink.mtu,
+        let change = LinkChange(up: true, master: .index(bridgeLink.index), mtu: bridgeLink.mtu,
                                 macAddress: keepsMAC ? nil : newMACAddress())
         try changeOrRestore(tapLink, change)
     }
@@ -46,7 +46,7 @@ extension HostNetwork {
         let tapLink = try hookTAP(named: tap)
         if let bridge {
             let bridgeLink = try self.bridge(named: bridge)
-            if let master = tapLink.masterIndex, master != UInt32(bridgeLink.index) {
+            if let master = tapLink.masterIndex, master != bridgeLink.index {
                 throw HostNetworkError.notAPort(port: tap, bridge: bridge)
             }
         }

@@ -92,7 +92,7 @@ public final class HostNetwork: @unchecked Sendable {
     }
 
     /// Looks up one interface by index. Equivalent to `ip link show` filtered by index.
-    public func link(index: Int32) throws -> Link? {
+    public func link(index: InterfaceIndex) throws -> Link? {
         do {
             let replies = try connection.get(.getLink, payload: LinkMessage(index: index, attributes: [extendedInfoFilter]).encoded())
             return try replies.first { $0.header.type == .newLink }.map { Link(message: try decodeLink($0)) }
@@ -125,7 +125,7 @@ public final class HostNetwork: @unchecked Sendable {
     }
 
     /// ``setLink(_:_:)`` for a link whose index is known.
-    public func setLink(index: Int32, name: String, _ change: LinkChange) throws {
+    public func setLink(index: InterfaceIndex, name: String, _ change: LinkChange) throws {
         try perform("ip link set \(name)\(change.summary)") {
             try connection.execute(.newLink, payload: change.message(index: index).encoded())
         }
@@ -154,7 +154,7 @@ public final class HostNetwork: @unchecked Sendable {
         let portLink = try self.link(named: port)
         if let bridge {
             let bridgeLink = try self.link(named: bridge)
-            guard portLink.masterIndex == UInt32(bridgeLink.index) else { throw HostNetworkError.notAPort(port: port, bridge: bridge) }
+            guard portLink.masterIndex == bridgeLink.index else { throw HostNetworkError.notAPort(port: port, bridge: bridge) }
         }
         try setLink(index: portLink.index, name: port, LinkChange(master: LinkChange.Master.none))
     }
@@ -163,11 +163,11 @@ public final class HostNetwork: @unchecked Sendable {
         guard bridge.isBridge else { throw HostNetworkError.notABridge(bridge.name, kind: bridge.kind) }
         if port.index == bridge.index { throw HostNetworkError.bridgeIntoItself(bridge.name) }
         if let master = port.masterIndex {
-            if master == UInt32(bridge.index) { return }
-            let masterName = try link(index: Int32(master))?.name ?? "interface \(master)"
+            if master == bridge.index { return }
+            let masterName = try link(index: master)?.name ?? "interface \(master)"
             throw HostNetworkError.alreadyEnslaved(port: port.name, master: masterName)
         }
-        if port.isBridge, bridge.masterIndex == UInt32(port.index) {
+        if port.isBridge, bridge.masterIndex == port.index {
             throw HostNetworkError.bridgeIntoOwnPort(bridge: bridge.name, port: port.name)
         }
     }
@@ -206,7 +206,7 @@ public final class HostNetwork: @unchecked Sendable {
 /// What ``HostNetwork/setLink(_:_:)`` changes; nil fields are left alone (not sent).
 public struct LinkChange: Equatable, Sendable {
     public enum Master: Equatable, Sendable {
-        case index(UInt32)
+        case index(InterfaceIndex)
         /// `nomaster`: IFLA_MASTER = 0.
         case none
     }
@@ -231,7 +231,7 @@ public struct LinkChange: Equatable, Sendable {
     }
 
     /// The RTM_NEWLINK body (no NLM_F_CREATE: it changes an existing link).
-    public func message(index: Int32) -> LinkMessage {
+    public func message(index: InterfaceIndex) -> LinkMessage {
         var message = LinkMessage(index: index)
         if let up {
             message.change = .up

@@ -4,7 +4,7 @@ import QNetTypes
 
 /// One network interface as the kernel reports it (`ip -d link show`).
 public struct Link: Equatable, Sendable {
-    public var index: Int32
+    public var index: InterfaceIndex
     public var name: String
     /// IFLA_INFO_KIND: bridge, tun, veth, ...; nil for physical devices and lo.
     public var kind: LinkKind?
@@ -13,7 +13,7 @@ public struct Link: Equatable, Sendable {
     public var operState: OperState
     public var flags: InterfaceFlags
     /// The index of the bridge (or other master) this interface is attached to.
-    public var masterIndex: UInt32?
+    public var masterIndex: InterfaceIndex?
     public var group: UInt32
     public var alias: String?
     /// IFLA_CARRIER (false when the kernel did not say).

@@ -86,12 +86,12 @@ public struct TAPOptions: Equatable, Sendable {
 /// what QEMU receives with `-netdev tap,fd=N` (or `fds=N:M` for several queues).
 public final class TAPDevice: @unchecked Sendable {
     public let name: String
-    public let index: Int32
+    public let index: InterfaceIndex
     public let macAddress: MACAddress
     public private(set) var descriptors: [Int32]
     public let persistent: Bool
 
-    init(name: String, index: Int32, macAddress: MACAddress, descriptors: [Int32], persistent: Bool) {
+    init(name: String, index: InterfaceIndex, macAddress: MACAddress, descriptors: [Int32], persistent: Bool) {
         self.name = name
         self.index = index
         self.macAddress = macAddress
@@ -179,7 +179,7 @@ extension HostNetwork {
             let bridge = options.bridge.flatMap { bridges[$0] }
             let change = LinkChange(
                 up: options.up ? true : nil,
-                master: bridge.map { .index(UInt32($0.index)) },
+                master: bridge.map { .index($0.index) },
                 mtu: options.mtu ?? bridge?.mtu,
                 macAddress: device.macAddress,
                 group: options.interfaceGroup,
@@ -247,7 +247,7 @@ extension HostNetwork {
             throw HostNetworkError.noSuchDevice(name)
         }
         ok = true
-        return TAPDevice(name: name, index: Int32(index), macAddress: options.macAddress ?? randomTAPMACAddress(),
+        return TAPDevice(name: name, index: InterfaceIndex(index), macAddress: options.macAddress ?? randomTAPMACAddress(),
                          descriptors: descriptors, persistent: options.persistent)
     }
 

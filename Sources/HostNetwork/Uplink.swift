@@ -44,7 +44,7 @@ extension HostNetwork {
     func movableRoutes(of link: Link) throws -> [Route] {
         var result: [Route] = []
         for family in [AddressFamily.inet, .inet6] {
-            for route in try routes(family: family, table: nil) where route.outputIndex == UInt32(link.index) {
+            for route in try routes(family: family, table: nil) where route.outputIndex == link.index {
                 if route.routeProtocol == RouteMessage.protocolKernel { continue }
                 if route.table == UInt32(RT_TABLE_LOCAL.rawValue) { continue }
                 if route.type != RouteMessage.typeUnicast { continue }
@@ -98,7 +98,7 @@ extension HostNetwork {
         if uplink.flags.contains(.loopback) { throw HostNetworkError.uplinkInUse(uplinkName, reason: "it is the loopback device") }
         if uplink.isBridge { throw HostNetworkError.uplinkInUse(uplinkName, reason: "it is itself a bridge (the kernel refuses bridges inside bridges)") }
         if let master = uplink.masterIndex {
-            let masterName = try self.link(index: Int32(master))?.name ?? "interface \(master)"
+            let masterName = try self.link(index: master)?.name ?? "interface \(master)"
             throw HostNetworkError.alreadyEnslaved(port: uplinkName, master: masterName)
         }
 
@@ -119,13 +119,13 @@ extension HostNetwork {
                 try addAddress(prefix, to: name)
             }
             try checkpoint("enslave uplink", transaction)
-            try setLink(index: uplink.index, name: uplink.name, LinkChange(master: .index(UInt32(bridge.index))))
+            try setLink(index: uplink.index, name: uplink.name, LinkChange(master: .index(bridge.index)))
             try moveAddressesAndRoutes(addresses: addresses, routes: routes, from: uplink, to: bridge, transaction: transaction)
             return UplinkMove(uplink: uplink.name, bridge: name, addresses: addresses.map(\.prefix),
                               routes: routes.map { route in
                                   var moved = route
-                                  moved.outputIndex = UInt32(bridge.index)
-                                  return moved.formatted(names: [UInt32(bridge.index): name])
+                                  moved.outputIndex = bridge.index
+                                  return moved.formatted(names: [bridge.index: name])
                               })
         }
     }
@@ -175,13 +175,13 @@ extension HostNetwork {
         }
         for address in addresses {
             var moved = address
-            moved.index = UInt32(target.index)
+            moved.index = target.index
             try checkpoint("add address", transaction)
-            try addAddress(moved, interfaceName: target.name, toIndex: UInt32(target.index))
+            try addAddress(moved, interfaceName: target.name, toIndex: target.index)
         }
         for route in routes {
             var moved = route
-            moved.outputIndex = UInt32(target.index)
+            moved.outputIndex = target.index
             try checkpoint("add route", transaction)
             try addRoute(moved)
         }
@@ -217,7 +217,7 @@ extension HostNetwork {
         return try inTransaction(transaction, command: "bridge delete \(name)") { transaction in
             try transaction.record(undo: record)
             try checkpoint("release: detach uplink", transaction)
-            if uplink.masterIndex == UInt32(bridge.index) {
+            if uplink.masterIndex == bridge.index {
                 try setLink(index: uplink.index, name: uplink.name, LinkChange(master: LinkChange.Master.none))
             }
             try moveAddressesAndRoutes(addresses: addresses, routes: routes, from: bridge, to: uplink, transaction: transaction)
@@ -228,8 +228,8 @@ extension HostNetwork {
             return UplinkMove(uplink: uplink.name, bridge: name, addresses: addresses.map(\.prefix),
                               routes: routes.map { route in
                                   var moved = route
-                                  moved.outputIndex = UInt32(uplink.index)
-                                  return moved.formatted(names: [UInt32(uplink.index): uplink.name])
+                                  moved.outputIndex = uplink.index
+                                  return moved.formatted(names: [uplink.index: uplink.name])
                               })
         }
     }

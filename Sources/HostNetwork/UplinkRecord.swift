@@ -63,10 +63,10 @@ public struct UplinkMoveRecord: JournalRecord, Equatable {
 
 /// The parts of a link's state a move may change.
 public struct RecordedLinkState: Codable, Equatable, Sendable {
-    public var index: Int32
+    public var index: InterfaceIndex
     public var mac: String?
     public var mtu: UInt32
-    public var masterIndex: UInt32?
+    public var masterIndex: InterfaceIndex?
     public var up: Bool
 
     init(_ link: Link) {
@@ -102,7 +102,7 @@ public struct RecordedAddress: Codable, Equatable, Sendable {
     }
 
     /// The address on interface `index`; finite lifetimes shortened by `elapsed` seconds.
-    func address(index: UInt32, elapsed: Double = 0) throws -> InterfaceAddress {
+    func address(index: InterfaceIndex, elapsed: Double = 0) throws -> InterfaceAddress {
         guard let parsed = IPPrefix(prefix) else { throw JournalError.unreadable(UplinkMoveRecord.kind, reason: "bad prefix '\(prefix)'") }
         func shortened(_ lifetime: UInt32?) -> UInt32? {
             guard let lifetime, lifetime != UInt32.max else { return lifetime }
@@ -144,7 +144,7 @@ public struct RecordedRoute: Codable, Equatable, Sendable {
     }
 
     /// The route through interface `index`.
-    func route(outputIndex: UInt32) throws -> Route {
+    func route(outputIndex: InterfaceIndex) throws -> Route {
         func bad(_ text: String) -> JournalError { .unreadable(UplinkMoveRecord.kind, reason: "bad route field '\(text)'") }
         let parsedDestination = try destination.map { text in try IPPrefix(text).orThrow(bad(text)) }
         let parsedGateway = try gateway.map { text in try IPAddress(text).orThrow(bad(text)) }
@@ -196,11 +196,11 @@ extension HostNetwork {
         case (.release, .rollBack) where ownBridge != nil:
             // Back onto the bridge: off the uplink first (an identical route may exist only once).
             let bridge = ownBridge!
-            try removeRecorded(record, from: UInt32(uplink.index), pause: context.pause)
-            if record.uplinkState.masterIndex == UInt32(bridge.index), uplink.masterIndex != UInt32(bridge.index) {
-                try setLink(index: uplink.index, name: uplink.name, LinkChange(master: .index(UInt32(bridge.index))))
+            try removeRecorded(record, from: uplink.index, pause: context.pause)
+            if record.uplinkState.masterIndex == bridge.index, uplink.masterIndex != bridge.index {
+                try setLink(index: uplink.index, name: uplink.name, LinkChange(master: .index(bridge.index)))
             }
-            try installRecorded(record, on: UInt32(bridge.index), name: bridge.name, elapsed: elapsed, pause: context.pause)
+            try installRecorded(record, on: bridge.index, name: bridge.name, elapsed: elapsed, pause: context.pause)
             return "\(record.bridge) has \(describe(record)) again, with \(record.uplink) as its port"
         default:
             // A take rolled back, a release completed (or one whose bridge is gone already):
@@ -209,7 +209,7 @@ extension HostNetwork {
             if let ownBridge {
                 try deleteLinkTolerantly(ownBridge)
                 context.pause()
-            } else if let bridge, uplink.masterIndex == UInt32(bridge.index) {
+            } else if let bridge, uplink.masterIndex == bridge.index {
                 // A namesake that is not ours: leave it, but take the uplink out of it.
                 try setLink(index: uplink.index, name: uplink.name, LinkChange(master: LinkChange.Master.none))
             }
@@ -217,7 +217,7 @@ extension HostNetwork {
             var target = record.uplinkState
             if record.operation == .release { target.masterIndex = nil }
             try restoreLinkState(target, of: uplink, afterDeleting: ownBridge)
-            try installRecorded(record, on: UInt32(uplink.index), name: uplink.name, elapsed: elapsed, pause: context.pause)
+            try installRecorded(record, on: uplink.index, name: uplink.name, elapsed: elapsed, pause: context.pause)
             let deleted = record.operation == .release ? "; \(record.bridge) is deleted" : ""
             return "\(record.uplink) has \(describe(record)) again\(deleted)"
         }
@@ -235,7 +235,7 @@ extension HostNetwork {
     private func restoreLinkState(_ state: RecordedLinkState, of uplink: Link, afterDeleting bridge: Link?) throws {
         var change = LinkChange()
         // Deleting the bridge detached the uplink, whatever the stale reading says.
-        let master = bridge.map { uplink.masterIndex == UInt32($0.index) ? nil : uplink.masterIndex } ?? uplink.masterIndex
+        let master = bridge.map { uplink.masterIndex == $0.index ? nil : uplink.masterIndex } ?? uplink.masterIndex
         if master != state.masterIndex {
             change.master = state.masterIndex.map { .index($0) } ?? LinkChange.Master.none
         }
@@ -249,7 +249,7 @@ extension HostNetwork {
     /// Adds the recorded addresses (primaries first: the first address of a subnet becomes
     /// its primary) then the routes, whose gateways the addresses make reachable. What is
     /// there already counts as done.
-    func installRecorded(_ record: UplinkMoveRecord, on index: UInt32, name: String, elapsed: Double,
+    func installRecorded(_ record: UplinkMoveRecord, on index: InterfaceIndex, name: String, elapsed: Double,
                          pause: () -> Void) throws {
         for recorded in record.addresses.sorted(by: { !$0.isSecondary && $1.isSecondary }) {
             try ensureAddress(try recorded.address(index: index, elapsed: elapsed), on: name)
@@ -263,7 +263,7 @@ extension HostNetwork {
 
     /// Removes the recorded routes, then the addresses (secondaries first, see
     /// ``removeAddresses(_:from:)``). What is gone already counts as done.
-    func removeRecorded(_ record: UplinkMoveRecord, from index: UInt32, pause: () -> Void) throws {
+    func removeRecorded(_ record: UplinkMoveRecord, from index: InterfaceIndex, pause: () -> Void) throws {
         for recorded in record.routes.reversed() {
             try ensureNoRoute(try recorded.route(outputIndex: index))
             pause()

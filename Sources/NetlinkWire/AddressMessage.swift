@@ -66,13 +66,13 @@ public struct AddressMessage: Equatable, Sendable {
     public var flags: UInt8
     /// RT_SCOPE_*: 0 universe, 253 link, 254 host.
     public var scope: UInt8
-    public var index: UInt32
+    public var index: InterfaceIndex
     public var attributes: [AddressAttribute]
 
     public static let fixedLength = Int(QNET_IFADDRMSG_LEN)
 
     public init(family: AddressFamily, prefixLength: UInt8 = 0, flags: UInt8 = 0, scope: UInt8 = 0,
-                index: UInt32 = 0, attributes: [AddressAttribute] = []) {
+                index: InterfaceIndex = 0, attributes: [AddressAttribute] = []) {
         self.family = family
         self.prefixLength = prefixLength
         self.flags = flags
@@ -87,7 +87,7 @@ public struct AddressMessage: Equatable, Sendable {
         prefixLength = try reader.readU8("ifaddrmsg.ifa_prefixlen")
         flags = try reader.readU8("ifaddrmsg.ifa_flags")
         scope = try reader.readU8("ifaddrmsg.ifa_scope")
-        index = try reader.readU32("ifaddrmsg.ifa_index")
+        index = InterfaceIndex(try reader.readU32("ifaddrmsg.ifa_index"))
         attributes = try AddressAttribute.decodeAll(Array(payload[reader.offset...]))
     }
 
@@ -97,7 +97,7 @@ public struct AddressMessage: Equatable, Sendable {
         writer.writeU8(prefixLength)
         writer.writeU8(flags)
         writer.writeU8(scope)
-        writer.writeU32(index)
+        writer.writeU32(index.rawValue)
         for attribute in attributes { attribute.raw.encode(into: &writer) }
         return writer.bytes
     }

@@ -44,9 +44,9 @@ public enum LinkAttribute: AttributeSpace {
     /// IFLA_MTU.
     case mtu(UInt32)
     /// IFLA_LINK: the lower device's index.
-    case link(Int32)
+    case link(InterfaceIndex)
     /// IFLA_MASTER: the bridge's index; 0 detaches (`ip link set X nomaster`).
-    case master(UInt32)
+    case master(InterfaceIndex)
     /// IFLA_TXQLEN.
     case txQueueLength(UInt32)
     /// IFLA_OPERSTATE.
@@ -74,8 +74,8 @@ public enum LinkAttribute: AttributeSpace {
         case Int(IFLA_BROADCAST): self = .broadcast(raw.payload)
         case Int(IFLA_IFNAME): self = .name(try raw.asString(space))
         case Int(IFLA_MTU): self = .mtu(try raw.asU32(space))
-        case Int(IFLA_LINK): self = .link(try raw.asI32(space))
-        case Int(IFLA_MASTER): self = .master(try raw.asU32(space))
+        case Int(IFLA_LINK): self = .link(InterfaceIndex(UInt32(bitPattern: try raw.asI32(space))))
+        case Int(IFLA_MASTER): self = .master(InterfaceIndex(try raw.asU32(space)))
         case Int(IFLA_TXQLEN): self = .txQueueLength(try raw.asU32(space))
         case Int(IFLA_OPERSTATE): self = .operState(try raw.asU8(space))
         case Int(IFLA_GROUP): self = .group(try raw.asU32(space))
@@ -94,8 +94,8 @@ public enum LinkAttribute: AttributeSpace {
         case let .broadcast(bytes): attr(IFLA_BROADCAST, bytes)
         case let .name(name): attr(IFLA_IFNAME, AttributePayload.string(name))
         case let .mtu(value): attr(IFLA_MTU, AttributePayload.u32(value))
-        case let .link(value): attr(IFLA_LINK, AttributePayload.i32(value))
-        case let .master(value): attr(IFLA_MASTER, AttributePayload.u32(value))
+        case let .link(index): attr(IFLA_LINK, AttributePayload.i32(Int32(bitPattern: index.rawValue)))
+        case let .master(index): attr(IFLA_MASTER, AttributePayload.u32(index.rawValue))
         case let .txQueueLength(value): attr(IFLA_TXQLEN, AttributePayload.u32(value))
         case let .operState(value): attr(IFLA_OPERSTATE, AttributePayload.u8(value))
         case let .group(value): attr(IFLA_GROUP, AttributePayload.u32(value))
@@ -318,7 +318,8 @@ public struct LinkMessage: Equatable, Sendable {
     public var family: AddressFamily
     /// `ifi_type`: ARPHRD_* (1 = Ethernet).
     public var deviceType: UInt16
-    public var index: Int32
+    /// `ifi_index`, a signed int on the wire.
+    public var index: InterfaceIndex
     public var flags: InterfaceFlags
     /// `ifi_change`: which bits of `flags` the request changes.
     public var change: InterfaceFlags
@@ -326,7 +327,7 @@ public struct LinkMessage: Equatable, Sendable {
 
     public static let fixedLength = Int(QNET_IFINFOMSG_LEN)
 
-    public init(family: AddressFamily = .unspecified, deviceType: UInt16 = 0, index: Int32 = 0,
+    public init(family: AddressFamily = .unspecified, deviceType: UInt16 = 0, index: InterfaceIndex = 0,
                 flags: InterfaceFlags = [], change: InterfaceFlags = [], attributes: [LinkAttribute] = []) {
         self.family = family
         self.deviceType = deviceType
@@ -341,7 +342,7 @@ public struct LinkMessage: Equatable, Sendable {
         family = AddressFamily(rawValue: try reader.readU8("ifinfomsg.ifi_family"))
         try reader.skip(1, "ifinfomsg padding")
         deviceType = try reader.readU16("ifinfomsg.ifi_type")
-        index = try reader.readI32("ifinfomsg.ifi_index")
+        index = InterfaceIndex(UInt32(bitPattern: try reader.readI32("ifinfomsg.ifi_index")))
         flags = InterfaceFlags(rawValue: try reader.readU32("ifinfomsg.ifi_flags"))
         change = InterfaceFlags(rawValue: try reader.readU32("ifinfomsg.ifi_change"))
         attributes = try LinkAttribute.decodeAll(Array(payload[reader.offset...]))
@@ -352,7 +353,7 @@ public struct LinkMessage: Equatable, Sendable {
         writer.writeU8(family.rawValue)
         writer.writeU8(0)
         writer.writeU16(deviceType)
-        writer.writeI32(index)
+        writer.writeI32(Int32(bitPattern: index.rawValue))
         writer.writeU32(flags.rawValue)
         writer.writeU32(change.rawValue)
         for attribute in attributes { attribute.raw.encode(into: &writer) }
@@ -363,7 +364,7 @@ public struct LinkMessage: Equatable, Sendable {
 
     public var name: String? { attributes.lazy.compactMap { if case let .name(v) = $0 { v } else { nil } }.first }
     public var mtu: UInt32? { attributes.lazy.compactMap { if case let .mtu(v) = $0 { v } else { nil } }.first }
-    public var masterIndex: UInt32? { attributes.lazy.compactMap { if case let .master(v) = $0 { v } else { nil } }.first }
+    public var masterIndex: InterfaceIndex? { attributes.lazy.compactMap { if case let .master(v) = $0 { v } else { nil } }.first }
     public var group: UInt32? { attributes.lazy.compactMap { if case let .group(v) = $0 { v } else { nil } }.first }
     public var hardwareAddress: [UInt8]? { attributes.lazy.compactMap { if case let .address(v) = $0 { v } else { nil } }.first }
     public var operState: OperState? {

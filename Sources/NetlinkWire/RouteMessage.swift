@@ -5,8 +5,8 @@ import QNetTypes
 public enum RouteAttribute: AttributeSpace {
     case destination(IPAddress)
     case source(IPAddress)
-    case inputInterface(UInt32)
-    case outputInterface(UInt32)
+    case inputInterface(InterfaceIndex)
+    case outputInterface(InterfaceIndex)
     case gateway(IPAddress)
     /// RTA_PRIORITY: the metric (`ip route ... metric N`).
     case priority(UInt32)
@@ -25,8 +25,8 @@ public enum RouteAttribute: AttributeSpace {
         switch UInt32(raw.type) {
         case RTA_DST.rawValue: self = .destination(try ip())
         case RTA_SRC.rawValue: self = .source(try ip())
-        case RTA_IIF.rawValue: self = .inputInterface(try raw.asU32(space))
-        case RTA_OIF.rawValue: self = .outputInterface(try raw.asU32(space))
+        case RTA_IIF.rawValue: self = .inputInterface(InterfaceIndex(try raw.asU32(space)))
+        case RTA_OIF.rawValue: self = .outputInterface(InterfaceIndex(try raw.asU32(space)))
         case RTA_GATEWAY.rawValue: self = .gateway(try ip())
         case RTA_PRIORITY.rawValue: self = .priority(try raw.asU32(space))
         case RTA_PREFSRC.rawValue: self = .preferredSource(try ip())
@@ -40,8 +40,8 @@ public enum RouteAttribute: AttributeSpace {
         switch self {
         case let .destination(ip): attr(RTA_DST.rawValue, ip.bytes)
         case let .source(ip): attr(RTA_SRC.rawValue, ip.bytes)
-        case let .inputInterface(value): attr(RTA_IIF.rawValue, AttributePayload.u32(value))
-        case let .outputInterface(value): attr(RTA_OIF.rawValue, AttributePayload.u32(value))
+        case let .inputInterface(index): attr(RTA_IIF.rawValue, AttributePayload.u32(index.rawValue))
+        case let .outputInterface(index): attr(RTA_OIF.rawValue, AttributePayload.u32(index.rawValue))
         case let .gateway(ip): attr(RTA_GATEWAY.rawValue, ip.bytes)
         case let .priority(value): attr(RTA_PRIORITY.rawValue, AttributePayload.u32(value))
         case let .preferredSource(ip): attr(RTA_PREFSRC.rawValue, ip.bytes)
@@ -126,7 +126,7 @@ public struct RouteMessage: Equatable, Sendable {
 
     public var destination: IPAddress? { attributes.lazy.compactMap { if case let .destination(v) = $0 { v } else { nil } }.first }
     public var gateway: IPAddress? { attributes.lazy.compactMap { if case let .gateway(v) = $0 { v } else { nil } }.first }
-    public var outputInterface: UInt32? { attributes.lazy.compactMap { if case let .outputInterface(v) = $0 { v } else { nil } }.first }
+    public var outputInterface: InterfaceIndex? { attributes.lazy.compactMap { if case let .outputInterface(v) = $0 { v } else { nil } }.first }
     public var priority: UInt32? { attributes.lazy.compactMap { if case let .priority(v) = $0 { v } else { nil } }.first }
     public var preferredSource: IPAddress? { attributes.lazy.compactMap { if case let .preferredSource(v) = $0 { v } else { nil } }.first }
     /// The table id: RTA_TABLE when present, else `rtm_table`.

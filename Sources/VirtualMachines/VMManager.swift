@@ -315,7 +315,7 @@ public final class VMManager {
             // A TAP or bridge gone meanwhile is "not attached"; a failed query is its own error.
             let link = try host.linkIfPresent(named: tap.name)
             let bridge = try host.linkIfPresent(named: bridgeName)
-            guard let link, let bridge, link.masterIndex == UInt32(bridge.index) else {
+            guard let link, let bridge, link.masterIndex == bridge.index else {
                 throw VMError.nicNotOnBridge(tap: tap.name, bridge: bridgeName)
             }
         }

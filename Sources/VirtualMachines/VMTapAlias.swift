@@ -59,7 +59,7 @@ extension HostNetwork {
         let links = try links()
         guard let device = links.first(where: { $0.name == name }) else { return [] }
         return links
-            .filter { $0.name == name || $0.masterIndex == UInt32(device.index) }
+            .filter { $0.name == name || $0.masterIndex == device.index }
             .compactMap { link in VMTapAlias(link.alias).map { (vm: $0.vm, tap: link.name) } }
             .sorted { $0.tap < $1.tap }
     }

@@ -42,7 +42,7 @@ struct AddressRouteTests {
         try ns.ip("link", "set", "d0peer", "up")
         try ns.ip("link", "set", "d0", "up")
         try ns.ip("addr", "add", "192.0.2.10/24", "dev", "d0")
-        let d0 = UInt32(try host.link(named: "d0").index)
+        let d0 = try host.link(named: "d0").index
 
         let defaultRoute = Route(destination: nil, gateway: IPAddress("192.0.2.1"), outputIndex: d0, metric: 100)
         let subnetRoute = Route(destination: IPPrefix("198.51.100.0/24"), gateway: IPAddress("192.0.2.254"), outputIndex: d0)
@@ -71,7 +71,7 @@ struct AddressRouteTests {
         try ns.ip("link", "set", "d0peer", "up")
         try ns.ip("link", "set", "d0", "up")
         try ns.ip("-6", "addr", "add", "2001:db8::10/64", "dev", "d0", "nodad")
-        let d0 = UInt32(try host.link(named: "d0").index)
+        let d0 = try host.link(named: "d0").index
         let route = Route(destination: nil, gateway: IPAddress("2001:db8::1"), outputIndex: d0, metric: 50)
         try host.addRoute(route)
         #expect(try ns.json("-6", "route", "show", "default").first?["gateway"] as? String == "2001:db8::1")

@@ -3,6 +3,7 @@ import HostNetwork
 import Netlink
 import NetlinkTestSupport
 import NetlinkWire
+import QNetTypes
 import Testing
 
 /// A small rtnetlink kernel for HostNetwork's verbs (tier 2: no root, no namespace).
@@ -14,12 +15,12 @@ import Testing
 /// recorded by the underlying ``FakeTransport``.
 final class FakeKernel {
     struct Device {
-        var index: Int32
+        var index: InterfaceIndex
         var name: String
         var kind: String?
         var mtu: UInt32 = 1500
         var mac: [UInt8]
-        var master: UInt32 = 0
+        var master: InterfaceIndex = 0
         var flags: InterfaceFlags = [.broadcast, .multicast]
         var group: UInt32 = 0
         var alias: String?
@@ -52,7 +53,7 @@ final class FakeKernel {
     var partiallyApplied: ((inout Device) -> Void)?
     private(set) var step = 0
     /// Indexes for new links, as the kernel hands them out: after the highest in use.
-    private var nextIndex: Int32
+    private var nextIndex: UInt32
 
     private(set) var transport: FakeTransport!
     private(set) var host: HostNetwork!
@@ -61,7 +62,7 @@ final class FakeKernel {
         self.links = links
         self.addresses = addresses
         self.routes = routes
-        nextIndex = (links.map(\.index).max() ?? 0) + 1
+        nextIndex = (links.map(\.index).max() ?? 0).rawValue + 1
         transport = FakeTransport(portID: Self.port) { [unowned self] requests, _ in
             requests.flatMap { self.answer($0) }
         }
@@ -115,9 +116,9 @@ final class FakeKernel {
                 // Like the kernel: the device's addresses and routes go with it, and its
                 // ports are detached.
                 links.removeAll { $0.index == change.index }
-                addresses.removeAll { $0.index == UInt32(change.index) }
-                routes.removeAll { $0.outputInterface == UInt32(change.index) }
-                for slot in links.indices where links[slot].master == UInt32(change.index) { links[slot].master = 0 }
+                addresses.removeAll { $0.index == change.index }
+                routes.removeAll { $0.outputInterface == change.index }
+                for slot in links.indices where links[slot].master == change.index { links[slot].master = 0 }
             } else if let group = change.group {
                 links.removeAll { $0.group == group }
             }
@@ -160,7 +161,7 @@ final class FakeKernel {
         guard let name = message.name else { return refuse(request, EINVAL) }
         if links.contains(where: { $0.name == name }) { return refuse(request, EEXIST) }
         defer { nextIndex += 1 }
-        var device = Device(index: nextIndex, name: name, kind: message.kind, mac: message.hardwareAddress ?? [2, 0, 0, 0, 0, 1])
+        var device = Device(index: InterfaceIndex(nextIndex), name: name, kind: message.kind, mac: message.hardwareAddress ?? [2, 0, 0, 0, 0, 1])
         apply(message, to: &device)
         links.append(device)
         return [ack(request)]

@@ -164,8 +164,8 @@ import Testing
             kernel: {
                 let kernel = FakeKernel(links: [Self.lo, Self.br0])
                 kernel.host.tapOpener = { [unowned kernel] options in
-                    let index = (kernel.links.map(\.index).max() ?? 0) + 1
-                    kernel.links.append(FakeKernel.Device(index: index, name: options.name, kind: "tun", mac: [0x02, 0, 0, 0, 0, UInt8(index)],
+                    let index = InterfaceIndex((kernel.links.map(\.index).max() ?? 0).rawValue + 1)
+                    kernel.links.append(FakeKernel.Device(index: index, name: options.name, kind: "tun", mac: [0x02, 0, 0, 0, 0, UInt8(index.rawValue)],
                                                           tunType: UInt8(IFF_TAP)))
                     return TAPDevice(name: options.name, index: index, macAddress: options.macAddress!, descriptors: [], persistent: true)
                 }

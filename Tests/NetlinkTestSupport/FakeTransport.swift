@@ -1,5 +1,6 @@
 import Netlink
 import NetlinkWire
+import QNetTypes
 
 // Shared by the request-layer suites (NetlinkTests, HostNetworkTests): tier 2, no root.
 
@@ -65,7 +66,7 @@ public enum Kernel {
     }
 
     /// One RTM_NEWLINK of a dump.
-    public static func link(_ name: String, index: Int32, sequence: UInt32, port: UInt32,
+    public static func link(_ name: String, index: InterfaceIndex, sequence: UInt32, port: UInt32,
                      flags: MessageFlags = .multipart) -> NetlinkMessage {
         let body = LinkMessage(deviceType: 1, index: index, flags: [.broadcast, .multicast], attributes: [.name(name), .mtu(1500)])
         return NetlinkMessage(type: .newLink, flags: flags, sequence: sequence, portID: port, payload: body.encoded())

@@ -67,7 +67,7 @@ final class DemoWalkthrough {
         try hostNetwork.setUp("eth0")
         try hostNetwork.addAddress(IPPrefix("192.168.1.10/24")!, to: "eth0")
         let eth0 = try hostNetwork.link(named: "eth0")
-        try hostNetwork.addRoute(Route(destination: nil, gateway: IPAddress(routerAddress), outputIndex: UInt32(eth0.index), metric: 100))
+        try hostNetwork.addRoute(Route(destination: nil, gateway: IPAddress(routerAddress), outputIndex: eth0.index, metric: 100))
         guard let dnsmasqPath = Subprocess.which("dnsmasq") else { throw StepFailed(description: "dnsmasq is not installed (apt-get install dnsmasq-base)") }
         let dnsmasqLog = try FileSystem.openForAppending("\(workDirectory)/dnsmasq.log")
         defer { close(dnsmasqLog) }
@@ -147,7 +147,7 @@ final class DemoWalkthrough {
     }
 
     private func hostRoutes(_ network: HostNetwork) throws -> String {
-        let names = Dictionary(try network.links().map { (UInt32($0.index), $0.name) }, uniquingKeysWith: { a, _ in a })
+        let names = Dictionary(try network.links().map { ($0.index, $0.name) }, uniquingKeysWith: { a, _ in a })
         return try network.routes().map { $0.formatted(names: names) }.joined(separator: "\n")
     }
 

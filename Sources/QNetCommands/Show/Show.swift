@@ -1,5 +1,6 @@
 import ArgumentParser
 import HostNetwork
+import QNetTypes
 import VirtualMachines
 
 /// `qnet show [BRIDGE]`: `brctl show` plus each port's state, MTU and MAC.
@@ -27,10 +28,10 @@ struct Show: ParsableCommand {
             guard link.isBridge else { throw HostNetworkError.notABridge(bridge, kind: link.kind) }
             bridges = [link]
         }
-        var portsByMaster: [UInt32: [Link]] = [:]
+        var portsByMaster: [InterfaceIndex: [Link]] = [:]
         for link in links { if let master = link.masterIndex { portsByMaster[master, default: []].append(link) } }
         let reports = bridges.map { bridge in
-            BridgeReport(bridge: bridge, ports: (portsByMaster[UInt32(bridge.index)] ?? []).sorted { $0.name < $1.name },
+            BridgeReport(bridge: bridge, ports: (portsByMaster[bridge.index] ?? []).sorted { $0.name < $1.name },
                          uplink: host.recordedUplink(of: bridge))
         }
         if json {

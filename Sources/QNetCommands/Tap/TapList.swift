@@ -1,5 +1,6 @@
 import ArgumentParser
 import HostNetwork
+import QNetTypes
 
 /// `qnet tap list`: `ip tuntap show`.
 struct TapList: ParsableCommand {
@@ -15,7 +16,7 @@ struct TapList: ParsableCommand {
     func run() throws {
         let host = try global.openHost()
         let links = try host.links()
-        let names = Dictionary(links.map { (UInt32($0.index), $0.name) }, uniquingKeysWith: { first, _ in first })
+        let names = Dictionary(links.map { ($0.index, $0.name) }, uniquingKeysWith: { first, _ in first })
         let taps = links.filter(\.isTAP).map { TapReport(link: $0, names: names) }
         if json {
             print(try Output.json(TapListReport(taps: taps)))
@@ -36,7 +37,7 @@ struct TapList: ParsableCommand {
 /// One TAP in `qnet tap list --json` (schema version 1).
 struct TapReport: Encodable {
     var name: String
-    var index: Int32
+    var index: InterfaceIndex
     var operState: String
     var up: Bool
     var mtu: UInt32
@@ -50,7 +51,7 @@ struct TapReport: Encodable {
     /// Queues processes hold open, enabled or not (0: nobody uses the TAP).
     var queues: UInt32
 
-    init(link: Link, names: [UInt32: String]) {
+    init(link: Link, names: [InterfaceIndex: String]) {
         name = link.name
         index = link.index
         operState = link.operState.description
