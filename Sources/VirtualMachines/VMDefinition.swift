@@ -143,7 +143,7 @@ public struct NICSpec: Codable, Equatable, Sendable {
             try user.validate()
             return
         case let .bridge(bridge):
-            if let problem = InterfaceNameRules.problem(bridge) {
+            if let problem = InterfaceName.problem(with: bridge) {
                 throw VMError.invalidValue(what: "bridge name", value: bridge, allowed: problem)
             }
         case let .network(network):
@@ -169,18 +169,6 @@ public struct NICSpec: Codable, Equatable, Sendable {
 extension NICModel {
     /// What `model=` accepts, for error messages.
     static let choices = "use virtio, e1000, e1000e or rtl8139"
-}
-
-/// Interface-name rules without depending on HostNetwork's error type.
-enum InterfaceNameRules {
-    static func problem(_ name: String) -> String? {
-        let bytes = Array(name.utf8)
-        if bytes.isEmpty || bytes.count > 15 { return "an interface name has 1 to 15 bytes" }
-        if name == "." || name == ".." || name.contains("/") || name.contains(":") || name.contains(" ") || name.contains("%") {
-            return "no '/', ':', '%', whitespace, '.' or '..'"
-        }
-        return nil
-    }
 }
 
 /// Everything `qnet vm run` needs to start a VM; the same fields are read from YAML.

@@ -251,7 +251,8 @@ struct VMLifecycleTests {
         #expect(try NICSpec.parse("bridge=br0,queues=4") == NICSpec(bridge: "br0", queues: 4))
         #expect(try NICSpec.parse("none") == nil)
         for bad in ["", "br0", "bridge=", "bridge=br0,model=ne2k", "bridge=br0,mac=01:00:5e:00:00:01", "bridge=br0,mac=zz",
-                    "bridge=br0,queues=0", "bridge=br0,model=e1000,queues=2", "bridge=br0,colour=red", "bridge=a/b"] {
+                    "bridge=br0,queues=0", "bridge=br0,model=e1000,queues=2", "bridge=br0,colour=red", "bridge=a/b",
+                    "bridge=sixteen-bytes-xx", "bridge=..", "bridge=tap%d", "bridge=eth0:1"] {
             #expect(throws: VMError.self, "\(bad)") { try NICSpec.parse(bad) }
         }
     }

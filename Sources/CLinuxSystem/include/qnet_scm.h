@@ -24,25 +24,27 @@ static inline int qnet_unix_stream_pair(int fds[2]) {
     return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds);
 }
 
+/// Fills `address` with AF_UNIX and `path`; -1 with ENAMETOOLONG when it does not fit.
+static inline int qnet_unix_address(struct sockaddr_un *address, const char *path) {
+    memset(address, 0, sizeof(*address));
+    address->sun_family = AF_UNIX;
+    size_t length = strlen(path);
+    if (length >= sizeof(address->sun_path)) { errno = ENAMETOOLONG; return -1; }
+    memcpy(address->sun_path, path, length);
+    return 0;
+}
+
 /// connect(2) to the UNIX socket at `path`; -1 with ENAMETOOLONG when it does not fit.
 static inline int qnet_unix_connect(int fd, const char *path) {
     struct sockaddr_un address;
-    memset(&address, 0, sizeof(address));
-    address.sun_family = AF_UNIX;
-    size_t length = strlen(path);
-    if (length >= sizeof(address.sun_path)) { errno = ENAMETOOLONG; return -1; }
-    memcpy(address.sun_path, path, length);
+    if (qnet_unix_address(&address, path) != 0) return -1;
     return connect(fd, (const struct sockaddr *)&address, sizeof(address));
 }
 
 /// A listening UNIX stream socket bound at `path` (close-on-exec); -1 with errno on failure.
 static inline int qnet_unix_listen(const char *path) {
     struct sockaddr_un address;
-    memset(&address, 0, sizeof(address));
-    address.sun_family = AF_UNIX;
-    size_t length = strlen(path);
-    if (length >= sizeof(address.sun_path)) { errno = ENAMETOOLONG; return -1; }
-    memcpy(address.sun_path, path, length);
+    if (qnet_unix_address(&address, path) != 0) return -1;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     if (bind(fd, (const struct sockaddr *)&address, sizeof(address)) != 0 || listen(fd, 8) != 0) {
