@@ -14,6 +14,10 @@ public enum QNetPaths {
     public static var runtime: String { stateOverride.map { "\($0)/run" } ?? "/run/qnet" }
     public static var persistent: String { stateOverride.map { "\($0)/lib" } ?? "/var/lib/qnet" }
     public static var vms: String { "\(runtime)/vms" }
+    /// Host lock files (`HostLock`).
+    public static var locks: String { "\(runtime)/locks" }
+    /// Host-transaction journals (`Journal`).
+    public static var journal: String { "\(runtime)/journal" }
 }
 
 func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }

@@ -27,6 +27,9 @@ public final class NetworkManager {
     public let namespace: NetworkNamespace?
     public let store: NetworkStore
     let services: NetworkServices
+    /// Record kinds of other layers (the uplink move), so that a network command also
+    /// recovers their journals in its namespace; the command layer sets it.
+    public var recovery = RecoveryRegistry()
 
     public init(host: HostNetwork, store: NetworkStore = NetworkStore()) {
         self.host = host
@@ -119,111 +122,124 @@ public final class NetworkManager {
     public func isActive(_ name: String) -> Bool { store.isActive(name) }
 
     /// Brings a network up: bridge (and gateway address), dnsmasq, firewall rules,
-    /// ip_forward — each step undone if a later one fails. A second start changes nothing.
+    /// ip_forward — each step journaled before it is made and undone if a later one fails
+    /// (or by the next qnet command, if this one is killed). A second start changes nothing.
+    /// Runs under the network's lock and the namespace's lock.
     @discardableResult
     public func start(_ name: String) throws -> StartResult {
-        let definition = try store.load(name)
-        if isActive(name) { return .alreadyRunning }
-        // Leftovers of a start that died half-way are removed first.
-        if store.runtimeState(name) != nil { try? stop(name, force: true) }
-
-        let undo = UndoStack()
-        var succeeded = false
-        defer { if !succeeded { undo.rollback() } }
-        var state = NetworkRuntimeState(name: name, bridgeCreated: false, firewall: false, changedSysctls: [:],
-                                        netns: namespace?.name)
-        try FileSystem.makeDirectories(store.runtimePath(name))
-        undo.push("remove runtime state") { [store] in store.removeRuntimeState(name) }
-
-        switch definition.mode {
-        case .bridge:
-            try startBridgeMode(definition, state: &state, undo: undo)
-        case .nat, .isolated:
-            try startRouted(definition, state: &state, undo: undo)
+        try underLocks(name, command: "net start \(name)") { transaction in
+            let definition = try store.load(name)
+            if isActive(name) { return .alreadyRunning }
+            // A runtime state whose dnsmasq died: what is left of it goes first.
+            if let state = store.runtimeState(name) { _ = try stopLocked(definition, state: state, force: true, transaction()) }
+            try startLocked(definition, transaction())
+            return .started
         }
-        try store.saveRuntimeState(state)
-        succeeded = true
-        return .started
+    }
+
+    private func startLocked(_ definition: NetworkDefinition, _ transaction: HostTransaction) throws {
+        let name = definition.name
+        do {
+            var state = NetworkRuntimeState(name: name, bridgeCreated: false, firewall: false, changedSysctls: [:],
+                                            netns: namespace?.name)
+            try transaction.record(undo: NetworkStateRecord(network: name))
+            try FileSystem.makeDirectories(store.runtimePath(name))
+            switch definition.mode {
+            case .bridge: try startBridgeMode(definition, state: &state, transaction)
+            case .nat, .isolated: try startRouted(definition, state: &state, transaction)
+            }
+            try transaction.step("save runtime state")
+            try store.saveRuntimeState(state)
+            try transaction.commit()
+        } catch {
+            transaction.rollBack()
+            throw error
+        }
     }
 
     /// Bridge mode: the bridge (with its uplink moved in) when it does not exist yet.
-    private func startBridgeMode(_ definition: NetworkDefinition, state: inout NetworkRuntimeState, undo: UndoStack) throws {
+    private func startBridgeMode(_ definition: NetworkDefinition, state: inout NetworkRuntimeState, _ transaction: HostTransaction) throws {
         if let existing = try host.linkIfPresent(named: definition.bridge) {
             guard existing.isBridge else { throw HostNetworkError.notABridge(definition.bridge, kind: existing.kind) }
             return
         }
+        try transaction.record(undo: NetworkBridgeRecord(bridge: definition.bridge, mode: .bridge))
         try host.createBridge(definition.bridge, uplink: definition.uplink)
         state.bridgeCreated = true
-        undo.push("delete bridge") { [host] in try host.deleteBridge(definition.bridge) }
     }
 
     /// nat and isolated: a fresh bridge holding the gateway address, dnsmasq, ip_forward
     /// (nat), then the firewall table recomputed with this network in it.
-    private func startRouted(_ definition: NetworkDefinition, state: inout NetworkRuntimeState, undo: UndoStack) throws {
+    private func startRouted(_ definition: NetworkDefinition, state: inout NetworkRuntimeState, _ transaction: HostTransaction) throws {
         let name = definition.name
         let addressing = try plan(definition, existing: try hostPrefixes(), otherNetworks: try activeSubnets(except: name))
         state.addressing = addressing.subnet.description
         let gateway = IPPrefix(address: addressing.gateway, length: addressing.subnet.length)
+        try transaction.record(undo: NetworkBridgeRecord(bridge: definition.bridge, mode: definition.mode))
         try host.createBridge(definition.bridge, addresses: [gateway], uplink: nil)
         state.bridgeCreated = true
-        undo.push("delete bridge") { [host] in try host.deleteLink(definition.bridge) }
+        try transaction.step("start dnsmasq")
         try services.checkServicePortsFree(addressing.gateway)
+        let configFile = services.dnsmasqConfigFile(name)
+        let dnsmasqRecord = try transaction.record(undo: NetworkDNSMasqRecord(configFile: configFile, process: nil))
         let dnsmasq = try services.startDNSMasq(definition, addressing: addressing)
+        try transaction.update(dnsmasqRecord, to: NetworkDNSMasqRecord(configFile: configFile, process: dnsmasq))
         state.dnsmasqPid = dnsmasq.pid
         state.dnsmasqStartTime = dnsmasq.startTime
-        undo.push("stop dnsmasq") { Subprocess.stop(dnsmasq.pid) }
-        try store.saveRuntimeState(state)
+        state.dnsmasqExecutable = dnsmasq.executable
         if definition.mode == .nat {
             let ipForward = NetworkServices.ipForward
             let previous = try services.readSysctl(ipForward)
-            if previous != "1" {
-                try services.writeSysctl(ipForward, "1")
+            if previous != NetworkServices.ipForwardOn {
+                try transaction.record(undo: NetworkSysctlRecord(path: ipForward, previous: previous, set: NetworkServices.ipForwardOn))
+                try services.writeSysctl(ipForward, NetworkServices.ipForwardOn)
                 state.changedSysctls[ipForward] = previous
-                undo.push("restore ip_forward") { [services] in try services.writeSysctl(ipForward, previous) }
             }
         }
+        try transaction.record(undo: NetworkFirewallRecord(network: name))
+        state.firewall = true
+        // The firewall is computed from the runtime states: this one must be on disk first.
         try store.saveRuntimeState(state)
         try applyFirewall()
-        state.firewall = true
-        undo.push("reapply firewall") { [self] in
-            store.removeRuntimeState(name)
-            try applyFirewall()
-        }
     }
 
     /// Brings a network down, removing exactly what start made: its TAPs (one interface
-    /// group, one request), dnsmasq, firewall rules, the bridge, changed sysctls.
-    /// Refuses while VMs use it unless `force`.
+    /// group, one request), dnsmasq, firewall rules, the bridge, changed sysctls (ip_forward
+    /// only while it still holds the value qnet set). Refuses while VMs use it unless
+    /// `force`. Journaled past its point of no return: if killed, the next qnet command
+    /// finishes it.
     public func stop(_ name: String, force: Bool = false) throws {
-        let definition = try store.load(name)
-        guard let state = store.runtimeState(name) else { throw NetworkError.notRunning(name) }
+        try underLocks(name, command: "net stop \(name)" + (force ? " --force" : "")) { transaction in
+            let definition = try store.load(name)
+            guard let state = store.runtimeState(name) else { throw NetworkError.notRunning(name) }
+            try stopLocked(definition, state: state, force: force, transaction())
+        }
+    }
+
+    private func stopLocked(_ definition: NetworkDefinition, state: NetworkRuntimeState, force: Bool,
+                            _ transaction: HostTransaction) throws {
+        let name = definition.name
         let users = try vmsUsing(name)
         if !users.isEmpty && !force { throw NetworkError.inUse(network: name, vms: users, canForce: true) }
-        var problems: [NetworkStopProblem] = []
-        // TAPs of this network leave in one kernel batch.
-        if definition.interfaceGroup != 0 {
-            do { try host.deleteGroup(definition.interfaceGroup) } catch { /* no TAPs in the group */ }
+        let dnsmasq = state.dnsmasqPid.flatMap { pid in
+            state.dnsmasqStartTime.map { ProcessIdentity(pid: pid, startTime: $0, executable: state.dnsmasqExecutable) }
         }
-        if let pid = state.dnsmasqPid, let start = state.dnsmasqStartTime, ProcessInfoReader.isAlive(pid, startTime: start) {
-            Subprocess.stop(pid)
+        let record = NetworkStopRecord(
+            network: name, bridge: definition.bridge, mode: definition.mode, interfaceGroup: definition.interfaceGroup,
+            bridgeCreated: state.bridgeCreated, firewall: state.firewall, configFile: services.dnsmasqConfigFile(name),
+            dnsmasq: dnsmasq,
+            sysctls: state.changedSysctls.sorted { $0.key < $1.key }.map {
+                NetworkSysctlRecord(path: $0.key, previous: $0.value, set: NetworkServices.ipForwardOn)
+            })
+        try transaction.record(undo: record)
+        try transaction.markPointOfNoReturn()
+        let problems = finishStop(record)
+        // The journal goes only once everything is removed; otherwise recovery retries.
+        if !problems.isEmpty {
+            transaction.complete()
+            throw NetworkError.stopIncomplete(network: name, problems: problems)
         }
-        // Remove our runtime record before recomputing the firewall, so this network's
-        // rules are no longer part of it.
-        store.removeRuntimeState(name)
-        if state.firewall {
-            do { try applyFirewall() } catch { problems.append(NetworkStopProblem(.firewall, error)) }
-        }
-        if state.bridgeCreated {
-            do {
-                if definition.mode == .bridge { try host.deleteBridge(definition.bridge) } else { try host.deleteLink(definition.bridge) }
-            } catch { problems.append(NetworkStopProblem(.bridge(definition.bridge), error)) }
-        }
-        for (path, value) in state.changedSysctls {
-            // ip_forward is shared: it goes back only when no other NAT network needs it.
-            if path == NetworkServices.ipForward, try activeNATNetworks().contains(where: { $0 != name }) { continue }
-            do { try services.writeSysctl(path, value) } catch { problems.append(NetworkStopProblem(.sysctl(path: path), error)) }
-        }
-        if !problems.isEmpty { throw NetworkError.stopIncomplete(network: name, problems: problems) }
+        try transaction.commit()
     }
 
     /// Deletes a definition; refuses while running VMs use the network.
@@ -231,8 +247,11 @@ public final class NetworkManager {
         _ = try store.load(name)
         let users = try vmsUsing(name)
         if !users.isEmpty { throw NetworkError.inUse(network: name, vms: users, canForce: false) }
-        if store.runtimeState(name) != nil { try stop(name) }
-        store.removeDefinition(name)
+        try underLocks(name, command: "net delete \(name)") { transaction in
+            let definition = try store.load(name)
+            if let state = store.runtimeState(name) { try stopLocked(definition, state: state, force: false, transaction()) }
+            store.removeDefinition(name)
+        }
     }
 
     public func list() throws -> [NetworkStatus] {
@@ -265,7 +284,7 @@ public final class NetworkManager {
     }
 
     /// Running NAT networks in this manager's namespace.
-    private func activeNATNetworks() throws -> [String] {
+    func activeNATNetworks() throws -> [String] {
         try store.definitions().filter { $0.mode == .nat && isActive($0.name) && runsHere($0.name) }.map(\.name)
     }
 
@@ -275,22 +294,61 @@ public final class NetworkManager {
         return state.netns == namespace?.name
     }
 
+    // MARK: - locks and journal
+
+    /// How long a command waits for another one changing the same network or namespace.
+    static let lockWait: Duration = .seconds(60)
+
+    /// Runs `body` holding the network's lock, then the namespace's (that order, as
+    /// `HostLock` requires), after finishing or rolling back what killed commands left in
+    /// the namespace's journal (one line each on stderr). `body` makes its transactions
+    /// with the function it is given; SIGINT, SIGTERM and SIGHUP wait for their safe points.
+    private func underLocks<T>(_ name: String, command: String, _ body: (() -> HostTransaction) throws -> T) throws -> T {
+        let report: (String) -> Void = { writeStandardError("qnet: \($0)\n") }
+        let waiting: (HostLockBusy) -> Void = { report("waiting: \($0)") }
+        let networkLock = try HostLock.acquire(try .network(name), in: QNetPaths.locks, command: "qnet \(command)",
+                                               timeout: Self.lockWait, whileWaiting: waiting)
+        defer { networkLock.release() }
+        let identity = try services.inNamespace { try NetworkNamespaceIdentity.current() }
+        let scope = HostLockScope.networkNamespace(identity, name: namespace?.name)
+        let namespaceLock = try HostLock.acquire(scope, in: QNetPaths.locks, command: "qnet \(command)",
+                                                 timeout: Self.lockWait, whileWaiting: waiting)
+        defer { namespaceLock.release() }
+        let journal = Journal(directory: QNetPaths.journal)
+        var registry = recoveryRegistry()
+        registry.merge(recovery)
+        for outcome in try journal.recoverAbandoned(scope: scope.key, namespace: identity, registry: registry) {
+            report(outcome.description)
+        }
+        let signals = try DeferredSignals()
+        defer { signals.restore() }
+        return try body {
+            HostTransaction(scope: scope.key, command: command, namespace: identity, journal: journal,
+                            registry: registry, signals: signals)
+        }
+    }
+
     // MARK: - services
 
     private func restartDNSMasq(_ definition: NetworkDefinition) throws {
         guard var state = store.runtimeState(definition.name) else { return }
-        if let pid = state.dnsmasqPid { Subprocess.stop(pid) }
+        Self.stopDNSMasq(state.dnsmasqPid.flatMap { pid in
+            state.dnsmasqStartTime.map { ProcessIdentity(pid: pid, startTime: $0, executable: state.dnsmasqExecutable) }
+        }, configFile: services.dnsmasqConfigFile(definition.name))
         let addressing = try plan(definition, existing: [], otherNetworks: [])
         let dnsmasq = try services.startDNSMasq(definition, addressing: addressing)
         state.dnsmasqPid = dnsmasq.pid
         state.dnsmasqStartTime = dnsmasq.startTime
+        state.dnsmasqExecutable = dnsmasq.executable
         try store.saveRuntimeState(state)
     }
 
-    /// qnet's nftables table for the running nat/isolated networks of this namespace.
-    func applyFirewall() throws {
+    /// qnet's nftables table for the running nat/isolated networks of this namespace
+    /// (without `excluded`, whose runtime state may still be on disk).
+    func applyFirewall(excluding excluded: String? = nil) throws {
         var networks: [(NetworkDefinition, NetworkAddressing)] = []
-        for definition in try store.definitions() where definition.mode != .bridge && runsHere(definition.name) {
+        for definition in try store.definitions()
+        where definition.mode != .bridge && definition.name != excluded && runsHere(definition.name) {
             networks.append((definition, try plan(definition, existing: [], otherNetworks: [])))
         }
         try services.applyFirewall(networks)

@@ -13,16 +13,23 @@ struct NetworkServices {
     let store: NetworkStore
 
     static let ipForward = "/proc/sys/net/ipv4/ip_forward"
+    /// The value nat networks set ip_forward to.
+    static let ipForwardOn = "1"
+
+    /// The network's dnsmasq.conf; its path on dnsmasq's command line tells the network's
+    /// dnsmasq from any other.
+    func dnsmasqConfigFile(_ network: String) -> String { "\(store.runtimePath(network))/dnsmasq.conf" }
 
     // MARK: - dnsmasq
 
     /// Writes the network's dnsmasq.conf and starts dnsmasq; returns once it has bound its
-    /// sockets (it writes its pid file then). Returns its pid and /proc start time.
-    func startDNSMasq(_ definition: NetworkDefinition, addressing: NetworkAddressing) throws -> (pid: Int32, startTime: UInt64) {
+    /// sockets (it writes its pid file then). Returns its identity (pid, /proc start time,
+    /// executable).
+    func startDNSMasq(_ definition: NetworkDefinition, addressing: NetworkAddressing) throws -> ProcessIdentity {
         guard let dnsmasq = Subprocess.which("dnsmasq") else { throw NetworkError.notInstalled(.dnsmasq) }
         let directory = store.runtimePath(definition.name)
         let paths = DnsmasqPaths(leaseFile: "\(directory)/dnsmasq.leases", pidFile: "\(directory)/dnsmasq.pid",
-                                 configFile: "\(directory)/dnsmasq.conf")
+                                 configFile: dnsmasqConfigFile(definition.name))
         let config = DnsmasqConfig.render(definition: definition, addressing: addressing, paths: paths,
                                           upstreamServers: Resolver.nameservers(), namespace: namespace?.name)
         try FileSystem.writeAtomically(paths.configFile, Array(config.utf8))
@@ -33,7 +40,8 @@ struct NetworkServices {
                               environment: ["PATH": Subprocess.defaultSearchPath])
         let start = { try Subprocess.startDetached(command, output: output) }
         let pid = try namespace.map { try $0.withEntered(start) } ?? start()
-        let startTime = ProcessIdentity.of(pid)?.startTime ?? 0
+        let identity = ProcessIdentity.of(pid) ?? ProcessIdentity(pid: pid, startTime: 0, executable: dnsmasq)
+        let startTime = identity.startTime
         let seconds = 10
         let deadline = monotonicSeconds() + Double(seconds)
         while monotonicSeconds() < deadline {
@@ -41,10 +49,10 @@ struct NetworkServices {
                 let output = ((try? FileSystem.readText(log)) ?? "").split(separator: "\n").suffix(2).joined(separator: " | ")
                 throw NetworkError.dnsmasqExited(network: definition.name, output: output)
             }
-            if fileExists(paths.pidFile) { return (pid, startTime) }
+            if fileExists(paths.pidFile) { return identity }
             usleep(10_000)  // poll interval; bounded by the start deadline
         }
-        Subprocess.stop(pid)
+        Subprocess.stop(identity)
         throw NetworkError.dnsmasqTimeout(network: definition.name, seconds: seconds)
     }
 
@@ -73,19 +81,30 @@ struct NetworkServices {
     // MARK: - firewall and sysctls
 
     /// Regenerates qnet's whole nftables table from `networks` (the running nat/isolated
-    /// networks of this namespace) and applies it atomically with `nft -f`; with none left,
-    /// removes the table. Equivalent to `nft -f FILE`.
+    /// networks of this namespace) and applies it atomically; with none left, removes the
+    /// table. Equivalent to `nft -f -`.
+    ///
+    /// The script reaches nft through a pipe on its standard input: no file is written, so
+    /// a kill leaves none behind. It is written whole before nft starts, into a pipe's
+    /// default capacity (64 KiB, pipe(7)); the write end is non-blocking, so a larger
+    /// script is an error, not a hang.
     func applyFirewall(_ networks: [(NetworkDefinition, NetworkAddressing)]) throws {
         guard let nft = Subprocess.which("nft") else { throw NetworkError.notInstalled(.nft) }
         let script = networks.isEmpty ? FirewallRuleset.removal() : FirewallRuleset.render(networks: networks)
-        try FileSystem.makeDirectories(store.runtimeDirectory)
-        let path = "\(store.runtimeDirectory)/firewall.nft"
-        try FileSystem.writeAtomically(path, Array(script.utf8))
-        let run = { try Subprocess.run(Command(nft, ["-f", path], environment: ["PATH": Subprocess.defaultSearchPath])) }
-        let result = try namespace.map { try $0.withEntered(run) } ?? run()
+        let bytes = Array(script.utf8)
+        let pipe = try Subprocess.makePipe()
+        defer { close(pipe.read) }
+        _ = fcntl(pipe.write, F_SETFL, O_NONBLOCK)
+        let written = write(pipe.write, bytes, bytes.count)
+        close(pipe.write)
+        guard written == bytes.count else { throw SystemError.lastError("write", path: "nft's standard input") }
+        let input = pipe.read
+        let command = Command(nft, ["-f", "/dev/stdin"], environment: ["PATH": Subprocess.defaultSearchPath],
+                              descriptors: [0: input])
+        let result = try inNamespace { try Subprocess.run(command) }
         guard result.succeeded else {
             let output = result.standardError + result.standardOutput
-            throw NetworkError.firewallRejected(path: path, output: output.split(separator: "\n").prefix(3).joined(separator: " | "))
+            throw NetworkError.firewallRejected(path: "-", output: output.split(separator: "\n").prefix(3).joined(separator: " | "))
         }
     }
 
@@ -107,7 +126,7 @@ struct NetworkServices {
         }
     }
 
-    private func inNamespace<T>(_ body: () throws -> T) throws -> T {
+    func inNamespace<T>(_ body: () throws -> T) throws -> T {
         guard let namespace else { return try body() }
         do { return try namespace.withEntered(body) } catch let error as NamespaceError { throw HostNetworkError.namespace(error) }
     }

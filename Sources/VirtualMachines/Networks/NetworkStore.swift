@@ -13,6 +13,8 @@ public struct NetworkRuntimeState: Codable, Equatable, Sendable {
     public var bridgeCreated: Bool
     public var dnsmasqPid: Int32?
     public var dnsmasqStartTime: UInt64?
+    /// Where /proc/PID/exe of dnsmasq pointed: with the pid and start time, its identity.
+    public var dnsmasqExecutable: String?
     public var firewall: Bool
     /// Sysctls changed by this start and their previous values (path → value).
     public var changedSysctls: [String: String]
@@ -76,7 +78,8 @@ public struct NetworkStore: Sendable {
     /// Whether the network is up: started, and its dnsmasq (if it has one) still running.
     public func isActive(_ name: String) -> Bool {
         guard let state = runtimeState(name) else { return false }
-        if let pid = state.dnsmasqPid, let start = state.dnsmasqStartTime, !ProcessInfoReader.isAlive(pid, startTime: start) { return false }
+        if let pid = state.dnsmasqPid, let start = state.dnsmasqStartTime,
+           !ProcessIdentity(pid: pid, startTime: start, executable: state.dnsmasqExecutable).isRunning { return false }
         return true
     }
 
