@@ -34,9 +34,9 @@ struct NetworkReliabilityTests {
             try run(try qnetBinary(), ["--netns", ns.name] + arguments, environment: environment)
         }
 
-        func qnetKilled(at n: Int, of syscalls: [String], _ arguments: [String]) throws -> (killed: Bool, result: CommandResult) {
-            try KillHarness.run(killedAt: n, of: syscalls, try qnetBinary(), ["--netns", ns.name] + arguments,
-                                environment: environment)
+        func qnetKilled(at n: Int, of syscalls: [String], _ arguments: [String]) throws -> KillInjection.Outcome {
+            try KillInjection.run(try qnetBinary(), ["--state-dir", stateDirectory, "--netns", ns.name] + arguments,
+                                  killAtCall: n, of: syscalls)
         }
 
         /// Pids of dnsmasq processes whose network namespace is this one (/proc/PID/ns/net).
@@ -99,9 +99,28 @@ struct NetworkReliabilityTests {
         }
     }
 
+    /// Netlink requests go out with sendto(2); every atomic file write (journal, runtime
+    /// state, dnsmasq.conf) ends with a rename.
     static let series: [(name: String, syscalls: [String])] = [
-        ("netlink send", KillHarness.netlinkSends), ("file commit", KillHarness.fileCommits),
+        ("netlink send", ["sendto", "sendmsg"]), ("file commit", ["rename", "renameat", "renameat2"]),
     ]
+
+    /// Kills the command `command(n)` runs at n = 1, 2, ... until a run completes without
+    /// being killed; `afterKill` checks each kill's aftermath, `completed` the full run.
+    /// Returns the number of kill points tried.
+    private func everyKillPoint(limit: Int = 100, command: (Int) throws -> KillInjection.Outcome,
+                                afterKill: (Int, CommandResult) throws -> Void,
+                                completed: (CommandResult) throws -> Void) throws -> Int {
+        for n in 1...limit {
+            let outcome = try command(n)
+            guard outcome.killed else {
+                try completed(outcome.result)
+                return n - 1
+            }
+            try afterKill(n, outcome.result)
+        }
+        throw TestSupportError("still killed after \(limit) calls: raise the limit")
+    }
 
     /// SIGKILL at every point of `net start`; the next `net start` recovers and starts the
     /// network fully, `net stop` then leaves nothing, ip_forward as before.
@@ -112,7 +131,7 @@ struct NetworkReliabilityTests {
         #expect(try lab.snapshot() == clean)
         var tried = 0, lost = 0, recovered = 0
         for (name, syscalls) in Self.series {
-            tried += try KillHarness.everyPoint(of: syscalls, command: { n in
+            tried += try everyKillPoint(command: { n in
                 try lab.qnetKilled(at: n, of: syscalls, ["net", "start", "lab"])
             }, afterKill: { n, _ throws in
                 let next = try lab.qnet(["net", "start", "lab"])
@@ -146,7 +165,7 @@ struct NetworkReliabilityTests {
         var tried = 0, lost = 0
         for (name, syscalls) in Self.series {
             #expect(try lab.qnet(["net", "start", "lab"]).status == 0)
-            tried += try KillHarness.everyPoint(of: syscalls, command: { n in
+            tried += try everyKillPoint(command: { n in
                 try lab.qnetKilled(at: n, of: syscalls, ["net", "stop", "lab"])
             }, afterKill: { n, _ throws in
                 let next = try lab.qnet(["net", "stop", "lab"])

@@ -27,8 +27,8 @@ public final class NetworkManager {
     public let namespace: NetworkNamespace?
     public let store: NetworkStore
     let services: NetworkServices
-    /// Record kinds of other layers (the uplink move), so that a network command also
-    /// recovers their journals in its namespace; the command layer sets it.
+    /// Record kinds of other layers beyond HostNetwork's (merged always), so that a network
+    /// command also recovers their journals in its namespace; the command layer sets it.
     public var recovery = RecoveryRegistry()
 
     public init(host: HostNetwork, store: NetworkStore = NetworkStore()) {
@@ -315,7 +315,8 @@ public final class NetworkManager {
                                                  timeout: Self.lockWait, whileWaiting: waiting)
         defer { namespaceLock.release() }
         let journal = Journal(directory: QNetPaths.journal)
-        var registry = recoveryRegistry()
+        var registry = host.recoveryRegistry
+        registry.merge(recoveryRegistry())
         registry.merge(recovery)
         for outcome in try journal.recoverAbandoned(scope: scope.key, namespace: identity, registry: registry) {
             report(outcome.description)
