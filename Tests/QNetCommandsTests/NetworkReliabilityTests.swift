@@ -31,11 +31,11 @@ struct NetworkReliabilityTests {
         }
 
         func qnet(_ arguments: [String]) throws -> CommandResult {
-            try run(try qnetBinary(), ["--netns", ns.name] + arguments, environment: environment)
+            try run(try qnetExecutable(), ["--netns", ns.name] + arguments, environment: environment)
         }
 
         func qnetKilled(at n: Int, of syscalls: [String], _ arguments: [String]) throws -> KillInjection.Outcome {
-            try KillInjection.run(try qnetBinary(), ["--state-dir", stateDirectory, "--netns", ns.name] + arguments,
+            try KillInjection.run(try qnetExecutable(), ["--state-dir", stateDirectory, "--netns", ns.name] + arguments,
                                   killAtCall: n, of: syscalls)
         }
 
