@@ -337,18 +337,14 @@ extension HostNetwork {
         }
     }
 
-    /// "192.168.1.10/24, 2001:db8::10/64 and its 3 routes (default route included)".
+    /// "192.168.1.10/24, 2001:db8::10/64, the default routes and 2 other routes".
     private func describe(_ record: UplinkMoveRecord) -> String {
-        let addresses = record.addresses.map(\.prefix)
+        var parts = record.addresses.map(\.prefix)
         let defaults = record.routes.filter { $0.destination == nil }.count
-        let routes = record.routes.isEmpty ? nil
-            : record.routes.count == 1 && defaults == 1 ? "the default route"
-            : "\(record.routes.count) route\(record.routes.count == 1 ? "" : "s")" + (defaults > 0 ? " (default route included)" : "")
-        switch (addresses.isEmpty, routes) {
-        case (true, nil): return "its configuration"
-        case (false, nil): return addresses.joined(separator: ", ")
-        case let (true, routes?): return routes
-        case let (false, routes?): return addresses.joined(separator: ", ") + " and " + routes
-        }
+        let others = record.routes.count - defaults
+        if defaults > 0 { parts.append(defaults == 1 ? "the default route" : "the default routes") }
+        if others > 0 { parts.append("\(others) \(defaults > 0 ? "other " : "")route\(others == 1 ? "" : "s")") }
+        guard let last = parts.popLast() else { return "its configuration" }
+        return parts.isEmpty ? last : parts.joined(separator: ", ") + " and " + last
     }
 }

@@ -349,3 +349,13 @@ extension JSONEncoder {
         return encoder
     }
 }
+
+/// A left-over transaction could not be rolled back or completed: nothing more should be
+/// changed until it is (`qnet recover` retries; the journal is kept).
+public struct RecoveryFailed: Error, Equatable, Sendable, CustomStringConvertible {
+    public var report: RecoveryReport
+
+    public init(report: RecoveryReport) { self.report = report }
+
+    public var description: String { report.description }
+}

@@ -54,3 +54,5 @@ public func printable(_ text: String) -> String {
     }
     return result
 }
+
+extension RecoveryFailed: UserFacingError {}

@@ -35,7 +35,7 @@ struct CommandTreeTests {
         let verbs = leaves(QNet.self, path: [])
         // The tree walk itself is checked: these nouns and verbs must be among what it found.
         let paths = Set(verbs.map { $0.0.joined(separator: " ") })
-        for expected in ["vm run", "vm stop", "net create", "net lease add", "disk info", "probe", "guest build", "demo", "doctor",
+        for expected in ["vm run", "vm stop", "net create", "net lease add", "disk info", "probe", "guest build", "demo", "doctor", "recover",
                          "bridge create", "tap list", "show", "ifup", "ifdown"] {
             #expect(paths.contains(expected), "\(expected) not in \(paths.sorted())")
         }

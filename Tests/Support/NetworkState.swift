@@ -4,15 +4,22 @@ extension TestNamespace {
     /// Every link with its addresses (`ip -j addr show`) and every route of every table
     /// (`ip -j route show table all`, both families), normalised so that two readings of an
     /// unchanged namespace are equal and any real difference shows: what the kernel does on
-    /// its own schedule is left out (operstate; IPv6 link-local addresses and fe80::/ff00::
-    /// routes, made per interface when it comes up; the linkdown flag, which follows carrier;
-    /// `expires`), finite lifetimes (counting down) read as "finite", and lists are sorted.
+    /// its own schedule is left out (operstate, and the LOWER_UP/NO-CARRIER and linkdown
+    /// flags, which follow carrier as linkwatch reports it; IPv6 link-local addresses and
+    /// fe80::/ff00:: routes, made per interface when it comes up; `expires`; interface
+    /// indexes, new for every recreated bridge), finite lifetimes (counting down) read as
+    /// "finite", and lists are sorted.
     /// One line per link and per route, for readable diffs.
     public func normalizedState() throws -> String {
         var lines: [String] = []
         for link in try json("addr", "show") {
             var link = link
-            link.removeValue(forKey: "operstate")
+            // A recreated bridge gets a new index; names identify links.
+            for key in ["operstate", "ifindex", "link_index"] { link.removeValue(forKey: key) }
+            if var flags = link["flags"] as? [String] {
+                flags.removeAll { $0 == "LOWER_UP" || $0 == "NO-CARRIER" }
+                link["flags"] = flags
+            }
             let addresses = (link["addr_info"] as? [[String: Any]] ?? []).compactMap { address -> [String: Any]? in
                 guard let local = address["local"] as? String, !local.hasPrefix("fe80:") else { return nil }
                 var address = address

@@ -19,7 +19,7 @@ struct BridgeAttach: ParsableCommand {
 
     func run() throws {
         try port.options.validate()
-        try global.openHost().attach(interface, to: bridge, options: port.options)
+        try HostChange.begin(global).host.attach(interface, to: bridge, options: port.options)
         print("attached \(interface) to \(bridge)")
     }
 }

@@ -34,8 +34,11 @@ struct BridgeCreate: ParsableCommand {
     func run() throws {
         let options = bridge.options
         try options.withSafeDefaults.validate()
-        let host = try global.openHost()
-        let move = try host.createBridge(name, options: options, mtu: mtu, addresses: addresses, uplink: uplink)
+        let change = try HostChange.begin(global)
+        let transaction = change.transaction()
+        let move = try change.host.createBridge(name, options: options, mtu: mtu, addresses: addresses, uplink: uplink,
+                                                transaction: transaction)
+        try change.commit(transaction)
         let effective = options.withSafeDefaults
         print("created bridge \(name) (stp \(effective.stp == true ? "on" : "off"), forward delay \(formatted(effective.forwardDelay ?? 0)) s)")
         if effective.stp == true { Output.warnSTPDelay(effective.forwardDelay ?? 15) }
@@ -45,5 +48,6 @@ struct BridgeCreate: ParsableCommand {
             for prefix in move.addresses { print("  address \(prefix)") }
             for route in move.routes { print("  route \(route)") }
         }
+        try change.finish(transaction)
     }
 }

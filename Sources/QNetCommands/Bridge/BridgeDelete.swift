@@ -18,14 +18,17 @@ struct BridgeDelete: ParsableCommand {
     var force = false
 
     func run() throws {
-        let host = try global.openHost()
-        if !force { try host.checkNoVMUses(name) }
-        let move = try host.deleteBridge(name)
+        let change = try HostChange.begin(global)
+        if !force { try change.host.checkNoVMUses(name) }
+        let transaction = change.transaction()
+        let move = try change.host.deleteBridge(name, transaction: transaction)
+        try change.commit(transaction)
         print("deleted bridge \(name)")
         if let move {
             print("gave back to \(move.uplink):" + (move.addresses.isEmpty && move.routes.isEmpty ? " no addresses or routes to move" : ""))
             for prefix in move.addresses { print("  address \(prefix)") }
             for route in move.routes { print("  route \(route)") }
         }
+        try change.finish(transaction)
     }
 }

@@ -16,8 +16,7 @@ struct BridgeDetach: ParsableCommand {
     var interface: String
 
     func run() throws {
-        let host = try global.openHost()
-        try host.unsetMaster(interface, bridge: bridge)
+        try HostChange.begin(global).host.unsetMaster(interface, bridge: bridge)
         print("detached \(interface) from \(bridge)")
     }
 }

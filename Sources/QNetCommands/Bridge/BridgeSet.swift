@@ -19,7 +19,7 @@ struct BridgeSet: ParsableCommand {
         guard !options.isEmpty else {
             throw ValidationError("nothing to change: give at least one of --stp, --forward-delay, --hello-time, --max-age, --ageing-time, --priority, --vlan-filtering")
         }
-        let host = try global.openHost()
+        let host = try HostChange.begin(global).host
         try host.setBridge(name, options: options)
         let settings = try host.link(named: name).bridge
         print("updated bridge \(name) (stp \(settings?.stpEnabled == true ? "on" : "off"), forward delay \(formatted(settings?.forwardDelay ?? 0)) s)")

@@ -19,7 +19,7 @@ struct BridgeSetPort: ParsableCommand {
             throw ValidationError("nothing to change: give at least one of --cost, --port-priority, --isolated, --learning, --flood")
         }
         try port.options.validate()
-        let host = try global.openHost()
+        let host = try HostChange.begin(global).host
         try host.setBridgePort(interface, options: port.options)
         print("updated port \(interface)")
     }

@@ -16,7 +16,7 @@ struct Ifdown: ParsableCommand {
     @OptionGroup var hook: HookBridge
 
     func run() throws {
-        try global.openHost().detachHookTAP(interface, from: hook.bridge)
+        try HostChange.begin(global).host.detachHookTAP(interface, from: hook.bridge)
         print("\(interface): detached, down")
     }
 }

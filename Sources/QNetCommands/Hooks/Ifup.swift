@@ -39,7 +39,7 @@ struct Ifup: ParsableCommand {
 
     func run() throws {
         let bridge = try hook.resolve()
-        try global.openHost().attachHookTAP(interface, to: bridge)
+        try HostChange.begin(global).host.attachHookTAP(interface, to: bridge)
         print("\(interface): attached to \(bridge), up")
     }
 }

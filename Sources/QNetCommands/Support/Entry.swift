@@ -1,3 +1,4 @@
+import QNetSystem
 import ArgumentParser
 import Glibc
 

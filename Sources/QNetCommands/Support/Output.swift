@@ -1,4 +1,5 @@
 import HostNetwork
+import QNetSystem
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -57,19 +58,6 @@ struct VersionedReport<Report: Encodable>: Encodable {
 
 struct StandardError: TextOutputStream {
     mutating func write(_ string: String) { writeStandardError(string) }
-}
-
-/// write(2) on fd 2 (glibc's `stderr` global is not concurrency-safe in Swift 6).
-func writeStandardError(_ text: String) {
-    var text = text
-    text.withUTF8 { buffer in
-        var offset = 0
-        while offset < buffer.count {
-            let written = Glibc.write(2, buffer.baseAddress! + offset, buffer.count - offset)
-            if written <= 0 { return }
-            offset += written
-        }
-    }
 }
 
 func formatted(_ seconds: Double) -> String {

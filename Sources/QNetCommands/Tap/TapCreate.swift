@@ -45,7 +45,7 @@ struct TapCreate: ParsableCommand {
     func run() throws {
         let uid = try owner.map(Accounts.userID)
         let gid = try group.map(Accounts.groupID)
-        let host = try global.openHost()
+        let host = try HostChange.begin(global).host
         let tap = try host.createTAP(TAPOptions(name: name, vnetHeader: vnetHdr, queues: queues, persistent: true,
                                                 owner: uid, group: gid, bridge: bridge, mtu: mtu))
         tap.close()

@@ -18,7 +18,7 @@ struct TapDelete: ParsableCommand {
     var force = false
 
     func run() throws {
-        let host = try global.openHost()
+        let host = try HostChange.begin(global).host
         if !force { try host.checkNoVMUses(name) }
         try host.deleteTAP(name)
         print("deleted TAP \(name)")
