@@ -65,7 +65,7 @@ struct FaultInjectionTests {
         func qnet(_ arguments: [String], signal: String, at when: Int, syscalls: String) throws -> CommandResult {
             try run("strace", ["-f", "-qq", "-o", "/dev/null", "-e", "trace=\(syscalls)",
                                "-e", "inject=\(syscalls):signal=\(signal):when=\(when)",
-                               try qnetBinary(), "--netns", namespaces.host.name, "--state-dir", stateDirectory] + arguments)
+                               try qnetExecutable(), "--netns", namespaces.host.name, "--state-dir", stateDirectory] + arguments)
         }
 
         var state: String { get throws { try namespaces.host.normalizedState() } }
