@@ -39,6 +39,68 @@ struct HookCLITests {
         #expect((try ns.link("lo")?["flags"] as? [String])?.contains("UP") == true)
     }
 
+    /// QEMU runs its hooks as `qemu-ifup TAP` inside its own namespace, a form qnet runs
+    /// without the argument parser (HookFastPath). Run that way (under `ip netns exec`), the
+    /// hooks must do what the parsed commands do: the same kernel state (`ip -j`), the same
+    /// output line, and for a bad target the same status and error line.
+    @Test func qemusOwnHookFormDoesWhatTheParsedCommandDoes() throws {
+        let ns = try TestNamespace("hookfast")
+        #expect(try qnet(["bridge", "create", "br0", "--mtu", "1400", "--netns", ns.name]).status == 0)
+        try ns.ip("tuntap", "add", "tap0", "mode", "tap")
+        try ns.ip("link", "add", "veth0", "type", "veth", "peer", "name", "veth1")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-hookfast-\(getpid())")
+        try? FileManager.default.removeItem(at: directory)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let ifup = directory.appendingPathComponent("qemu-ifup").path
+        let ifdown = directory.appendingPathComponent("qemu-ifdown").path
+        try FileManager.default.createSymbolicLink(atPath: ifup, withDestinationPath: try qnetExecutable())
+        try FileManager.default.createSymbolicLink(atPath: ifdown, withDestinationPath: try qnetExecutable())
+        var environment = ProcessInfo.processInfo.environment
+        environment["QNET_BRIDGE"] = nil  // the default bridge, br0
+        func inside(_ program: String, _ arguments: [String]) throws -> CommandResult {
+            try run("ip", ["netns", "exec", ns.name, program] + arguments, environment: environment)
+        }
+
+        let up = try inside(ifup, ["tap0"])
+        #expect(up.status == 0, "\(up.stderr)")
+        #expect(up.stdout == "tap0: attached to br0, up\n")
+        let attached = try #require(try ns.link("tap0"))
+        #expect(attached["master"] as? String == "br0")
+        #expect(attached["mtu"] as? Int == 1400)
+        #expect((attached["flags"] as? [String])?.contains("UP") == true)
+        #expect((attached["address"] as? String)?.hasPrefix("fe:") == true)
+
+        let down = try inside(ifdown, ["tap0"])
+        #expect(down.status == 0, "\(down.stderr)")
+        #expect(down.stdout == "tap0: detached, down\n")
+        let detached = try #require(try ns.link("tap0"))
+        #expect(detached["master"] == nil)
+        #expect((detached["flags"] as? [String])?.contains("UP") == false)
+
+        // `qnet ifup TAP` by its own name takes the same path.
+        let byName = try inside(try qnetExecutable(), ["ifup", "tap0"])
+        #expect(byName.status == 0 && byName.stdout == "tap0: attached to br0, up\n", "\(byName.stderr)")
+        #expect(try ns.link("tap0")?["master"] as? String == "br0")
+        #expect(try inside(try qnetExecutable(), ["ifdown", "tap0"]).status == 0)
+
+        // Errors: the same status and line as the parsed command (run with --netns).
+        let before = try ns.stateSummary()
+        for (hook, verb, target) in [(ifup, "ifup", "veth0"), (ifup, "ifup", "nope0"), (ifdown, "ifdown", "lo")] {
+            let fast = try inside(hook, [target])
+            let parsed = try qnet([verb, target, "--netns", ns.name], environment: environment)
+            #expect(fast.status == 1 && parsed.status == 1, "\(verb) \(target): \(fast.stderr) / \(parsed.stderr)")
+            #expect(fast.stderr == parsed.stderr && fast.stdout.isEmpty, "\(verb) \(target)")
+        }
+        #expect(try ns.stateSummary() == before)
+
+        // Anything but `HOOK TAP` still goes through the parser: help, and a bad name.
+        let help = try inside(ifup, ["--help"])
+        #expect(help.status == 0 && help.stdout.contains("USAGE: qnet ifup"), "\(help.stderr)")
+        let badName = try inside(ifup, ["name/with/slashes"])
+        #expect(badName.status == 2 && badName.stderr.contains("invalid interface name"), "\(badName.stderr)")
+    }
+
     /// `qnet bridge set br0 --stp off --forward-delay 0` on a bridge running STP (it used
     /// to fail with ERANGE).
     @Test func stpOffWithZeroForwardDelay() throws {

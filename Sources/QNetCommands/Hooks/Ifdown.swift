@@ -16,7 +16,12 @@ struct Ifdown: ParsableCommand {
     @OptionGroup var hook: HookBridge
 
     func run() throws {
-        try HostChange.begin(global).host.detachHookTAP(interface, from: hook.bridge)
+        try Self.detach(interface, from: hook.bridge, change: HostChange.begin(global))
+    }
+
+    /// The hook's work, also run by `HookFastPath` for QEMU's own `qemu-ifdown TAP`.
+    static func detach(_ interface: String, from bridge: String?, change: HostChange) throws {
+        try change.host.detachHookTAP(interface, from: bridge)
         print("\(interface): detached, down")
     }
 }

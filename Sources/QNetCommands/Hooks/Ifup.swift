@@ -8,8 +8,11 @@ struct HookBridge: ParsableArguments {
     @Option(help: ArgumentHelp("The bridge (default: $QNET_BRIDGE, else br0).", valueName: "bridge"), transform: Parse.interfaceName)
     var bridge: String?
 
-    func resolve() throws -> String {
-        if let bridge { return bridge }
+    func resolve() throws -> String { try Self.resolve(bridge) }
+
+    /// `explicit` (--bridge), else $QNET_BRIDGE, else br0.
+    static func resolve(_ explicit: String?) throws -> String {
+        if let explicit { return explicit }
         if let fromEnvironment = getenv("QNET_BRIDGE").map({ String(cString: $0) }), !fromEnvironment.isEmpty {
             return try Parse.interfaceName(fromEnvironment)
         }
@@ -39,7 +42,12 @@ struct Ifup: ParsableCommand {
 
     func run() throws {
         let bridge = try hook.resolve()
-        try HostChange.begin(global).host.attachHookTAP(interface, to: bridge)
+        try Self.attach(interface, to: bridge, change: HostChange.begin(global))
+    }
+
+    /// The hook's work, also run by `HookFastPath` for QEMU's own `qemu-ifup TAP`.
+    static func attach(_ interface: String, to bridge: String, change: HostChange) throws {
+        try change.host.attachHookTAP(interface, to: bridge)
         print("\(interface): attached to \(bridge), up")
     }
 }

@@ -58,10 +58,15 @@ final class HostChange {
     /// `RecoveryFailed` when a left-over transaction cannot be put right (nothing more is
     /// changed on a host in an unknown state).
     static func begin(_ global: GlobalOptions, recovering: Bool = true) throws -> HostChange {
-        let host = try global.openHost()
+        try begin(host: global.openHost(), namespaceName: global.netns, recovering: recovering)
+    }
+
+    /// Steps 2-3 for a host already open (in the namespace named `namespaceName`, nil for
+    /// this process's own): what the commands run without the parser (`HookFastPath`) use.
+    static func begin(host: HostNetwork, namespaceName: String?, recovering: Bool = true) throws -> HostChange {
         let namespace = try NetworkNamespaceIdentity.current()
         let command = commandLine()
-        let lock = try HostLock.acquire(.networkNamespace(namespace, name: global.netns), in: Recovery.lockDirectory,
+        let lock = try HostLock.acquire(.networkNamespace(namespace, name: namespaceName), in: Recovery.lockDirectory,
                                         command: command, timeout: lockWait) { busy in
             writeStandardError("qnet: waiting: \(busy)\n")
         }
