@@ -181,6 +181,19 @@ struct CommandTreeTests {
         #expect(object.count == 3)
     }
 
+    /// Columns padded to the widest cell (counted in Characters) plus two spaces; the last
+    /// cell of a line is not padded; a short row ends early.
+    @Test func tableAlignsColumns() {
+        let text = Table.render(header: ["name", "kind", "mtu"], rows: [["tap0", "tun", "1500"], ["brücke0", "bridge", "9000"], ["x"]])
+        #expect(text == """
+            name     kind    mtu
+            tap0     tun     1500
+            brücke0  bridge  9000
+            x
+
+            """)
+    }
+
     @Test func showTableHasBrctlColumns() {
         let table = Show.table([])
         #expect(table.hasPrefix("bridge name  bridge id  STP enabled  interfaces"))
