@@ -27,6 +27,9 @@ public struct DoctorOptions: Sendable {
     public var willProbeKVM: (@Sendable () -> Void)?
     /// Bound for each helper program (qemu --version, iptables-save, nft, gzip).
     public var commandTimeout: Duration
+    /// qnet's host-transaction journals (`/run/qnet/journal` under ``root``; the CLI passes
+    /// its state directory's).
+    public var journalDirectory: String
 
     public init(root: HostRoot = .host, bridge: String? = nil, user: UserIdentity? = nil, network: HostNetwork? = nil) {
         self.root = root
@@ -39,6 +42,7 @@ public struct DoctorOptions: Sendable {
         probeKVM = true
         kvmProbe = { qemu in KVMProbe.cached(qemu: qemu) }
         commandTimeout = .seconds(5)
+        journalDirectory = root.run + "/qnet/journal"
     }
 }
 
@@ -144,6 +148,7 @@ public enum HostDoctor {
         managed.append(ManagerChecks.Interface(name: "vnet0", kind: .tun, index: nil))
         checks.append(ManagerChecks.networkManager(root, interfaces: managed))
         checks.append(ManagerChecks.networkd(root, interfaces: managed))
+        checks.append(JournalChecks.pending(directory: options.journalDirectory))
         checks += bridgeChecks
         return DoctorReport(checks: checks)
     }

@@ -71,7 +71,7 @@ import Testing
             "qemu.binary", "qemu.img", "kvm.device", "kvm.access", "kvm.access.user", "kvm.runs",
             "vhost.device", "vhost.access", "vhost.access.user",
             "bridge.netfilter", "firewall.forward", "ip.forward",
-            "manager.networkmanager", "manager.networkd",
+            "manager.networkmanager", "manager.networkd", "journal.pending",
         ])
         #expect(report.checks.filter { $0.status != .ok }.isEmpty, "\(report.text())")
         #expect(report.passed)

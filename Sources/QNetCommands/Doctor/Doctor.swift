@@ -2,6 +2,7 @@ import ArgumentParser
 import HostChecks
 import HostNetwork
 import QNetSystem
+import VirtualMachines
 
 /// `qnet doctor [--bridge BR] [--user USER] [--json]`: host readiness checks, each with
 /// what was found and the exact fix. Changes nothing on the host.
@@ -42,6 +43,7 @@ struct Doctor: ParsableCommand {
     func run() throws {
         let host = try global.openHost()
         var options = DoctorOptions(bridge: bridge, user: user, network: host)
+        options.journalDirectory = QNetPaths.journal
         options.willProbeKVM = {
             writeStandardError("qnet doctor: testing whether KVM can run a guest (up to 5 s, once per boot)...\n")
         }

@@ -11,14 +11,15 @@ enum Recovery {
     static func registry(host: HostNetwork) -> RecoveryRegistry {
         var registry = RecoveryRegistry()
         registry.merge(host.recoveryRegistry)
+        registry.merge(NetworkManager(host: host).recoveryRegistry())
         return registry
     }
 
     /// Where journals live: under the runtime directory (gone at reboot, like what they undo).
-    static var journal: Journal { Journal(directory: QNetPaths.runtime + "/journal") }
+    static var journal: Journal { Journal(directory: QNetPaths.journal) }
 
     /// Where lock files live.
-    static var lockDirectory: String { QNetPaths.runtime + "/locks" }
+    static var lockDirectory: String { QNetPaths.locks }
 }
 
 /// A command that changes a network namespace, from start to end:
