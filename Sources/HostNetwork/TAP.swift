@@ -3,6 +3,7 @@ import CLinuxSystem
 import Glibc
 import Netlink
 import NetlinkWire
+import QNetSystem
 import QNetTypes
 import SystemPackage
 
@@ -132,14 +133,19 @@ extension HostNetwork {
     /// then `ip link set NAME address fe:.. mtu M group N master BR up`. The MTU defaults to
     /// the bridge's, set before the TAP joins it. Needs CAP_NET_ADMIN. On failure nothing
     /// is left behind.
-    public func createTAP(_ options: TAPOptions) throws -> TAPDevice {
-        try createTAPs([options])[0]
+    public func createTAP(_ options: TAPOptions, transaction: HostTransaction? = nil) throws -> TAPDevice {
+        try createTAPs([options], transaction: transaction)[0]
     }
 
     /// Creates several TAPs and configures them with one netlink batch: the TUNSETIFF
     /// ioctls run first, then one datagram carries every RTM_NEWLINK. On failure every TAP
     /// made by this call is removed.
-    public func createTAPs(_ list: [TAPOptions]) throws -> [TAPDevice] {
+    ///
+    /// With a journaled `transaction`, persistent TAPs are crash-safe: each is made
+    /// non-persistent first (it vanishes with this process's descriptors), recorded
+    /// (`CreatedLinkRecord`, with the index the kernel chose), and only then made
+    /// persistent; a kill after that leaves a record from which the next command deletes it.
+    public func createTAPs(_ list: [TAPOptions], transaction: HostTransaction? = nil) throws -> [TAPDevice] {
         for options in list { try options.validate() }
         // Resolve bridges once, in the order given: their index and MTU.
         var bridges: [String: Link] = [:]
@@ -164,10 +170,25 @@ extension HostNetwork {
         }
         // Every /dev/net/tun open and ioctl in one visit to the namespace (a TAP is made in
         // the namespace of the thread that opens /dev/net/tun).
+        // Journaled: persistence waits until the TAPs are recorded.
+        let persistLater = transaction != nil
         try inNamespace {
             for options in list {
-                devices.append(try tapOpener?(options) ?? openTAP(options))
+                devices.append(try tapOpener?(options) ?? openTAP(options, persist: !persistLater))
             }
+        }
+        if let transaction, list.contains(where: \.persistent) {
+            let created = zip(devices, list).filter { $0.1.persistent }.map { device, _ in
+                CreatedLinkRecord.Created(name: device.name, kind: LinkKind.tun.kernelName, index: device.index)
+            }
+            try transaction.record(undo: CreatedLinkRecord(links: created))
+            for device in devices where device.persistent {
+                guard let first = device.descriptors.first else { continue }
+                guard qnet_ioctl_ulong(first, QNET_TUNSETPERSIST, 1) == 0 else {
+                    throw HostNetworkError.tun(step: "TUNSETPERSIST", name: device.name, errno: Errno(rawValue: Glibc.errno))
+                }
+            }
+            try transaction.step("configure TAPs")
         }
 
         for (device, options) in zip(devices, list) where options.persistent && !options.keepDescriptors {
@@ -198,7 +219,7 @@ extension HostNetwork {
 
     /// Opens /dev/net/tun once per queue and attaches each descriptor to the device.
     /// Runs inside the instance's namespace (see ``createTAPs(_:)``).
-    private func openTAP(_ options: TAPOptions) throws -> TAPDevice {
+    private func openTAP(_ options: TAPOptions, persist: Bool = true) throws -> TAPDevice {
         var descriptors: [Int32] = []
         var name = options.name
         var ok = false
@@ -234,7 +255,7 @@ extension HostNetwork {
                 throw HostNetworkError.tun(step: "TUNSETGROUP", name: name, errno: Errno(rawValue: Glibc.errno))
             }
         }
-        if options.persistent {
+        if options.persistent && persist {
             guard qnet_ioctl_ulong(first, QNET_TUNSETPERSIST, 1) == 0 else {
                 throw HostNetworkError.tun(step: "TUNSETPERSIST", name: name, errno: Errno(rawValue: Glibc.errno))
             }

@@ -79,17 +79,19 @@ extension HostNetwork {
         if try linkIfPresent(named: name) != nil { throw HostNetworkError.alreadyExists(name) }
 
         guard let uplinkName else {
-            // A plain bridge: one request, then the extra addresses (undone by deleting it).
-            try createBridge(name, options: options, mtu: mtu)
-            do {
-                for prefix in extraAddresses { try addAddress(prefix, to: name) }
-            } catch {
-                do { try deleteLink(name) } catch let undoError {
-                    throw RolledBackError(underlying: error, rollbackFailures: ["delete bridge \(name): \(undoError)"])
+            // A plain bridge: one request, then the extra addresses; undone by deleting it
+            // (it is recognised by the MAC chosen here).
+            let mac = randomBridgeMACAddress()
+            return try inTransaction(transaction, command: "bridge create \(name)") { transaction in
+                try transaction.record(undo: CreatedLinkRecord(links: [.init(name: name, kind: LinkKind.bridge.kernelName, mac: mac.description)]))
+                try checkpoint("create bridge", transaction)
+                try createBridge(name, options: options, mtu: mtu, macAddress: mac)
+                for prefix in extraAddresses {
+                    try checkpoint("add address", transaction)
+                    try addAddress(prefix, to: name)
                 }
-                throw error
+                return nil
             }
-            return nil
         }
         try InterfaceName.validate(uplinkName)
         if uplinkName == name { throw HostNetworkError.bridgeIntoItself(name) }

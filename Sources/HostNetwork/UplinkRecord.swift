@@ -178,6 +178,7 @@ extension HostNetwork {
     public var recoveryRegistry: RecoveryRegistry {
         var registry = RecoveryRegistry()
         registry.register(UplinkMoveRecord.self) { [self] record, context in try recover(record, context) }
+        registry.register(CreatedLinkRecord.self) { [self] record, context in try recover(record, context) }
         return registry
     }
 

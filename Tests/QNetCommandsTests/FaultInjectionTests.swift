@@ -70,6 +70,13 @@ struct FaultInjectionTests {
 
         var state: String { get throws { try namespaces.host.normalizedState() } }
 
+        /// `state`, with MACs qnet picks at random (52:54:00:..., fe:...) masked when asked.
+        func state(masking: Bool) throws -> String {
+            let text = try state
+            guard masking else { return text }
+            return text.replacingOccurrences(of: #""(52:54:00|fe)(:[0-9a-f]{2}){3,5}""#, with: "\"random-mac\"", options: .regularExpression)
+        }
+
         /// Files left in the journal directory (journals, temporary files).
         var journalFiles: [String] {
             (try? FileManager.default.contentsOfDirectory(atPath: stateDirectory + "/run/journal")) ?? []
@@ -82,27 +89,41 @@ struct FaultInjectionTests {
         }
     }
 
-    enum Command {
-        case create, delete
-        var arguments: [String] { self == .create ? ["bridge", "create", "br0", "--uplink", "eth0"] : ["bridge", "delete", "br0"] }
+    /// A command to stop part-way, the two states it may leave, and how to get back to the
+    /// state it starts from.
+    struct Scenario {
+        var arguments: [String]
+        /// The namespace before (`start`) and after (`end`) an uninterrupted run.
+        var start: String
+        var end: String
+        /// Brings the namespace from `end` back to `start`.
+        var undo: [String]
+        /// Masks MACs qnet picks at random (a plain bridge's, a TAP's), which differ per run.
+        var masksRandomMACs = false
+
+        static func create(_ lab: Lab) -> Scenario {
+            Scenario(arguments: ["bridge", "create", "br0", "--uplink", "eth0"], start: lab.before, end: lab.bridged,
+                     undo: ["bridge", "delete", "br0"])
+        }
+
+        static func delete(_ lab: Lab) -> Scenario {
+            Scenario(arguments: ["bridge", "delete", "br0"], start: lab.bridged, end: lab.before,
+                     undo: ["bridge", "create", "br0", "--uplink", "eth0"])
+        }
     }
 
-    /// Runs `command` stopped by `signal` at every `syscalls` call in turn; records
-    /// per point whether the state was right and the gateway answered.
-    func campaign(_ lab: Lab, _ command: Command, signal: String, syscalls: String = "sendto,sendmsg",
+    /// Runs the scenario's command stopped by `signal` at every `syscalls` call in turn;
+    /// records per point whether the state was right and the gateway answered.
+    func campaign(_ lab: Lab, _ scenario: Scenario, signal: String, syscalls: String = "sendto,sendmsg",
                   sourceLocation: SourceLocation = #_sourceLocation) throws -> FaultCounts {
-        var counts = FaultCounts(label: "`qnet \(command.arguments.joined(separator: " "))`, SIG\(signal) at \(syscalls)")
+        var counts = FaultCounts(label: "`qnet \(scenario.arguments.joined(separator: " "))`, SIG\(signal) at \(syscalls)")
+        let mask = scenario.masksRandomMACs
         for point in 1...200 {
-            // Start state: unbridged for create, bridged for delete.
-            let starting = try lab.state
-            if command == .delete && starting != lab.bridged {
-                let create = try lab.qnet(Command.create.arguments)
-                try #require(create.status == 0, "re-creating the bridge: \(create.stderr)", sourceLocation: sourceLocation)
-            } else if command == .create && starting != lab.before {
-                let delete = try lab.qnet(Command.delete.arguments)
-                try #require(delete.status == 0, "deleting the bridge: \(delete.stderr)", sourceLocation: sourceLocation)
+            if try lab.state(masking: mask) != scenario.start {
+                let reset = try lab.qnet(scenario.undo)
+                try #require(reset.status == 0, "back to the start state: \(reset.stderr)", sourceLocation: sourceLocation)
             }
-            let result = try lab.qnet(command.arguments, signal: signal, at: point, syscalls: syscalls)
+            let result = try lab.qnet(scenario.arguments, signal: signal, at: point, syscalls: syscalls)
             if result.status == 0 { break }  // ran to its end: no call left to stop it at
             counts.points += 1
             let context = "stopped by SIG\(signal) at call \(point) of \(syscalls)"
@@ -112,7 +133,7 @@ struct FaultInjectionTests {
                 #expect(result.status == 9, "\(context): \(result.stderr)", sourceLocation: sourceLocation)
             default:
                 // Deferred to a safe point, then rolled back (or finished) by qnet itself:
-                // 130 after SIGINT, 143 after SIGTERM, and no journal left behind.
+                // 130 after SIGINT, 143 after SIGTERM, 129 after SIGHUP; no journal left.
                 let expected: Int32 = ["INT": 130, "TERM": 143, "HUP": 129][signal] ?? 0
                 #expect(result.status == expected, "\(context): exit \(result.status): \(result.stderr)", sourceLocation: sourceLocation)
                 #expect(result.stderr.contains("interrupted by SIG\(signal)"), "\(context): \(result.stderr)", sourceLocation: sourceLocation)
@@ -123,9 +144,9 @@ struct FaultInjectionTests {
             #expect(recover.status == 0, "\(context): recover: \(recover.stdout) \(recover.stderr)", sourceLocation: sourceLocation)
             if recover.stdout.hasPrefix("recovered:") { counts.recovered += 1 }
             #expect(!recover.stdout.contains("failed"), "\(context): \(recover.stdout)", sourceLocation: sourceLocation)
-            let after = try lab.state
-            #expect(after == lab.before || after == lab.bridged,
-                    "\(context): the namespace is neither as before nor as after:\n\(after)\nbefore:\n\(lab.before)\nafter:\n\(lab.bridged)",
+            let after = try lab.state(masking: mask)
+            #expect(after == scenario.start || after == scenario.end,
+                    "\(context): the namespace is neither as before nor as after:\n\(after)\nbefore:\n\(scenario.start)\nafter:\n\(scenario.end)",
                     sourceLocation: sourceLocation)
             #expect(lab.journalFiles.isEmpty, "\(context): left in the journal directory: \(lab.journalFiles)", sourceLocation: sourceLocation)
             if try !lab.gatewayAnswers() {
@@ -139,14 +160,14 @@ struct FaultInjectionTests {
 
     @Test func bridgeCreateWithUplinkKilledAtEverySend() throws {
         let lab = try Lab("fkc")
-        let counts = try campaign(lab, .create, signal: "KILL")
+        let counts = try campaign(lab, .create(lab), signal: "KILL")
         #expect(counts.points >= 20)
         #expect(counts.recovered > 0)
     }
 
     @Test func bridgeDeleteKilledAtEverySend() throws {
         let lab = try Lab("fkd")
-        let counts = try campaign(lab, .delete, signal: "KILL")
+        let counts = try campaign(lab, .delete(lab), signal: "KILL")
         #expect(counts.points >= 15)
         #expect(counts.recovered > 0)
     }
@@ -154,8 +175,8 @@ struct FaultInjectionTests {
     @Test func bridgeCreateAndDeleteInterruptedAtEverySend() throws {
         let lab = try Lab("fki")
         for signal in ["INT", "TERM"] {
-            let create = try campaign(lab, .create, signal: signal)
-            let delete = try campaign(lab, .delete, signal: signal)
+            let create = try campaign(lab, .create(lab), signal: signal)
+            let delete = try campaign(lab, .delete(lab), signal: signal)
             #expect(create.points >= 20 && delete.points >= 15)
             // qnet undid (or finished) it itself: nothing was left to recover.
             #expect(create.recovered == 0 && delete.recovered == 0)
@@ -165,7 +186,7 @@ struct FaultInjectionTests {
     /// A lost SSH session: SIGHUP at every send of the uplink move leaves the host reachable.
     @Test func bridgeCreateHungUpAtEverySend() throws {
         let lab = try Lab("fkh")
-        let counts = try campaign(lab, .create, signal: "HUP")
+        let counts = try campaign(lab, .create(lab), signal: "HUP")
         #expect(counts.points >= 20 && counts.recovered == 0)
     }
 
@@ -173,9 +194,33 @@ struct FaultInjectionTests {
     @Test func killedAtEveryJournalWrite() throws {
         let lab = try Lab("fkj")
         let syscalls = "fsync,rename,renameat,renameat2,unlink,unlinkat"
-        let create = try campaign(lab, .create, signal: "KILL", syscalls: syscalls)
-        let delete = try campaign(lab, .delete, signal: "KILL", syscalls: syscalls)
+        let create = try campaign(lab, .create(lab), signal: "KILL", syscalls: syscalls)
+        let delete = try campaign(lab, .delete(lab), signal: "KILL", syscalls: syscalls)
         #expect(create.points >= 3 && delete.points >= 3)
+    }
+
+    /// A plain bridge with an address, and a persistent TAP attached to it: killed at every
+    /// netlink send and every ioctl (TUNSETIFF, TUNSETPERSIST), nothing half-made is left.
+    @Test func plainBridgeAndTAPCreateKilledAtEverySendAndIoctl() throws {
+        let lab = try Lab("fkt")
+        let bridgeArguments = ["bridge", "create", "br9", "--address", "10.9.0.1/24"]
+        try #require(try lab.qnet(bridgeArguments).status == 0)
+        let withBridge = try lab.state(masking: true)
+        #expect(try lab.qnet(["bridge", "delete", "br9"]).status == 0)
+        let bridge = try campaign(lab, Scenario(arguments: bridgeArguments, start: lab.before, end: withBridge,
+                                                undo: ["bridge", "delete", "br9"], masksRandomMACs: true),
+                                  signal: "KILL")
+        #expect(bridge.points >= 3 && bridge.recovered > 0)
+
+        if try lab.state(masking: true) != withBridge { try #require(try lab.qnet(bridgeArguments).status == 0) }
+        let tapArguments = ["tap", "create", "tap0", "--bridge", "br9"]
+        try #require(try lab.qnet(tapArguments).status == 0)
+        let withTAP = try lab.state(masking: true)
+        #expect(try lab.qnet(["tap", "delete", "tap0"]).status == 0)
+        let tap = try campaign(lab, Scenario(arguments: tapArguments, start: withBridge, end: withTAP, undo: ["tap", "delete", "tap0"],
+                                             masksRandomMACs: true),
+                               signal: "KILL", syscalls: "sendto,sendmsg,ioctl")
+        #expect(tap.points >= 3 && tap.recovered > 0)
     }
 
     /// A killed command is recovered by whatever qnet command takes the lock next, which
@@ -183,7 +228,7 @@ struct FaultInjectionTests {
     @Test func theNextLockingCommandRecoversAndSaysSoInOneLine() throws {
         let lab = try Lab("fkn")
         // Killed after the bridge exists and eth0 is its port (call 12: moving routes).
-        let killed = try lab.qnet(Command.create.arguments, signal: "KILL", at: 12, syscalls: "sendto,sendmsg")
+        let killed = try lab.qnet(Scenario.create(lab).arguments, signal: "KILL", at: 12, syscalls: "sendto,sendmsg")
         #expect(killed.status == 9)  // SIGKILL, as Foundation's Process reports it
         #expect(lab.journalFiles.count == 1)
         let next = try lab.qnet(["bridge", "create", "br1"])

@@ -45,9 +45,11 @@ struct TapCreate: ParsableCommand {
     func run() throws {
         let uid = try owner.map(Accounts.userID)
         let gid = try group.map(Accounts.groupID)
-        let host = try HostChange.begin(global).host
-        let tap = try host.createTAP(TAPOptions(name: name, vnetHeader: vnetHdr, queues: queues, persistent: true,
-                                                owner: uid, group: gid, bridge: bridge, mtu: mtu))
+        let change = try HostChange.begin(global)
+        let tap = try change.run { transaction in
+            try change.host.createTAP(TAPOptions(name: name, vnetHeader: vnetHdr, queues: queues, persistent: true,
+                                                 owner: uid, group: gid, bridge: bridge, mtu: mtu), transaction: transaction)
+        }
         tap.close()
         var line = "created TAP \(tap.name) (mac \(tap.macAddress)"
         if let bridge { line += ", attached to \(bridge)" }
