@@ -13,6 +13,17 @@ public struct UplinkMove: Equatable, Sendable {
     public var routes: [String]
 }
 
+extension UplinkMove {
+    /// The move as reported: the addresses, and the routes as `ip route` shows them on `target`.
+    init(uplink: String, bridge: String, addresses: [InterfaceAddress], routes: [Route], on target: Link) {
+        self.init(uplink: uplink, bridge: bridge, addresses: addresses.map(\.prefix), routes: routes.map { route in
+            var moved = route
+            moved.outputIndex = target.index
+            return moved.formatted(names: [target.index: target.name])
+        })
+    }
+}
+
 /// Marks a bridge whose uplink qnet moved, in the kernel itself (IFLA_IFALIAS), so
 /// `qnet bridge delete` knows what to give back without any state file.
 let uplinkAliasPrefix = "qnet:uplink="
@@ -104,11 +115,8 @@ extension HostNetwork {
             throw HostNetworkError.alreadyEnslaved(port: uplinkName, master: masterName)
         }
 
-        let addresses = try movableAddresses(of: uplink)
-        let routes = try movableRoutes(of: uplink)
-        let record = UplinkMoveRecord(operation: .take, bridge: name, uplink: uplink.name, uplinkState: RecordedLinkState(uplink),
-                                      bridgeMAC: uplink.macAddress?.description,
-                                      addresses: addresses.map(RecordedAddress.init), routes: routes.map(RecordedRoute.init))
+        let (record, addresses, routes) = try uplinkMoveRecord(.take, bridge: name, uplink: uplink, from: uplink,
+                                                                bridgeMAC: uplink.macAddress)
         return try inTransaction(transaction, command: "bridge create \(name) --uplink \(uplink.name)") { transaction in
             // Write-ahead: the whole prior state is durable before the first change.
             try transaction.record(undo: record)
@@ -123,13 +131,20 @@ extension HostNetwork {
             try checkpoint("enslave uplink", transaction)
             try setLink(index: uplink.index, name: uplink.name, LinkChange(master: .index(bridge.index)))
             try moveAddressesAndRoutes(addresses: addresses, routes: routes, from: uplink, to: bridge, transaction: transaction)
-            return UplinkMove(uplink: uplink.name, bridge: name, addresses: addresses.map(\.prefix),
-                              routes: routes.map { route in
-                                  var moved = route
-                                  moved.outputIndex = bridge.index
-                                  return moved.formatted(names: [bridge.index: name])
-                              })
+            return UplinkMove(uplink: uplink.name, bridge: name, addresses: addresses, routes: routes, on: bridge)
         }
+    }
+
+    /// What moves from `source` (the uplink for a take, the bridge for a release), and the
+    /// journal record of the move: the full prior state, read before the first change.
+    func uplinkMoveRecord(_ operation: UplinkMoveRecord.Operation, bridge: String, uplink: Link, from source: Link,
+                          bridgeMAC: MACAddress?) throws -> (UplinkMoveRecord, [InterfaceAddress], [Route]) {
+        let addresses = try movableAddresses(of: source)
+        let routes = try movableRoutes(of: source)
+        let record = UplinkMoveRecord(operation: operation, bridge: bridge, uplink: uplink.name, uplinkState: RecordedLinkState(uplink),
+                                      bridgeMAC: bridgeMAC?.description,
+                                      addresses: addresses.map(RecordedAddress.init), routes: routes.map(RecordedRoute.init))
+        return (record, addresses, routes)
     }
 
     /// Runs `body` in `transaction`, or in a transaction of its own (in memory, committed
@@ -211,11 +226,8 @@ extension HostNetwork {
             try deleteLink(name)
             return nil
         }
-        let addresses = try movableAddresses(of: bridge)
-        let routes = try movableRoutes(of: bridge)
-        let record = UplinkMoveRecord(operation: .release, bridge: name, uplink: uplink.name, uplinkState: RecordedLinkState(uplink),
-                                      bridgeMAC: bridge.macAddress?.description,
-                                      addresses: addresses.map(RecordedAddress.init), routes: routes.map(RecordedRoute.init))
+        let (record, addresses, routes) = try uplinkMoveRecord(.release, bridge: name, uplink: uplink, from: bridge,
+                                                                bridgeMAC: bridge.macAddress)
         return try inTransaction(transaction, command: "bridge delete \(name)") { transaction in
             try transaction.record(undo: record)
             try checkpoint("release: detach uplink", transaction)
@@ -227,12 +239,7 @@ extension HostNetwork {
             try transaction.markPointOfNoReturn()
             try checkpoint("release: delete bridge", transaction)
             try deleteLink(name)
-            return UplinkMove(uplink: uplink.name, bridge: name, addresses: addresses.map(\.prefix),
-                              routes: routes.map { route in
-                                  var moved = route
-                                  moved.outputIndex = uplink.index
-                                  return moved.formatted(names: [uplink.index: uplink.name])
-                              })
+            return UplinkMove(uplink: uplink.name, bridge: name, addresses: addresses, routes: routes, on: uplink)
         }
     }
 }
