@@ -74,6 +74,6 @@ fi
 mkdir -p bench/results
 # Raised priority (inherited by every process the bench starts, qnet and ip alike), so
 # that builds of other users on this machine disturb the timings less.
-nice -n -15 "$BIN/QNetBench" run --qnet "$BIN/qnet" --prefix "$PREFIX" --reps "${REPS:-7}" \
+nice -n -15 "$BIN/QNetBench" run --qnet "$PWD/$BIN/qnet" --prefix "$PREFIX" --reps "${REPS:-7}" \
     --output BENCHMARKS.md.tmp --save "$RESULTS"
 finish_report

@@ -19,7 +19,11 @@ func writeHookScripts(qnet: String, ip: String, brctl: String, in directory: Str
     let scripts = HookScripts(qnet: "\(directory)/qemu-ifup", twoIP: "\(directory)/qemu-ifup-ip",
                               classic: "\(directory)/qemu-ifup-classic")
     unlink(scripts.qnet)
-    guard symlink(qnet, scripts.qnet) == 0 else { throw BenchFailure("cannot link \(scripts.qnet) to \(qnet): errno \(errno)") }
+    // The link's target must be absolute: a relative one would be read from `directory`.
+    guard let resolved = realpath(qnet, nil) else { throw BenchFailure("cannot resolve \(qnet): errno \(errno)") }
+    let target = String(cString: resolved)
+    free(resolved)
+    guard symlink(target, scripts.qnet) == 0 else { throw BenchFailure("cannot link \(scripts.qnet) to \(qnet): errno \(errno)") }
     try "#!/bin/sh\n\(ip) link set \"$1\" up && \(ip) link set \"$1\" master br0\n"
         .write(toFile: scripts.twoIP, atomically: true, encoding: .utf8)
     try "#!/bin/sh\n\(ip) link set \"$1\" up\nsleep 0.5\n\(brctl) addif br0 \"$1\"\n"
