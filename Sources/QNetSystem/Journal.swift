@@ -298,11 +298,17 @@ public final class Journal: Sendable {
     /// recovery fails is kept (and the failure reported), so a later run retries.
     ///
     /// `namespace` is the namespace the caller is in now, for namespace scopes.
-    public func recoverAbandoned(scope: String, namespace: NetworkNamespaceIdentity? = nil, registry: RecoveryRegistry,
+    /// `registry` is evaluated only when there is a journal to act on (building one costs
+    /// every command's start-up otherwise).
+    public func recoverAbandoned(scope: String, namespace: NetworkNamespaceIdentity? = nil,
+                                 registry: @autoclosure () -> RecoveryRegistry,
                                  pause: @escaping () -> Void = {}) throws -> [RecoveryReport] {
         removeAbandonedTemporaryFiles()
+        let entries = try abandoned(scope: scope)
+        guard !entries.isEmpty else { return [] }
+        let registry = registry()
         var reports: [RecoveryReport] = []
-        for entry in try abandoned(scope: scope) {
+        for entry in entries {
             reports.append(try recover(entry, namespace: namespace, registry: registry, pause: pause))
         }
         return reports

@@ -38,7 +38,9 @@ final class HostChange {
     let lock: HostLock
     let namespace: NetworkNamespaceIdentity
     let signals: DeferredSignals
-    let registry: RecoveryRegistry
+    /// Built on first use: most runs find no journal to recover, and building the handlers
+    /// of every record kind was a third of what the QEMU hook (`qemu-ifup TAP`) runs.
+    private(set) lazy var registry: RecoveryRegistry = Recovery.registry(host: host)
     /// `qnet bridge create br0 --uplink eth0`: the command as typed, for messages and the journal.
     let command: String
 
@@ -46,12 +48,11 @@ final class HostChange {
     static let lockWait: Duration = .seconds(30)
 
     private init(host: HostNetwork, lock: HostLock, namespace: NetworkNamespaceIdentity, signals: DeferredSignals,
-                 registry: RecoveryRegistry, command: String) {
+                 command: String) {
         self.host = host
         self.lock = lock
         self.namespace = namespace
         self.signals = signals
-        self.registry = registry
         self.command = command
     }
 
@@ -75,8 +76,7 @@ final class HostChange {
         // is changed yet). This process is single-threaded, so the mask covers it all.
         let signals = try DeferredSignals()
         signal(SIGPIPE, SIG_IGN)
-        let registry = Recovery.registry(host: host)
-        let change = HostChange(host: host, lock: lock, namespace: namespace, signals: signals, registry: registry, command: command)
+        let change = HostChange(host: host, lock: lock, namespace: namespace, signals: signals, command: command)
         if recovering { try change.recoverAbandoned() }
         return change
     }
