@@ -8,6 +8,25 @@ func qnet(_ arguments: [String], environment: [String: String]? = nil) throws ->
     try run(try qnetExecutable(), arguments, environment: environment)
 }
 
+/// `qemu-ifup` and `qemu-ifdown` symlinks to the built qnet in a folder of their own, as
+/// QEMU's `script=` / `downscript=` name them; `remove()` deletes the folder.
+struct HookLinks {
+    let directory: URL
+    var ifup: String { directory.appendingPathComponent("qemu-ifup").path }
+    var ifdown: String { directory.appendingPathComponent("qemu-ifdown").path }
+
+    init(_ label: String) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-\(label)-\(getpid())")
+        try? FileManager.default.removeItem(at: directory)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        for link in [ifup, ifdown] {
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: try qnetExecutable())
+        }
+    }
+
+    func remove() { try? FileManager.default.removeItem(at: directory) }
+}
+
 /// The CLI end to end, as an admin runs it, checked with `ip -j` (tier 3).
 @Suite(.serialized, Privileged.enabled)
 struct CLIRoundTripTests {
@@ -162,14 +181,9 @@ struct CLIRoundTripTests {
         let ns = try TestNamespace("hook")
         #expect(try qnet(["bridge", "create", "br7", "--mtu", "1400", "--netns", ns.name]).status == 0)
         try ns.ip("tuntap", "add", "tap0", "mode", "tap")
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-hooks-\(getpid())")
-        try? FileManager.default.removeItem(at: directory)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let ifup = directory.appendingPathComponent("qemu-ifup").path
-        let ifdown = directory.appendingPathComponent("qemu-ifdown").path
-        try FileManager.default.createSymbolicLink(atPath: ifup, withDestinationPath: try qnetExecutable())
-        try FileManager.default.createSymbolicLink(atPath: ifdown, withDestinationPath: try qnetExecutable())
+        let links = try HookLinks("hooks")
+        defer { links.remove() }
+        let (ifup, ifdown) = (links.ifup, links.ifdown)
         var environment = ProcessInfo.processInfo.environment
         environment["QNET_BRIDGE"] = "br7"
 

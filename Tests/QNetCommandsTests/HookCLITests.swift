@@ -48,14 +48,9 @@ struct HookCLITests {
         #expect(try qnet(["bridge", "create", "br0", "--mtu", "1400", "--netns", ns.name]).status == 0)
         try ns.ip("tuntap", "add", "tap0", "mode", "tap")
         try ns.ip("link", "add", "veth0", "type", "veth", "peer", "name", "veth1")
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-hookfast-\(getpid())")
-        try? FileManager.default.removeItem(at: directory)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let ifup = directory.appendingPathComponent("qemu-ifup").path
-        let ifdown = directory.appendingPathComponent("qemu-ifdown").path
-        try FileManager.default.createSymbolicLink(atPath: ifup, withDestinationPath: try qnetExecutable())
-        try FileManager.default.createSymbolicLink(atPath: ifdown, withDestinationPath: try qnetExecutable())
+        let links = try HookLinks("hookfast")
+        defer { links.remove() }
+        let (ifup, ifdown) = (links.ifup, links.ifdown)
         var environment = ProcessInfo.processInfo.environment
         environment["QNET_BRIDGE"] = nil  // the default bridge, br0
         func inside(_ program: String, _ arguments: [String]) throws -> CommandResult {
