@@ -33,6 +33,10 @@ public enum FileSystem {
     /// (whatever the umask); existing ones are left as they are. A component that exists
     /// but is not a directory is ENOTDIR.
     public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
+        // Usually it is there already (every changing command makes sure of its lock and
+        // journal folders): one stat then, instead of a mkdir and a stat per component.
+        var existing = stat()
+        if stat(path, &existing) == 0 && existing.st_mode & S_IFMT == S_IFDIR { return }
         var current = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             current += "/" + component

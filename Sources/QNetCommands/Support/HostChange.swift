@@ -140,6 +140,12 @@ final class HostChange {
         case "qemu-ifdown": words.insert("ifdown", at: 0)
         default: break
         }
-        return (["qnet"] + words.map { word in word.contains(" ") || word.isEmpty ? "'\(word)'" : word }).joined(separator: " ")
+        // Plain appends: map + joined cost the QEMU hook 0.34 M instructions of first-use
+        // generic metadata in the static binary.
+        var line = "qnet"
+        for word in words {
+            line += word.contains(" ") || word.isEmpty ? " '\(word)'" : " " + word
+        }
+        return line
     }
 }
