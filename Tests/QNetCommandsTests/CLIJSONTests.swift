@@ -30,9 +30,11 @@ struct CLIJSONTests {
         #expect(list.status == 0, "\(list.stderr)")
         let taps = try #require((try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])?["taps"] as? [[String: Any]])
         let byName = Dictionary(taps.compactMap { tap in (tap["name"] as? String).map { ($0, tap) } }, uniquingKeysWith: { first, _ in first })
+        // `tap create` makes root the owner; the library's TAP has none.
+        #expect(byName["idle0"]?["owner"] as? Int == 0 && byName["idle0"]?["openToAllUsers"] as? Bool == false, "\(list.stdout)")
         for name in ["idle0", "held0"] {
             let tap = try #require(byName[name], "\(list.stdout)")
-            #expect(tap["owner"] is NSNull && tap["group"] is NSNull, "\(name): \(tap)")
+            #expect(tap["group"] is NSNull, "\(name): \(tap)")
             #expect(tap["bridge"] as? String == "br0")
         }
         // Witness: carrier (`ip -j link` flags) says which TAP a process holds.
@@ -40,6 +42,8 @@ struct CLIJSONTests {
         #expect(try !(ns.link("held0")?["flags"] as? [String] ?? ["NO-CARRIER"]).contains("NO-CARRIER"))
         #expect(byName["idle0"]?["queues"] as? Int == 0)
         #expect(byName["held0"]?["queues"] as? Int == 1)
+        #expect(byName["held0"]?["owner"] is NSNull && byName["held0"]?["openToAllUsers"] as? Bool == true, "\(list.stdout)")
+        #expect(ports.first { $0["name"] as? String == "held0" }?["openToAllUsers"] as? Bool == true, "\(show.stdout)")
     }
 
     /// `net show --json` carries the schema version like `net list --json`.

@@ -38,6 +38,9 @@ struct Show: ParsableCommand {
             print(try Output.json(ShowReport(bridges: reports)))
         } else {
             print(Self.table(reports), terminator: "")
+            for report in reports {
+                for port in report.ports where port.openToAllUsers == true { Output.printError(TapReport.openWarning(port.name)) }
+            }
         }
     }
 
@@ -106,6 +109,9 @@ struct PortReport: Encodable {
     var flood: Bool
     /// The qnet VM whose NIC this TAP is (from the TAP's alias), or null.
     @NullWhenAbsent var vm: String? = nil
+    /// For a TAP: whether any local user may attach to it (neither owner nor group set);
+    /// null for other ports.
+    @NullWhenAbsent var openToAllUsers: Bool?
 
     init(link: Link) {
         name = link.name
@@ -120,5 +126,6 @@ struct PortReport: Encodable {
         learning = link.port?.learning ?? true
         flood = link.port?.unicastFlood ?? true
         vm = VMTapAlias(link.alias)?.vm
+        openToAllUsers = link.tun.map { $0.owner == nil && $0.group == nil }
     }
 }

@@ -10,7 +10,9 @@ struct TapCreate: ParsableCommand {
         discussion: """
             The TAP gets a MAC starting with fe: (so a bridge's MAC never changes as TAPs join), the bridge's MTU \
             before it is attached, and is brought up — all in one netlink request. NAME may be a template such \
-            as tap%d; the name the kernel chose is printed.
+            as tap%d; the name the kernel chose is printed. Without --owner or --group the TAP belongs to root \
+            (uid 0), so no unprivileged user can attach to it; --owner any leaves it open to every local user \
+            who can open /dev/net/tun (the kernel's behaviour without an owner), with a warning.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -21,7 +23,7 @@ struct TapCreate: ParsableCommand {
     @Option(help: ArgumentHelp("Attach the TAP to this bridge.", valueName: "bridge"), transform: Parse.interfaceName)
     var bridge: String?
 
-    @Option(help: ArgumentHelp("User (name or uid) allowed to use the TAP without privileges (TUNSETOWNER).", valueName: "user"))
+    @Option(help: ArgumentHelp("User (name or uid) allowed to use the TAP without privileges (TUNSETOWNER); default root; 'any' lets every local user attach.", valueName: "user"))
     var owner: String?
 
     @Option(help: ArgumentHelp("Group (name or gid) allowed to use the TAP (TUNSETGROUP).", valueName: "group"))
@@ -43,8 +45,11 @@ struct TapCreate: ParsableCommand {
     }
 
     func run() throws {
-        let uid = try owner.map(Accounts.userID)
         let gid = try group.map(Accounts.groupID)
+        let uid = try Self.ownerID(owner, group: gid)
+        if uid == nil && gid == nil {
+            Output.printError("warning: TAP \(name) has no owner: any local user who can open /dev/net/tun can attach to it and read and send frames on its bridge")
+        }
         let change = try HostChange.begin(global)
         let tap = try change.run { transaction in
             try change.host.createTAP(TAPOptions(name: name, vnetHeader: vnetHdr, queues: queues, persistent: true,
@@ -53,8 +58,20 @@ struct TapCreate: ParsableCommand {
         tap.close()
         var line = "created TAP \(tap.name) (mac \(tap.macAddress)"
         if let bridge { line += ", attached to \(bridge)" }
-        if let owner { line += ", owner \(owner)" }
+        line += ", owner \(owner ?? (group == nil ? "root" : "none"))"
+        if let group { line += ", group \(group)" }
         print(line + ")")
+    }
+
+    /// The TAP's owner: `--owner` (a user, or `any` for none), else root unless a group
+    /// alone is to decide (`tunctl -g G`). Without an owner or a group the kernel lets
+    /// anyone attach (tun_not_capable checks them only when set), so that is never the default.
+    static func ownerID(_ owner: String?, group: gid_t?) throws -> uid_t? {
+        switch owner {
+        case "any": return nil
+        case let owner?: return try Accounts.userID(owner)
+        case nil: return group == nil ? 0 : nil
+        }
     }
 }
 

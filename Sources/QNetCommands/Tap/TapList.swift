@@ -24,13 +24,14 @@ struct TapList: ParsableCommand {
         }
         if taps.isEmpty { print("no TAP devices"); return }
         let header = ["name", "state", "mtu", "mac", "bridge", "owner", "group", "flags"]
-        let rows = taps.map { tap in
-            [tap.name, tap.operState, String(tap.mtu), tap.mac ?? "-", tap.bridge ?? "-",
-             tap.owner.map(String.init) ?? "-", tap.group.map(String.init) ?? "-",
-             [tap.persistent ? "persist" : "transient", tap.vnetHeader ? "vnet_hdr" : nil, tap.multiQueue ? "multi_queue" : nil]
-                .compactMap { $0 }.joined(separator: ",")]
+        let rows = taps.map { tap -> [String] in
+            let flags: [String?] = [tap.persistent ? "persist" : "transient", tap.vnetHeader ? "vnet_hdr" : nil,
+                                    tap.multiQueue ? "multi_queue" : nil, tap.openToAllUsers ? "OPEN" : nil]
+            return [tap.name, tap.operState, String(tap.mtu), tap.mac ?? "-", tap.bridge ?? "-",
+                    tap.owner.map(String.init) ?? "-", tap.group.map(String.init) ?? "-", flags.compactMap { $0 }.joined(separator: ",")]
         }
         print(Table.render(header: header, rows: rows), terminator: "")
+        for tap in taps where tap.openToAllUsers { Output.printError(TapReport.openWarning(tap.name)) }
     }
 }
 
@@ -48,6 +49,9 @@ struct TapReport: Encodable {
     var persistent: Bool
     var vnetHeader: Bool
     var multiQueue: Bool
+    /// Neither owner nor group is set: the kernel lets any local user who can open
+    /// /dev/net/tun attach (tun_not_capable), and so read and send frames on its bridge.
+    var openToAllUsers: Bool
     /// Queues processes hold open, enabled or not (0: nobody uses the TAP).
     var queues: UInt32
 
@@ -65,6 +69,12 @@ struct TapReport: Encodable {
         vnetHeader = link.tun?.vnetHeader ?? false
         multiQueue = link.tun?.multiQueue ?? false
         queues = link.openQueues ?? 0
+        openToAllUsers = link.tun.map { $0.owner == nil && $0.group == nil } ?? false
+    }
+
+    /// The line `tap list` and `show` print for a TAP anyone can attach to.
+    static func openWarning(_ name: String) -> String {
+        "warning: TAP \(name) has neither owner nor group: any local user can attach to it (recreate it with `qnet tap create \(name)` or --owner USER)"
     }
 }
 
