@@ -10,7 +10,7 @@ SWIFT ?= swift
 # QEMU, qemu-img, dnsmasq, nft and passt; see packaging/debian/control.in).
 TEST_PACKAGES := iproute2 strace iputils-ping kmod qemu-system-x86 qemu-utils busybox-static linux-image-amd64 \
 	dnsmasq-base iperf3 cpio nftables iptables passt util-linux gzip tcpdump \
-	dpkg-dev man-db systemd zsh fish lintian
+	dpkg-dev man-db systemd zsh fish lintian libcap2-bin
 BENCH_PACKAGES := bridge-utils
 
 # ---------------------------------------------------------------------------------------
@@ -42,7 +42,10 @@ RELEASE_DIR := .build/release
 #   UNITS             systemd units: every file in packaging/systemd (@BINDIR@ and
 #                     @LIBEXECDIR@ in them are replaced by the install paths)
 BIN_PROGRAMS := qnet
-LIBEXEC_PROGRAMS :=
+LIBEXEC_PROGRAMS := qnet-bridge-helper
+#   CAP_NET_ADMIN_PROGRAMS  of LIBEXEC_PROGRAMS, those given the file capability cap_net_admin+ep
+#                     (never setuid; never bin/qnet, which would hand every user CAP_NET_ADMIN)
+CAP_NET_ADMIN_PROGRAMS := qnet-bridge-helper
 HOOK_LINKS := qemu-ifup qemu-ifdown
 UNITS := $(notdir $(wildcard packaging/systemd/*.service packaging/systemd/*.socket \
 	packaging/systemd/*.timer packaging/systemd/*.path))
@@ -120,6 +123,11 @@ install: generated
 		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
 	$(foreach p,$(BIN_PROGRAMS),install -m 0755 $(RELEASE_DIR)/$(p) $(DESTDIR)$(BINDIR)/$(p) &&) true
 	$(foreach p,$(LIBEXEC_PROGRAMS),install -m 0755 $(RELEASE_DIR)/$(p) $(DESTDIR)$(LIBEXECDIR)/$(p) &&) true
+	@# qnet-bridge-helper: QEMU's bridge helper for unprivileged users, limited by /etc/qemu/bridge.conf.
+	@# The package's postinst sets the capability again (dpkg does not carry file capabilities).
+	@$(foreach p,$(CAP_NET_ADMIN_PROGRAMS),{ setcap cap_net_admin+ep $(DESTDIR)$(LIBEXECDIR)/$(p) 2>/dev/null && \
+		echo "setcap cap_net_admin+ep $(DESTDIR)$(LIBEXECDIR)/$(p)" || \
+		echo "warning: could not set cap_net_admin+ep on $(DESTDIR)$(LIBEXECDIR)/$(p) (needs root and setcap from libcap2-bin); unprivileged users cannot use it until it is set" >&2; } &&) true
 	$(foreach l,$(HOOK_LINKS),ln -sfn $(shell realpath -m --relative-to=$(LIBEXECDIR) $(BINDIR))/qnet $(DESTDIR)$(LIBEXECDIR)/$(l) &&) true
 	install -m 0644 $(GENERATED)/man/*.1 $(DESTDIR)$(MANDIR)/man1/
 	$(foreach p,$(BIN_PROGRAMS),install -m 0644 $(GENERATED)/completions/$(p).bash $(DESTDIR)$(BASHCOMPDIR)/$(p) && \

@@ -5,6 +5,8 @@ import PackageDescription
 //   QNetTypes     value types: MAC and IP addresses, prefixes, interface names and indexes; no syscalls
 //   CLinuxNet     C shim over the kernel UAPI headers: constants and struct layouts only
 //   CLinuxSystem  C wrappers for syscalls Swift cannot call (ioctl, open, spawn, setns, SCM_RIGHTS)
+//   BridgeACL     /etc/qemu/bridge.conf's allow/deny/include rules (pure, no dependency)
+//   QNetBridgeHelper  qnet-bridge-helper, QEMU's bridge helper (cap_net_admin): C shims and BridgeACL only
 //   QNetSystem    processes, files (atomic, openat), clock, users, locks, signals, SystemError
 //   NetlinkWire   pure netlink wire format: no syscalls, bounds-checked, never traps
 //   Netlink       sockets, sequence matching, multipart dumps, typed kernel errors
@@ -21,6 +23,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "qnet", targets: ["qnet"]),
+        .executable(name: "qnet-bridge-helper", targets: ["QNetBridgeHelper"]),
         .library(name: "HostNetwork", targets: ["HostNetwork"]),
     ],
     dependencies: [
@@ -32,6 +35,8 @@ let package = Package(
         .target(name: "QNetTypes"),
         .target(name: "CLinuxNet"),
         .target(name: "CLinuxSystem"),
+        .target(name: "BridgeACL"),
+        .executableTarget(name: "QNetBridgeHelper", dependencies: ["BridgeACL", "CLinuxNet", "CLinuxSystem", "QNetTypes"]),
         .target(name: "QNetSystem", dependencies: ["CLinuxSystem", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "NetlinkWire", dependencies: ["CLinuxNet", "QNetTypes"]),
         .target(
@@ -68,6 +73,7 @@ let package = Package(
         // Benchmarks (bench/): qnet against `ip` per step and `ip -batch`; see BENCHMARKS.md.
         .executableTarget(name: "QNetBench", dependencies: ["QNetSystem", "Netlink", "HostNetwork"], path: "bench/Sources/QNetBench"),
         .testTarget(name: "QNetTypesTests", dependencies: ["QNetTypes"]),
+        .testTarget(name: "BridgeACLTests", dependencies: ["BridgeACL", "QNetTestSupport"]),
         .testTarget(name: "QNetSystemTests", dependencies: ["QNetSystem", "QNetTestSupport", .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire", "QNetTypes", "NetlinkTestSupport"]),
         // A scripted netlink transport shared by the request-layer suites (tier 2, no root).

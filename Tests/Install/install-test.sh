@@ -109,6 +109,15 @@ for hook in qemu-ifup qemu-ifdown; do
         bash -c 'link=$(readlink "$1") && [ "${link#/}" = "$link" ] && [ "$(realpath "$1")" = "$(realpath "$2")" ]' _ "$P/libexec/qnet/$hook" "$P/bin/qnet"
 done
 
+check "libexec/qnet/qnet-bridge-helper is the release build, mode 0755 (not setuid)" \
+    bash -c 'cmp -s "$1" "$2" && [ "$(stat -c %a "$2")" = 755 ]' _ "$REPO/$RELEASE_DIR/qnet-bridge-helper" "$P/libexec/qnet/qnet-bridge-helper"
+check "libexec/qnet/qnet-bridge-helper has the file capability cap_net_admin+ep and nothing else" \
+    bash -c 'getcap "$1" | grep -qE " cap_net_admin[=+]ep$"' _ "$P/libexec/qnet/qnet-bridge-helper"
+check "bin/qnet has no file capability" bash -c '[ -z "$(getcap "$1")" ]' _ "$P/bin/qnet"
+check "qnet-bridge-helper links only system libraries" bash -c '! ldd "$1" | grep -qiE "not found|swift|foundation|icu"' _ "$P/libexec/qnet/qnet-bridge-helper"
+check "qnet-bridge-helper with a bad argument: an error naming it, exit status 2" \
+    bash -c '"$1" --bogus 2>&1 | grep -q "unknown argument" ; "$1" --bogus 2>/dev/null; [ $? -eq 2 ]' _ "$P/libexec/qnet/qnet-bridge-helper"
+
 # ArgumentParser adds `qnet help`, which --help does not list among the subcommands.
 mapfile -t commands < <(command_paths "$BIN"; echo help)
 check "the CLI has more than 30 commands to document (found ${#commands[@]})" test "${#commands[@]}" -gt 30
@@ -209,7 +218,7 @@ check "Architecture: $ARCH" test "$(field Architecture)" = "$ARCH"
 check "Maintainer is a name and an address" bash -c '[[ $1 =~ ^[^\<]+\ \<[^@]+@[^\>]+\>$ ]]' _ "$(field Maintainer)"
 check "Installed-Size is the unpacked size in KiB" bash -c '[[ $1 =~ ^[0-9]+$ ]] && [ "$1" -gt 1000 ]' _ "$(field Installed-Size)"
 depends=$(field Depends)
-for package in libc6 qemu-system-x86 qemu-utils dnsmasq-base nftables adduser; do
+for package in libc6 qemu-system-x86 qemu-utils dnsmasq-base nftables adduser libcap2-bin; do
     check "Depends names $package" bash -c 'tr "," "\n" <<<"$1" | tr "|" "\n" | awk "{ print \$1 }" | grep -qx "$2"' _ "$depends" "$package"
 done
 for package in iproute2 bridge-utils uml-utilities net-tools; do
@@ -228,6 +237,8 @@ check "contains /usr/bin/qnet, mode 0755 root/root" bash -c 'grep -Eq "^-rwxr-xr
 for hook in qemu-ifup qemu-ifdown; do
     check "contains /usr/libexec/qnet/$hook -> ../../bin/qnet" bash -c 'grep -q "\./usr/libexec/qnet/$2 -> \.\./\.\./bin/qnet$" <<<"$1"' _ "$contents" "$hook"
 done
+check "contains /usr/libexec/qnet/qnet-bridge-helper, mode 0755 root/root (not setuid)" \
+    bash -c 'grep -Eq "^-rwxr-xr-x root/root .* \./usr/libexec/qnet/qnet-bridge-helper$" <<<"$1"' _ "$contents"
 missing_pages=()
 for path in "${commands[@]}"; do
     page="/usr/share/man/man1/qnet${path:+.${path// /.}}.1.gz"
@@ -263,6 +274,8 @@ DPKG=(dpkg --root="$ROOT" --force-script-chrootless --force-depends --log=/dev/n
 if output=$("${DPKG[@]}" -i "$DEB" 2>&1); then pass "dpkg -i into the scratch root"; else fail "dpkg -i into the scratch root" "$output"; fi
 check "dpkg says qnet is installed" bash -c 'dpkg-query --admindir="$1/var/lib/dpkg" -W -f="\${Status}" qnet | grep -qx "install ok installed"' _ "$ROOT"
 check "postinst created the qnet user in the scratch root (systemd-sysusers)" grep -q "^qnet:" "$ROOT/etc/passwd"
+check "postinst gave qnet-bridge-helper cap_net_admin+ep (getcap)" \
+    bash -c 'getcap "$1" | grep -qE " cap_net_admin[=+]ep$"' _ "$ROOT/usr/libexec/qnet/qnet-bridge-helper"
 # The fallback without systemd, on a private copy of /etc (a mount namespace where
 # systemd-sysusers and systemd-tmpfiles are hidden and /etc is the copy): adduser makes the
 # user there, and /run/qnet is made with mkdir.

@@ -1,14 +1,17 @@
 import Foundation
 
 /// The built `qnet` executable next to the test bundle (.build/<triple>/debug/qnet).
-public func qnetExecutable() throws -> String {
+public func qnetExecutable() throws -> String { try builtExecutable("qnet") }
+
+/// A product of the package built next to the test bundle (.build/<triple>/debug/NAME).
+public func builtExecutable(_ name: String) throws -> String {
     var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
     for _ in 0..<3 {
-        let candidate = directory.appendingPathComponent("qnet").path
+        let candidate = directory.appendingPathComponent(name).path
         if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         directory = directory.deletingLastPathComponent()
     }
-    throw TestSupportError("the qnet executable was not built next to the tests (run `swift build` first; `make test` does)")
+    throw TestSupportError("the \(name) executable was not built next to the tests (run `swift build` first; `make test` does)")
 }
 
 /// Fault injection by strace: runs a command and SIGKILLs it on entering its `n`-th call
