@@ -16,6 +16,7 @@ import PackageDescription
 //   QMP           QEMU Machine Protocol client (greeting, capabilities, commands, events, fd passing)
 //   GuestImage    the micro-VM (Debian kernel + busybox initramfs) and its result protocol
 //   VirtualMachines  VM lifecycle: TAP fds handed to an unprivileged QEMU, state under /run/qnet
+//   Topology      the host's network as kernel + qnet see it: per-port counters, graph model, DOT rendering
 //   QNetCommands  the CLI's commands (one folder per noun, one file per verb)
 //   qnet          the executable: a tiny @main
 let package = Package(
@@ -62,11 +63,12 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
+        .target(name: "Topology", dependencies: ["QNetTypes", "QNetSystem", "NetlinkWire", "Netlink", "HostNetwork", "VirtualMachines"]),
         .target(
             name: "QNetCommands",
             dependencies: [
                 "QNetTypes", "CLinuxSystem", "QNetSystem", "Netlink", "HostNetwork", "HostChecks", "QEMU",
-                "GuestImage", "VirtualMachines",
+                "GuestImage", "VirtualMachines", "Topology",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "qnet", dependencies: ["QNetCommands"]),

@@ -109,7 +109,7 @@ public final class HostNetwork: @unchecked Sendable {
         .unknown(RawAttribute(rawType: UInt16(IFLA_EXT_MASK), payload: AttributePayload.u32(UInt32(RTEXT_FILTER_SKIP_STATS))))
     }
 
-    private func decodeLink(_ message: NetlinkMessage) throws -> LinkMessage {
+    func decodeLink(_ message: NetlinkMessage) throws -> LinkMessage {
         do { return try LinkMessage(payload: message.payload) } catch let error as WireError {
             throw HostNetworkError.kernel(operation: "decoding a link", .malformedReply(error))
         }

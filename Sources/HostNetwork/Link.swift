@@ -24,6 +24,15 @@ public struct Link: Equatable, Sendable {
     public var port: BridgePortSettings?
     /// TUN/TAP settings when `kind == .tun`.
     public var tun: TunSettings?
+    /// IFLA_STATS64 counters; nil unless read with ``HostNetwork/linkStatistics()``.
+    public var statistics: LinkStatistics64?
+    /// IFLA_LINK: a veth's peer (or a VLAN's parent); in another namespace when
+    /// ``peerNamespaceID`` is set (`ip link` prints `veth0@if7 ... link-netnsid 0`).
+    public var lowerIndex: InterfaceIndex?
+    /// IFLA_LINK_NETNSID: the namespace of the lower device, as this namespace numbers it.
+    public var peerNamespaceID: Int32?
+    /// VXLAN settings when `kind == .vxlan`.
+    public var vxlan: VXLANSettings?
 
     public var isUp: Bool { flags.contains(.up) }
     public var isBridge: Bool { kind == .bridge }
@@ -62,6 +71,10 @@ public struct Link: Equatable, Sendable {
         port = message.portKind.map(LinkKind.init(kernelName:)) == .bridge
             ? BridgePortSettings(attributes: message.bridgePortAttributes) : nil
         tun = kind == .tun ? TunSettings(attributes: message.tunAttributes) : nil
+        statistics = message.statistics64
+        lowerIndex = message.lowerIndex.flatMap { $0 == 0 ? nil : $0 }
+        peerNamespaceID = message.linkNamespaceID
+        vxlan = kind == .vxlan ? VXLANSettings(attributes: message.vxlanAttributes) : nil
     }
 }
 
@@ -163,6 +176,30 @@ public struct TunSettings: Equatable, Sendable {
             case let .queueCount(value): queues = value
             case let .disabledQueueCount(value): disabledQueues = value
             default: break
+            }
+        }
+    }
+}
+
+/// A VXLAN device's settings (`ip -d link show type vxlan`).
+public struct VXLANSettings: Equatable, Sendable {
+    public var vni: UInt32?
+    /// The unicast remote or multicast group; nil when peers come from the FDB only.
+    public var remote: IPAddress?
+    public var local: IPAddress?
+    /// The underlay device's index (`dev eth0`).
+    public var underlayIndex: InterfaceIndex?
+    public var port: UInt16?
+
+    public init(attributes: [VXLANAttribute]) {
+        for attribute in attributes {
+            switch attribute {
+            case let .id(value): vni = value
+            case let .group(address): remote = address
+            case let .local(address): local = address
+            case let .link(index): underlayIndex = index == 0 ? nil : index
+            case let .port(value): port = value
+            case .unknown: break
             }
         }
     }

@@ -205,7 +205,10 @@ extension HostNetwork {
     }
 
     /// The uplink recorded on a bridge by ``createBridge(_:options:mtu:addresses:uplink:transaction:isWireless:)``.
-    public func recordedUplink(of bridge: Link) -> String? {
+    public func recordedUplink(of bridge: Link) -> String? { Self.uplinkRecorded(in: bridge) }
+
+    /// ``recordedUplink(of:)`` from a link already read (reads nothing).
+    public static func uplinkRecorded(in bridge: Link) -> String? {
         guard let alias = bridge.alias, alias.hasPrefix(uplinkAliasPrefix) else { return nil }
         return String(alias.dropFirst(uplinkAliasPrefix.count))
     }

@@ -62,6 +62,8 @@ public enum LinkAttribute: AttributeSpace {
     /// IFLA_CARRIER: 1 when the link has carrier (sent whether or not the link is up, unlike
     /// IFF_LOWER_UP).
     case carrier(UInt8)
+    /// IFLA_STATS64: the link's counters (absent when the request set RTEXT_FILTER_SKIP_STATS).
+    case statistics64(LinkStatistics64)
     /// Anything else, kept byte for byte.
     case unknown(RawAttribute)
 
@@ -82,6 +84,7 @@ public enum LinkAttribute: AttributeSpace {
         case Int(IFLA_LINKINFO): self = .linkInfo(try LinkInfoAttribute.decodeLinkInfo(try raw.asNested("IFLA_LINKINFO")))
         case Int(IFLA_IFALIAS): self = .alias(try raw.asString(space))
         case Int(IFLA_CARRIER): self = .carrier(try raw.asU8(space))
+        case Int(IFLA_STATS64): self = .statistics64(try LinkStatistics64(payload: raw.payload))
         case Int(IFLA_PROTINFO) where raw.isNested:
             self = .portInfo(try BridgePortAttribute.decodeAll(try raw.asNested("IFLA_PROTINFO")))
         default: self = .unknown(raw)
@@ -107,6 +110,7 @@ public enum LinkAttribute: AttributeSpace {
         // An empty payload clears the alias (a lone NUL would set an empty one).
         case let .alias(text): attr(IFLA_IFALIAS, text.isEmpty ? [] : AttributePayload.string(text))
         case let .carrier(value): attr(IFLA_CARRIER, AttributePayload.u8(value))
+        case let .statistics64(statistics): attr(IFLA_STATS64, statistics.payload)
         case let .unknown(raw): raw
         }
     }
@@ -125,6 +129,8 @@ public enum LinkInfoAttribute: Equatable, Sendable {
     case bridgePortData([BridgePortAttribute])
     /// IFLA_INFO_DATA of a TUN/TAP device (IFLA_TUN_*).
     case tunData([TunAttribute])
+    /// IFLA_INFO_DATA of a VXLAN device (IFLA_VXLAN_*).
+    case vxlanData([VXLANAttribute])
     /// IFLA_INFO_DATA / IFLA_INFO_SLAVE_DATA of kinds qnet does not interpret, and any
     /// other IFLA_INFO_* attribute.
     case unknown(RawAttribute)
@@ -145,6 +151,8 @@ public enum LinkInfoAttribute: Equatable, Sendable {
                 return .bridgeData(try BridgeAttribute.decodeAll(try raw.asNested("IFLA_INFO_DATA")))
             case Int(IFLA_INFO_DATA) where kind == "tun":
                 return .tunData(try TunAttribute.decodeAll(try raw.asNested("IFLA_INFO_DATA")))
+            case Int(IFLA_INFO_DATA) where kind == "vxlan":
+                return .vxlanData(try VXLANAttribute.decodeAll(try raw.asNested("IFLA_INFO_DATA")))
             case Int(IFLA_INFO_SLAVE_DATA) where portKind == "bridge":
                 return .bridgePortData(try BridgePortAttribute.decodeAll(try raw.asNested("IFLA_INFO_SLAVE_DATA")))
             default: return .unknown(raw)
@@ -159,6 +167,7 @@ public enum LinkInfoAttribute: Equatable, Sendable {
         case let .bridgeData(attributes): attr(IFLA_INFO_DATA, BridgeAttribute.encodeAll(attributes))
         case let .bridgePortData(attributes): attr(IFLA_INFO_SLAVE_DATA, BridgePortAttribute.encodeAll(attributes))
         case let .tunData(attributes): attr(IFLA_INFO_DATA, TunAttribute.encodeAll(attributes))
+        case let .vxlanData(attributes): attr(IFLA_INFO_DATA, VXLANAttribute.encodeAll(attributes))
         case let .unknown(raw): raw
         }
     }
@@ -371,6 +380,9 @@ public struct LinkMessage: Equatable, Sendable {
         attributes.lazy.compactMap { if case let .operState(v) = $0 { OperState(rawValue: v) ?? .unknown } else { nil } }.first
     }
     public var alias: String? { attributes.lazy.compactMap { if case let .alias(v) = $0 { v } else { nil } }.first }
+    public var statistics64: LinkStatistics64? {
+        attributes.lazy.compactMap { if case let .statistics64(v) = $0 { v } else { nil } }.first
+    }
     public var carrier: Bool? { attributes.lazy.compactMap { if case let .carrier(v) = $0 { v != 0 } else { nil } }.first }
     public var linkInfo: [LinkInfoAttribute] {
         attributes.lazy.compactMap { if case let .linkInfo(v) = $0 { v } else { nil } }.first ?? []
@@ -382,6 +394,20 @@ public struct LinkMessage: Equatable, Sendable {
     }
     public var tunAttributes: [TunAttribute] {
         linkInfo.lazy.compactMap { if case let .tunData(v) = $0 { v } else { nil } }.first ?? []
+    }
+    public var vxlanAttributes: [VXLANAttribute] {
+        linkInfo.lazy.compactMap { if case let .vxlanData(v) = $0 { v } else { nil } }.first ?? []
+    }
+    /// IFLA_LINK: the lower device (a veth's peer, a VLAN's parent), in IFLA_LINK_NETNSID's
+    /// namespace when that is present.
+    public var lowerIndex: InterfaceIndex? { attributes.lazy.compactMap { if case let .link(v) = $0 { v } else { nil } }.first }
+    /// IFLA_LINK_NETNSID: the peer namespace's id as this namespace numbers it (veth peers
+    /// in another namespace); nil when the lower device is in this namespace.
+    public var linkNamespaceID: Int32? {
+        attributes.lazy.compactMap { attribute -> Int32? in
+            guard case let .unknown(raw) = attribute, raw.type == u16(IFLA_LINK_NETNSID) else { return nil }
+            return try? raw.asI32(LinkAttribute.spaceName)
+        }.first
     }
     public var bridgePortAttributes: [BridgePortAttribute] {
         linkInfo.lazy.compactMap { if case let .bridgePortData(v) = $0 { v } else { nil } }.first ?? []

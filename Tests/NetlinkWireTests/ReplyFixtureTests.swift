@@ -49,7 +49,8 @@ struct ReplyFixtureTests {
         let link = try LinkMessage(payload: message.payload)
 
         let unknown = link.attributes.compactMap { if case let .unknown(raw) = $0 { raw } else { nil } }
-        #expect(unknown.count == 30)
+        #expect(unknown.count == 29)  // IFLA_STATS64 is typed
+        #expect(link.statistics64 == LinkStatistics64(counters: Array(repeating: 0, count: 25)))
         #expect(link.carrier == false)
         // IFLA_QDISC 'noop', kept raw with its NUL.
         #expect(unknown.contains(RawAttribute(rawType: 6, payload: Array("noop".utf8) + [0])))

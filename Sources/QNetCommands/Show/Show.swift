@@ -18,7 +18,11 @@ struct Show: ParsableCommand {
     @Flag(help: "Print JSON (schema version 1, documented in the README).")
     var json = false
 
+    /// --stats and --graph (ShowViews.swift).
+    @OptionGroup var views: ShowViewOptions
+
     func run() throws {
+        if try views.runIfAsked(global: global, bridge: bridge, json: json) { return }
         let host = try global.openHost()
         // One dump answers everything: bridges, their settings, every port's state.
         let links = try host.links()
