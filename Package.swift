@@ -102,12 +102,14 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             exclude: ["Golden"]),
+        .testTarget(name: "TopologyTests", dependencies: ["Topology", "HostNetwork", "NetlinkWire", "QNetTypes"]),
         .testTarget(
             name: "QNetCommandsTests",
             dependencies: [
                 "QNetCommands", "QNetSystem", "QNetTypes", "VirtualMachines", "QMP", "HostNetwork", "Netlink", "GuestImage",
                 "QNetTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+            ],
+            exclude: ["Golden"]),
     ],
     swiftLanguageModes: [.v6]
 )

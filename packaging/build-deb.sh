@@ -17,7 +17,8 @@
 #   libc6, libgcc-s1  what dpkg-shlibdeps finds in the binaries (the Swift runtime and
 #                     libstdc++ are linked in)
 # Recommends passt (`--nic user,backend=passt`) and busybox-static (`guest build`, `probe`);
-# Suggests iperf3 (put into the probe image when installed). Not iproute2, bridge-utils or
+# Suggests iperf3 (put into the probe image when installed) and graphviz (`show --graph`
+# draws SVG/PNG with its dot; without it qnet prints DOT text). Not iproute2, bridge-utils or
 # uml-utilities: qnet never runs ip, brctl or tunctl.
 set -euo pipefail
 
