@@ -94,3 +94,31 @@ struct CLITrafficTests {
         #expect(missing.status != 0 && missing.stderr.contains("nosuchbr"), "\(missing.stderr)")
     }
 }
+
+extension CLITrafficTests {
+    @Test func topShowsTheRateOfAPortCarryingAPingFlood() throws {
+        let setup = try Bridged("top")
+        try setup.ping(count: 1)  // ARP resolved: the flood is pure echo traffic
+        let flood = Process()
+        flood.executableURL = URL(fileURLWithPath: try locate("ip"))
+        // -f floods; -w bounds it to 30 s even if the test dies; killed below.
+        flood.arguments = ["netns", "exec", setup.ns.name, try locate("ping"), "-q", "-f", "-w", "30", "10.213.0.2"]
+        flood.standardOutput = FileHandle.nullDevice
+        flood.standardError = FileHandle.nullDevice
+        try flood.run()
+        defer { flood.terminate(); flood.waitUntilExit() }
+
+        let result = try qnet(["top", "br0", "--iterations", "2", "--interval", "0.5", "--netns", setup.ns.name])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines: [Substring] = result.stdout.split(separator: "\n")
+        let cells: [[Substring]] = lines.map { $0.split(separator: " ") }
+        let rows = cells.filter { row in row.count >= 9 && row[0] == "br0" && row[1] == "lan0" }
+        #expect(rows.count == 2, "one lan0 row per snapshot:\n\(result.stdout)")
+        for row in rows {
+            // Columns: BRIDGE PORT VM RX-pkt/s TX-pkt/s RX-bit/s TX-bit/s DROP/s ERR/s.
+            #expect(row[3] != "0" && row[4] != "0" && row[5] != "0", "no rate for the flooded port: \(row.joined(separator: " "))")
+        }
+        #expect(result.stdout.contains("snapshot 2/2"))
+        #expect(!result.stdout.contains("\u{1B}["), "--iterations prints plain text")
+    }
+}

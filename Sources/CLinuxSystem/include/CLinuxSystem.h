@@ -21,6 +21,9 @@ static inline int qnet_ioctl_ptr(int fd, unsigned long request, void *argument) 
     return ioctl(fd, request, argument);
 }
 
+/// The terminal's size (struct winsize), for output that fits its width.
+static const unsigned long QNET_TIOCGWINSZ = TIOCGWINSZ;
+
 /// open(2) is variadic as well.
 static inline int qnet_open(const char *path, int flags) {
     return open(path, flags | O_CLOEXEC);
