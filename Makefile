@@ -9,7 +9,7 @@ SWIFT ?= swift
 # Debian packages the tests use as witnesses and peers (qnet itself runs none of them but
 # QEMU, qemu-img, dnsmasq, nft and passt; see packaging/debian/control.in).
 TEST_PACKAGES := iproute2 strace iputils-ping kmod qemu-system-x86 qemu-utils busybox-static linux-image-amd64 \
-	dnsmasq-base iperf3 cpio nftables iptables passt util-linux gzip tcpdump \
+	dnsmasq-base dhcpcd-base iperf3 cpio nftables iptables passt util-linux gzip tcpdump \
 	dpkg-dev man-db systemd zsh fish lintian libcap2-bin graphviz
 BENCH_PACKAGES := bridge-utils
 

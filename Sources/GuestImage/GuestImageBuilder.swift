@@ -89,6 +89,9 @@ public struct GuestImageBuilder: Sendable {
     public var busybox: String
     /// iperf3 to include with its libraries; nil or a missing file leaves it out.
     public var iperf3: String?
+    /// dhcpcd (Debian's dhcpcd-base), the guest's DHCPv6 client (busybox-static has no
+    /// udhcpc6); nil or a missing file leaves it out, and the guest's dhcp6 step says so.
+    public var dhcpcd: String?
     /// Network drivers that must be in the image (with their dependencies).
     public var requiredDrivers: [String]
     /// Drivers included when the kernel has them.
@@ -125,12 +128,14 @@ public struct GuestImageBuilder: Sendable {
 
     /// - Parameter kernel: the bzImage; nil picks the newest /boot/vmlinuz-*.
     public init(kernel: String? = nil, modulesRoot: String = "/lib/modules", busybox: String = "/bin/busybox",
-                iperf3: String? = "/usr/bin/iperf3", compression: Compression = .gzip) throws {
+                iperf3: String? = "/usr/bin/iperf3", compression: Compression = .gzip,
+                dhcpcd: String? = "/usr/sbin/dhcpcd") throws {
         guard let kernel = kernel ?? KernelImage.newest() else { throw GuestImageError.noKernelFound(directory: "/boot") }
         self.kernel = kernel
         self.modulesRoot = modulesRoot
         self.busybox = busybox
         self.iperf3 = iperf3
+        self.dhcpcd = dhcpcd
         self.requiredDrivers = Self.defaultRequiredDrivers
         self.optionalDrivers = Self.defaultOptionalDrivers
         self.extraModules = Self.defaultExtraModules
@@ -144,7 +149,11 @@ public struct GuestImageBuilder: Sendable {
         var index: ModuleIndex
         var modules: [KernelModule]
         var iperf: ProgramClosure?
+        var dhcpcd: ProgramClosure?
         var fingerprint: String
+
+        /// The optional programs included, as /etc/qnet/tools and the manifest name them.
+        var tools: [String] { (iperf == nil ? [] : ["iperf3"]) + (dhcpcd == nil ? [] : ["dhcpcd"]) }
     }
 
     func resolveInputs() throws -> Inputs {
@@ -171,14 +180,19 @@ public struct GuestImageBuilder: Sendable {
         if let iperf3, Files.isReadableFile(iperf3) {
             iperf = try ProgramClosure(program: iperf3, guestPath: "/usr/bin/iperf3")
         }
+        var dhcpClient: ProgramClosure?
+        if let dhcpcd, Files.isReadableFile(dhcpcd) {
+            dhcpClient = try ProgramClosure(program: dhcpcd, guestPath: "/usr/sbin/dhcpcd")
+        }
 
         var identity = "layout=\(Self.layoutVersion)\ncompression=\(compression.rawValue)\n"
         identity += Files.identity(kernel) + "\n" + Files.identity("\(directory)/modules.dep") + "\n"
         identity += Files.identity("\(directory)/modules.alias") + "\n" + Files.identity(busybox) + "\n"
         for module in modules { identity += Files.identity("\(directory)/\(module.relativePath)") + "\n" }
-        for file in iperf?.files ?? [] { identity += file.guestPath + "=" + Files.identity(file.hostPath) + "\n" }
+        for file in (iperf?.files ?? []) + (dhcpClient?.files ?? []) { identity += file.guestPath + "=" + Files.identity(file.hostPath) + "\n" }
         identity += Self.applets.joined(separator: ",") + "\n" + GuestScripts.initScript + GuestScripts.udhcpcScript
-        return Inputs(kernel: image, index: index, modules: modules, iperf: iperf, fingerprint: fnv1a64Hex(identity))
+        identity += GuestScripts.dhcpcdConfig + GuestScripts.passwd
+        return Inputs(kernel: image, index: index, modules: modules, iperf: iperf, dhcpcd: dhcpClient, fingerprint: fnv1a64Hex(identity))
     }
 
     /// The fingerprint an image built now would carry: compare with `GuestImage.fingerprint`
@@ -222,13 +236,19 @@ public struct GuestImageBuilder: Sendable {
         let aliases = try inputs.index.aliases(for: names).map { "\($0.pattern) \($0.module)\n" }.joined()
         try cpio.addFile("etc/qnet/modaliases", contents: Array(aliases.utf8))
 
-        var tools: [String] = []
-        if let iperf = inputs.iperf {
-            for file in iperf.files {
+        let tools = inputs.tools
+        for program in [inputs.iperf, inputs.dhcpcd].compactMap({ $0 }) {
+            for file in program.files where !cpio.contains(String(file.guestPath.dropFirst())) {
                 try makeParents(String(file.guestPath.dropFirst()))
                 try cpio.addFile(String(file.guestPath.dropFirst()), contents: try FileSystem.readBytes(file.hostPath), permissions: 0o755)
             }
-            tools.append("iperf3")
+        }
+        if inputs.dhcpcd != nil {
+            // dhcpcd drops privileges to its own user (privilege separation) and keeps its
+            // DUID and leases under /var/lib/dhcpcd.
+            try cpio.addFile("etc/qnet/dhcpcd.conf", contents: Array(GuestScripts.dhcpcdConfig.utf8))
+            try cpio.addFile("etc/passwd", contents: Array(GuestScripts.passwd.utf8))
+            try cpio.addFile("etc/group", contents: Array(GuestScripts.group.utf8))
         }
         try cpio.addFile("etc/qnet/tools", contents: Array((tools.isEmpty ? "none" : tools.joined(separator: ",")).utf8) + [10])
         try cpio.addFile("etc/qnet/fingerprint", contents: Array(inputs.fingerprint.utf8) + [10])
@@ -250,7 +270,7 @@ public struct GuestImageBuilder: Sendable {
         try FileSystem.makeDirectories(directory)
         let image = GuestImage(directory: directory, kernel: "\(directory)/\(GuestImage.kernelName)",
                                initramfs: "\(directory)/\(GuestImage.initramfsName)", kernelRelease: inputs.kernel.release,
-                               modules: inputs.modules.map(\.name), tools: inputs.iperf == nil ? [] : ["iperf3"],
+                               modules: inputs.modules.map(\.name), tools: inputs.tools,
                                sizes: .init(kernel: kernelBytes.count, initramfs: initramfs.count, initramfsUncompressed: cpio.count),
                                fingerprint: inputs.fingerprint)
         try FileSystem.writeAtomically(image.kernel, kernelBytes)

@@ -22,6 +22,9 @@ import Glibc
 /// | `qnet.iperf.server` | port | none | serve mode: run `iperf3 -s -p PORT` before `QNET ready` |
 /// | `qnet.acpi` | `poweroff` \| `ignore` | `poweroff` | serve mode: what the ACPI power button (QMP `system_powerdown`) does |
 /// | `qnet.lifetime` | seconds | 0 (forever) | serve mode: power off after this long |
+/// | `qnet.ipv6` | `0` \| `1` | 0 | IPv6 steps: `slaac` (the kernel's address from router advertisements), `dhcp6` (dhcpcd), `gateway6`, `ping6`, `dns6` (AAAA of `qnet.dns`) |
+/// | `qnet.gw6` | IPv6 address \| `none` | the advertised default router (link-local) | the `gateway6` ping target |
+/// | `qnet.targets6` | `IP6[,IP6...]` | none | one `ping6` step per address, after the IPv6 address steps |
 public struct ProbePlan: Equatable, Sendable {
     public enum Mode: String, Equatable, Sendable, CaseIterable { case probe, serve }
 
@@ -84,6 +87,12 @@ public struct ProbePlan: Equatable, Sendable {
     public var lifetime: Int?
     /// More kernel parameters, appended verbatim after validation (no spaces inside one).
     public var extraKernelArguments: [String]
+    /// IPv6 steps (`qnet.ipv6=1`): SLAAC and DHCPv6 addresses, the IPv6 gateway, `targets6`, AAAA of `dnsName`.
+    public var ipv6: Bool = false
+    /// The `gateway6` ping: the advertised router (automatic), none, or this IPv6 address.
+    public var gateway6: Gateway = .automatic
+    /// IPv6 addresses to ping once the guest has an IPv6 address, each one step.
+    public var targets6: [String] = []
 
     public init(mode: Mode = .probe, interface: String? = nil, addressing: Addressing = .dhcp, gateway: Gateway = .automatic,
                 targets: [String] = [], dnsName: String? = nil, dnsServer: String? = nil, stepTimeout: Int = 10,
@@ -149,6 +158,15 @@ public struct ProbePlan: Equatable, Sendable {
             if iperf.reverse { words.append("qnet.iperf.reverse=1") }
         }
         if let iperfServerPort { words.append("qnet.iperf.server=\(iperfServerPort)") }
+        if ipv6 {
+            words.append("qnet.ipv6=1")
+            switch gateway6 {
+            case .automatic: break
+            case .none: words.append("qnet.gw6=none")
+            case .address(let address): words.append("qnet.gw6=\(address)")
+            }
+            if !targets6.isEmpty { words.append("qnet.targets6=\(targets6.joined(separator: ","))") }
+        }
         if mode == .serve {
             words.append("qnet.acpi=\(acpi.rawValue)")
             if let lifetime { words.append("qnet.lifetime=\(lifetime)") }
@@ -180,6 +198,15 @@ public struct ProbePlan: Equatable, Sendable {
         }
         for target in targets where !Self.isIPv4(target) && !Self.isIPv6(target) {
             throw bad("target", target, "use an IPv4 or IPv6 address, e.g. 192.168.1.254")
+        }
+        if case .address(let address) = gateway6, !Self.isIPv6(address) {
+            throw bad("IPv6 gateway", address, "use an IPv6 address, e.g. fd12:3456:789a::1")
+        }
+        for target in targets6 where !Self.isIPv6(target) {
+            throw bad("IPv6 target", target, "use an IPv6 address, e.g. fd12:3456:789a::1")
+        }
+        if !ipv6 && (!targets6.isEmpty || gateway6 != .automatic) {
+            throw bad("IPv6 target", targets6.first ?? "gateway", "only with the IPv6 steps turned on")
         }
         if let dnsName, !Self.isHostName(dnsName) {
             throw bad("DNS name", dnsName, "use a host name of letters, digits, '-' and '.', at most 253 characters")
@@ -216,6 +243,12 @@ public struct ProbePlan: Equatable, Sendable {
         if dnsName != nil { total += stepTimeout + 1 }
         if let iperf { total += iperf.seconds + stepTimeout + 5 }
         if iperfServerPort != nil { total += stepTimeout }
+        if ipv6 {
+            total += stepTimeout + (stepTimeout + 2)  // slaac, dhcp6
+            if gateway6 != .none { total += stepTimeout }
+            total += targets6.count * stepTimeout
+            if dnsName != nil { total += stepTimeout + 1 }
+        }
         return total
     }
 

@@ -7,14 +7,16 @@
 ///
 ///     QNET start version=1 mode=probe|serve kernel=RELEASE tools=iperf3|none ms=UPTIME
 ///     QNET step=NAME ok=0|1 ms=DURATION [skipped=1] [target=T] [KEY=VALUE...] detail=TEXT
-///     QNET ready iface=eth0 addr=A.B.C.D/LEN mac=MAC ms=UPTIME          (serve mode)
+///     QNET ready iface=eth0 addr=A.B.C.D/LEN mac=MAC [addr6=IP6] [dhcp6=IP6] ms=UPTIME   (serve mode)
 ///     QNET done ok=0|1 ms=UPTIME
 ///     QNET stop reason=acpi|lifetime ms=UPTIME                           (serve mode)
 ///
 /// Step names, in the order they run: `link` (iface, mac, driver), `address` (method
 /// dhcp|static, addr, router, dns, server, lease), `iperf-server` (port; serve mode),
 /// `gateway` and `ping` (target, rtt in ms, tries), `dns` (target, server, addrs
-/// comma-separated), `iperf` (target HOST:PORT, bps, seconds, reverse). A step that could
+/// comma-separated), `iperf` (target HOST:PORT, bps, seconds, reverse). With `qnet.ipv6=1`:
+/// `slaac` and `dhcp6` (addr with its length, router or server) after `address`, then
+/// `gateway6` and `ping6` after the IPv4 pings, and `dns6` (AAAA addrs) after `dns`. A step that could
 /// not run because an earlier one failed is reported with `ok=0 skipped=1`.
 /// `ms` of a step is its duration; `ms` elsewhere is the guest's uptime.
 public struct ProbeStep: Equatable, Sendable, Codable {
@@ -56,6 +58,9 @@ public struct ProbeReady: Equatable, Sendable, Codable {
     public var address: String
     public var mac: String
     public var milliseconds: Int?
+    /// With IPv6 steps: the SLAAC address and the DHCPv6 address (no prefix length), if any.
+    public var address6: String? = nil
+    public var dhcp6: String? = nil
 }
 
 /// One parsed result line.
@@ -119,7 +124,8 @@ public enum ProbeEvent: Equatable, Sendable {
             self = .start(ProbeStart(version: version, mode: mode, kernel: fields["kernel"] ?? "", tools: tools, milliseconds: number("ms")))
         case "ready":
             guard let interface = fields["iface"], let address = fields["addr"] else { return nil }
-            self = .ready(ProbeReady(interface: interface, address: address, mac: fields["mac"] ?? "", milliseconds: number("ms")))
+            self = .ready(ProbeReady(interface: interface, address: address, mac: fields["mac"] ?? "", milliseconds: number("ms"),
+                                     address6: fields["addr6"], dhcp6: fields["dhcp6"]))
         case "done":
             guard let ok = flag("ok") else { return nil }
             self = .done(ok: ok, milliseconds: number("ms"))

@@ -3,6 +3,7 @@ import GuestImage
 import HostNetwork
 import QEMU
 import QNetSystem
+import QNetTypes
 
 /// What `qnet probe` checks from inside a throwaway micro-VM on a bridge.
 public struct ProbeRequest: Sendable {
@@ -22,6 +23,13 @@ public struct ProbeRequest: Sendable {
     /// Who QEMU runs as; nil resolves as for `qnet vm run` (`$SUDO_USER`, else the `qnet` user).
     public var user: String?
     public var model: NICModel
+    /// IPv6 steps: nil turns them on for a named network with an IPv6 prefix (and off
+    /// elsewhere); `targets6` or `gateway6` turn them on too.
+    public var ipv6: Bool?
+    /// The `gateway6` ping target; nil: a network's ::1, else the advertised router.
+    public var gateway6: String?
+    /// IPv6 addresses to ping (`--target6`).
+    public var targets6: [String] = []
 
     public init(bridge: String, address: String? = nil, gateway: String? = nil, targets: [String] = [], dnsName: String? = nil,
                 timeout: Double = 60, accel: Acceleration = .auto, user: String? = nil, model: NICModel = .virtio) {
@@ -39,12 +47,19 @@ public struct ProbeRequest: Sendable {
 
     /// The guest's instructions: probe mode, one step per requested check, each step
     /// limited so that the whole run fits the timeout.
-    public func plan() -> ProbePlan {
-        ProbePlan(mode: .probe,
-                  addressing: address.map { .address($0) } ?? .dhcp,
-                  gateway: gateway.map { .address($0) } ?? .automatic,
-                  targets: targets, dnsName: dnsName,
-                  stepTimeout: max(2, min(30, Int(timeout / 4))))
+    /// `networkIPv6` is the probed network's IPv6 addressing, if it has one.
+    public func plan(networkIPv6: IPv6Addressing? = nil) -> ProbePlan {
+        var plan = ProbePlan(mode: .probe,
+                             addressing: address.map { .address($0) } ?? .dhcp,
+                             gateway: gateway.map { .address($0) } ?? .automatic,
+                             targets: targets, dnsName: dnsName,
+                             stepTimeout: max(2, min(30, Int(timeout / 4))))
+        plan.ipv6 = ipv6 ?? (networkIPv6 != nil || !targets6.isEmpty || gateway6 != nil)
+        if plan.ipv6 {
+            plan.targets6 = targets6
+            if let gateway = gateway6 ?? networkIPv6?.gateway.description { plan.gateway6 = .address(gateway) }
+        }
+        return plan
     }
 }
 
@@ -107,8 +122,10 @@ public final class Prober {
     public func run(_ request: ProbeRequest, progress: (ProbeStep) -> Void = { _ in }, started onStart: () -> Void = {}) throws -> ProbeOutcome {
         let started = monotonicSeconds()
         let name = "probe-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
-        let commandLine = try request.plan().kernelCommandLine()
         let nic = try nic(for: request)
+        let networkIPv6 = try nic.network.flatMap { try NetworkStore().definitionIfPresent($0) }?.ipv6Prefix
+            .flatMap(IPPrefix.init).map(IPv6Addressing.init(prefix:))
+        let commandLine = try request.plan(networkIPv6: networkIPv6).kernelCommandLine()
         let image = try image()
         let definition = VMDefinition(
             name: name, memory: 256, cpus: 1, nics: [nic],
@@ -157,6 +174,7 @@ extension ProbeStep {
     /// lease, the server that gave it and the router ("10.99.7.50/24 leased from 10.99.7.1,
     /// router 10.99.7.1"); other steps show the guest's own detail text.
     public var summary: String {
+        if name == "slaac" || name == "dhcp6", ok, let address = fields["addr"] { return "\(address) (\(detail))" }
         guard name == "address", ok, let address = fields["addr"] else { return detail }
         guard fields["method"] == "dhcp" else { return "\(address) (\(detail))" }
         var text = "\(address) leased from \(fields["server"] ?? "?")"

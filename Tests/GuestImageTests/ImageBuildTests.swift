@@ -30,11 +30,19 @@ struct ImageBuildTests {
         }
         #expect(image.modules.starts(with: ["virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci",
                                             "failover", "net_failover", "virtio_net", "e1000"]))
+        let hasDHCPClient = FileManager.default.fileExists(atPath: "/usr/sbin/dhcpcd")
         if FileManager.default.fileExists(atPath: "/usr/bin/iperf3") {
-            #expect(image.tools == ["iperf3"])
+            #expect(image.tools == ["iperf3"] + (hasDHCPClient ? ["dhcpcd"] : []))
             for path in ["usr/bin/iperf3", "lib64/ld-linux-x86-64.so.2", "lib/x86_64-linux-gnu/libc.so.6", "lib/x86_64-linux-gnu/libiperf.so.0"] {
                 #expect(entry(path) != nil, "\(path)")
             }
+        }
+
+        // The DHCPv6 client (dhcpcd-base, a test package) with its configuration and its
+        // privilege-separation user.
+        if hasDHCPClient {
+            #expect(image.tools.contains("dhcpcd"))
+            for path in ["usr/sbin/dhcpcd", "etc/qnet/dhcpcd.conf", "etc/passwd", "etc/group"] { #expect(entry(path) != nil, "\(path)") }
         }
 
         // /init and the udhcpc script parse under busybox sh; the module table names real files.
@@ -54,7 +62,7 @@ struct ImageBuildTests {
         let cache = try ScratchDirectory("cache")
         let busyboxCopy = cache.path + "/busybox"
         try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: busyboxCopy)
-        let builder = try GuestImageBuilder(kernel: Host.kernel, busybox: busyboxCopy, iperf3: nil)
+        let builder = try GuestImageBuilder(kernel: Host.kernel, busybox: busyboxCopy, iperf3: nil, dhcpcd: nil)
         let first = try builder.cached(in: cache.path + "/images")
         #expect(first.built)
         #expect(first.image.tools == [] && first.image.directory == cache.path + "/images/\(Host.release)")

@@ -51,6 +51,14 @@ enum NetworkFixtures {
     /// A second NAT network for the combined ruleset.
     static let natSecond = NetworkDefinition(name: "build", mode: .nat, bridge: "qn-build", subnet: "10.0.101.0/24")
 
+    /// Dual-stack networks (`--ipv6 PREFIX/64`): NAT66, routed IPv6 (`--ipv6-nat off`), isolated.
+    static let natDual = NetworkDefinition(name: "dual", mode: .nat, bridge: "qn-dual", subnet: "10.0.110.0/24",
+                                           ipv6Prefix: "fd12:3456:789a::/64")
+    static let natRouted = NetworkDefinition(name: "routed", mode: .nat, bridge: "qn-routed", subnet: "10.0.111.0/24",
+                                             ipv6Prefix: "2001:db8:1:2::/64", ipv6NAT: false)
+    static let isolatedDual = NetworkDefinition(name: "iso6", mode: .isolated, bridge: "qn-iso6", subnet: "10.0.112.0/24",
+                                                ipv6Prefix: "fd12:3456:789b::/64")
+
     /// A systemd-resolved host's /etc/resolv.conf.
     static let stubResolver = ["127.0.0.53"]
 
@@ -97,6 +105,12 @@ enum GeneratedFiles {
             ("nat-netns.dnsmasq.conf", DnsmasqConfig.render(
                 definition: NetworkFixtures.natDefault, addressing: try NetworkFixtures.addressing(NetworkFixtures.natDefault),
                 paths: NetworkFixtures.paths("default"), upstreamServers: ["127.0.0.53", "192.0.2.53", "::1"], namespace: "lab")),
+            ("nat-dualstack.dnsmasq.conf", DnsmasqConfig.render(
+                definition: NetworkFixtures.natDual, addressing: try NetworkFixtures.addressing(NetworkFixtures.natDual),
+                paths: NetworkFixtures.paths("dual"), upstreamServers: NetworkFixtures.stubResolver)),
+            ("isolated-dualstack.dnsmasq.conf", DnsmasqConfig.render(
+                definition: NetworkFixtures.isolatedDual, addressing: try NetworkFixtures.addressing(NetworkFixtures.isolatedDual),
+                paths: NetworkFixtures.paths("iso6"), upstreamServers: NetworkFixtures.stubResolver)),
         ]
     }
 
@@ -112,6 +126,9 @@ enum GeneratedFiles {
             // Given out of name order on purpose: the script orders networks by name.
             ("two-nat-one-isolated.nft", FirewallRuleset.render(networks: [natSecond, isolated, natDefault])),
             ("removal.nft", FirewallRuleset.removal()),
+            // NAT66, routed IPv6 and an isolated dual-stack network together.
+            ("dualstack.nft", FirewallRuleset.render(networks: try [NetworkFixtures.natDual, NetworkFixtures.natRouted, NetworkFixtures.isolatedDual]
+                .map { ($0, try NetworkFixtures.addressing($0)) })),
         ]
     }
 }

@@ -11,7 +11,10 @@ struct NetCreate: ParsableCommand {
             nat: a private bridge (qn-NAME) with the gateway address, dnsmasq for DHCP and DNS (VMNAME.NAME \
             resolves to its lease), and masquerade for the subnet only. isolated: the same without a way out. \
             bridge: guests join an existing bridge, or one qnet makes (optionally taking over --uplink). \
-            Without --subnet, the first free 10.x.y.0/24 that overlaps no route or address is chosen.
+            Without --subnet, the first free 10.x.y.0/24 that overlaps no route or address is chosen. \
+            nat and isolated networks are dual-stack by default (--ipv6 auto): a unique local /64 (RFC 4193, \
+            kept in the definition), router advertisements with SLAAC, DHCPv6 from ::100-::1ff and the bridge \
+            on ::1; nat networks masquerade IPv6 too unless --ipv6-nat off routes the prefix.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -43,9 +46,33 @@ struct NetCreate: ParsableCommand {
     @Option(help: ArgumentHelp("DNS domain for guests (default: the network's name).", valueName: "domain"))
     var domain: String?
 
+    @Option(help: ArgumentHelp("nat/isolated: IPv6 as auto (a random unique local /64), PREFIX/64 or none.", valueName: "auto|prefix|none"),
+            transform: NetCreate.parseIPv6)
+    var ipv6: IPv6Choice?
+
+    @Option(name: .customLong("ipv6-nat"), help: ArgumentHelp("nat: masquerade IPv6 (on, the default) or route the prefix (off; the upstream must route it here).", valueName: "on|off"))
+    var ipv6NAT: Switch?
+
+    /// `--ipv6`: `auto`, `none` or an IPv6 `PREFIX/64` (the planner checks the prefix itself).
+    static func parseIPv6(_ text: String) throws -> IPv6Choice {
+        guard let choice = IPv6Choice(text) else {
+            throw ValidationError("invalid IPv6 setting '\(text)': use auto, none or an IPv6 PREFIX/64, e.g. fd12:3456:789a::/64")
+        }
+        return choice
+    }
+
     func validate() throws {
         if mode == .bridge && (subnet != nil || gateway != nil || dhcpRange != nil) {
             throw ValidationError("--subnet, --gateway and --dhcp-range apply to nat and isolated networks; a bridge network uses the LAN's own DHCP")
+        }
+        if mode == .bridge && (ipv6 != nil || ipv6NAT != nil) {
+            throw ValidationError("--ipv6 and --ipv6-nat apply to nat and isolated networks; a bridge network's guests take the LAN's router advertisements")
+        }
+        if mode == .isolated && ipv6NAT != nil {
+            throw ValidationError("--ipv6-nat applies to nat networks; an isolated network has no way out")
+        }
+        if ipv6 == IPv6Choice.none && ipv6NAT != nil {
+            throw ValidationError("--ipv6-nat needs IPv6; drop it or drop --ipv6 none")
         }
         if mode != .bridge && uplink != nil {
             throw ValidationError("--uplink applies to bridge networks; a \(mode.rawValue) network reaches out through masquerade")
@@ -70,9 +97,12 @@ struct NetCreate: ParsableCommand {
         let definition = try manager.create(NetworkDefinition(
             name: name, mode: mode, bridge: bridge ?? NetworkNames.defaultBridge(for: name), uplink: uplink,
             subnet: subnet?.description, gateway: gateway?.description, dhcpStart: start, dhcpEnd: end,
-            leaseTime: leaseTime, domain: domain))
+            leaseTime: leaseTime, domain: domain, ipv6NAT: ipv6NAT != .off), ipv6: mode == .bridge ? nil : ipv6 ?? .auto)
         var line = "defined \(definition.mode.rawValue) network \(name) on bridge \(definition.bridge)"
         if let subnet = definition.subnet { line += ", subnet \(subnet), gateway \(definition.gateway ?? "?"), DHCP \(definition.dhcpStart ?? "?")-\(definition.dhcpEnd ?? "?")" }
+        if let prefix = definition.ipv6Prefix {
+            line += ", IPv6 \(prefix)" + (definition.mode == .nat ? (definition.ipv6NAT ? " (NAT66)" : " (routed)") : "")
+        }
         print(line)
     }
 }

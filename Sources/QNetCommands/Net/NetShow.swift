@@ -24,6 +24,9 @@ struct NetShow: ParsableCommand {
         if let subnet = network.subnet { print("subnet:   \(subnet)") }
         if let gateway = network.gateway { print("gateway:  \(gateway)") }
         if let range = network.dhcpRange { print("dhcp:     \(range)") }
+        if let prefix = network.ipv6Prefix {
+            print("ipv6:     \(prefix)" + (network.ipv6NAT.map { $0 ? " (NAT66)" : " (routed)" } ?? ""))
+        }
         if let pid = network.dnsmasqPid, network.active { print("dnsmasq:  pid \(pid)") }
         print("group:    \(network.interfaceGroup)")
         for lease in network.staticLeases { print("lease:    \(lease.mac) → \(lease.address)\(lease.hostname.map { " (\($0))" } ?? "")") }

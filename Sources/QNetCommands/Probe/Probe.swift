@@ -11,7 +11,8 @@ struct Probe: ParsableCommand {
         abstract: "Boot a throwaway micro-VM on a bridge and report, step by step, what works from inside a guest.",
         discussion: """
             Steps, each with its time: link up, address (a DHCP lease unless --address), gateway ping, each \
-            --target ping, DNS resolution (--dns). Exit status 0 only if every step passed. The micro-VM \
+            --target ping, DNS resolution (--dns). With IPv6 (a network with an IPv6 prefix, --target6 or \
+            --ipv6 on): slaac and dhcp6 addresses, gateway6 ping, each --target6 ping, dns6 (AAAA of --dns). Exit status 0 only if every step passed. The micro-VM \
             (Debian kernel + busybox initramfs) is built and cached by `qnet guest build`.
             """)
 
@@ -31,6 +32,12 @@ struct Probe: ParsableCommand {
 
     @Option(name: .customLong("target"), help: ArgumentHelp("An address to ping from the guest (repeatable).", valueName: "ip"), transform: Parse.ipAddress)
     var targets: [IPAddress] = []
+
+    @Option(name: .customLong("target6"), help: ArgumentHelp("An IPv6 address to ping from the guest once it has an IPv6 address (repeatable; turns the IPv6 steps on).", valueName: "ip6"), transform: Parse.ipAddress)
+    var targets6: [IPAddress] = []
+
+    @Option(help: ArgumentHelp("IPv6 steps (SLAAC and DHCPv6 addresses, gateway6 and ping6, AAAA with --dns): on or off (default: on for a network with an IPv6 prefix).", valueName: "on|off"))
+    var ipv6: Switch?
 
     @Option(help: ArgumentHelp("A name the guest resolves through its DNS server.", valueName: "name"))
     var dns: String?
@@ -53,6 +60,8 @@ struct Probe: ParsableCommand {
     func validate() throws {
         if (bridge == nil) == (userMode == nil) { throw ValidationError("name a bridge or network to probe, or pass --user-mode slirp|passt") }
         if let address, !address.address.isIPv4 { throw ValidationError("invalid address '\(address)': the micro-VM takes an IPv4 address") }
+        if let bad = targets6.first(where: \.isIPv4) { throw ValidationError("invalid --target6 '\(bad)': use an IPv6 address") }
+        if ipv6 == .off && !targets6.isEmpty { throw ValidationError("--target6 needs the IPv6 steps; drop --ipv6 off") }
         if timeout < 5 || timeout > 600 { throw ValidationError("invalid timeout '\(formatted(timeout))': use 5 to 600 seconds") }
     }
 
@@ -64,6 +73,8 @@ struct Probe: ParsableCommand {
                                    targets: targets.map(\.description), dnsName: dns, timeout: timeout, accel: accel,
                                    user: user, model: model)
         request.userMode = userMode
+        request.ipv6 = ipv6.map(\.isOn)
+        request.targets6 = targets6.map(\.description)
         let prober = Prober(manager: manager, image: { try GuestImageBuilder().cached().image })
         let outcome = try prober.run(request, progress: { step in
             if !json { print(ProbeFormatting.line(step)) }

@@ -81,8 +81,84 @@ public enum AddressPlanner {
         }
 
         _ = try validateStaticLeases(definition.staticLeases, subnet: subnet, gateway: IPv4Block.address(gateway))
+        let ipv6 = try definition.ipv6Prefix.map { text in
+            IPv6Addressing(prefix: try checkIPv6Prefix(try parseIPv6Prefix(text), existing: existing, otherNetworks: otherNetworks))
+        }
         return NetworkAddressing(subnet: subnet, gateway: IPv4Block.address(gateway),
-                                 dhcpStart: IPv4Block.address(start), dhcpEnd: IPv4Block.address(end))
+                                 dhcpStart: IPv4Block.address(start), dhcpEnd: IPv4Block.address(end), ipv6: ipv6)
+    }
+
+    // MARK: - IPv6
+
+    /// Prefixes an IPv6 network cannot use (RFC 6890, RFC 4291): a /64 inside one of them
+    /// is refused with its purpose.
+    static let reservedIPv6Blocks: [(IPPrefix, String)] = [
+        (IPPrefix("::/96")!, "unspecified, loopback and IPv4-compatible addresses"),
+        (IPPrefix("::ffff:0:0/96")!, "IPv4-mapped addresses"),
+        (IPPrefix("fe80::/10")!, "link-local"),
+        (IPPrefix("ff00::/8")!, "multicast"),
+    ]
+
+    /// Parses `PREFIX/64`: an IPv6 network address with a /64 length (SLAAC needs /64) outside
+    /// the reserved blocks.
+    static func parseIPv6Prefix(_ text: String) throws -> IPPrefix {
+        guard text.contains(":"), text.contains("/"), let prefix = IPPrefix(text), !prefix.address.isIPv4 else {
+            throw NetworkConfigError.badIPv6Prefix(text)
+        }
+        let network = IPPrefix(address: prefix.network, length: prefix.length)
+        guard network == prefix else { throw NetworkConfigError.notANetworkAddress(given: prefix, network: network) }
+        guard prefix.length == 64 else { throw NetworkConfigError.ipv6PrefixSize(prefix) }
+        for (reserved, purpose) in reservedIPv6Blocks where overlaps(prefix, reserved) {
+            throw NetworkConfigError.reservedSubnet(prefix, block: reserved, purpose: purpose)
+        }
+        return prefix
+    }
+
+    /// Refuses a /64 that overlaps another network's IPv6 prefix or one of the host's IPv6
+    /// routes and addresses (`existing`; default routes, link-local and multicast ones are
+    /// not overlaps). IPv4 prefixes in either list are ignored.
+    static func checkIPv6Prefix(_ prefix: IPPrefix, existing: [IPPrefix], otherNetworks: [IPPrefix]) throws -> IPPrefix {
+        if let other = otherNetworks.first(where: { !$0.address.isIPv4 && overlaps(prefix, $0) }) {
+            throw NetworkConfigError.overlapsNetwork(subnet: prefix, other: other, suggestion: nil)
+        }
+        if let taken = existing.first(where: { countsAsHostIPv6($0) && overlaps(prefix, $0) }) {
+            throw NetworkConfigError.overlapsHost(subnet: prefix, existing: taken, suggestion: nil)
+        }
+        return prefix
+    }
+
+    /// A unique local /64 (RFC 4193 section 3.2): fd00::/8, a 40-bit global ID from
+    /// `randomBytes` (5 bytes wanted) and subnet ID 0. Tries again (up to 16 times) while it
+    /// overlaps something in `existing` or `otherNetworks`; nil if every try did.
+    public static func uniqueLocalPrefix(existing: [IPPrefix], otherNetworks: [IPPrefix],
+                                         randomBytes: (Int) -> [UInt8] = AddressPlanner.systemRandomBytes) -> IPPrefix? {
+        for _ in 0..<16 {
+            let globalID = randomBytes(5)
+            guard globalID.count == 5 else { return nil }
+            let prefix = IPPrefix(address: .v6([0xfd] + globalID + [UInt8](repeating: 0, count: 10)), length: 64)
+            if (try? checkIPv6Prefix(prefix, existing: existing, otherNetworks: otherNetworks)) != nil { return prefix }
+        }
+        return nil
+    }
+
+    /// Random bytes from the system generator.
+    public static func systemRandomBytes(_ count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+
+    /// Whether `a` and `b` share an address (one contains the other's network).
+    static func overlaps(_ a: IPPrefix, _ b: IPPrefix) -> Bool {
+        guard a.address.isIPv4 == b.address.isIPv4 else { return false }
+        let length = min(a.length, b.length)
+        return IPPrefix(address: a.address, length: length).network == IPPrefix(address: b.address, length: length).network
+    }
+
+    /// Host IPv6 prefixes a network's /64 must not overlap: not default routes, link-local
+    /// or multicast ones (every interface has those).
+    static func countsAsHostIPv6(_ prefix: IPPrefix) -> Bool {
+        guard !prefix.address.isIPv4, prefix.length > 0 else { return false }
+        return !prefix.address.isLinkLocal && !prefix.address.isMulticast
     }
 
     /// The first 10.x.y.0/24 that overlaps no prefix in `existing` (ignoring /0 default

@@ -17,6 +17,12 @@
 ///   the rest rejected, into isolated bridges drop; out of NAT bridges only from the subnet
 ///   (anything else, e.g. spoofed or IPv6, rejected), out of isolated bridges drop.
 /// - `input` (filter, policy accept): accepts DHCP (udp 67) and DNS (udp/tcp 53) on each bridge.
+/// - IPv6 (networks with a prefix): isolated bridges already drop every forwarded packet,
+///   whatever its family. A nat network masquerades its prefix like its subnet (NAT66: `ip6`
+///   rules in the same postrouting chain; multicast ff00::/8 and traffic within the prefix
+///   stay untranslated) and takes only replies in; with `ipv6_nat` off the prefix is routed
+///   (no masquerade, and the outside may open connections to guests, as with libvirt's
+///   `<forward mode='route'>`). The input chain also accepts DHCPv6 (udp 547).
 ///
 /// Limitation: every base chain on a hook sees each packet, whatever table it is in, and an
 /// `accept` ends only its own chain. Our accepts therefore cannot override a `drop` in another
@@ -44,7 +50,8 @@ public enum FirewallRuleset {
             "# Nothing outside table \(family) \(table) is touched.",
         ]
         for (definition, addressing) in managed {
-            lines.append("#   \(definition.name): \(definition.mode.rawValue), bridge \(definition.bridge), subnet \(addressing.subnet)")
+            lines.append("#   \(definition.name): \(definition.mode.rawValue), bridge \(definition.bridge), subnet \(addressing.subnet)"
+                         + (addressing.ipv6.map { ", IPv6 prefix \($0.prefix)" + (definition.mode == .nat && !definition.ipv6NAT ? " (routed)" : "") } ?? ""))
         }
         lines += replaceTable
         lines.append("")
@@ -70,6 +77,17 @@ public enum FirewallRuleset {
                     "\t\tip saddr \(subnet) oifname != \(bridge) meta l4proto { tcp, udp } masquerade to :1024-65535",
                     "\t\tip saddr \(subnet) oifname != \(bridge) masquerade",
                 ]
+                if let ipv6 = addressing.ipv6, definition.ipv6NAT {
+                    let prefix = ipv6.prefix.description
+                    lines += [
+                        "\t\t# \(definition.name), IPv6 (NAT66): multicast and traffic within \(prefix) stay untranslated;",
+                        "\t\t# the rest leaving through another interface takes the host's IPv6 address.",
+                        "\t\tip6 saddr \(prefix) ip6 daddr ff00::/8 return",
+                        "\t\tip6 saddr \(prefix) ip6 daddr \(prefix) return",
+                        "\t\tip6 saddr \(prefix) oifname != \(bridge) meta l4proto { tcp, udp } masquerade to :1024-65535",
+                        "\t\tip6 saddr \(prefix) oifname != \(bridge) masquerade",
+                    ]
+                }
             }
             lines += ["\t}", ""]
         }
@@ -89,6 +107,9 @@ public enum FirewallRuleset {
             let bridge = quoted(definition.bridge)
             if definition.mode == .nat {
                 lines.append("\t\toifname \(bridge) ip daddr \(addressing.subnet) ct state established,related accept")
+                if let ipv6 = addressing.ipv6 {
+                    lines.append("\t\toifname \(bridge) ip6 daddr \(ipv6.prefix)" + (definition.ipv6NAT ? " ct state established,related accept" : " accept"))
+                }
                 lines.append("\t\toifname \(bridge) reject")
             } else {
                 lines.append("\t\toifname \(bridge) drop")
@@ -99,6 +120,7 @@ public enum FirewallRuleset {
             let bridge = quoted(definition.bridge)
             if definition.mode == .nat {
                 lines.append("\t\tiifname \(bridge) ip saddr \(addressing.subnet) accept")
+                if let ipv6 = addressing.ipv6 { lines.append("\t\tiifname \(bridge) ip6 saddr \(ipv6.prefix) accept") }
                 lines.append("\t\tiifname \(bridge) reject")
             } else {
                 lines.append("\t\tiifname \(bridge) drop")
@@ -112,13 +134,14 @@ public enum FirewallRuleset {
             "\tchain input {",
             "\t\ttype filter hook input priority filter; policy accept;",
         ]
-        for (definition, _) in managed {
+        for (definition, addressing) in managed {
             let bridge = quoted(definition.bridge)
             lines += [
                 "\t\tiifname \(bridge) udp dport 67 accept",
                 "\t\tiifname \(bridge) udp dport 53 accept",
                 "\t\tiifname \(bridge) tcp dport 53 accept",
             ]
+            if addressing.ipv6 != nil { lines.append("\t\tiifname \(bridge) udp dport 547 accept") }
         }
         lines += ["\t}", "}"]
         return lines.joined(separator: "\n") + "\n"

@@ -36,6 +36,12 @@ public enum NetworkConfigError: UserFacingError, Equatable, Sendable {
     case overlapsNetwork(subnet: IPPrefix, other: IPPrefix, suggestion: IPPrefix?)
     /// Every 10.x.y.0/24 is taken.
     case noFreeSubnet
+    /// `--ipv6` is not `auto`, `none` or an IPv6 `PREFIX/64`.
+    case badIPv6Prefix(String)
+    /// An IPv6 prefix other than a /64.
+    case ipv6PrefixSize(IPPrefix)
+    /// `--ipv6` on a bridge network (guests take the LAN's router advertisements).
+    case ipv6OnBridgeMode
 
     /// Bad input (exit status 2), as opposed to a host that cannot take the network (1).
     public var isUsageError: Bool {
@@ -97,6 +103,12 @@ public enum NetworkConfigError: UserFacingError, Equatable, Sendable {
                 + (suggestion.map { ", e.g. \($0)" } ?? "")
         case let .overlapsNetwork(subnet, other, suggestion):
             "subnet \(subnet) overlaps \(other) of another qnet network; pick another subnet" + (suggestion.map { ", e.g. \($0)" } ?? "")
+        case let .badIPv6Prefix(text):
+            "invalid IPv6 prefix '\(printable(text))': use auto, none or an IPv6 network as PREFIX/64, e.g. fd12:3456:789a::/64"
+        case let .ipv6PrefixSize(prefix):
+            "IPv6 prefix \(prefix) has the wrong size: use a /64 (guests make their SLAAC address from the prefix's upper 64 bits)"
+        case .ipv6OnBridgeMode:
+            "--ipv6 applies to nat and isolated networks; a bridge network's guests take the LAN's router advertisements"
         case .noFreeSubnet:
             "no free 10.x.y.0/24 subnet is left (each overlaps a host route, address or another network); pass --subnet"
         }

@@ -57,10 +57,19 @@ public struct NetworkDefinition: Codable, Equatable, Sendable {
     public var domain: String?
     /// The interface group every TAP of this network joins (so stop deletes them in one request).
     public var interfaceGroup: UInt32
+    /// nat/isolated: the IPv6 /64 (router advertisements, DHCPv6, SLAAC); nil: IPv4 only.
+    /// `qnet net create --ipv6 auto` (the default) stores a unique local prefix (RFC 4193,
+    /// fd00::/8 plus a random 40-bit global ID), so it stays the same across starts.
+    /// Before `NetworkManager.create`, `IPv6Choice.auto` asks for such a prefix.
+    public var ipv6Prefix: String?
+    /// nat: masquerade IPv6 leaving the host (NAT66, the default); false routes the prefix
+    /// unchanged (the upstream must route it to this host).
+    public var ipv6NAT: Bool
 
     public init(name: String, mode: NetworkMode, bridge: String, uplink: String? = nil, subnet: String? = nil,
                 gateway: String? = nil, dhcpStart: String? = nil, dhcpEnd: String? = nil, leaseTime: Int = 3600,
-                staticLeases: [StaticLease] = [], domain: String? = nil, interfaceGroup: UInt32 = 0) {
+                staticLeases: [StaticLease] = [], domain: String? = nil, interfaceGroup: UInt32 = 0,
+                ipv6Prefix: String? = nil, ipv6NAT: Bool = true) {
         self.name = name
         self.mode = mode
         self.bridge = bridge
@@ -73,6 +82,8 @@ public struct NetworkDefinition: Codable, Equatable, Sendable {
         self.staticLeases = staticLeases
         self.domain = domain
         self.interfaceGroup = interfaceGroup
+        self.ipv6Prefix = ipv6Prefix
+        self.ipv6NAT = ipv6NAT
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -80,6 +91,7 @@ public struct NetworkDefinition: Codable, Equatable, Sendable {
         case dhcpStart = "dhcp_start", dhcpEnd = "dhcp_end", leaseTime = "lease_time"
         case staticLeases = "static_leases", domain
         case interfaceGroup = "interface_group"
+        case ipv6Prefix = "ipv6_prefix", ipv6NAT = "ipv6_nat"
     }
 
     /// The stored YAML form: the keys above and no others (see `DefinitionYAML`).
@@ -101,11 +113,16 @@ public struct NetworkDefinition: Codable, Equatable, Sendable {
         staticLeases = try container.decodeIfPresent([StaticLease].self, forKey: .staticLeases) ?? []
         domain = try container.decodeIfPresent(String.self, forKey: .domain)
         interfaceGroup = try container.decodeIfPresent(UInt32.self, forKey: .interfaceGroup) ?? 0
+        // Definitions written before IPv6 existed have neither key: they stay IPv4 only.
+        ipv6Prefix = try container.decodeIfPresent(String.self, forKey: .ipv6Prefix)
+        ipv6NAT = try container.decodeIfPresent(Bool.self, forKey: .ipv6NAT) ?? true
     }
 
     /// Whether qnet runs dnsmasq (DHCP + DNS) for this network.
     public var servesDHCP: Bool { mode != .bridge }
     public var effectiveDomain: String { domain ?? name }
+    /// The IPv4 subnet and the IPv6 prefix, as far as they parse: what another network must not overlap.
+    var prefixes: [IPPrefix] { [subnet, ipv6Prefix].compactMap { $0.flatMap(IPPrefix.init) } }
 }
 
 /// The addressing of a nat/isolated network with every default filled in and checked.
@@ -114,4 +131,47 @@ public struct NetworkAddressing: Equatable, Sendable {
     public var gateway: IPAddress
     public var dhcpStart: IPAddress
     public var dhcpEnd: IPAddress
+    /// The IPv6 side, when the network has a prefix.
+    public var ipv6: IPv6Addressing?
+}
+
+/// The IPv6 addressing of a nat/isolated network: a /64, the bridge's ::1 and the DHCPv6
+/// range ::100 to ::1ff (guests also make a SLAAC address from the router advertisement).
+public struct IPv6Addressing: Equatable, Sendable {
+    public var prefix: IPPrefix
+    public var gateway: IPAddress
+    public var dhcpStart: IPAddress
+    public var dhcpEnd: IPAddress
+
+    /// The fixed layout inside `prefix` (a /64 network address).
+    public init(prefix: IPPrefix) {
+        func host(_ high: UInt8, _ low: UInt8) -> IPAddress {
+            var bytes = prefix.network.bytes
+            bytes[14] = high
+            bytes[15] = low
+            return IPAddress(bytes: bytes)!
+        }
+        self.prefix = IPPrefix(address: prefix.network, length: prefix.length)
+        gateway = host(0, 1)
+        dhcpStart = host(1, 0)
+        dhcpEnd = host(1, 0xff)
+    }
+}
+
+/// `qnet net create --ipv6`: a unique local prefix chosen by qnet, a given /64, or none.
+public enum IPv6Choice: Equatable, Sendable {
+    case auto
+    case prefix(IPPrefix)
+    case none
+
+    /// Parses `auto`, `none` or `PREFIX/64`; nil for anything else.
+    public init?(_ text: String) {
+        switch text {
+        case "auto": self = .auto
+        case "none": self = .none
+        default:
+            guard text.contains(":"), text.contains("/"), let prefix = IPPrefix(text) else { return nil }
+            self = .prefix(prefix)
+        }
+    }
 }

@@ -29,6 +29,8 @@ public enum NetworkError: UserFacingError, Equatable, Sendable {
     case servicePortTaken(service: String, address: IPAddress)
     /// `nft -f FILE` refused qnet's ruleset; `output` is what nft printed.
     case firewallRejected(path: String, output: String)
+    /// The network has an IPv6 prefix and IPv6 is off in its namespace.
+    case ipv6Unavailable(network: String, reason: String)
     /// The network is down but some of its pieces could not be removed.
     case stopIncomplete(network: String, problems: [NetworkStopProblem])
 
@@ -74,6 +76,9 @@ public enum NetworkError: UserFacingError, Equatable, Sendable {
             "\(service) on \(address) is already taken by another program (a system dnsmasq or resolver?); stop it or bind it elsewhere"
         case let .firewallRejected(path, output):
             "nft -f \(path) failed" + (output.isEmpty ? "" : ": " + output)
+        case let .ipv6Unavailable(network, reason):
+            "network '\(network)' has an IPv6 prefix, but IPv6 is off here (\(reason)); turn it on "
+                + "(sysctl -w net.ipv6.conf.all.disable_ipv6=0) or recreate the network with --ipv6 none"
         case let .stopIncomplete(network, problems):
             "network '\(network)' stopped with problems: " + problems.map(\.description).joined(separator: "; ")
         }

@@ -35,7 +35,8 @@ struct NetworkDNSMasqRecord: JournalRecord {
     var process: ProcessIdentity?
 }
 
-/// `net start` is about to set a sysctl (ip_forward) from `previous` to `set`. Undo: put
+/// `net start` is about to set a sysctl (ip_forward, IPv6 forwarding, an uplink's
+/// accept_ra) from `previous` to `set`. Undo: put
 /// `previous` back, only while the sysctl still holds `set` (an admin's change is kept).
 struct NetworkSysctlRecord: JournalRecord, Equatable {
     static let kind = "network-sysctl"
@@ -155,6 +156,8 @@ extension NetworkManager {
     /// Writes `previous` back when the sysctl still holds `set`; false when it did not.
     @discardableResult
     func restoreSysctl(_ change: NetworkSysctlRecord) throws -> Bool {
+        // An uplink's accept_ra disappears with the uplink: nothing is left to restore.
+        if change.path.hasSuffix("/accept_ra"), (try? services.readSysctl(change.path)) == nil { return false }
         guard try services.readSysctl(change.path) == change.set, change.previous != change.set else { return false }
         try services.writeSysctl(change.path, change.previous)
         return true

@@ -16,6 +16,9 @@ public struct NetworkStatus: Codable, Equatable, Sendable {
     public var vms: [String]
     public var staticLeases: [StaticLease]
     public var interfaceGroup: UInt32
+    /// The IPv6 /64 (nil: IPv4 only) and whether IPv6 leaving a nat network is masqueraded.
+    public var ipv6Prefix: String?
+    public var ipv6NAT: Bool?
 }
 
 /// Named networks: define, start, stop and delete them. Definitions and runtime records
@@ -48,9 +51,23 @@ public final class NetworkManager {
 
     /// Defines a network: checks every value, picks a free subnet when none is given, and
     /// stores it. Equivalent to `virsh net-define` / `incus network create`.
+    ///
+    /// `ipv6`: `.auto` picks a unique local /64 (RFC 4193) that overlaps nothing on the host
+    /// or in another network — none when IPv6 is disabled in the namespace; `.prefix` checks
+    /// the given /64; `.none` makes the network IPv4 only; nil keeps the definition's
+    /// `ipv6Prefix` as it is (checked like a given one).
     @discardableResult
-    public func create(_ requested: NetworkDefinition) throws -> NetworkDefinition {
+    public func create(_ requested: NetworkDefinition, ipv6: IPv6Choice? = nil) throws -> NetworkDefinition {
         var definition = requested
+        switch ipv6 {
+        case nil: break
+        case .none?: definition.ipv6Prefix = nil
+        case .prefix(let prefix)?: definition.ipv6Prefix = prefix.description
+        case .auto?: definition.ipv6Prefix = nil
+        }
+        if definition.mode == .bridge && definition.ipv6Prefix != nil {
+            throw NetworkError.badSetting(network: definition.name, .ipv6OnBridgeMode)
+        }
         try NetworkNames.validate(definition.name)
         if store.contains(definition.name) { throw NetworkError.nameTaken(definition.name) }
         let others = try store.definitions()
@@ -62,7 +79,13 @@ public final class NetworkManager {
         }
         if definition.mode != .bridge {
             let existing = try hostPrefixes()
-            let otherSubnets = others.compactMap { $0.subnet.flatMap(IPPrefix.init) }
+            let otherSubnets = others.flatMap(\.prefixes)
+            if ipv6 == .auto, services.ipv6Disabled() == nil {
+                guard let prefix = AddressPlanner.uniqueLocalPrefix(existing: existing, otherNetworks: otherSubnets) else {
+                    throw NetworkError.badSetting(network: definition.name, .noFreeSubnet)
+                }
+                definition.ipv6Prefix = prefix.description
+            }
             if definition.subnet == nil {
                 guard let free = AddressPlanner.firstFreeSubnet(existing: existing, otherNetworks: otherSubnets) else {
                     throw NetworkError.badSetting(network: definition.name, .noFreeSubnet)
@@ -93,11 +116,18 @@ public final class NetworkManager {
         }
     }
 
-    /// The host's addresses and routes (IPv4), which a new subnet must not overlap.
+    /// The host's addresses and routes (IPv4 and IPv6), which a new subnet or IPv6 prefix
+    /// must not overlap.
     func hostPrefixes() throws -> [IPPrefix] {
         var result = try host.addresses(family: .inet).map { IPPrefix(address: $0.prefix.network, length: $0.prefix.length) }
         for route in try host.routes(family: .inet) {
             if let destination = route.destination, destination.length > 0 { result.append(destination) }
+        }
+        if services.ipv6Disabled() == nil {
+            result += try host.addresses(family: .inet6).map { IPPrefix(address: $0.prefix.network, length: $0.prefix.length) }
+            for route in try host.routes(family: .inet6) {
+                if let destination = route.destination, destination.length > 0 { result.append(destination) }
+            }
         }
         return result
     }
@@ -108,7 +138,7 @@ public final class NetworkManager {
         guard definition.servesDHCP else { throw NetworkError.noDHCP(network: name) }
         definition.staticLeases.removeAll { $0.mac.lowercased() == mac.lowercased() }
         definition.staticLeases.append(StaticLease(mac: mac.lowercased(), address: address, hostname: hostname))
-        let others = try store.definitions().filter { $0.name != name }.compactMap { $0.subnet.flatMap(IPPrefix.init) }
+        let others = try store.definitions().filter { $0.name != name }.flatMap(\.prefixes)
         _ = try plan(definition, existing: [], otherNetworks: others)
         try store.save(definition)
         if isActive(name) { try restartDNSMasq(definition) }
@@ -178,6 +208,7 @@ public final class NetworkManager {
         try transaction.record(undo: NetworkBridgeRecord(bridge: definition.bridge, mode: definition.mode))
         try host.createBridge(definition.bridge, addresses: [gateway], uplink: nil)
         state.bridgeCreated = true
+        if let ipv6 = addressing.ipv6 { try addIPv6Gateway(ipv6, network: name, bridge: definition.bridge) }
         try transaction.step("start dnsmasq")
         try services.checkServicePortsFree(addressing.gateway)
         let configFile = services.dnsmasqConfigFile(name)
@@ -195,6 +226,7 @@ public final class NetworkManager {
                 try services.writeSysctl(ipForward, NetworkServices.ipForwardOn)
                 state.changedSysctls[ipForward] = previous
             }
+            if addressing.ipv6 != nil { try enableIPv6Forwarding(state: &state, transaction) }
         }
         try transaction.record(undo: NetworkFirewallRecord(network: name))
         state.firewall = true
@@ -228,9 +260,7 @@ public final class NetworkManager {
             network: name, bridge: definition.bridge, mode: definition.mode, interfaceGroup: definition.interfaceGroup,
             bridgeCreated: state.bridgeCreated, firewall: state.firewall, configFile: services.dnsmasqConfigFile(name),
             dnsmasq: dnsmasq,
-            sysctls: state.changedSysctls.sorted { $0.key < $1.key }.map {
-                NetworkSysctlRecord(path: $0.key, previous: $0.value, set: NetworkServices.ipForwardOn)
-            })
+            sysctls: NetworkServices.restoreOrder(state.changedSysctls))
         try transaction.record(undo: record)
         try transaction.markPointOfNoReturn()
         let problems = finishStop(record)
@@ -267,7 +297,8 @@ public final class NetworkManager {
             subnet: definition.subnet, gateway: definition.gateway,
             dhcpRange: definition.dhcpStart.flatMap { start in definition.dhcpEnd.map { "\(start)-\($0)" } },
             dnsmasqPid: state?.dnsmasqPid, vms: try vmsUsing(definition.name), staticLeases: definition.staticLeases,
-            interfaceGroup: definition.interfaceGroup)
+            interfaceGroup: definition.interfaceGroup, ipv6Prefix: definition.ipv6Prefix,
+            ipv6NAT: definition.mode == .nat && definition.ipv6Prefix != nil ? definition.ipv6NAT : nil)
     }
 
     /// Names of running VMs with a NIC on this network.
@@ -280,7 +311,7 @@ public final class NetworkManager {
     }
 
     private func activeSubnets(except name: String) throws -> [IPPrefix] {
-        try store.definitions().filter { $0.name != name && isActive($0.name) }.compactMap { $0.subnet.flatMap(IPPrefix.init) }
+        try store.definitions().filter { $0.name != name && isActive($0.name) }.flatMap(\.prefixes)
     }
 
     /// Running NAT networks in this manager's namespace.
