@@ -22,8 +22,13 @@ public struct DOTRenderer: Sendable {
         out.line("  node [fontname=\"Helvetica\", fontsize=10, shape=box, style=\"rounded,filled\", fillcolor=\"#ffffff\", color=\"#555555\"];")
         out.line("  edge [fontname=\"Helvetica\", fontsize=9, color=\"#555555\"];")
         for namespace in graph.namespaces { render(namespace, into: &out) }
+        // An uplink's far end (the LAN) is drawn above it: the edge runs from there.
+        let uplinks = Set(graph.namespaces.flatMap { ns in
+            ns.bridges.flatMap(\.ports).filter(\.isUplink).map { Endpoint(namespace: ns.name, name: $0.name) }
+        })
         for pair in graph.crossNamespaceVeths {
-            out.line("  \(id(pair.a.namespace, pair.a.name)) -- \(id(pair.b.namespace, pair.b.name)) [label=\"veth pair\", style=dashed, color=\"#a64d79\"];")
+            let (tail, head) = uplinks.contains(pair.a) ? (pair.b, pair.a) : (pair.a, pair.b)
+            out.line("  \(id(tail.namespace, tail.name)) -- \(id(head.namespace, head.name)) [label=\"veth pair\", style=dashed, color=\"#a64d79\"];")
         }
         out.line("}")
         return out.text

@@ -114,6 +114,11 @@ enum PortOrder {
 
 /// Narrows a namespace to the named bridges and networks (`qnet show --graph br0 lab`).
 extension NamespaceTopology {
+    /// Every interface drawn as a node of its own (grouped ports count too).
+    public var drawnInterfaceNames: [String] {
+        bridges.map(\.name) + bridges.flatMap { $0.ports.map(\.name) } + interfaces.map(\.name)
+    }
+
     /// Names that are neither a bridge nor a network here.
     public func unknownNames(_ names: [String]) -> [String] {
         names.filter { name in !bridges.contains { $0.name == name } && !networks.contains { $0.name == name } }

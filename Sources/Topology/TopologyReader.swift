@@ -18,9 +18,10 @@ public enum TopologyReader {
         return (topology, links)
     }
 
-    /// The whole picture: `host`'s namespace (named `name`), restricted to `names` when some
-    /// are given, and with `allNamespaces` every namespace in /run/netns too, veth pairs
-    /// between them joined. Throws for a name that is neither a bridge nor a network.
+    /// The whole picture: `host`'s namespace (named `name`), restricted to the bridges and
+    /// networks in `names` when some are given. With `allNamespaces`, every namespace in
+    /// /run/netns too (with names: only those a veth leads to from what is drawn), veth
+    /// pairs between them joined. Throws for a name that is neither a bridge nor a network.
     public static func graph(_ host: HostNetwork, name: String, names: [String], allNamespaces: Bool) throws -> TopologyGraph {
         let store = NetworkStore()
         let networks = (try? store.definitions()) ?? []
@@ -37,14 +38,32 @@ public enum TopologyReader {
                 linkSets.append((other, links))
             }
         }
+        var pairs = allNamespaces ? TopologyBuilder.crossNamespaceVeths(linkSets) : []
         if !names.isEmpty {
-            let unknown = views.reduce(Set(names)) { $0.intersection($1.unknownNames(names)) }
-            if let first = names.first(where: unknown.contains) { throw TopologyError.noSuchBridgeOrNetwork(first) }
-            // The main namespace stays (possibly empty); others only where a name matched.
-            views = views.enumerated().map { ($0.offset, $0.element.restricted(to: names)) }
-                .filter { $0.0 == 0 || !$0.1.bridges.isEmpty }.map(\.1)
+            // Names are of the main namespace. With --all-namespaces, the namespaces at the far
+            // end of a veth from what is drawn come too, whole (a bridge's uplink leads to its
+            // LAN), and so on from them.
+            if let unknown = main.unknownNames(names).first { throw TopologyError.noSuchBridgeOrNetwork(unknown) }
+            var kept = [main.restricted(to: names)]
+            var grew = true
+            while grew {
+                grew = false
+                let drawn = Set(kept.flatMap { view in view.drawnInterfaceNames.map { Endpoint(namespace: view.name, name: $0) } })
+                for pair in pairs {
+                    for (near, far) in [(pair.a, pair.b), (pair.b, pair.a)]
+                    where drawn.contains(near) && !kept.contains(where: { $0.name == far.namespace }) {
+                        if let view = views.first(where: { $0.name == far.namespace }) {
+                            kept.append(view)
+                            grew = true
+                        }
+                    }
+                }
+            }
+            views = kept
+            let shown = Set(views.flatMap { view in view.drawnInterfaceNames.map { Endpoint(namespace: view.name, name: $0) } })
+            pairs = pairs.filter { shown.contains($0.a) && shown.contains($0.b) }
         }
-        return TopologyGraph(namespaces: views, crossNamespaceVeths: allNamespaces ? TopologyBuilder.crossNamespaceVeths(linkSets) : [])
+        return TopologyGraph(namespaces: views, crossNamespaceVeths: pairs)
     }
 }
 
