@@ -106,7 +106,7 @@ let package = Package(
         .testTarget(
             name: "QNetCommandsTests",
             dependencies: [
-                "QNetCommands", "QNetSystem", "QNetTypes", "VirtualMachines", "QMP", "HostNetwork", "Netlink", "GuestImage",
+                "QNetCommands", "QNetSystem", "QNetTypes", "VirtualMachines", "QMP", "HostNetwork", "Netlink", "GuestImage", "Topology",
                 "QNetTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["Golden"]),

@@ -95,21 +95,13 @@ extension HostNetwork {
 extension BridgeTraffic {
     /// Groups links (with statistics) by bridge. Throws when `bridge` names no bridge.
     public static func group(_ links: [Link], bridge: String?) throws -> [BridgeTraffic] {
-        var bridges = links.filter(\.isBridge).sorted { $0.name < $1.name }
-        if let bridge {
-            guard let link = links.first(where: { $0.name == bridge }) else { throw HostNetworkError.noSuchDevice(bridge) }
-            guard link.isBridge else { throw HostNetworkError.notABridge(bridge, kind: link.kind) }
-            bridges = [link]
-        }
-        var portsByMaster: [InterfaceIndex: [Link]] = [:]
-        for link in links { if let master = link.masterIndex { portsByMaster[master, default: []].append(link) } }
-        return bridges.map { bridge in
-            let ports = (portsByMaster[bridge.index] ?? []).sorted { $0.name < $1.name }.map { port in
+        try HostNetwork.bridgesWithPorts(links, only: bridge).map { entry in
+            let ports = entry.ports.map { port in
                 let alias = VMTapAlias(port.alias)
                 return PortTraffic(name: port.name, index: port.index, vm: alias?.vm, nic: alias?.nicIndex,
                                    counters: LinkCounters(port.statistics))
             }
-            return BridgeTraffic(name: bridge.name, own: LinkCounters(bridge.statistics), ports: ports)
+            return BridgeTraffic(name: entry.bridge.name, own: LinkCounters(entry.bridge.statistics), ports: ports)
         }
     }
 }

@@ -26,17 +26,8 @@ struct Show: ParsableCommand {
         let host = try global.openHost()
         // One dump answers everything: bridges, their settings, every port's state.
         let links = try host.links()
-        var bridges = links.filter(\.isBridge).sorted { $0.name < $1.name }
-        if let bridge {
-            guard let link = links.first(where: { $0.name == bridge }) else { throw HostNetworkError.noSuchDevice(bridge) }
-            guard link.isBridge else { throw HostNetworkError.notABridge(bridge, kind: link.kind) }
-            bridges = [link]
-        }
-        var portsByMaster: [InterfaceIndex: [Link]] = [:]
-        for link in links { if let master = link.masterIndex { portsByMaster[master, default: []].append(link) } }
-        let reports = bridges.map { bridge in
-            BridgeReport(bridge: bridge, ports: (portsByMaster[bridge.index] ?? []).sorted { $0.name < $1.name },
-                         uplink: host.recordedUplink(of: bridge))
+        let reports = try HostNetwork.bridgesWithPorts(links, only: bridge).map { entry in
+            BridgeReport(bridge: entry.bridge, ports: entry.ports, uplink: host.recordedUplink(of: entry.bridge))
         }
         if json {
             print(try Output.json(ShowReport(bridges: reports)))
