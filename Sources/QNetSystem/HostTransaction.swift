@@ -134,16 +134,31 @@ public final class HostTransaction {
 
     private func safePoint() throws {
         guard let signals, let signal = signals.take() else { return }
+        if let signal = noteSignal(signal) { throw Interrupted(signal: signal) }
+    }
+
+    /// A point between two steps past the point of no return, where nothing is persisted:
+    /// a signal that arrived is taken and the user told that the change is being finished
+    /// (it is kept in `interruption` for the exit status).
+    public func pastPointOfNoReturnPause() {
+        precondition(entry.pastPointOfNoReturn, "pastPointOfNoReturnPause before markPointOfNoReturn")
+        guard let signals, let signal = signals.take() else { return }
+        _ = noteSignal(signal)
+    }
+
+    /// Keeps and announces `signal`; returns it when it should stop the transaction (the
+    /// first one, before the point of no return).
+    private func noteSignal(_ signal: Int32) -> Int32? {
         if interruption != nil {
             notice("\(signalName(signal)) again: finishing `\(command)` first (it cannot stop half-way)")
-            return
+            return nil
         }
         interruption = signal
         if entry.pastPointOfNoReturn {
             notice("\(signalName(signal)): finishing `\(command)` first (it is past the point where it can be undone)")
-            return
+            return nil
         }
-        throw Interrupted(signal: signal)
+        return signal
     }
 
     private func noticeSignals(finishing verb: String) {

@@ -38,6 +38,9 @@ public final class VMManager {
     public var notice: (String) -> Void = { _ in }
     /// How long to wait for QEMU's QMP socket after starting it.
     public var startTimeout: Double = 15
+    /// The signal that arrived after the last `run` passed its point of no return (QEMU was
+    /// continued): the VM runs, and the CLI exits 128 + the signal after saying so.
+    public private(set) var interruption: Interrupted?
     /// Decides whether KVM can run guests; `auto` falls back to TCG when it says no.
     public var kvmRunsGuests: (String) -> (usable: Bool, reason: String)
 
@@ -58,23 +61,42 @@ public final class VMManager {
     /// changes, state.json with QEMU's identity right after the spawn and again, without
     /// the starter, once QEMU runs. The next command (`liveStates`) adopts a running QEMU
     /// or kills a paused one; the TAPs, held only by qnet and QEMU, vanish with them.
+    ///
+    /// SIGINT, SIGTERM and SIGHUP wait for the safe points between the steps: there the
+    /// start is undone and `Interrupted` thrown (exit 128 + the signal); once QEMU was
+    /// continued the start is finished instead and the signal kept in `interruption`.
+    /// The TAPs are made under the namespace's lock, after recovering what interrupted
+    /// commands left in the namespace (`NamespaceChange`).
     @discardableResult
     public func run(_ definition: VMDefinition, foreground: Bool = false) throws -> VMState {
         try definition.validate()
+        interruption = nil
         let lock = try lockForStart(definition.name)
         defer { lock.release() }
+        let signals = try DeferredSignals()
+        defer { signals.restore() }
         let plan = try prepare(definition)
         let undo = UndoStack()
         var succeeded = false
-        defer { if !succeeded { undo.rollback() } }
+        defer {
+            if !succeeded {
+                undo.rollback()
+                if let again = signals.take() {
+                    notice("\(signalName(again)) again: undid the start of VM \(definition.name) first, so nothing is left half-made")
+                }
+            }
+        }
 
+        try signals.checkpoint()
         let files = try makeDirectory(for: plan, undo: undo)
         let logDescriptor = try createLog(files)
         defer { close(logDescriptor) }
-        let taps = try createTAPs(for: plan)
+        try signals.checkpoint()
+        let taps = try createTAPsLocked(for: plan, signals: signals)
         // QEMU holds the TAP descriptors once it runs; qnet's copies close when this scope ends.
         defer { for tap in taps.values { tap.close() } }
-        let passts = try startPassts(for: plan, directory: files.directory, undo: undo)
+        try signals.checkpoint()
+        let passts = try startPassts(for: plan, files: files, undo: undo, signals: signals)
         var (interfaces, descriptors) = try networkInterfaces(for: plan, taps: taps, passts: passts)
         // The QMP socket, console log, kernel and initrd go to QEMU as descriptors too, so it
         // needs no access to the VM's directory or to the kernel's.
@@ -95,20 +117,29 @@ public final class VMManager {
         var state = runningState(plan, qemu: qemuIdentity, arguments: arguments, files: files, taps: taps, passts: passts)
         state.starter = ProcessIdentity.current()
         try VMStore.save(state)
+        try signals.checkpoint()
 
         let control = try connect(files.qmpSocket, pid: pid, startTime: qemuIdentity.startTime, qemuLog: files.qemuLog)
         defer { control.close() }
         // Started paused (-S): only continue once every NIC is on its bridge.
         try checkAttached(taps, plan: plan)
+        try signals.checkpoint()
         try control.cont()
 
+        // The point of no return: the guest runs. A signal from here on finishes the start.
         state.starter = nil
         try VMStore.save(state)
         unlink(VMStore.startingFile(for: definition.name))
         succeeded = true
+        if let signal = signals.take() {
+            notice("\(signalName(signal)): finished starting VM \(definition.name) first (it was already running)")
+            interruption = Interrupted(signal: signal)
+        }
 
         if foreground {
             lock.release()
+            // Ctrl-C reaches QEMU (same session) and qnet alike, as before the start.
+            signals.restore()
             for tap in taps.values { tap.close() }
             control.close()
             _ = Subprocess.wait(pid)
@@ -141,6 +172,8 @@ public final class VMManager {
         var consoleLog: String
         var qemuLog: String
         var qmpSocket: String
+        /// This `vm run`, as the `starting` record names it.
+        var starter: ProcessIdentity
     }
 
     /// Checks everything that needs no change to the host: values, QEMU, the user, files,
@@ -210,7 +243,7 @@ public final class VMManager {
         try VMStore.saveStarting(StartingRecord(starter: starter, qemu: plan.qemu), for: name)
         _ = chown(directory, plan.user.uid, plan.user.gid)
         return VMFiles(directory: directory, consoleLog: plan.definition.console ?? "\(directory)/console.log",
-                       qemuLog: "\(directory)/qemu.log", qmpSocket: "\(directory)/qmp.sock")
+                       qemuLog: "\(directory)/qemu.log", qmpSocket: "\(directory)/qmp.sock", starter: starter)
     }
 
     /// Creates QEMU's own log, returned open for its stdout and stderr.
@@ -218,6 +251,17 @@ public final class VMManager {
         let logDescriptor = open(files.qemuLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
         guard logDescriptor >= 0 else { throw SystemError.lastError("open", path: files.qemuLog) }
         return logDescriptor
+    }
+
+    /// `createTAPs` under the namespace's lock (`NamespaceChange`: what interrupted commands
+    /// left in the namespace is recovered first), released once the TAPs are on their
+    /// bridges. No journal: the TAPs are transient, held only by qnet and then QEMU.
+    private func createTAPsLocked(for plan: LaunchPlan, signals: DeferredSignals) throws -> [Int: TAPDevice] {
+        guard !plan.tapIndices.isEmpty else { return [:] }
+        let change = try NetworkManager(host: host).beginNamespaceChange(command: "qnet vm run \(plan.definition.name)",
+                                                                         signals: signals)
+        defer { change.release() }
+        return try createTAPs(for: plan)
     }
 
     /// The TAPs, by NIC index: transient, vnet_hdr, multi-queue as asked, attached and up
@@ -235,16 +279,24 @@ public final class VMManager {
     }
 
     /// passt daemons for the passt NICs, by NIC index, listening before QEMU starts
-    /// (QEMU's stream netdev connects once).
-    private func startPassts(for plan: LaunchPlan, directory: String, undo: UndoStack) throws -> [Int: PasstProcess] {
+    /// (QEMU's stream netdev connects once). Each one's identity (pid, start time,
+    /// executable) goes into the `starting` record as soon as it listens, so the next
+    /// command stops it after a kill (one killed before that is found by its socket path,
+    /// see `unrecordedPassts`).
+    private func startPassts(for plan: LaunchPlan, files: VMFiles, undo: UndoStack,
+                             signals: DeferredSignals) throws -> [Int: PasstProcess] {
         var passts: [Int: PasstProcess] = [:]
         for (index, nic) in plan.definition.nics.enumerated() {
             guard let userNIC = nic.user, userNIC.backend == .passt else { continue }
-            let passt = try PasstProcess.start(PasstOptions(socketPath: "\(directory)/passt-\(index).sock",
-                                                            logFile: "\(directory)/passt-\(index).log",
+            let passt = try PasstProcess.start(PasstOptions(socketPath: "\(files.directory)/passt-\(index).sock",
+                                                            logFile: "\(files.directory)/passt-\(index).log",
                                                             forwards: userNIC.forwards), user: plan.runAs)
             undo.push("stop passt \(passt.pid)") { passt.stop() }
             passts[index] = passt
+            try VMStore.saveStarting(StartingRecord(starter: files.starter, qemu: plan.qemu,
+                                                    passt: plan.definition.nics.indices.compactMap { passts[$0] }),
+                                     for: plan.definition.name)
+            try signals.checkpoint()
         }
         return passts
     }
@@ -443,6 +495,17 @@ public final class VMManager {
                 Subprocess.stop(qemu, grace: .seconds(2))
                 notice("recovered: stopped QEMU (pid \(qemu.pid)) of VM \(name), left unrecorded by an interrupted `vm run` (pid \(starting.starter.pid))")
             }
+            // Its passt daemons: those recorded (by identity), and one started but not yet
+            // recorded (by the socket path in its command line, inside this VM's directory).
+            let recorded = (starting.passt ?? []).filter(\.isAlive)
+            for passt in recorded { passt.stop(grace: 1) }
+            let unrecorded = Self.unrecordedPassts(directory: VMStore.directory(for: name))
+                .filter { found in !recorded.contains { $0.pid == found.pid } }
+            for passt in unrecorded { Subprocess.stop(passt, grace: .seconds(1)) }
+            let stopped = recorded.map(\.pid) + unrecorded.map(\.pid)
+            if !stopped.isEmpty {
+                notice("recovered: stopped passt (pid \(stopped.map(String.init).joined(separator: ", "))) of VM \(name), left by an interrupted `vm run` (pid \(starting.starter.pid))")
+            }
         }
         if let state {
             _ = Subprocess.reapIfExited(state.pid)
@@ -468,6 +531,19 @@ public final class VMManager {
                   let bytes = try? FileSystem.readBytes("/proc/\(pid)/environ") else { return nil }
             let marker = Array("\(vmDirectoryVariable)=\(directory)".utf8)
             return bytes.split(separator: 0).contains { Array($0) == marker } ? identity : nil
+        }
+    }
+
+    /// Running processes whose command line names a passt socket (`--socket PATH`) inside
+    /// `directory`: a VM's passt started by a `vm run` killed before it recorded it.
+    static func unrecordedPassts(directory: String) -> [ProcessIdentity] {
+        let prefix = Array("\(directory)/passt-".utf8)
+        return FileSystem.list("/proc").compactMap { entry -> ProcessIdentity? in
+            guard let pid = Int32(entry), let bytes = try? FileSystem.readBytes("/proc/\(pid)/cmdline") else { return nil }
+            let arguments = bytes.split(separator: 0, omittingEmptySubsequences: false).map(Array.init)
+            guard let option = arguments.firstIndex(of: Array("--socket".utf8)), option + 1 < arguments.count,
+                  arguments[option + 1].starts(with: prefix) else { return nil }
+            return ProcessIdentity.of(pid)
         }
     }
 

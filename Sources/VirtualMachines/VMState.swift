@@ -69,6 +69,14 @@ public struct VMState: Codable, Equatable, Sendable {
 public struct StartingRecord: Codable, Equatable, Sendable {
     public var starter: ProcessIdentity
     public var qemu: String
+    /// passt daemons started so far for user-mode NICs (nil before the first).
+    public var passt: [PasstProcess]?
+
+    public init(starter: ProcessIdentity, qemu: String, passt: [PasstProcess]? = nil) {
+        self.starter = starter
+        self.qemu = qemu
+        self.passt = passt
+    }
 }
 
 /// The per-VM directories under /run/qnet/vms.

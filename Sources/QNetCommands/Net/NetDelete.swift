@@ -15,5 +15,6 @@ struct NetDelete: ParsableCommand {
         let manager = NetworkManager(host: try global.openHost())
         try manager.delete(name)
         print("deleted network \(name)")
+        if let interruption = manager.interruption { throw interruption }
     }
 }

@@ -17,5 +17,6 @@ struct NetStart: ParsableCommand {
         case .started: print("started network \(name)")
         case .alreadyRunning: print("network \(name) is already running; nothing changed")
         }
+        if let interruption = manager.interruption { throw interruption }
     }
 }

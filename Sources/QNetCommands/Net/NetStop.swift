@@ -18,5 +18,6 @@ struct NetStop: ParsableCommand {
         let manager = NetworkManager(host: try global.openHost())
         try manager.stop(name, force: force)
         print("stopped network \(name)")
+        if let interruption = manager.interruption { throw interruption }
     }
 }

@@ -9,10 +9,7 @@ import VirtualMachines
 /// journal an interrupted command left.
 enum Recovery {
     static func registry(host: HostNetwork) -> RecoveryRegistry {
-        var registry = RecoveryRegistry()
-        registry.merge(host.recoveryRegistry)
-        registry.merge(NetworkManager(host: host).recoveryRegistry())
-        return registry
+        NetworkManager.namespaceRecoveryRegistry(host: host)
     }
 
     /// Where journals live: under the runtime directory (gone at reboot, like what they undo).
@@ -24,83 +21,50 @@ enum Recovery {
 
 /// A command that changes a network namespace, from start to end:
 /// 1. enter the namespace (`--netns`) and open rtnetlink there;
-/// 2. take the namespace's exclusive lock (keyed by its identity, not its name), waiting up
-///    to `lockWait` for another qnet command and saying once who that is;
-/// 3. defer SIGINT, SIGTERM and SIGHUP (and ignore SIGPIPE, so a closed SSH session
-///    cannot stop a rollback half-way), then finish or undo any transaction an
-///    interrupted command left in this namespace, with one line on stderr each;
-/// 4. hand out the transaction the command runs its steps in.
+/// 2. lock, defer signals and recover, as every change does (`NamespaceChange`);
+/// 3. hand out the transactions the command runs its steps in.
 ///
 /// Read-only commands (show, list, status, doctor) use `GlobalOptions.openHost()` instead:
 /// no lock, never blocked by a change in progress.
 final class HostChange {
     let host: HostNetwork
-    let lock: HostLock
-    let namespace: NetworkNamespaceIdentity
-    let signals: DeferredSignals
-    /// Built on first use: most runs find no journal to recover, and building the handlers
-    /// of every record kind was a third of what the QEMU hook (`qemu-ifup TAP`) runs.
-    private(set) lazy var registry: RecoveryRegistry = Recovery.registry(host: host)
-    /// `qnet bridge create br0 --uplink eth0`: the command as typed, for messages and the journal.
-    let command: String
+    let change: NamespaceChange
+
+    var lock: HostLock { change.lock }
+    var command: String { change.command }
 
     /// How long a second command waits for the lock before it gives up, naming the holder.
     static let lockWait: Duration = .seconds(30)
 
-    private init(host: HostNetwork, lock: HostLock, namespace: NetworkNamespaceIdentity, signals: DeferredSignals,
-                 command: String) {
+    private init(host: HostNetwork, change: NamespaceChange) {
         self.host = host
-        self.lock = lock
-        self.namespace = namespace
-        self.signals = signals
-        self.command = command
+        self.change = change
     }
 
-    /// Steps 1-3 above. Throws `HostLockBusy` when the wait times out, and
-    /// `RecoveryFailed` when a left-over transaction cannot be put right (nothing more is
-    /// changed on a host in an unknown state).
+    /// Steps 1-2 above. Throws `HostLockBusy` when the wait times out, and
+    /// `RecoveryFailed` when a left-over transaction cannot be put right.
     static func begin(_ global: GlobalOptions, recovering: Bool = true) throws -> HostChange {
         try begin(host: global.openHost(), namespaceName: global.netns, recovering: recovering)
     }
 
-    /// Steps 2-3 for a host already open (in the namespace named `namespaceName`, nil for
+    /// Step 2 for a host already open (in the namespace named `namespaceName`, nil for
     /// this process's own): what the commands run without the parser (`HookFastPath`) use.
     static func begin(host: HostNetwork, namespaceName: String?, recovering: Bool = true) throws -> HostChange {
-        let namespace = try NetworkNamespaceIdentity.current()
-        let command = commandLine()
-        let lock = try HostLock.acquire(.networkNamespace(namespace, name: namespaceName), in: Recovery.lockDirectory,
-                                        command: command, timeout: lockWait) { busy in
-            writeStandardError("qnet: waiting: \(busy)\n")
-        }
-        // Blocked only now: Ctrl-C while waiting for the lock stops qnet at once (nothing
-        // is changed yet). This process is single-threaded, so the mask covers it all.
-        let signals = try DeferredSignals()
-        signal(SIGPIPE, SIG_IGN)
-        let change = HostChange(host: host, lock: lock, namespace: namespace, signals: signals, command: command)
-        if recovering { try change.recoverAbandoned() }
-        return change
+        let change = try NamespaceChange.begin(namespace: try NetworkNamespaceIdentity.current(), name: namespaceName,
+                                               command: commandLine(), journal: Recovery.journal,
+                                               lockDirectory: Recovery.lockDirectory, lockWait: lockWait,
+                                               recovering: recovering, registry: { Recovery.registry(host: host) })
+        return HostChange(host: host, change: change)
     }
 
     /// Finishes or undoes the transactions interrupted commands left in this namespace.
-    /// Returns the reports (each also printed on stderr, one line each).
     @discardableResult
     func recoverAbandoned(print: Bool = true) throws -> [RecoveryReport] {
-        let reports = try Recovery.journal.recoverAbandoned(scope: lock.scope.key, namespace: namespace, registry: registry,
-                                                            pause: { [signals, command] in
-            if let signal = signals.take() {
-                writeStandardError("qnet: \(signalName(signal)): finishing the recovery first (before `\(command)`)\n")
-            }
-        })
-        if print { for report in reports { writeStandardError("qnet: \(report)\n") } }
-        if let failed = reports.first(where: { !$0.succeeded }) { throw RecoveryFailed(report: failed) }
-        return reports
+        try change.recoverAbandoned(print: print)
     }
 
     /// A transaction of this command, journaled in the namespace's scope.
-    func transaction() -> HostTransaction {
-        HostTransaction(scope: lock.scope.key, command: command, namespace: namespace, journal: Recovery.journal,
-                        registry: registry, signals: signals)
-    }
+    func transaction() -> HostTransaction { change.transaction() }
 
     /// Commits `transaction`: its journal goes, the change is done. Call before printing
     /// the outcome (a kill between the two then loses only the message, never the change).

@@ -89,6 +89,8 @@ struct VMRun: ParsableCommand {
             for nic in state.nics { print("  \(NICFormatting.long(nic))") }
             print("  console: \(state.consoleLog)")
         }
+        // A signal after QEMU was continued: the VM runs (and is tracked); exit 128 + the signal.
+        if let interruption = manager.interruption { throw interruption }
     }
 }
 

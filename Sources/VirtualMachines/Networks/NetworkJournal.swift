@@ -98,7 +98,7 @@ extension NetworkManager {
         registry.register(NetworkStopRecord.self) { [self] record, context in
             // Rolled back only when killed before the point of no return: nothing was changed.
             guard context.direction == .complete else { return nil }
-            let problems = finishStop(record)
+            let problems = finishStop(record, pause: context.pause)
             if !problems.isEmpty { throw NetworkError.stopIncomplete(network: record.network, problems: problems) }
             return "network \(record.network) stopped"
         }
@@ -106,20 +106,23 @@ extension NetworkManager {
     }
 
     /// Removes everything `record` says the network's start made; idempotent. Returns what
-    /// could not be removed.
-    func finishStop(_ record: NetworkStopRecord) -> [NetworkStopProblem] {
+    /// could not be removed. `pause` runs between the steps (where a signal is noticed).
+    func finishStop(_ record: NetworkStopRecord, pause: () -> Void = {}) -> [NetworkStopProblem] {
         var problems: [NetworkStopProblem] = []
         // TAPs of this network leave in one kernel batch.
         if record.interfaceGroup != 0 {
             do { try host.deleteGroup(record.interfaceGroup) } catch { /* no TAPs in the group */ }
         }
+        pause()
         Self.stopDNSMasq(record.dnsmasq, configFile: record.configFile)
+        pause()
         // Remove the runtime record before recomputing the firewall, so this network's
         // rules are no longer part of it.
         store.removeRuntimeState(record.network)
         if record.firewall {
             do { try applyFirewall(excluding: record.network) } catch { problems.append(NetworkStopProblem(.firewall, error)) }
         }
+        pause()
         if record.bridgeCreated {
             do { try removeBridgeIfPresent(record.bridge, mode: record.mode) } catch {
                 problems.append(NetworkStopProblem(.bridge(record.bridge), error))

@@ -263,7 +263,7 @@ public final class NetworkManager {
             sysctls: NetworkServices.restoreOrder(state.changedSysctls))
         try transaction.record(undo: record)
         try transaction.markPointOfNoReturn()
-        let problems = finishStop(record)
+        let problems = finishStop(record, pause: transaction.pastPointOfNoReturnPause)
         // The journal goes only once everything is removed; otherwise recovery retries.
         if !problems.isEmpty {
             transaction.complete()
@@ -330,34 +330,51 @@ public final class NetworkManager {
     /// How long a command waits for another one changing the same network or namespace.
     static let lockWait: Duration = .seconds(60)
 
+    /// Every journal record kind a command may find in a namespace's journal (HostNetwork's
+    /// and the networks'), with the code that rolls it back or completes it there: what
+    /// recovery before any change in a namespace uses.
+    public static func namespaceRecoveryRegistry(host: HostNetwork) -> RecoveryRegistry {
+        var registry = host.recoveryRegistry
+        registry.merge(NetworkManager(host: host).recoveryRegistry())
+        return registry
+    }
+
+    /// Begins a change of this manager's namespace (`NamespaceChange`: its lock, deferred
+    /// signals, recovery of what interrupted commands left), for `command`. `signals`: a
+    /// deferral the caller began already.
+    public func beginNamespaceChange(command: String, signals: DeferredSignals? = nil) throws -> NamespaceChange {
+        let identity = try services.inNamespace { try NetworkNamespaceIdentity.current() }
+        var registry = Self.namespaceRecoveryRegistry(host: host)
+        registry.merge(recovery)
+        return try NamespaceChange.begin(namespace: identity, name: namespace?.name, command: command,
+                                         journal: Journal(directory: QNetPaths.journal), lockDirectory: QNetPaths.locks,
+                                         lockWait: Self.lockWait, signals: signals, registry: { registry })
+    }
+
+    /// The signal that arrived during the last start, stop or delete after its last safe
+    /// point (the change was made completely): the CLI prints the outcome, then exits
+    /// 128 + the signal (`Interrupted`).
+    public private(set) var interruption: Interrupted?
+
     /// Runs `body` holding the network's lock, then the namespace's (that order, as
     /// `HostLock` requires), after finishing or rolling back what killed commands left in
     /// the namespace's journal (one line each on stderr). `body` makes its transactions
-    /// with the function it is given; SIGINT, SIGTERM and SIGHUP wait for their safe points.
+    /// with the function it is given; SIGINT, SIGTERM and SIGHUP wait for their safe points
+    /// (a signal there rolls the change back and is thrown as `Interrupted`; one after the
+    /// last is kept in `interruption`).
     private func underLocks<T>(_ name: String, command: String, _ body: (() -> HostTransaction) throws -> T) throws -> T {
-        let report: (String) -> Void = { writeStandardError("qnet: \($0)\n") }
-        let waiting: (HostLockBusy) -> Void = { report("waiting: \($0)") }
+        interruption = nil
         let networkLock = try HostLock.acquire(try .network(name), in: QNetPaths.locks, command: "qnet \(command)",
-                                               timeout: Self.lockWait, whileWaiting: waiting)
+                                               timeout: Self.lockWait) { writeStandardError("qnet: waiting: \($0)\n") }
         defer { networkLock.release() }
-        let identity = try services.inNamespace { try NetworkNamespaceIdentity.current() }
-        let scope = HostLockScope.networkNamespace(identity, name: namespace?.name)
-        let namespaceLock = try HostLock.acquire(scope, in: QNetPaths.locks, command: "qnet \(command)",
-                                                 timeout: Self.lockWait, whileWaiting: waiting)
-        defer { namespaceLock.release() }
-        let journal = Journal(directory: QNetPaths.journal)
-        var registry = host.recoveryRegistry
-        registry.merge(recoveryRegistry())
-        registry.merge(recovery)
-        for outcome in try journal.recoverAbandoned(scope: scope.key, namespace: identity, registry: registry) {
-            report(outcome.description)
+        let change = try beginNamespaceChange(command: command)
+        defer {
+            change.release()
+            change.signals.restore()
         }
-        let signals = try DeferredSignals()
-        defer { signals.restore() }
-        return try body {
-            HostTransaction(scope: scope.key, command: command, namespace: identity, journal: journal,
-                            registry: registry, signals: signals)
-        }
+        let result = try body(change.transaction)
+        do { try change.finish() } catch let signal as Interrupted { interruption = signal }
+        return result
     }
 
     // MARK: - services

@@ -83,6 +83,9 @@ public struct PasstProcess: Codable, Equatable, Sendable {
     public var socketPath: String
     public var pidFile: String
     public var logFile: String
+    /// Where /proc/PID/exe pointed once passt listened (passt may exec passt.avx2 first);
+    /// checked with the start time before the pid is signalled (nil: not read).
+    public var executable: String?
 
     /// The passt executable on PATH, or nil.
     public static func locate() -> String? { Subprocess.which("passt") }
@@ -146,6 +149,9 @@ public struct PasstProcess: Codable, Equatable, Sendable {
             }
             usleep(10_000)  // poll interval; bounded by the start deadline
         }
+        // Listening, so exec'd for good: its executable is part of its identity.
+        var started = process
+        started.executable = ProcessIdentity.of(pid)?.executable
         // passt carries on when only some sockets of a forward bind (none: it exits); make
         // sure it holds one on every forwarded port.
         if let missing = process.unboundForward(options.forwards) {
@@ -153,7 +159,7 @@ public struct PasstProcess: Codable, Equatable, Sendable {
                                           address: missing.hostAddress?.description ?? "every address")
         }
         succeeded = true
-        return process
+        return started
     }
 
     /// Whether the pid file names this passt and the socket exists (passt writes the pid
@@ -174,7 +180,7 @@ public struct PasstProcess: Codable, Equatable, Sendable {
             // The start time could not be read at start: the pid alone has to do.
             if isAlive { Subprocess.stop(pid, grace: .seconds(grace)) }
         } else {
-            Subprocess.stop(ProcessIdentity(pid: pid, startTime: startTime, executable: nil), grace: .seconds(grace))
+            Subprocess.stop(ProcessIdentity(pid: pid, startTime: startTime, executable: executable), grace: .seconds(grace))
         }
         unlink(socketPath)
         unlink(pidFile)
