@@ -89,6 +89,73 @@ public struct Route: Equatable, Sendable {
     public var type: UInt8
     public var preferredSource: IPAddress?
     public var family: AddressFamily
+    /// The nexthops of a multipath route (`nexthop via GW dev NAME weight W ...`, RTA_MULTIPATH);
+    /// empty for a route with one (then `gateway` and `outputIndex` say where it goes).
+    public var nexthops: [Nexthop] = []
+    /// RTA_METRICS as the kernel reported it (`mtu 1400`, `initcwnd 10`, ...): nested RTAX_*
+    /// attributes, carried unchanged.
+    public var metrics: [UInt8]?
+    /// `tos`/`dsfield`.
+    public var tos: UInt8 = 0
+    /// RTNH_F_ONLINK (`onlink`).
+    public var onLink = false
+    /// RTA_PREF: an IPv6 router preference (`pref high`).
+    public var preference: UInt8?
+    /// RTA_FLOW: realms (`realm N`).
+    public var flow: UInt32?
+
+    /// One nexthop of a multipath route.
+    public struct Nexthop: Equatable, Sendable {
+        public var gateway: IPAddress?
+        public var outputIndex: InterfaceIndex
+        /// 1...256 (`weight`).
+        public var weight: Int
+        public var onLink: Bool
+        public var flow: UInt32?
+
+        public init(gateway: IPAddress?, outputIndex: InterfaceIndex, weight: Int = 1, onLink: Bool = false, flow: UInt32? = nil) {
+            self.gateway = gateway
+            self.outputIndex = outputIndex
+            self.weight = weight
+            self.onLink = onLink
+            self.flow = flow
+        }
+
+        init(wire: RouteNexthop) {
+            gateway = wire.gateway
+            outputIndex = wire.interfaceIndex
+            weight = Int(wire.hops) + 1
+            onLink = wire.flags & RouteNexthop.flagOnLink != 0
+            flow = wire.attributes.lazy.compactMap { if case let .flow(v) = $0 { v } else { nil } }.first
+        }
+
+        var wire: RouteNexthop {
+            var attributes: [RouteAttribute] = []
+            if let gateway { attributes.append(.gateway(gateway)) }
+            if let flow { attributes.append(.flow(flow)) }
+            return RouteNexthop(flags: onLink ? RouteNexthop.flagOnLink : 0, hops: UInt8(clamping: weight - 1),
+                                interfaceIndex: outputIndex, attributes: attributes)
+        }
+    }
+
+    /// Whether the route sends through `index`: its output interface, or one of its nexthops'.
+    public func goesThrough(_ index: InterfaceIndex) -> Bool {
+        outputIndex == index || nexthops.contains { $0.outputIndex == index }
+    }
+
+    /// Whether it needs a gateway reachable (its own, or a nexthop's).
+    public var usesGateway: Bool { gateway != nil || nexthops.contains { $0.gateway != nil } }
+
+    /// The same route sent through `target` wherever it went through `source` (the output
+    /// interface, or those nexthops); other nexthops stay.
+    public func moved(from source: InterfaceIndex, to target: InterfaceIndex) -> Route {
+        var moved = self
+        if moved.outputIndex == source { moved.outputIndex = target }
+        for index in moved.nexthops.indices where moved.nexthops[index].outputIndex == source {
+            moved.nexthops[index].outputIndex = target
+        }
+        return moved
+    }
 
     /// A route in the main table, as `ip route add` makes it (proto boot).
     public init(destination: IPPrefix?, gateway: IPAddress? = nil, outputIndex: InterfaceIndex? = nil, metric: UInt32? = nil,
@@ -124,6 +191,12 @@ public struct Route: Equatable, Sendable {
         scope = message.scope
         type = message.type
         preferredSource = message.preferredSource
+        nexthops = (message.multipath ?? []).map(Nexthop.init(wire:))
+        metrics = message.metrics
+        tos = message.tos
+        onLink = UInt8(truncatingIfNeeded: message.flags) & RouteNexthop.flagOnLink != 0
+        preference = message.preference
+        flow = message.flow
     }
 
     public var isDefault: Bool { destination == nil || destination?.length == 0 }
@@ -139,6 +212,14 @@ public struct Route: Equatable, Sendable {
         if let preferredSource { message.attributes.append(.preferredSource(preferredSource)) }
         if let index = override ?? outputIndex { message.attributes.append(.outputInterface(index)) }
         if let metric { message.attributes.append(.priority(metric)) }
+        if !nexthops.isEmpty { message.attributes.append(.multipath(nexthops.map(\.wire))) }
+        if let metrics { message.attributes.append(.metrics(metrics)) }
+        if let preference { message.attributes.append(.preference(preference)) }
+        if let flow { message.attributes.append(.flow(flow)) }
+        message.tos = tos
+        // Only RTNH_F_ONLINK of the flags a dump shows is the route's own (linkdown, dead,
+        // offload and the like are the kernel's view of it).
+        if onLink { message.flags = UInt32(RouteNexthop.flagOnLink) }
         return message
     }
 
@@ -151,6 +232,10 @@ public struct Route: Equatable, Sendable {
         if scope == RouteMessage.scopeLink { parts.append("scope link") }
         if let preferredSource { parts.append("src \(preferredSource)") }
         if let metric { parts.append("metric \(metric)") }
+        for nexthop in nexthops {
+            parts.append("nexthop" + (nexthop.gateway.map { " via \($0)" } ?? "")
+                         + " dev \(names[nexthop.outputIndex] ?? "if\(nexthop.outputIndex)") weight \(nexthop.weight)")
+        }
         return parts.joined(separator: " ")
     }
 }

@@ -15,11 +15,9 @@ public struct UplinkMove: Equatable, Sendable {
 
 extension UplinkMove {
     /// The move as reported: the addresses, and the routes as `ip route` shows them on `target`.
-    init(uplink: String, bridge: String, addresses: [InterfaceAddress], routes: [Route], on target: Link) {
+    init(uplink: String, bridge: String, addresses: [InterfaceAddress], routes: [Route], from source: Link, on target: Link) {
         self.init(uplink: uplink, bridge: bridge, addresses: addresses.map(\.prefix), routes: routes.map { route in
-            var moved = route
-            moved.outputIndex = target.index
-            return moved.formatted(names: [target.index: target.name])
+            route.moved(from: source.index, to: target.index).formatted(names: [target.index: target.name])
         })
     }
 }
@@ -55,7 +53,8 @@ extension HostNetwork {
     func movableRoutes(of link: Link) throws -> [Route] {
         var result: [Route] = []
         for family in [AddressFamily.inet, .inet6] {
-            for route in try routes(family: family, table: nil) where route.outputIndex == link.index {
+            // Multipath routes with a nexthop through it too (only those nexthops move).
+            for route in try routes(family: family, table: nil) where route.goesThrough(link.index) {
                 if route.routeProtocol == RouteMessage.protocolKernel { continue }
                 if route.table == UInt32(RT_TABLE_LOCAL.rawValue) { continue }
                 if route.type != RouteMessage.typeUnicast { continue }
@@ -65,7 +64,7 @@ extension HostNetwork {
             }
         }
         // On-link routes first: gateway routes need their gateway reachable.
-        return result.sorted { ($0.gateway == nil ? 0 : 1) < ($1.gateway == nil ? 0 : 1) }
+        return result.sorted { ($0.usesGateway ? 1 : 0) < ($1.usesGateway ? 1 : 0) }
     }
 
     /// Creates a bridge, optionally taking over a working uplink: br0 gets eth0's MAC and
@@ -131,7 +130,7 @@ extension HostNetwork {
             try checkpoint("enslave uplink", transaction)
             try setLink(index: uplink.index, name: uplink.name, LinkChange(master: .index(bridge.index)))
             try moveAddressesAndRoutes(addresses: addresses, routes: routes, from: uplink, to: bridge, transaction: transaction)
-            return UplinkMove(uplink: uplink.name, bridge: name, addresses: addresses, routes: routes, on: bridge)
+            return UplinkMove(uplink: uplink.name, bridge: name, addresses: addresses, routes: routes, from: uplink, on: bridge)
         }
     }
 
@@ -143,7 +142,7 @@ extension HostNetwork {
         let routes = try movableRoutes(of: source)
         let record = UplinkMoveRecord(operation: operation, bridge: bridge, uplink: uplink.name, uplinkState: RecordedLinkState(uplink),
                                       bridgeMAC: bridgeMAC?.description,
-                                      addresses: addresses.map(RecordedAddress.init), routes: routes.map(RecordedRoute.init))
+                                      addresses: addresses.map(RecordedAddress.init), routes: routes.map { RecordedRoute($0, moving: source.index) })
         return (record, addresses, routes)
     }
 
@@ -197,10 +196,8 @@ extension HostNetwork {
             try addAddress(moved, interfaceName: target.name, toIndex: target.index)
         }
         for route in routes {
-            var moved = route
-            moved.outputIndex = target.index
             try checkpoint("add route", transaction)
-            try addRoute(moved)
+            try addRoute(route.moved(from: source.index, to: target.index))
         }
     }
 
@@ -242,7 +239,7 @@ extension HostNetwork {
             try transaction.markPointOfNoReturn()
             try checkpoint("release: delete bridge", transaction)
             try deleteLink(name)
-            return UplinkMove(uplink: uplink.name, bridge: name, addresses: addresses, routes: routes, on: uplink)
+            return UplinkMove(uplink: uplink.name, bridge: name, addresses: addresses, routes: routes, from: bridge, on: uplink)
         }
     }
 }

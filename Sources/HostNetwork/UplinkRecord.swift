@@ -117,8 +117,10 @@ public struct RecordedAddress: Codable, Equatable, Sendable {
     var isSecondary: Bool { flags & UInt32(IFA_F_SECONDARY) != 0 }
 }
 
-/// A route as `ip -j route show table all` shows it: table, metric, protocol, scope and type
-/// kept, so it comes back exactly (the output interface is the move's business).
+/// A route as `ip -j route show table all` shows it: table, metric, protocol, scope, type,
+/// tos, onlink, RTA_METRICS (`mtu 1400`, `initcwnd`), router preference, realm and the
+/// nexthops of a multipath route kept, so it comes back exactly (the output interface is
+/// the move's business: the moving link's, and that of each nexthop through it).
 public struct RecordedRoute: Codable, Equatable, Sendable {
     public var family: UInt8
     /// nil for a default route.
@@ -130,8 +132,28 @@ public struct RecordedRoute: Codable, Equatable, Sendable {
     public var scope: UInt8
     public var type: UInt8
     public var preferredSource: String?
+    /// RTA_METRICS' nested attributes, as the kernel reported them.
+    public var metrics: [UInt8]?
+    public var tos: UInt8?
+    public var onLink: Bool?
+    public var preference: UInt8?
+    public var flow: UInt32?
+    /// A multipath route's nexthops (nil: a route with one).
+    public var nexthops: [RecordedNexthop]?
 
-    init(_ route: Route) {
+    /// One nexthop: through the moving link (its index is the move's business), or through
+    /// another interface, which keeps its index.
+    public struct RecordedNexthop: Codable, Equatable, Sendable {
+        public var gateway: String?
+        /// nil: through the moving link.
+        public var otherIndex: UInt32?
+        public var weight: Int
+        public var onLink: Bool
+        public var flow: UInt32?
+    }
+
+    /// `route` as held by the link `moving` (which of its nexthops go through it).
+    init(_ route: Route, moving: InterfaceIndex) {
         family = route.family.rawValue
         destination = route.isDefault ? nil : route.destination?.description
         gateway = route.gateway?.description
@@ -141,17 +163,41 @@ public struct RecordedRoute: Codable, Equatable, Sendable {
         scope = route.scope
         type = route.type
         preferredSource = route.preferredSource?.description
+        metrics = route.metrics
+        tos = route.tos == 0 ? nil : route.tos
+        onLink = route.onLink ? true : nil
+        preference = route.preference
+        flow = route.flow
+        nexthops = route.nexthops.isEmpty ? nil : route.nexthops.map { nexthop in
+            RecordedNexthop(gateway: nexthop.gateway?.description,
+                            otherIndex: nexthop.outputIndex == moving ? nil : nexthop.outputIndex.rawValue,
+                            weight: nexthop.weight, onLink: nexthop.onLink, flow: nexthop.flow)
+        }
     }
 
-    /// The route through interface `index`.
+    var usesGateway: Bool { gateway != nil || (nexthops ?? []).contains { $0.gateway != nil } }
+
+    /// The route through interface `index` (for a multipath route: its nexthops that went
+    /// through the moving link).
     func route(outputIndex: InterfaceIndex) throws -> Route {
         func bad(_ text: String) -> JournalError { .unreadable(UplinkMoveRecord.kind, reason: "bad route field '\(text)'") }
+        func address(_ text: String) throws -> IPAddress { try IPAddress(text).orThrow(bad(text)) }
         let parsedDestination = try destination.map { text in try IPPrefix(text).orThrow(bad(text)) }
-        let parsedGateway = try gateway.map { text in try IPAddress(text).orThrow(bad(text)) }
-        var route = Route(destination: parsedDestination, gateway: parsedGateway, outputIndex: outputIndex, metric: metric,
+        var route = Route(destination: parsedDestination, gateway: try gateway.map(address),
+                          outputIndex: nexthops == nil ? outputIndex : nil, metric: metric,
                           table: table, routeProtocol: routeProtocol, scope: scope, type: type,
-                          preferredSource: try preferredSource.map { text in try IPAddress(text).orThrow(bad(text)) })
+                          preferredSource: try preferredSource.map(address))
         route.family = AddressFamily(rawValue: family)
+        route.metrics = metrics
+        route.tos = tos ?? 0
+        route.onLink = onLink ?? false
+        route.preference = preference
+        route.flow = flow
+        route.nexthops = try (nexthops ?? []).map { nexthop in
+            Route.Nexthop(gateway: try nexthop.gateway.map(address),
+                          outputIndex: nexthop.otherIndex.map(InterfaceIndex.init(rawValue:)) ?? outputIndex,
+                          weight: nexthop.weight, onLink: nexthop.onLink, flow: nexthop.flow)
+        }
         return route
     }
 }
@@ -256,7 +302,7 @@ extension HostNetwork {
             try ensureAddress(try recorded.address(index: index, elapsed: elapsed), on: name)
             pause()
         }
-        for recorded in record.routes.sorted(by: { ($0.gateway == nil ? 0 : 1) < ($1.gateway == nil ? 0 : 1) }) {
+        for recorded in record.routes.sorted(by: { ($0.usesGateway ? 1 : 0) < ($1.usesGateway ? 1 : 0) }) {
             try ensureRoute(try recorded.route(outputIndex: index))
             pause()
         }

@@ -15,6 +15,13 @@ public enum RouteAttribute: AttributeSpace {
     case table(UInt32)
     /// RTA_PREF: IPv6 router preference.
     case preference(UInt8)
+    /// RTA_METRICS: the route's RTAX_* values (`mtu 1400`, `initcwnd 10`, ...), kept as
+    /// the nested attributes' bytes (each RTAX_* a u32, RTAX_CC_ALGO a string).
+    case metrics([UInt8])
+    /// RTA_MULTIPATH: the nexthops of a multipath route (`nexthop via GW dev NAME weight W ...`).
+    case multipath([RouteNexthop])
+    /// RTA_FLOW: the realms (`realm`).
+    case flow(UInt32)
     case unknown(RawAttribute)
 
     public static let spaceName = "RTA"
@@ -32,6 +39,11 @@ public enum RouteAttribute: AttributeSpace {
         case RTA_PREFSRC.rawValue: self = .preferredSource(try ip())
         case RTA_TABLE.rawValue: self = .table(try raw.asU32(space))
         case RTA_PREF.rawValue: self = .preference(try raw.asU8(space))
+        case RTA_METRICS.rawValue:
+            _ = try raw.asNested(space)  // well-formed, or refused
+            self = .metrics(raw.payload)
+        case RTA_MULTIPATH.rawValue: self = .multipath(try RouteNexthop.decodeAll(raw.payload))
+        case RTA_FLOW.rawValue: self = .flow(try raw.asU32(space))
         default: self = .unknown(raw)
         }
     }
@@ -47,8 +59,71 @@ public enum RouteAttribute: AttributeSpace {
         case let .preferredSource(ip): attr(RTA_PREFSRC.rawValue, ip.bytes)
         case let .table(value): attr(RTA_TABLE.rawValue, AttributePayload.u32(value))
         case let .preference(value): attr(RTA_PREF.rawValue, AttributePayload.u8(value))
+        case let .metrics(payload): attr(RTA_METRICS.rawValue, payload)
+        case let .multipath(nexthops): attr(RTA_MULTIPATH.rawValue, RouteNexthop.encodeAll(nexthops))
+        case let .flow(value): attr(RTA_FLOW.rawValue, AttributePayload.u32(value))
         case let .unknown(raw): raw
         }
+    }
+}
+
+/// One nexthop of a multipath route: `struct rtnexthop` (length, RTNH_F_* flags, hops =
+/// weight - 1, interface index; 8 bytes) followed by its own RTA_* attributes (RTA_GATEWAY,
+/// RTA_FLOW, ...), each nexthop aligned to 4 bytes (RTNH_ALIGN).
+/// `ip route add 10.0.0.0/8 nexthop via 192.0.2.1 dev eth0 weight 2 nexthop via ...`.
+public struct RouteNexthop: Equatable, Sendable {
+    public var flags: UInt8
+    /// `rtnh_hops`: the weight minus one.
+    public var hops: UInt8
+    public var interfaceIndex: InterfaceIndex
+    public var attributes: [RouteAttribute]
+
+    public static let headerLength = Int(QNET_RTNEXTHOP_LEN)
+    /// RTNH_F_ONLINK: the gateway is on-link whatever the addresses say (`onlink`).
+    public static let flagOnLink = UInt8(truncatingIfNeeded: RTNH_F_ONLINK)
+
+    public init(flags: UInt8 = 0, hops: UInt8 = 0, interfaceIndex: InterfaceIndex, attributes: [RouteAttribute] = []) {
+        self.flags = flags
+        self.hops = hops
+        self.interfaceIndex = interfaceIndex
+        self.attributes = attributes
+    }
+
+    public var gateway: IPAddress? { attributes.lazy.compactMap { if case let .gateway(v) = $0 { v } else { nil } }.first }
+
+    /// Every nexthop in an RTA_MULTIPATH payload; throws `WireError` on a bad length.
+    public static func decodeAll(_ bytes: [UInt8]) throws -> [RouteNexthop] {
+        var reader = WireReader(bytes)
+        var result: [RouteNexthop] = []
+        while reader.remaining > 0 {
+            let available = reader.remaining
+            let length = Int(try reader.readU16("rtnexthop.rtnh_len"))
+            guard length >= headerLength, length <= available else {
+                throw WireError.badLength(what: "rtnexthop.rtnh_len", length: length, available: available)
+            }
+            let flags = try reader.readU8("rtnexthop.rtnh_flags")
+            let hops = try reader.readU8("rtnexthop.rtnh_hops")
+            let index = InterfaceIndex(try reader.readU32("rtnexthop.rtnh_ifindex"))
+            let attributes = try RouteAttribute.decodeAll(try reader.readBytes(length - headerLength, "rtnexthop attributes"))
+            result.append(RouteNexthop(flags: flags, hops: hops, interfaceIndex: index, attributes: attributes))
+            reader.skipAlignment()
+        }
+        return result
+    }
+
+    public static func encodeAll(_ nexthops: [RouteNexthop]) -> [UInt8] {
+        var writer = WireWriter(capacity: 32 * nexthops.count)
+        for nexthop in nexthops {
+            let start = writer.count
+            writer.writeU16(0)  // rtnh_len, patched below
+            writer.writeU8(nexthop.flags)
+            writer.writeU8(nexthop.hops)
+            writer.writeU32(nexthop.interfaceIndex.rawValue)
+            for attribute in nexthop.attributes { attribute.raw.encode(into: &writer) }
+            writer.patchU16(at: start, UInt16(writer.count - start))
+            writer.pad()
+        }
+        return writer.bytes
     }
 }
 
@@ -129,6 +204,10 @@ public struct RouteMessage: Equatable, Sendable {
     public var outputInterface: InterfaceIndex? { attributes.lazy.compactMap { if case let .outputInterface(v) = $0 { v } else { nil } }.first }
     public var priority: UInt32? { attributes.lazy.compactMap { if case let .priority(v) = $0 { v } else { nil } }.first }
     public var preferredSource: IPAddress? { attributes.lazy.compactMap { if case let .preferredSource(v) = $0 { v } else { nil } }.first }
+    public var metrics: [UInt8]? { attributes.lazy.compactMap { if case let .metrics(v) = $0 { v } else { nil } }.first }
+    public var multipath: [RouteNexthop]? { attributes.lazy.compactMap { if case let .multipath(v) = $0 { v } else { nil } }.first }
+    public var preference: UInt8? { attributes.lazy.compactMap { if case let .preference(v) = $0 { v } else { nil } }.first }
+    public var flow: UInt32? { attributes.lazy.compactMap { if case let .flow(v) = $0 { v } else { nil } }.first }
     /// The table id: RTA_TABLE when present, else `rtm_table`.
     public var fullTable: UInt32 {
         attributes.lazy.compactMap { if case let .table(v) = $0 { v } else { nil } }.first ?? UInt32(table)

@@ -166,8 +166,17 @@ struct UplinkTests {
         #expect(bridgeAddresses.contains { $0["local"] as? String == "192.168.1.10" && $0["secondary"] == nil })
         let table100 = try lab.host.json("route", "show", "table", "100")
         #expect(table100.count == 2 && table100.allSatisfy { $0["dev"] as? String == "br0" })
-        #expect(try lab.host.json("route", "show", "10.20.0.0/16").first?["metric"] as? Int == 50)
-        #expect(try lab.host.json("route", "show", "10.20.0.0/16").first?["dev"] as? String == "br0")
+        let metric50 = try lab.host.json("route", "show", "10.20.0.0/16").first
+        #expect(metric50?["metric"] as? Int == 50)
+        #expect(metric50?["dev"] as? String == "br0")
+        // RTA_METRICS travel with the route: `mtu 1400 initcwnd 10`.
+        let metrics = (metric50?["metrics"] as? [[String: Any]]) ?? []
+        #expect(metrics.contains { $0["mtu"] as? Int == 1400 } && metrics.contains { $0["initcwnd"] as? Int == 10 }, "\(metrics)")
+        // The multipath route: the nexthop through eth0 now goes through br0, the other stays.
+        let nexthops = (try lab.host.json("route", "show", "10.40.0.0/16").first?["nexthops"] as? [[String: Any]]) ?? []
+        #expect(nexthops.count == 2)
+        #expect(nexthops.contains { $0["dev"] as? String == "br0" && $0["gateway"] as? String == "192.168.1.254" && $0["weight"] as? Int == 1 })
+        #expect(nexthops.contains { $0["dev"] as? String == "side0" && $0["gateway"] as? String == "10.99.0.2" && $0["weight"] as? Int == 3 })
         // Nothing but the kernel's own routes (fe80::/64, multicast) is left on eth0.
         #expect(try lab.host.json("route", "show", "table", "all", "dev", "eth0").filter { ($0["protocol"] as? String) != "kernel" }.isEmpty)
         #expect(try lab.host.json("-6", "route", "show", "table", "all", "dev", "eth0").filter { ($0["protocol"] as? String) != "kernel" }.isEmpty)

@@ -56,8 +56,10 @@ extension TestNamespace {
 /// A namespace whose `eth0` is a working uplink, as a host's only NIC: a veth to a "LAN"
 /// namespace whose `lan0` (192.168.1.254/24 and 2001:db8::1/64) is the gateway. eth0 holds
 /// two IPv4 addresses of one subnet (a primary and a secondary) and one IPv6 address, a
-/// default route per family, a route with metric 50, and routes in table 100 (policy
-/// routing), so that a move that forgets any of them shows.
+/// default route per family, a route with metric 50 and RTA_METRICS (`mtu 1400 initcwnd
+/// 10`), a multipath route with one nexthop through eth0 and one through `side0`
+/// (10.99.0.1/24), and routes in table 100 (policy routing, one of them with `mtu 1300`),
+/// so that a move that forgets any of them shows.
 public final class UplinkNamespaces: @unchecked Sendable {
     public let host: TestNamespace
     public let lan: TestNamespace
@@ -74,8 +76,15 @@ public final class UplinkNamespaces: @unchecked Sendable {
         try host.ip("addr", "add", "192.168.1.11/24", "dev", "eth0")  // a secondary of the same subnet
         try host.ip("-6", "addr", "add", "2001:db8::10/64", "dev", "eth0", "nodad")
         try host.ip("route", "add", "default", "via", "192.168.1.254", "dev", "eth0", "metric", "100")
-        try host.ip("route", "add", "10.20.0.0/16", "via", "192.168.1.254", "dev", "eth0", "metric", "50")
-        try host.ip("route", "add", "10.30.0.0/16", "via", "192.168.1.254", "dev", "eth0", "table", "100")
+        try host.ip("route", "add", "10.20.0.0/16", "via", "192.168.1.254", "dev", "eth0", "metric", "50", "mtu", "1400", "initcwnd", "10")
+        // The other nexthop's interface: a veth pair inside the namespace (no dummy module here).
+        try host.ip("link", "add", "side0", "type", "veth", "peer", "name", "side1")
+        try host.ip("addr", "add", "10.99.0.1/24", "dev", "side0")
+        try host.ip("link", "set", "side1", "up")
+        try host.ip("link", "set", "side0", "up")
+        try host.ip("route", "add", "10.40.0.0/16", "nexthop", "via", "192.168.1.254", "dev", "eth0", "weight", "1",
+                    "nexthop", "via", "10.99.0.2", "dev", "side0", "weight", "3")
+        try host.ip("route", "add", "10.30.0.0/16", "via", "192.168.1.254", "dev", "eth0", "table", "100", "mtu", "1300")
         try host.ip("route", "add", "default", "via", "192.168.1.254", "dev", "eth0", "table", "100", "metric", "7")
         try host.ip("-6", "route", "add", "default", "via", "2001:db8::1", "dev", "eth0", "metric", "100")
     }

@@ -45,6 +45,7 @@ static const unsigned short QNET_NLA_TYPE_MASK = (unsigned short)(NLA_TYPE_MASK 
 static const unsigned int QNET_IFINFOMSG_LEN = sizeof(struct ifinfomsg);
 static const unsigned int QNET_IFADDRMSG_LEN = sizeof(struct ifaddrmsg);
 static const unsigned int QNET_RTMSG_LEN = sizeof(struct rtmsg);
+static const unsigned int QNET_RTNEXTHOP_LEN = sizeof(struct rtnexthop);
 static const unsigned int QNET_NLMSGERR_LEN = sizeof(struct nlmsgerr);
 
 #endif
