@@ -64,6 +64,14 @@ public final class DeferredSignals {
         }
     }
 
+    /// Takes every pending deferred signal (each signal is pending at most once), so none
+    /// is delivered on `restore()`; the first in `signals` order, or nil when none was.
+    public func takeAll() -> Int32? {
+        var first: Int32?
+        while let signal = take() { first = first ?? signal }
+        return first
+    }
+
     /// A safe point: throws `Interrupted` (taking the signal) when one arrived since the
     /// operation began, so the caller's undo steps run and the error reaches the top.
     public func checkpoint() throws {

@@ -86,9 +86,11 @@ public final class NamespaceChange {
     /// After the outcome is printed: throws `Interrupted` when a signal arrived while this
     /// change ran but was not acted on by throwing (it came past a point of no return, or
     /// after the last safe point), so the change is complete and qnet still exits 128 + the
-    /// signal. A signal still pending is taken, so it is not delivered later.
+    /// signal. Signals still pending (a second Ctrl-C) are taken, so none is delivered
+    /// when the mask is restored and the exit status is the shell's convention.
     public func finish() throws {
-        if let signal = transactions.lazy.compactMap(\.interruption).first ?? signals.take() {
+        let pending = signals.takeAll()
+        if let signal = transactions.lazy.compactMap(\.interruption).first ?? pending {
             throw Interrupted(signal: signal)
         }
     }

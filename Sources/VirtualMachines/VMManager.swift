@@ -81,7 +81,7 @@ public final class VMManager {
         defer {
             if !succeeded {
                 undo.rollback()
-                if let again = signals.take() {
+                if let again = signals.takeAll() {
                     notice("\(signalName(again)) again: undid the start of VM \(definition.name) first, so nothing is left half-made")
                 }
             }
@@ -131,7 +131,7 @@ public final class VMManager {
         try VMStore.save(state)
         unlink(VMStore.startingFile(for: definition.name))
         succeeded = true
-        if let signal = signals.take() {
+        if let signal = signals.takeAll() {
             notice("\(signalName(signal)): finished starting VM \(definition.name) first (it was already running)")
             interruption = Interrupted(signal: signal)
         }

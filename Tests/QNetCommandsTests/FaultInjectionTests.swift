@@ -61,11 +61,10 @@ struct FaultInjectionTests {
             try QNetCommandsTests.qnet(["--netns", namespaces.host.name, "--state-dir", stateDirectory] + arguments)
         }
 
-        /// The same under strace, `signal` delivered at the `when`-th call of `syscalls`.
-        func qnet(_ arguments: [String], signal: String, at when: Int, syscalls: String) throws -> CommandResult {
-            try run("strace", ["-f", "-qq", "-o", "/dev/null", "-e", "trace=\(syscalls)",
-                               "-e", "inject=\(syscalls):signal=\(signal):when=\(when)",
-                               try qnetExecutable(), "--netns", namespaces.host.name, "--state-dir", stateDirectory] + arguments)
+        /// The same with `signal` delivered at the `when`-th call of one of `syscalls` (`KillInjection`).
+        func qnet(_ arguments: [String], signal: String, at when: Int, syscalls: [String]) throws -> KillInjection.Outcome {
+            try KillInjection.run(try qnetExecutable(), ["--netns", namespaces.host.name, "--state-dir", stateDirectory] + arguments,
+                                  signal: signal, at: when, of: syscalls)
         }
 
         var state: String { get throws { try namespaces.host.normalizedState() } }
@@ -114,46 +113,48 @@ struct FaultInjectionTests {
 
     /// Runs the scenario's command stopped by `signal` at every `syscalls` call in turn;
     /// records per point whether the state was right and the gateway answered.
-    func campaign(_ lab: Lab, _ scenario: Scenario, signal: String, syscalls: String = "sendto,sendmsg",
+    func campaign(_ lab: Lab, _ scenario: Scenario, signal: String, syscalls: [String] = ["sendto", "sendmsg"],
                   sourceLocation: SourceLocation = #_sourceLocation) throws -> FaultCounts {
-        var counts = FaultCounts(label: "`qnet \(scenario.arguments.joined(separator: " "))`, SIG\(signal) at \(syscalls)")
+        var counts = FaultCounts(label: "`qnet \(scenario.arguments.joined(separator: " "))`, SIG\(signal) at \(syscalls.joined(separator: ","))")
         let mask = scenario.masksRandomMACs
-        for point in 1...200 {
-            if try lab.state(masking: mask) != scenario.start {
+        // The namespace as the last point left it (read once per point, after recovery).
+        var current = try lab.state(masking: mask)
+        counts.points = try KillInjection.everyPoint({ point in
+            if current != scenario.start {
                 let reset = try lab.qnet(scenario.undo)
                 try #require(reset.status == 0, "back to the start state: \(reset.stderr)", sourceLocation: sourceLocation)
             }
-            let result = try lab.qnet(scenario.arguments, signal: signal, at: point, syscalls: syscalls)
-            if result.status == 0 { break }  // ran to its end: no call left to stop it at
-            counts.points += 1
-            let context = "stopped by SIG\(signal) at call \(point) of \(syscalls)"
-            switch signal {
-            case "KILL":
-                // (Foundation's Process reports a death by signal as the signal number.)
-                #expect(result.status == 9, "\(context): \(result.stderr)", sourceLocation: sourceLocation)
-            default:
+            return try lab.qnet(scenario.arguments, signal: signal, at: point, syscalls: syscalls)
+        }, afterEach: { point, result in
+            let context = "stopped by SIG\(signal) at call \(point) of \(syscalls.joined(separator: ","))"
+            if let expected = KillInjection.exitStatus(afterSignal: signal) {
                 // Deferred to a safe point, then rolled back (or finished) by qnet itself:
                 // 130 after SIGINT, 143 after SIGTERM, 129 after SIGHUP; no journal left.
-                let expected: Int32 = ["INT": 130, "TERM": 143, "HUP": 129][signal] ?? 0
                 #expect(result.status == expected, "\(context): exit \(result.status): \(result.stderr)", sourceLocation: sourceLocation)
                 #expect(result.stderr.contains("interrupted by SIG\(signal)"), "\(context): \(result.stderr)", sourceLocation: sourceLocation)
                 #expect(lab.journalFiles.isEmpty, "\(context): journal left: \(lab.journalFiles)", sourceLocation: sourceLocation)
+            } else {
+                // (Foundation's Process reports a death by signal as the signal number.)
+                #expect(result.status == 9, "\(context): \(result.stderr)", sourceLocation: sourceLocation)
             }
             // The next qnet command recovers what is left.
             let recover = try lab.qnet(["recover"])
             #expect(recover.status == 0, "\(context): recover: \(recover.stdout) \(recover.stderr)", sourceLocation: sourceLocation)
             if recover.stdout.hasPrefix("recovered:") { counts.recovered += 1 }
             #expect(!recover.stdout.contains("failed"), "\(context): \(recover.stdout)", sourceLocation: sourceLocation)
-            let after = try lab.state(masking: mask)
-            #expect(after == scenario.start || after == scenario.end,
-                    "\(context): the namespace is neither as before nor as after:\n\(after)\nbefore:\n\(scenario.start)\nafter:\n\(scenario.end)",
+            current = try lab.state(masking: mask)
+            #expect(current == scenario.start || current == scenario.end,
+                    "\(context): the namespace is neither as before nor as after:\n\(current)\nbefore:\n\(scenario.start)\nafter:\n\(scenario.end)",
                     sourceLocation: sourceLocation)
             #expect(lab.journalFiles.isEmpty, "\(context): left in the journal directory: \(lab.journalFiles)", sourceLocation: sourceLocation)
             if try !lab.gatewayAnswers() {
                 counts.connectivityLost += 1
                 Issue.record("\(context): the gateway does not answer", sourceLocation: sourceLocation)
             }
-        }
+        }, completed: { result in
+            #expect(result.status == 0, "uninterrupted run: \(result.stderr)", sourceLocation: sourceLocation)
+            current = try lab.state(masking: mask)
+        })
         print(counts)
         return counts
     }
@@ -193,7 +194,7 @@ struct FaultInjectionTests {
     /// Kill points at each write of the journal: its fsyncs, renames and unlinks.
     @Test func killedAtEveryJournalWrite() throws {
         let lab = try Lab("fkj")
-        let syscalls = "fsync,rename,renameat,renameat2,unlink,unlinkat"
+        let syscalls = ["fsync", "rename", "renameat", "renameat2", "unlink", "unlinkat"]
         let create = try campaign(lab, .create(lab), signal: "KILL", syscalls: syscalls)
         let delete = try campaign(lab, .delete(lab), signal: "KILL", syscalls: syscalls)
         #expect(create.points >= 3 && delete.points >= 3)
@@ -219,7 +220,7 @@ struct FaultInjectionTests {
         #expect(try lab.qnet(["tap", "delete", "tap0"]).status == 0)
         let tap = try campaign(lab, Scenario(arguments: tapArguments, start: withBridge, end: withTAP, undo: ["tap", "delete", "tap0"],
                                              masksRandomMACs: true),
-                               signal: "KILL", syscalls: "sendto,sendmsg,ioctl")
+                               signal: "KILL", syscalls: ["sendto", "sendmsg", "ioctl"])
         #expect(tap.points >= 3 && tap.recovered > 0)
     }
 
@@ -228,8 +229,8 @@ struct FaultInjectionTests {
     @Test func theNextLockingCommandRecoversAndSaysSoInOneLine() throws {
         let lab = try Lab("fkn")
         // Killed after the bridge exists and eth0 is its port (call 12: moving routes).
-        let killed = try lab.qnet(Scenario.create(lab).arguments, signal: "KILL", at: 12, syscalls: "sendto,sendmsg")
-        #expect(killed.status == 9)  // SIGKILL, as Foundation's Process reports it
+        let killed = try lab.qnet(Scenario.create(lab).arguments, signal: "KILL", at: 12, syscalls: ["sendto", "sendmsg"])
+        #expect(killed.injected && killed.result.status == 9)  // SIGKILL, as Foundation's Process reports it
         #expect(lab.journalFiles.count == 1)
         let next = try lab.qnet(["bridge", "create", "br1"])
         #expect(next.status == 0, "\(next.stderr)")

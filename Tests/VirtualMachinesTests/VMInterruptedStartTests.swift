@@ -1,4 +1,5 @@
 import Foundation
+import QNetSystem
 import QNetTestSupport
 import Testing
 
@@ -76,25 +77,95 @@ struct VMInterruptedStartTests {
         // the spawn and after cont) are renamed into place. strace counts each syscall
         // separately, so each gets its own pass: every call of each is one kill point.
         for syscalls in [["sendto"], ["sendmsg"], ["rename", "renameat", "renameat2"]] {
-            var n = 1
-            while true {
-                let outcome = try KillInjection.run(qnet, arguments, killAtCall: n, of: syscalls)
-                if !outcome.killed {
-                    // Past the last call: an ordinary start, which must have succeeded.
-                    #expect(outcome.result.status == 0, "vm run without a kill: \(outcome.result.stderr)")
-                    _ = try Self.checkTrackedOrGone(fixture, "kp", point: "uninjected run")
-                    break
-                }
-                tried += 1
+            let points = try KillInjection.everyPoint({ n in
+                try KillInjection.run(qnet, arguments, at: n, of: syscalls)
+            }, afterEach: { n, _ in
                 let verdict = try Self.checkTrackedOrGone(fixture, "kp", point: "kill at \(syscalls[0]) #\(n)")
                 if verdict.adopted { adopted += 1 }
                 if verdict.orphan { orphans += 1 }
-                n += 1
-            }
-            #expect(n > 1, "vm run made no \(syscalls) call to kill it at")
+            }, completed: { result in
+                // Past the last call: an ordinary start, which must have succeeded.
+                #expect(result.status == 0, "vm run without a kill: \(result.stderr)")
+                _ = try Self.checkTrackedOrGone(fixture, "kp", point: "uninjected run")
+            })
+            tried += points
+            #expect(points > 0, "vm run made no \(syscalls) call to kill it at")
         }
         print("vm run kill points: \(tried) tried, \(adopted) adopted by the next command, \(tried - adopted - orphans) cleaned up, \(orphans) orphans")
         #expect(orphans == 0)
+    }
+
+    /// Ctrl-C and `kill` during `vm run` (SIGINT at every netlink send and state-file
+    /// write, SIGTERM at every QMP command): qnet undoes the start itself (QEMU, TAPs and
+    /// directory gone) or, once QEMU runs, finishes it (the VM is listed and stops), and
+    /// exits 130 / 143; the next command has nothing to recover.
+    @Test func interruptedAtEverySendAndStateWriteUndoesOrFinishesAndExits130Or143() throws {
+        let fixture = try VMFixture("vmsig")
+        let qnet = try qnetExecutable()
+        let arguments = try Self.runArguments(fixture, "sg")
+        var tried = 0, finished = 0, wrong = 0
+        for (signal, syscalls) in [("INT", ["sendto"]), ("TERM", ["sendmsg"]), ("INT", ["rename", "renameat", "renameat2"])] {
+            let status = try #require(KillInjection.exitStatus(afterSignal: signal))
+            tried += try KillInjection.everyPoint({ n in
+                try KillInjection.run(qnet, arguments, signal: signal, at: n, of: syscalls)
+            }, afterEach: { n, result in
+                let point = "SIG\(signal) at \(syscalls[0]) #\(n)"
+                let list = try Self.qnet(fixture, ["vm", "list"])
+                let right = result.status == status && result.stderr.contains("interrupted by SIG\(signal)")
+                    && !list.stderr.contains("recovered")
+                #expect(right, "\(point): exit \(result.status): \(result.stderr); vm list: \(list.stderr)")
+                if !right { wrong += 1 }
+                let verdict = try Self.checkTrackedOrGone(fixture, "sg", point: point)
+                if verdict.adopted { finished += 1 }
+                if verdict.orphan { wrong += 1 }
+            }, completed: { result in
+                #expect(result.status == 0, "vm run without a signal: \(result.stderr)")
+                _ = try Self.checkTrackedOrGone(fixture, "sg", point: "uninterrupted run")
+            })
+        }
+        print("vm run interrupted by SIGINT/SIGTERM at \(tried) points: \(finished) finished (VM running), \(tried - finished - wrong) undone, \(wrong) wrong")
+        #expect(tried >= 6 && wrong == 0)
+    }
+
+    /// A VM with a passt NIC killed at every state-file write: the passt daemon started for
+    /// it is stopped by the next command (found by its recorded identity, or by its socket
+    /// path in the VM's directory when the kill came before the record) and its socket goes.
+    @Test func killedAfterPasstStartedLeavesNoPasst() throws {
+        try #require(Subprocess.which("passt") != nil, "passt is not installed (it is in the Makefile's TEST_PACKAGES)")
+        let fixture = try VMFixture("vmpasst")
+        // passt needs an interface with a default route to forward through.
+        try fixture.ns.ip("link", "add", "up0", "type", "veth", "peer", "name", "up1")
+        try fixture.ns.ip("addr", "add", "10.77.0.1/24", "dev", "up0")
+        try fixture.ns.ip("link", "set", "up1", "up")
+        try fixture.ns.ip("link", "set", "up0", "up")
+        try fixture.ns.ip("route", "add", "default", "via", "10.77.0.254", "dev", "up0")
+        let qnet = try qnetExecutable()
+        var arguments = try Self.runArguments(fixture, "ps")
+        arguments[arguments.count - 1] = "user,backend=passt"
+        let directory = "\(VMTestState.directory)/run/vms/ps"
+        func passts() -> [Int32] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
+                guard let pid = Int32(entry), let line = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+                return String(decoding: line, as: UTF8.self).contains("\(directory)/passt-") ? pid : nil
+            }
+        }
+        var tried = 0, left = 0
+        tried = try KillInjection.everyPoint({ n in
+            try KillInjection.run(qnet, arguments, at: n, of: ["rename", "renameat", "renameat2"])
+        }, afterEach: { n, _ in
+            let hadPasst = !passts().isEmpty
+            _ = try Self.checkTrackedOrGone(fixture, "ps", point: "kill at rename #\(n) (passt running: \(hadPasst))")
+            let gone = try waitUntil(timeout: 5, interval: 0.05) { passts().isEmpty }
+            if !gone { left += 1 }
+            #expect(gone, "kill at rename #\(n): passt \(passts()) left running")
+            #expect(!FileManager.default.fileExists(atPath: "\(directory)/passt-0.sock"))
+        }, completed: { result in
+            #expect(result.status == 0, "vm run without a kill: \(result.stderr)")
+            _ = try Self.checkTrackedOrGone(fixture, "ps", point: "uninjected run")
+            #expect(try waitUntil(timeout: 5, interval: 0.05) { passts().isEmpty })
+        })
+        print("vm run with passt killed at \(tried) state-file writes: \(left) left a passt running")
+        #expect(tried >= 3 && left == 0)
     }
 
     @Test func fiveStartsOfOneNameGiveOneVMAndFourClearErrors() throws {

@@ -76,7 +76,8 @@ final class HostChange {
     /// transaction but after its point of no return (the change was finished first), so
     /// qnet still exits 128 + the signal.
     func finish(_ transaction: HostTransaction) throws {
-        if let signal = transaction.interruption { throw Interrupted(signal: signal) }
+        let pending = change.signals.takeAll()  // a second Ctrl-C is not delivered on exit
+        if let signal = transaction.interruption ?? pending { throw Interrupted(signal: signal) }
     }
 
     /// Runs `body` in a transaction of its own and commits it; on failure the transaction

@@ -128,6 +128,7 @@ extension NetworkManager {
                 problems.append(NetworkStopProblem(.bridge(record.bridge), error))
             }
         }
+        pause()
         for change in record.sysctls {
             do { try releaseSysctl(change, by: record.network) } catch { problems.append(NetworkStopProblem(.sysctl(path: change.path), error)) }
         }
