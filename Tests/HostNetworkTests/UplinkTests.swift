@@ -206,7 +206,8 @@ struct UplinkTests {
                 seen += 1
             }
             #expect(throws: RolledBackError.self) { try host.createBridge("br0", uplink: "eth0") }
-            #expect(try lab.host.normalizedState() == before, "after failing at step \(failAt)")
+            let after = try lab.host.normalizedState()
+            #expect(after == before, "after failing at step \(failAt):\n\(after)\nbefore:\n\(before)")
         }
         host.stepCheckpoint = nil
         #expect(try lab.gatewayAnswers())

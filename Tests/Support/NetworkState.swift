@@ -40,6 +40,17 @@ extension TestNamespace {
                     flags.removeAll { $0 == "linkdown" }
                     route["flags"] = flags
                 }
+                // The nexthops of a multipath route carry linkdown each.
+                if let nexthops = route["nexthops"] as? [[String: Any]] {
+                    route["nexthops"] = nexthops.map { nexthop in
+                        var nexthop = nexthop
+                        if var flags = nexthop["flags"] as? [String] {
+                            flags.removeAll { $0 == "linkdown" }
+                            nexthop["flags"] = flags
+                        }
+                        return nexthop
+                    }
+                }
                 lines.append("route " + Self.canonical(route))
             }
         }
