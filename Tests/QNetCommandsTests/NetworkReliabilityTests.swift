@@ -178,35 +178,37 @@ struct NetworkReliabilityTests {
         #expect(tried > 5 && lost == 0)
     }
 
-    /// SIGINT and SIGTERM at every netlink send of `net start` and `net stop` (Ctrl-C,
-    /// `kill`): qnet itself rolls the start back (or, after its last safe point, finishes
-    /// it; a stop is always finished), exits 130 / 143, and leaves no journal: the
-    /// namespace is clean or fully started, never in between, with nothing to recover.
+    /// SIGINT or SIGTERM at every netlink send of `net start` and `net stop` (Ctrl-C,
+    /// `kill`; the two alternate from point to point, so each point is tried once): qnet
+    /// itself rolls the start back (or, after its last safe point, finishes it; a stop is
+    /// always finished), exits 130 / 143, and leaves no journal: the namespace is clean or
+    /// fully started, never in between, with nothing to recover.
     @Test func netStartAndStopInterruptedAtEverySendExit130Or143Clean() throws {
         let lab = try Lab("sigs")
         #expect(try lab.qnet(["net", "create", "lab", "--mode", "nat"]).status == 0)
         let clean = Snapshot.clean(ipForward: "0"), started = Snapshot.started(["qn-lab"])
         var tried = 0, lost = 0
-        for signal in ["INT", "TERM"] {
-            let status = try #require(KillInjection.exitStatus(afterSignal: signal))
-            for (command, before) in [("start", clean), ("stop", started)] {
-                tried += try KillInjection.everyPoint({ n in
-                    if try lab.snapshot() != before { _ = try lab.qnet(["net", command == "start" ? "stop" : "start", "lab"]) }
-                    return try lab.qnetStopped(by: signal, at: n, of: ["sendto", "sendmsg"], ["net", command, "lab"])
-                }, afterEach: { n, result throws in
-                    let after = try lab.snapshot()
-                    let consistent = result.status == status && result.stderr.contains("interrupted by SIG\(signal)")
-                        && (after == clean || after == started) && lab.journalFiles.isEmpty
-                    if !consistent { lost += 1 }
-                    #expect(consistent, "net \(command) SIG\(signal) at send \(n): exit \(result.status) \(result.stderr) [\(after)], journal \(lab.journalFiles)")
-                }, completed: { result throws in
-                    #expect(result.status == 0, "\(result.stderr)")
-                })
-            }
+        var current = try lab.snapshot()
+        for (command, before) in [("start", clean), ("stop", started)] {
+            tried += try KillInjection.everyPoint({ n in
+                if current != before { _ = try lab.qnet(["net", command == "start" ? "stop" : "start", "lab"]) }
+                return try lab.qnetStopped(by: n % 2 == 1 ? "INT" : "TERM", at: n, of: ["sendto", "sendmsg"], ["net", command, "lab"])
+            }, afterEach: { n, result throws in
+                let signal = n % 2 == 1 ? "INT" : "TERM"
+                current = try lab.snapshot()
+                let consistent = result.status == KillInjection.exitStatus(afterSignal: signal)
+                    && result.stderr.contains("interrupted by SIG\(signal)")
+                    && (current == clean || current == started) && lab.journalFiles.isEmpty
+                if !consistent { lost += 1 }
+                #expect(consistent, "net \(command) SIG\(signal) at send \(n): exit \(result.status) \(result.stderr) [\(current)], journal \(lab.journalFiles)")
+            }, completed: { result throws in
+                #expect(result.status == 0, "\(result.stderr)")
+                current = try lab.snapshot()
+            })
         }
         // Ctrl-C at every send from the first on: a stop past its point of no return says
         // it is finishing (again for the second), ends clean, exits 130.
-        if try lab.snapshot() != started { #expect(try lab.qnet(["net", "start", "lab"]).status == 0) }
+        if current != started { #expect(try lab.qnet(["net", "start", "lab"]).status == 0) }
         let repeated = try lab.qnetStopped(by: "INT", at: 1, of: ["sendto", "sendmsg"], ["net", "stop", "lab"], everyCallFrom: true)
         #expect(repeated.result.status == 130, "\(repeated.result.stderr)")
         #expect(repeated.result.stderr.contains("SIGINT: finishing `net stop lab` first"), "\(repeated.result.stderr)")

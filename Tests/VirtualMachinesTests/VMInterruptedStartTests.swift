@@ -52,13 +52,16 @@ struct VMInterruptedStartTests {
     /// After a kill: the next command either shows the VM (its QEMU is the one process and
     /// `vm stop` ends it with its TAP) or no QEMU and no TAP of it remain. Returns whether it
     /// was adopted; records an issue (an orphan) otherwise.
-    static func checkTrackedOrGone(_ fixture: VMFixture, _ name: String, point: String) throws -> (adopted: Bool, orphan: Bool) {
+    /// `stop`: how the listed VM is ended (`vm stop` proves an adopted VM can be stopped;
+    /// `vm kill` is quicker where that is not the point).
+    static func checkTrackedOrGone(_ fixture: VMFixture, _ name: String, point: String,
+                                   stop verb: String = "stop") throws -> (adopted: Bool, orphan: Bool) {
         let vms = try listed(fixture)
         if let pid = vms[name] {
             let pids = qemuPids(name)
             #expect(pids == [pid], "\(point): vm list shows pid \(pid), running QEMUs of \(name): \(pids)")
-            let stop = try qnet(fixture, ["vm", "stop", name, "--timeout", "1"])
-            #expect(stop.status == 0, "\(point): vm stop of the adopted VM: \(stop.stderr)")
+            let stop = try qnet(fixture, verb == "stop" ? ["vm", "stop", name, "--timeout", "1"] : ["vm", verb, name])
+            #expect(stop.status == 0, "\(point): vm \(verb) of the listed VM: \(stop.stderr)")
         }
         let gone = try waitUntil(timeout: 10, interval: 0.05) { try qemuPids(name).isEmpty && fixture.tapNames().isEmpty }
         let leftTAPs = (try? fixture.tapNames()) ?? []
@@ -86,7 +89,7 @@ struct VMInterruptedStartTests {
             }, completed: { result in
                 // Past the last call: an ordinary start, which must have succeeded.
                 #expect(result.status == 0, "vm run without a kill: \(result.stderr)")
-                _ = try Self.checkTrackedOrGone(fixture, "kp", point: "uninjected run")
+                _ = try Self.checkTrackedOrGone(fixture, "kp", point: "uninjected run", stop: "kill")
             })
             tried += points
             #expect(points > 0, "vm run made no \(syscalls) call to kill it at")
@@ -95,16 +98,16 @@ struct VMInterruptedStartTests {
         #expect(orphans == 0)
     }
 
-    /// Ctrl-C and `kill` during `vm run` (SIGINT at every netlink send and state-file
-    /// write, SIGTERM at every QMP command): qnet undoes the start itself (QEMU, TAPs and
-    /// directory gone) or, once QEMU runs, finishes it (the VM is listed and stops), and
-    /// exits 130 / 143; the next command has nothing to recover.
+    /// Ctrl-C and `kill` during `vm run` (SIGINT at every netlink send, SIGTERM at every
+    /// state-file write): qnet undoes the start itself (QEMU, TAPs and directory gone) or,
+    /// once QEMU runs, finishes it (the VM is listed), and exits 130 / 143; the next
+    /// command has nothing to recover.
     @Test func interruptedAtEverySendAndStateWriteUndoesOrFinishesAndExits130Or143() throws {
         let fixture = try VMFixture("vmsig")
         let qnet = try qnetExecutable()
         let arguments = try Self.runArguments(fixture, "sg")
         var tried = 0, finished = 0, wrong = 0
-        for (signal, syscalls) in [("INT", ["sendto"]), ("TERM", ["sendmsg"]), ("INT", ["rename", "renameat", "renameat2"])] {
+        for (signal, syscalls) in [("INT", ["sendto"]), ("TERM", ["rename", "renameat", "renameat2"])] {
             let status = try #require(KillInjection.exitStatus(afterSignal: signal))
             tried += try KillInjection.everyPoint({ n in
                 try KillInjection.run(qnet, arguments, signal: signal, at: n, of: syscalls)
@@ -115,16 +118,16 @@ struct VMInterruptedStartTests {
                     && !list.stderr.contains("recovered")
                 #expect(right, "\(point): exit \(result.status): \(result.stderr); vm list: \(list.stderr)")
                 if !right { wrong += 1 }
-                let verdict = try Self.checkTrackedOrGone(fixture, "sg", point: point)
+                let verdict = try Self.checkTrackedOrGone(fixture, "sg", point: point, stop: "kill")
                 if verdict.adopted { finished += 1 }
                 if verdict.orphan { wrong += 1 }
             }, completed: { result in
                 #expect(result.status == 0, "vm run without a signal: \(result.stderr)")
-                _ = try Self.checkTrackedOrGone(fixture, "sg", point: "uninterrupted run")
+                _ = try Self.checkTrackedOrGone(fixture, "sg", point: "uninterrupted run", stop: "kill")
             })
         }
         print("vm run interrupted by SIGINT/SIGTERM at \(tried) points: \(finished) finished (VM running), \(tried - finished - wrong) undone, \(wrong) wrong")
-        #expect(tried >= 6 && wrong == 0)
+        #expect(tried >= 5 && finished > 0 && wrong == 0)
     }
 
     /// A VM with a passt NIC killed at every state-file write: the passt daemon started for
@@ -154,14 +157,14 @@ struct VMInterruptedStartTests {
             try KillInjection.run(qnet, arguments, at: n, of: ["rename", "renameat", "renameat2"])
         }, afterEach: { n, _ in
             let hadPasst = !passts().isEmpty
-            _ = try Self.checkTrackedOrGone(fixture, "ps", point: "kill at rename #\(n) (passt running: \(hadPasst))")
+            _ = try Self.checkTrackedOrGone(fixture, "ps", point: "kill at rename #\(n) (passt running: \(hadPasst))", stop: "kill")
             let gone = try waitUntil(timeout: 5, interval: 0.05) { passts().isEmpty }
             if !gone { left += 1 }
             #expect(gone, "kill at rename #\(n): passt \(passts()) left running")
             #expect(!FileManager.default.fileExists(atPath: "\(directory)/passt-0.sock"))
         }, completed: { result in
             #expect(result.status == 0, "vm run without a kill: \(result.stderr)")
-            _ = try Self.checkTrackedOrGone(fixture, "ps", point: "uninjected run")
+            _ = try Self.checkTrackedOrGone(fixture, "ps", point: "uninjected run", stop: "kill")
             #expect(try waitUntil(timeout: 5, interval: 0.05) { passts().isEmpty })
         })
         print("vm run with passt killed at \(tried) state-file writes: \(left) left a passt running")
