@@ -67,6 +67,11 @@ extension HostNetwork {
         return result.sorted { ($0.usesGateway ? 1 : 0) < ($1.usesGateway ? 1 : 0) }
     }
 
+    /// The routes a bridge (or an uplink) carries that were configured rather than made by
+    /// the kernel: what `qnet export` writes and an uplink move carries.
+    /// Equivalent to `ip route show table all dev NAME`, without proto kernel, local and RA routes.
+    public func configuredRoutes(of link: Link) throws -> [Route] { try movableRoutes(of: link) }
+
     /// Creates a bridge, optionally taking over a working uplink: br0 gets eth0's MAC and
     /// MTU, eth0 is enslaved, and eth0's addresses (secondaries too) and routes (of every
     /// routing table, default routes included, metrics kept) move to br0 — as one
@@ -116,6 +121,8 @@ extension HostNetwork {
 
         let (record, addresses, routes) = try uplinkMoveRecord(.take, bridge: name, uplink: uplink, from: uplink,
                                                                 bridgeMAC: uplink.macAddress)
+        // A leased address would not be renewed on the bridge (see DHCPUplinkUse).
+        if let dhcp = Self.dhcpUse(of: uplink, addresses: addresses) { throw HostNetworkError.uplinkInUse(uplinkName, reason: dhcp.description) }
         return try inTransaction(transaction, command: "bridge create \(name) --uplink \(uplink.name)") { transaction in
             // Write-ahead: the whole prior state is durable before the first change.
             try transaction.record(undo: record)

@@ -225,6 +225,7 @@ extension HostNetwork {
         var registry = RecoveryRegistry()
         registry.register(UplinkMoveRecord.self) { [self] record, context in try recover(record, context) }
         registry.register(CreatedLinkRecord.self) { [self] record, context in try recover(record, context) }
+        registry.register(LinkSettingsRecord.self) { [self] record, context in try recover(record, context) }
         return registry
     }
 

@@ -265,6 +265,15 @@ public final class Journal: Sendable {
         guard fsync(directory.fd) == 0 else { throw SystemError.lastError("fsync", path: self.directory) }
     }
 
+    /// Removes the journal `fileName` (a transaction committed on behalf of its dead owner,
+    /// as `qnet apply --confirm` does for a try whose qnet was killed). Missing is fine.
+    public func discard(fileName: String) throws {
+        let directory = try open()
+        guard (try directory.names()).contains(fileName) else { return }
+        try directory.remove(fileName)
+        guard fsync(directory.fd) == 0 else { throw SystemError.lastError("fsync", path: self.directory) }
+    }
+
     /// Every journal in the directory (optionally of one scope), and those that could not be
     /// read. A missing directory has none.
     public func entries(scope: String? = nil) throws -> (entries: [JournalEntry], unreadable: [JournalError]) {

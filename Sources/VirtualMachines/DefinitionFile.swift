@@ -62,13 +62,21 @@ public struct DefinitionFileError: UserFacingError, Equatable, Sendable {
 /// `rejectUnknownKeys(_:)` and decodes enumerated values with `decodeChoice`.
 enum DefinitionYAML {
     static func decode<Value: Decodable>(_ type: Value.Type, from text: String, file: String) throws -> Value {
-        let root: Node
+        try decode(type, from: try compose(text, file: file), file: file)
+    }
+
+    /// The file's YAML tree; YAML errors come out as `DefinitionFileError`.
+    static func compose(_ text: String, file: String) throws -> Node {
         do {
             guard let node = try Yams.compose(yaml: text) else { throw DefinitionFileError(file: file, problem: .empty) }
-            root = node
+            return node
         } catch let error as YamlError {
             throw DefinitionFileError(file: file, line: line(of: error), problem: problem(of: error))
         }
+    }
+
+    /// Decodes an already composed tree (lines come from its marks).
+    static func decode<Value: Decodable>(_ type: Value.Type, from root: Node, file: String) throws -> Value {
         do {
             // Decoding from the composed node: Yams passes errors thrown by init(from:) through
             // unchanged here, where decode(from: String) would re-label them "not valid YAML".

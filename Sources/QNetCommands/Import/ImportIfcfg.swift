@@ -1,0 +1,21 @@
+import ArgumentParser
+import VirtualMachines
+
+/// `qnet import ifcfg DIR`: RHEL network-scripts.
+struct ImportIfcfg: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ifcfg", abstract: "Import /etc/sysconfig/network-scripts/ifcfg-* files (TYPE=Bridge, BRIDGE=, IPADDR, STP, DELAY, ...).")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The directory holding the ifcfg-* files.")
+    var directory: String
+    @Flag(help: "Write the files under CONFIG_DIR instead of printing them.")
+    var write = false
+    @Option(name: .customLong("config-dir"), help: ArgumentHelp("Where --write puts them (default /etc/qnet).", valueName: "dir"))
+    var configDirectory: String?
+
+    func run() throws {
+        let result = IfcfgImporter.translate(try IfcfgImporter.load(directory: directory))
+        try ImportOutput.emit(result, write: write, global: global, configDirectory: configDirectory)
+    }
+}

@@ -1,0 +1,270 @@
+import Foundation
+import QNetTestSupport
+import Testing
+
+/// `qnet apply` in namespaces, checked with `ip -j` (and strace for "no changing request"):
+/// plan, idempotence, a simulated reboot, --prune, --try with and without confirmation
+/// (also when the qnet that started the try is SIGKILLed), and refusing a DHCP uplink.
+@Suite(Privileged.enabled)
+struct ApplyTests {
+    /// A host namespace whose eth0 (192.168.100.10/24, default route via .1) is a veth to a
+    /// LAN namespace holding the gateway; a state directory whose etc/ is CONFIG_DIR.
+    final class Lab: @unchecked Sendable {
+        let host: TestNamespace
+        let lan: TestNamespace
+        let stateDirectory: String
+
+        init(_ label: String, dhcpLifetime: Int? = nil) throws {
+            host = try TestNamespace(label)
+            lan = try TestNamespace(label + "l")
+            stateDirectory = NSTemporaryDirectory() + "qnet-apply-\(getpid())-\(label)"
+            try? FileManager.default.removeItem(atPath: stateDirectory)
+            try host.ip("link", "add", "eth0", "type", "veth", "peer", "name", "lan0", "netns", lan.name)
+            try lan.ip("addr", "add", "192.168.100.1/24", "dev", "lan0")
+            try lan.ip("link", "set", "lan0", "up")
+            try host.ip("link", "set", "eth0", "up")
+            try bootAddress(lifetime: dhcpLifetime)
+        }
+
+        deinit {
+            host.remove()
+            lan.remove()
+            try? FileManager.default.removeItem(atPath: stateDirectory)
+        }
+
+        /// eth0's address and default route as the distribution's own boot gives them.
+        func bootAddress(lifetime: Int? = nil) throws {
+            try host.ip(["addr", "add", "192.168.100.10/24", "dev", "eth0"] + (lifetime.map { ["valid_lft", "\($0)", "preferred_lft", "\($0)"] } ?? []))
+            try host.ip("route", "add", "default", "via", "192.168.100.1", "dev", "eth0")
+        }
+
+        func write(_ path: String, _ text: String) throws {
+            let full = stateDirectory + "/etc/" + path
+            try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try text.write(toFile: full, atomically: true, encoding: .utf8)
+        }
+
+        var common: [String] { ["--netns", host.name, "--state-dir", stateDirectory] }
+
+        func qnet(_ arguments: [String]) throws -> CommandResult { try QNetCommandsTests.qnet(arguments + common) }
+
+        var state: String { get throws { try host.normalizedState() } }
+
+        /// `ip -d -j link show NAME`'s object.
+        func details(_ name: String) throws -> [String: Any]? { (try? host.json("-d", "link", "show", "dev", name))?.first }
+
+        func master(_ name: String) throws -> String? { try details(name)?["master"] as? String }
+
+        func addresses(_ name: String) throws -> [String] {
+            let info = try host.json("-4", "addr", "show", "dev", name).first?["addr_info"] as? [[String: Any]] ?? []
+            return info.compactMap { entry in (entry["local"] as? String).map { "\($0)/\(entry["prefixlen"] as? Int ?? -1)" } }
+        }
+
+        func gatewayAnswers() throws -> Bool {
+            try waitUntil(timeout: 5, interval: 0.05) { try host.exec("ping", ["-c", "1", "-W", "1", "192.168.100.1"]).status == 0 }
+        }
+
+        var journals: [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: stateDirectory + "/run/journal")) ?? []).filter { $0.hasSuffix(".journal") }
+        }
+
+        /// Watchdogs (`qnet apply --watchdog`) of this lab still running.
+        var watchdogs: [Int32] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry -> Int32? in
+                guard let pid = Int32(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
+                let words = String(decoding: data, as: UTF8.self).split(separator: "\0").map(String.init)
+                return words.contains("--watchdog") && words.contains(stateDirectory) ? pid : nil
+            }
+        }
+
+        /// Starts `qnet apply ARGS` without waiting (stdin /dev/null: no Enter).
+        func start(_ arguments: [String]) throws -> Process {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: try qnetExecutable())
+            process.arguments = ["apply"] + arguments + common
+            process.standardInput = FileHandle.nullDevice
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            return process
+        }
+    }
+
+    static let seedBridge = """
+        # the seed's ifcfg-br0 + ifcfg-eth0, as `qnet import ifcfg` writes them
+        name: br0
+        stp: true
+        forward_delay: 2
+        uplink: eth0
+        addresses:
+        - 192.168.100.10/24
+        routes:
+        - to: default
+          via: 192.168.100.1
+        """
+
+    @Test func planApplyIdempotenceRebootAndPrune() throws {
+        let lab = try Lab("apl")
+        try lab.write("bridges/br0.yaml", Self.seedBridge)
+        try lab.write("bridges/br1.yaml", "mtu: 1400\nmac: \"52:54:00:00:00:b1\"\naddresses: [10.9.0.1/24]\nroutes:\n  - to: 10.99.0.0/16\n    via: 10.9.0.254\n")
+        try lab.write("taps/tap0.yaml", "bridge: br1\nvnet_hdr: true\n")
+        let before = try lab.state
+
+        let dryRun = try lab.qnet(["apply", "--dry-run"])
+        #expect(dryRun.status == 0, "\(dryRun.stderr)")
+        #expect(dryRun.stdout.contains("qnet would make 3 changes"), "\(dryRun.stdout)")
+        #expect(dryRun.stdout.contains("+ create bridge br0: uplink eth0"))
+        #expect(try lab.state == before, "--dry-run changed nothing")
+
+        let apply = try lab.qnet(["apply"])
+        #expect(apply.status == 0, "\(apply.stderr)")
+        try expectApplied(lab)
+
+        // A second apply: nothing to do, and no request that changes anything (strace
+        // decodes every netlink message qnet sends: only RTM_GET* may appear).
+        let trace = lab.stateDirectory + "/second.trace"
+        let second = try run("strace", ["-f", "-qq", "-o", trace, "-e", "trace=sendto,sendmsg", "-s", "64", try qnetExecutable(), "apply"] + lab.common)
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stdout.contains("nothing to do"), "\(second.stdout)")
+        let sent = try String(contentsOfFile: trace, encoding: .utf8)
+        let types = Self.netlinkTypes(sent)
+        #expect(types.count >= 3, "strace showed the netlink requests: \(sent.prefix(400))")
+        let changing = types.filter { !Self.isGet($0) }
+        #expect(changing.isEmpty, "the second apply sent changing requests: \(changing)")
+
+        // "Reboot": the links are gone, eth0 has its boot address again, /run is empty.
+        for link in ["tap0", "br1", "br0"] { try lab.host.ip("link", "delete", link) }
+        try lab.bootAddress()
+        try FileManager.default.removeItem(atPath: lab.stateDirectory + "/run")
+        let boot = try lab.qnet(["apply", "--boot"])
+        #expect(boot.status == 0, "\(boot.stderr)")
+        try expectApplied(lab)
+
+        // --prune removes what qnet made and is no longer declared.
+        try FileManager.default.removeItem(atPath: lab.stateDirectory + "/etc/taps/tap0.yaml")
+        let prune = try lab.qnet(["apply", "--prune"])
+        #expect(prune.status == 0, "\(prune.stderr)")
+        #expect(prune.stdout.contains("- delete TAP tap0"), "\(prune.stdout)")
+        #expect(try lab.details("tap0") == nil)
+        #expect(try lab.master("eth0") == "br0", "a declared bridge stays")
+    }
+
+    /// Every nlmsg_type strace printed (a name such as RTM_GETLINK, or a number when it
+    /// does not decode the protocol).
+    static func netlinkTypes(_ trace: String) -> [String] {
+        trace.components(separatedBy: "nlmsg_type=").dropFirst().map { String($0.prefix { $0 != "," && $0 != " " }) }
+    }
+
+    /// rtnetlink requests are RTM_NEW* (16 + 4k), RTM_DEL*, RTM_GET* (18 + 4k) and RTM_SET*;
+    /// only GETs read without changing anything.
+    static func isGet(_ type: String) -> Bool {
+        if type.hasPrefix("RTM_") { return type.hasPrefix("RTM_GET") }
+        let number = type.hasPrefix("0x") ? Int(type.dropFirst(2), radix: 16) : Int(type)
+        guard let number else { return false }
+        return number >= 16 && number % 4 == 2
+    }
+
+    func expectApplied(_ lab: Lab, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(try lab.master("eth0") == "br0", sourceLocation: sourceLocation)
+        #expect(try lab.addresses("br0") == ["192.168.100.10/24"], sourceLocation: sourceLocation)
+        #expect(try lab.addresses("eth0") == [], sourceLocation: sourceLocation)
+        let data = (try lab.details("br0")?["linkinfo"] as? [String: Any])?["info_data"] as? [String: Any]
+        #expect(data?["stp_state"] as? Int == 1, sourceLocation: sourceLocation)
+        #expect(data?["forward_delay"] as? Int == 200, sourceLocation: sourceLocation)
+        #expect(try lab.details("br1")?["mtu"] as? Int == 1400, sourceLocation: sourceLocation)
+        #expect(try lab.details("br1")?["address"] as? String == "52:54:00:00:00:b1", sourceLocation: sourceLocation)
+        #expect(try lab.addresses("br1") == ["10.9.0.1/24"], sourceLocation: sourceLocation)
+        #expect(try lab.master("tap0") == "br1", sourceLocation: sourceLocation)
+        let routes = try lab.host.ip("route", "show")
+        #expect(routes.contains("default via 192.168.100.1 dev br0"), "\(routes)", sourceLocation: sourceLocation)
+        #expect(routes.contains("10.99.0.0/16 via 10.9.0.254 dev br1"), "\(routes)", sourceLocation: sourceLocation)
+        #expect(try lab.gatewayAnswers(), sourceLocation: sourceLocation)
+    }
+
+    @Test func tryWithoutConfirmationRollsBackExactly() throws {
+        let lab = try Lab("try")
+        try lab.write("bridges/br0.yaml", Self.seedBridge)
+        let before = try lab.state
+        let tried = try lab.qnet(["apply", "--try", "--timeout", "3"])
+        #expect(tried.status == 1, "\(tried.stdout) \(tried.stderr)")
+        #expect(tried.stderr.contains("not confirmed within 3 s"), "\(tried.stderr)")
+        #expect(try lab.state == before)
+        #expect(lab.journals.isEmpty)
+        #expect(try lab.gatewayAnswers())
+    }
+
+    @Test func tryRollsBackWhenItsQnetIsKilled() throws {
+        let lab = try Lab("tryk")
+        try lab.write("bridges/br0.yaml", Self.seedBridge)
+        let before = try lab.state
+        let process = try lab.start(["--try", "--timeout", "4"])
+        let trialFile = lab.stateDirectory + "/run/apply-try.json"
+        #expect(try waitUntil(timeout: 30, interval: 0.05) { FileManager.default.fileExists(atPath: trialFile) && !lab.watchdogs.isEmpty },
+                "the try started its watchdog")
+        #expect(try lab.master("eth0") == "br0", "the change was made")
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(try waitUntil(timeout: 30, interval: 0.1) { try lab.state == before }, "rolled back by the watchdog")
+        #expect(try waitUntil(timeout: 5, interval: 0.05) { lab.watchdogs.isEmpty && !FileManager.default.fileExists(atPath: trialFile) })
+        #expect(lab.journals.isEmpty)
+        #expect(try lab.gatewayAnswers())
+    }
+
+    @Test func confirmedTryStays() throws {
+        let lab = try Lab("tryc")
+        try lab.write("bridges/br0.yaml", Self.seedBridge)
+        let process = try lab.start(["--try", "--timeout", "60"])
+        let trialFile = lab.stateDirectory + "/run/apply-try.json"
+        #expect(try waitUntil(timeout: 30, interval: 0.05) { FileManager.default.fileExists(atPath: trialFile) && !lab.watchdogs.isEmpty })
+        let confirm = try lab.qnet(["apply", "--confirm"])
+        #expect(confirm.status == 0, "\(confirm.stderr)")
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(try lab.master("eth0") == "br0")
+        #expect(try lab.addresses("br0") == ["192.168.100.10/24"])
+        #expect(lab.journals.isEmpty, "committed: no journal left to roll back")
+        #expect(try waitUntil(timeout: 5, interval: 0.05) { lab.watchdogs.isEmpty })
+        #expect(try lab.qnet(["apply"]).stdout.contains("nothing to do"))
+    }
+
+    @Test func dhcpUplinkIsRefusedWithReasonAndFix() throws {
+        let lab = try Lab("dhcp", dhcpLifetime: 300)
+        let before = try lab.state
+        let create = try lab.qnet(["bridge", "create", "br0", "--uplink", "eth0"])
+        #expect(create.status == 1)
+        #expect(create.stderr.contains("eth0's address comes from DHCP (192.168.100.10/24 expires in"), "\(create.stderr)")
+        #expect(create.stderr.contains("Fix:"))
+        try lab.write("bridges/br0.yaml", Self.seedBridge)
+        let apply = try lab.qnet(["apply"])
+        #expect(apply.status == 1)
+        #expect(apply.stderr.contains("comes from DHCP"), "\(apply.stderr)")
+        #expect(try lab.details("br0") == nil)
+        #expect(try lab.state == before)
+    }
+}
+
+/// The systemd unit `make install` ships: `systemd-analyze verify` accepts it.
+@Suite struct SystemdUnitTests {
+    @Test func unitsVerify() throws {
+        guard (try? locate("systemd-analyze")) != nil else {
+            if Privileged.required { Issue.record("systemd-analyze is missing (Debian package systemd)") }
+            return
+        }
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let units = repository.appendingPathComponent("packaging/systemd")
+        let directory = NSTemporaryDirectory() + "qnet-units-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let binDirectory = (try qnetExecutable() as NSString).deletingLastPathComponent
+        let names = try FileManager.default.contentsOfDirectory(atPath: units.path).filter { $0.hasSuffix(".service") }
+        #expect(names.contains("qnet.service"))
+        for name in names {
+            let text = try String(contentsOf: units.appendingPathComponent(name), encoding: .utf8)
+                .replacingOccurrences(of: "@BINDIR@", with: binDirectory)
+            #expect(text.contains("Type=oneshot") && text.contains("RemainAfterExit=yes") && text.contains("apply --boot"))
+            try text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
+            let verify = try run("systemd-analyze", ["verify", "--man=no", directory + "/" + name])
+            #expect(verify.status == 0 && verify.stderr.isEmpty, "\(name): \(verify.stderr)")
+        }
+    }
+}
