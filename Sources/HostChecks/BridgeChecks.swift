@@ -39,8 +39,23 @@ public enum BridgeChecks {
         checks.append(mtu(link, ports: ports))
         let uplinks = uplinkPorts(network: network, bridge: link, ports: ports)
         checks.append(uplink(link, uplinks: uplinks, isWireless: isWireless))
+        checks.append(dhcp(network: network, bridge: link, uplinks: uplinks))
         checks.append(address(network: network, bridge: link, uplinks: uplinks, links: links))
         return (checks, link)
+    }
+
+    /// A DHCP lease on a port (an address with a finite lifetime, or a DHCP client running
+    /// on it) is renewed through the port, not the bridge: it lapses. The client belongs on
+    /// the bridge.
+    static func dhcp(network: HostNetwork, bridge: Link, uplinks: [Link]) -> CheckResult {
+        let id = "bridge.dhcp", title = "Bridge \(bridge.name) DHCP"
+        for port in uplinks {
+            guard let use = try? network.dhcpUse(of: port) else { continue }
+            return CheckResult(id: id, status: .fail, title: title,
+                               found: "\(use.evidence) on \(port.name), a port of \(bridge.name): the lease is not renewed on the bridge",
+                               remedy: "stop the DHCP client on \(port.name) and run it on \(bridge.name) (e.g. dhclient -r \(port.name); dhclient \(bridge.name))")
+        }
+        return CheckResult(id: id, status: .ok, title: title, found: "no DHCP lease or client on the bridge's ports")
     }
 
     static func up(_ link: Link) -> CheckResult {

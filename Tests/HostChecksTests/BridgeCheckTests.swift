@@ -66,6 +66,21 @@ import Testing
         #expect(try checks(ns)["bridge.mtu"]?.status == .ok)
     }
 
+    /// A lease on the uplink port (finite valid_lft, as DHCP clients set it) lapses: the
+    /// client's renewals go out of the port, which no longer holds the address.
+    @Test func dhcpLeaseOnAPortFails() throws {
+        let ns = try TestNamespace("bdhcp")
+        try ns.ip("link", "add", "br0", "type", "bridge")
+        try ns.ip("link", "add", "e0", "type", "veth", "peer", "name", "e1")
+        try ns.ip("link", "set", "e0", "master", "br0")
+        try ns.ip("link", "set", "br0", "alias", "qnet:uplink=e0")  // the uplink qnet recorded
+        #expect(try checks(ns)["bridge.dhcp"]?.status == .ok)
+        try ns.ip("addr", "add", "10.7.0.5/24", "dev", "e0", "valid_lft", "600", "preferred_lft", "600")
+        let leased = try #require(try checks(ns)["bridge.dhcp"])
+        #expect(leased.status == .fail && leased.found.hasPrefix("10.7.0.5/24 expires in"), "\(leased.found)")
+        #expect(leased.remedy?.contains("run it on br0") == true)
+    }
+
     @Test func wirelessUplinkFails() throws {
         let ns = try TestNamespace("bwifi")
         try ns.ip("link", "add", "br0", "type", "bridge")
@@ -122,7 +137,7 @@ import Testing
         var options = DoctorOptions(bridge: "br0", network: try HostNetwork(namespace: NetworkNamespace(name: ns.name)))
         options.probeKVM = false
         let report = HostDoctor.run(options)
-        #expect(Array(report.checks.suffix(6).map(\.id)) == ["bridge.exists", "bridge.up", "bridge.stp", "bridge.mtu", "bridge.uplink", "bridge.address"])
+        #expect(Array(report.checks.suffix(7).map(\.id)) == ["bridge.exists", "bridge.up", "bridge.stp", "bridge.mtu", "bridge.uplink", "bridge.dhcp", "bridge.address"])
         #expect(report.check("bridge.stp")?.status == .warn)
         #expect(report.check("kvm.runs")?.found == "not probed: probe turned off")
     }

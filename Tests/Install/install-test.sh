@@ -160,6 +160,8 @@ check "systemd-sysusers creates the qnet user (nologin, in kvm) from lib/sysuser
     bash -c 'systemd-sysusers --root="$1" "$2" >/dev/null && grep -Eq "^qnet:x:[0-9]+:[0-9]+:[^:]*:[^:]*:/usr/sbin/nologin$" "$1/etc/passwd" && grep -Eq "^kvm:x:[0-9]+:(.*,)?qnet(,|$)" "$1/etc/group"' _ "$SYSROOT" "$P/lib/sysusers.d/qnet.conf"
 check "systemd-tmpfiles creates /run/qnet 0755 from lib/tmpfiles.d/qnet.conf" \
     bash -c 'systemd-tmpfiles --create --root="$1" "$2" && [ "$(stat -c %a "$1/run/qnet")" = 755 ]' _ "$SYSROOT" "$P/lib/tmpfiles.d/qnet.conf"
+check "lib/systemd/system/qnet.service runs \`$PREFIX/bin/qnet apply --boot\`, and systemd-analyze verify accepts it (pointed at the staged binary)" \
+    bash -c 'grep -qx "ExecStart=$3/bin/qnet apply --boot" "$1" && sed "s|^ExecStart=$3/|ExecStart=$2/|" "$1" > "$4/qnet.service" && out=$(systemd-analyze verify --man=no "$4/qnet.service" 2>&1) && [ -z "$out" ] || { echo "$out"; exit 1; }' _ "$P/lib/systemd/system/qnet.service" "$P" "$PREFIX" "$WORK"
 
 section "the installed binary, toolchain hidden"
 version=$(hidden_run "$P/bin/qnet" --version 2>&1)

@@ -227,6 +227,34 @@ struct ApplyTests {
         #expect(try lab.qnet(["apply"]).stdout.contains("nothing to do"))
     }
 
+    /// A bridge made by hand with `ip`, exported, deleted and applied from the export, is
+    /// the same bridge again (`ip -d -j link`, addresses, routes).
+    @Test func exportOfAHandMadeBridgeAppliesBackToTheSame() throws {
+        let lab = try Lab("exp")
+        try lab.host.ip("link", "add", "brx", "address", "52:54:00:00:0e:01", "mtu", "1450", "type", "bridge", "stp_state", "1", "forward_delay", "500", "hello_time", "300", "priority", "4096")
+        try lab.host.ip("link", "set", "brx", "up")
+        try lab.host.ip("addr", "add", "10.8.0.1/24", "dev", "brx")
+        try lab.host.ip("route", "add", "10.88.0.0/16", "via", "10.8.0.254", "dev", "brx", "metric", "20")
+        func snapshot() throws -> String {
+            let link = try #require(try lab.details("brx"))
+            let data = (link["linkinfo"] as? [String: Any])?["info_data"] as? [String: Any] ?? [:]
+            let fields = ["stp_state", "forward_delay", "hello_time", "max_age", "ageing_time", "priority", "vlan_filtering"].map { "\($0)=\(data[$0] ?? "-")" }
+            return "\(link["mtu"] ?? "-") \(link["address"] ?? "-") \(fields) \(try lab.addresses("brx")) \(try lab.host.ip("route", "show", "dev", "brx"))"
+        }
+        let made = try snapshot()
+        let exported = try lab.qnet(["export", "brx"])
+        #expect(exported.status == 0, "\(exported.stderr)")
+        #expect(exported.stdout.hasPrefix("# bridges/brx.yaml\n"), "\(exported.stdout)")
+        try lab.write("bridges/brx.yaml", exported.stdout)
+        #expect(try lab.qnet(["apply"]).stdout.contains("nothing to do"), "the export describes what exists")
+        try lab.host.ip("link", "delete", "brx")
+        let apply = try lab.qnet(["apply"])
+        #expect(apply.status == 0, "\(apply.stderr)")
+        #expect(try snapshot() == made)
+        let missing = try lab.qnet(["export", "nosuch0"])
+        #expect(missing.status == 1 && missing.stderr.contains("nothing named 'nosuch0'"))
+    }
+
     @Test func dhcpUplinkIsRefusedWithReasonAndFix() throws {
         let lab = try Lab("dhcp", dhcpLifetime: 300)
         let before = try lab.state

@@ -52,7 +52,9 @@ public struct ConfigExporter {
         let settings = link.bridge
         var config = BridgeConfig(name: link.name, stp: settings?.stpEnabled, forwardDelay: settings?.forwardDelay,
                                   helloTime: settings?.helloTime, maxAge: settings?.maxAge, ageingTime: settings?.ageingTime,
-                                  priority: settings?.priority, vlanFiltering: settings?.vlanFiltering, mtu: link.mtu)
+                                  priority: settings?.priority, mtu: link.mtu)
+        // Only when on: a kernel without CONFIG_BRIDGE_VLAN_FILTERING refuses the attribute even as 0.
+        if settings?.vlanFiltering == true { config.vlanFiltering = true }
         let ports = host.ports(of: link, in: links)
         config.uplink = host.recordedUplink(of: link) ?? {
             let candidates = ports.filter { $0.kind == nil }
