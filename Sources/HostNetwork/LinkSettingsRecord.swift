@@ -94,7 +94,7 @@ extension HostNetwork {
             restoreMaster: change.master != nil, master: link.masterIndex,
             bridge: change.bridge != nil ? link.bridge.map(RecordedBridgeSettings.init) : nil,
             addedAddresses: change.addAddresses.map(\.description), removedAddresses: removed.map(RecordedAddress.init),
-            addedRoutes: change.addRoutes.map(RecordedRoute.init))
+            addedRoutes: change.addRoutes.map { RecordedRoute($0, moving: link.index) })
         try transaction.record(undo: record)
         try checkpoint("change \(name)", transaction)
         let linkChange = LinkChange(master: change.master, mtu: change.mtu, macAddress: change.macAddress)

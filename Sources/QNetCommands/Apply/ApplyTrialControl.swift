@@ -24,7 +24,7 @@ struct ApplyTrialControl {
         trial.watchdog = ProcessIdentity.of(watchdog)
         try trial.save()
         print("the changes are made; keep them: press Enter, or run `qnet apply --confirm`, within \(formatSeconds(timeout, maximumDecimals: 1)) s; otherwise they are rolled back")
-        let outcome = waitForOutcome(deadline: trial.deadline, signals: change.signals)
+        let outcome = waitForOutcome(deadline: trial.deadline, signals: change.change.signals)
         if case .confirmed = outcome {
             try change.commit(transaction)
             ApplyTrial.finish()
