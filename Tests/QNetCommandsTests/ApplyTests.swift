@@ -255,6 +255,77 @@ struct ApplyTests {
         #expect(missing.status == 1 && missing.stderr.contains("nothing named 'nosuch0'"))
     }
 
+    /// The README's worked example end to end: the seed's ifcfg files, imported with
+    /// --write, applied.
+    @Test func seedIfcfgImportedAndApplied() throws {
+        let lab = try Lab("seed")
+        let scripts = lab.stateDirectory + "/network-scripts"
+        try FileManager.default.createDirectory(atPath: scripts, withIntermediateDirectories: true)
+        try "DEVICE=\"eth0\"\nONBOOT=\"yes\"\nBRIDGE=\"br0\"\n".write(toFile: scripts + "/ifcfg-eth0", atomically: true, encoding: .utf8)
+        try "DEVICE=\"br0\"\nTYPE=\"Bridge\"\nBOOTPROTO=\"none\"\nIPADDR=\"192.168.100.10\"\nNETMASK=\"255.255.255.0\"\nONBOOT=\"yes\"\nSTP=\"on\"\nDELAY=\"0\"\n"
+            .write(toFile: scripts + "/ifcfg-br0", atomically: true, encoding: .utf8)
+        let imported = try lab.qnet(["import", "ifcfg", scripts, "--write"])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(imported.stdout.contains("wrote \(lab.stateDirectory)/etc/bridges/br0.yaml"), "\(imported.stdout)")
+        #expect(imported.stderr.contains("adjusted: ifcfg-br0: STP=on with DELAY=0"), "\(imported.stderr)")
+        let apply = try lab.qnet(["apply"])
+        #expect(apply.status == 0, "\(apply.stderr)")
+        #expect(try lab.master("eth0") == "br0")
+        #expect(try lab.addresses("br0") == ["192.168.100.10/24"])
+        let data = (try lab.details("br0")?["linkinfo"] as? [String: Any])?["info_data"] as? [String: Any]
+        #expect(data?["stp_state"] as? Int == 1 && data?["forward_delay"] as? Int == 200)
+        #expect(try lab.gatewayAnswers())
+    }
+
+    /// SIGHUP (a dropped SSH session) during the wait rolls the try back at once.
+    @Test func tryRollsBackOnSIGHUP() throws {
+        let lab = try Lab("tryh")
+        try lab.write("bridges/br0.yaml", Self.seedBridge)
+        let before = try lab.state
+        let process = try lab.start(["--try", "--timeout", "60"])
+        let trialFile = lab.stateDirectory + "/run/apply-try.json"
+        #expect(try waitUntil(timeout: 30, interval: 0.05) { FileManager.default.fileExists(atPath: trialFile) })
+        kill(process.processIdentifier, SIGHUP)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 129)
+        #expect(try lab.state == before)
+        #expect(try waitUntil(timeout: 5, interval: 0.05) { lab.watchdogs.isEmpty })
+    }
+
+    /// A try whose qnet was killed can still be confirmed: the journal is committed on its
+    /// behalf and the watchdog does not roll it back.
+    @Test func killedTryCanStillBeConfirmed() throws {
+        let lab = try Lab("trykc")
+        try lab.write("bridges/br0.yaml", Self.seedBridge)
+        let process = try lab.start(["--try", "--timeout", "4"])
+        let trialFile = lab.stateDirectory + "/run/apply-try.json"
+        #expect(try waitUntil(timeout: 30, interval: 0.05) { FileManager.default.fileExists(atPath: trialFile) && !lab.watchdogs.isEmpty })
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let confirm = try lab.qnet(["apply", "--confirm"])
+        #expect(confirm.status == 0, "\(confirm.stderr)")
+        #expect(lab.journals.isEmpty)
+        // Neither a journal nor a watchdog is left that could roll it back.
+        #expect(try waitUntil(timeout: 10, interval: 0.1) { lab.watchdogs.isEmpty })
+        #expect(try lab.master("eth0") == "br0")
+        #expect(try lab.qnet(["apply"]).stdout.contains("nothing to do"))
+    }
+
+    /// A declared NAT network marked autostart is defined and started; a second apply
+    /// leaves it alone.
+    @Test func autostartNetwork() throws {
+        let lab = try Lab("anet")
+        try lab.write("networks/lab.yaml", "mode: nat\nbridge: qn-lab\nsubnet: 10.0.213.0/24\nautostart: true\n")
+        let apply = try lab.qnet(["apply"])
+        #expect(apply.status == 0, "\(apply.stdout) \(apply.stderr)")
+        #expect(apply.stdout.contains("+ define network lab") && apply.stdout.contains("> start network lab"), "\(apply.stdout)")
+        #expect(try lab.addresses("qn-lab") == ["10.0.213.1/24"])
+        let list = try lab.qnet(["net", "list", "--json"])
+        #expect(list.stdout.contains("\"active\" : true"), "\(list.stdout)")
+        #expect(try lab.qnet(["apply"]).stdout.contains("nothing to do"))
+        _ = try lab.qnet(["net", "stop", "lab"])
+    }
+
     @Test func dhcpUplinkIsRefusedWithReasonAndFix() throws {
         let lab = try Lab("dhcp", dhcpLifetime: 300)
         let before = try lab.state

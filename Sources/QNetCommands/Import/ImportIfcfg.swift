@@ -9,13 +9,10 @@ struct ImportIfcfg: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The directory holding the ifcfg-* files.")
     var directory: String
-    @Flag(help: "Write the files under CONFIG_DIR instead of printing them.")
-    var write = false
-    @Option(name: .customLong("config-dir"), help: ArgumentHelp("Where --write puts them (default /etc/qnet).", valueName: "dir"))
-    var configDirectory: String?
+    @OptionGroup var output: ImportOutputOptions
 
     func run() throws {
         let result = IfcfgImporter.translate(try IfcfgImporter.load(directory: directory))
-        try ImportOutput.emit(result, write: write, global: global, configDirectory: configDirectory)
+        try ImportOutput.emit(result, output, global: global)
     }
 }

@@ -10,13 +10,10 @@ struct ImportNetplan: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The netplan file.")
     var file: String
-    @Flag(help: "Write the files under CONFIG_DIR instead of printing them.")
-    var write = false
-    @Option(name: .customLong("config-dir"), help: ArgumentHelp("Where --write puts them (default /etc/qnet).", valueName: "dir"))
-    var configDirectory: String?
+    @OptionGroup var output: ImportOutputOptions
 
     func run() throws {
         let result = try NetplanImporter.translate(text: try FileSystem.readText(file), file: file)
-        try ImportOutput.emit(result, write: write, global: global, configDirectory: configDirectory)
+        try ImportOutput.emit(result, output, global: global)
     }
 }

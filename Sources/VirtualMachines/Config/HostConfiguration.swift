@@ -41,12 +41,12 @@ public struct HostConfiguration: Equatable, Sendable {
             try named(try DefinitionYAML.load(TapConfig.self, path: path), stem, path, \.name)
         }
         configuration.networks = try files(directory, "networks").map { path, stem in
-            let (root, autostart) = try withoutAutostart(path)
+            let (root, autostart) = try withoutAutostart(path, defaultName: stem)
             let definition = try DefinitionYAML.decode(NetworkDefinition.self, from: root, file: path)
             return NetworkConfig(definition: try named(definition, stem, path, \.name), autostart: autostart)
         }
         configuration.vms = try files(directory, "vms").map { path, stem in
-            let (root, autostart) = try withoutAutostart(path)
+            let (root, autostart) = try withoutAutostart(path, defaultName: stem)
             var definition = try DefinitionYAML.decode(VMDefinition.self, from: root, file: path)
             definition = try named(definition, stem, path, \.name)
             do { try definition.validate() } catch let error as VMError {
@@ -87,8 +87,9 @@ public struct HostConfiguration: Equatable, Sendable {
         return value
     }
 
-    /// The file's tree without its `autostart` key, and that key's value (false when absent).
-    private static func withoutAutostart(_ path: String) throws -> (Node, Bool) {
+    /// The file's tree without its `autostart` key (and with `name: STEM` when it has no
+    /// name), and that key's value (false when absent).
+    private static func withoutAutostart(_ path: String, defaultName: String) throws -> (Node, Bool) {
         let text: String
         do { text = try FileSystem.readText(path) } catch let error as SystemError {
             throw DefinitionFileError(file: path, problem: .unreadable(error.errno))
@@ -105,6 +106,7 @@ public struct HostConfiguration: Equatable, Sendable {
             }
             autostart = flag
         }
+        if !kept.contains(where: { $0.0.string == "name" }) { kept.append((Node("name"), Node(defaultName))) }
         return (.mapping(Node.Mapping(kept, mapping.tag, mapping.style, mapping.mark)), autostart)
     }
 }
