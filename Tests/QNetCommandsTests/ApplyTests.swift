@@ -326,6 +326,18 @@ struct ApplyTests {
         _ = try lab.qnet(["net", "stop", "lab"])
     }
 
+    /// A VM marked autostart that is not running is planned to start (the start itself is
+    /// `vm run`'s, tested with real guests in CLIVMTests); one without autostart is not.
+    @Test func autostartVMIsPlanned() throws {
+        let lab = try Lab("avm")
+        try lab.write("vms/web.yaml", "memory: 64\nnics: []\nautostart: true\n")
+        try lab.write("vms/idle.yaml", "memory: 64\nautostart: false\n")
+        let plan = try lab.qnet(["apply", "--dry-run"])
+        #expect(plan.status == 0, "\(plan.stderr)")
+        #expect(plan.stdout.contains("> start VM web"), "\(plan.stdout)")
+        #expect(!plan.stdout.contains("idle"))
+    }
+
     @Test func dhcpUplinkIsRefusedWithReasonAndFix() throws {
         let lab = try Lab("dhcp", dhcpLifetime: 300)
         let before = try lab.state
