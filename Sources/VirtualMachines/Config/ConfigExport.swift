@@ -50,9 +50,9 @@ public struct ConfigExporter {
     /// uplink (recorded by qnet, else its one non-TAP port), addresses and routes.
     public func bridge(_ link: Link, links: [Link]) throws -> BridgeConfig {
         let settings = link.bridge
-        var config = BridgeConfig(name: link.name, stp: settings?.stpEnabled, forwardDelay: settings?.forwardDelay,
+        var config = BridgeConfig(name: link.name, options: BridgeOptions(stp: settings?.stpEnabled, forwardDelay: settings?.forwardDelay,
                                   helloTime: settings?.helloTime, maxAge: settings?.maxAge, ageingTime: settings?.ageingTime,
-                                  priority: settings?.priority, mtu: link.mtu)
+                                  priority: settings?.priority), mtu: link.mtu)
         // Only when on: a kernel without CONFIG_BRIDGE_VLAN_FILTERING refuses the attribute even as 0.
         if settings?.vlanFiltering == true { config.vlanFiltering = true }
         let ports = host.ports(of: link, in: links)

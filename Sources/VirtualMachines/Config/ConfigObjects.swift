@@ -63,30 +63,18 @@ public struct RouteConfig: Codable, Equatable, Sendable {
 /// A bridge as declared in CONFIG_DIR/bridges/NAME.yaml.
 public struct BridgeConfig: Codable, Equatable, Sendable {
     public var name: String
-    public var stp: Bool?
-    public var forwardDelay: Double?
-    public var helloTime: Double?
-    public var maxAge: Double?
-    public var ageingTime: Double?
-    public var priority: UInt16?
-    public var vlanFiltering: Bool?
+    /// STP and its timers, priority, VLAN filtering (nil: not declared).
+    public var options: BridgeOptions
     public var mtu: UInt32?
     public var mac: MACAddress?
     public var uplink: String?
     public var addressing: BridgeAddressing
     public var routes: [RouteConfig]
 
-    public init(name: String, stp: Bool? = nil, forwardDelay: Double? = nil, helloTime: Double? = nil, maxAge: Double? = nil,
-                ageingTime: Double? = nil, priority: UInt16? = nil, vlanFiltering: Bool? = nil, mtu: UInt32? = nil,
+    public init(name: String, options: BridgeOptions = BridgeOptions(), mtu: UInt32? = nil,
                 mac: MACAddress? = nil, uplink: String? = nil, addressing: BridgeAddressing? = nil, routes: [RouteConfig] = []) {
         self.name = name
-        self.stp = stp
-        self.forwardDelay = forwardDelay
-        self.helloTime = helloTime
-        self.maxAge = maxAge
-        self.ageingTime = ageingTime
-        self.priority = priority
-        self.vlanFiltering = vlanFiltering
+        self.options = options
         self.mtu = mtu
         self.mac = mac
         self.uplink = uplink
@@ -94,10 +82,14 @@ public struct BridgeConfig: Codable, Equatable, Sendable {
         self.routes = routes
     }
 
-    public var options: BridgeOptions {
-        BridgeOptions(stp: stp, forwardDelay: forwardDelay, helloTime: helloTime, maxAge: maxAge, ageingTime: ageingTime,
-                      priority: priority, vlanFiltering: vlanFiltering)
-    }
+    // The options' fields by the names of the file's keys.
+    public var stp: Bool? { get { options.stp } set { options.stp = newValue } }
+    public var forwardDelay: Double? { get { options.forwardDelay } set { options.forwardDelay = newValue } }
+    public var helloTime: Double? { get { options.helloTime } set { options.helloTime = newValue } }
+    public var maxAge: Double? { get { options.maxAge } set { options.maxAge = newValue } }
+    public var ageingTime: Double? { get { options.ageingTime } set { options.ageingTime = newValue } }
+    public var priority: UInt16? { get { options.priority } set { options.priority = newValue } }
+    public var vlanFiltering: Bool? { get { options.vlanFiltering } set { options.vlanFiltering = newValue } }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, stp
@@ -111,13 +103,13 @@ public struct BridgeConfig: Codable, Equatable, Sendable {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         name = try container.decodeIfPresent(String.self, forKey: .name) ?? ""
-        stp = try container.decodeIfPresent(Bool.self, forKey: .stp)
-        forwardDelay = try container.decodeIfPresent(Double.self, forKey: .forwardDelay)
-        helloTime = try container.decodeIfPresent(Double.self, forKey: .helloTime)
-        maxAge = try container.decodeIfPresent(Double.self, forKey: .maxAge)
-        ageingTime = try container.decodeIfPresent(Double.self, forKey: .ageingTime)
-        priority = try container.decodeIfPresent(UInt16.self, forKey: .priority)
-        vlanFiltering = try container.decodeIfPresent(Bool.self, forKey: .vlanFiltering)
+        options = BridgeOptions(stp: try container.decodeIfPresent(Bool.self, forKey: .stp),
+                                forwardDelay: try container.decodeIfPresent(Double.self, forKey: .forwardDelay),
+                                helloTime: try container.decodeIfPresent(Double.self, forKey: .helloTime),
+                                maxAge: try container.decodeIfPresent(Double.self, forKey: .maxAge),
+                                ageingTime: try container.decodeIfPresent(Double.self, forKey: .ageingTime),
+                                priority: try container.decodeIfPresent(UInt16.self, forKey: .priority),
+                                vlanFiltering: try container.decodeIfPresent(Bool.self, forKey: .vlanFiltering))
         mtu = try container.decodeIfPresent(UInt32.self, forKey: .mtu)
         mac = try container.decodeChoice(.mac, what: "MAC address", allowed: "use six hex bytes, e.g. 52:54:00:12:34:56") { text in
             MACAddress(text).flatMap { $0.isValidUnicast ? $0 : nil }
