@@ -89,6 +89,16 @@ struct CLITopologyTests {
         let unknown = try qnet(["show", "--graph", "nosuch", "--netns", fixture.ns.name, "--state-dir", fixture.state])
         #expect(unknown.status == 2 && unknown.stderr.contains("nosuch"), "\(unknown.stderr)")
 
+        // Without Graphviz: the DOT text on standard output, one hint line on stderr, no file.
+        let missing = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-nodot-\(getpid()).svg").path
+        let withoutDot = try qnet(["show", "--graph", "-o", missing, "--netns", fixture.ns.name, "--state-dir", fixture.state],
+                                  environment: ["PATH": "/nonexistent"])
+        #expect(withoutDot.status == 0, "\(withoutDot.stderr)")
+        #expect(withoutDot.stdout.replacingOccurrences(of: fixture.ns.name, with: "NS") == dot)
+        let hint = withoutDot.stderr.split(separator: "\n")
+        #expect(hint.count == 1 && hint.first?.contains("graphviz") == true, "\(withoutDot.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: missing))
+
         guard (try? locate("dot")) != nil || Privileged.required else { return }
         let svg = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-graph-\(getpid()).svg").path
         defer { try? FileManager.default.removeItem(atPath: svg) }
