@@ -41,6 +41,8 @@ public struct MessageType: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let newRoute = MessageType(rawValue: u16(RTM_NEWROUTE))
     public static let delRoute = MessageType(rawValue: u16(RTM_DELROUTE))
     public static let getRoute = MessageType(rawValue: u16(RTM_GETROUTE))
+    public static let newNeighbour = MessageType(rawValue: u16(RTM_NEWNEIGH))
+    public static let getNeighbour = MessageType(rawValue: u16(RTM_GETNEIGH))
 
     public var description: String {
         switch self {
@@ -58,6 +60,8 @@ public struct MessageType: RawRepresentable, Hashable, Sendable, CustomStringCon
         case .newRoute: "RTM_NEWROUTE"
         case .delRoute: "RTM_DELROUTE"
         case .getRoute: "RTM_GETROUTE"
+        case .newNeighbour: "RTM_NEWNEIGH"
+        case .getNeighbour: "RTM_GETNEIGH"
         default: "type \(rawValue)"
         }
     }

@@ -9,7 +9,7 @@ import VirtualMachines
 public enum TopologyBuilder {
     public static func namespace(
         name: String, links: [Link], addresses: [InterfaceAddress], defaultRouteIndex: InterfaceIndex? = nil,
-        networks: [NetworkDefinition] = [], isActive: (String) -> Bool = { _ in true }
+        vxlanPeers: [InterfaceIndex: [IPAddress]] = [:], networks: [NetworkDefinition] = [], isActive: (String) -> Bool = { _ in true }
     ) -> NamespaceTopology {
         let byIndex = Dictionary(links.map { ($0.index, $0) }, uniquingKeysWith: { first, _ in first })
         var addressesByIndex: [InterfaceIndex: [String]] = [:]
@@ -32,7 +32,8 @@ public enum TopologyBuilder {
             }
             if let vxlan = link.vxlan {
                 node.vxlan = VXLANNode(vni: vxlan.vni, remote: vxlan.remote?.description, local: vxlan.local?.description,
-                                       underlay: vxlan.underlayIndex.flatMap { byIndex[$0]?.name }, port: vxlan.port)
+                                       underlay: vxlan.underlayIndex.flatMap { byIndex[$0]?.name }, port: vxlan.port,
+                                       fdbPeers: (vxlanPeers[link.index] ?? []).map(\.description))
             }
             return node
         }

@@ -152,7 +152,7 @@ public struct VXLANNode: Equatable, Sendable {
         self.fdbPeers = fdbPeers
     }
 
-    /// Every remote VTEP: the configured remote first, then FDB peers.
+    /// Every remote VTEP: the configured remote first, then the FDB's (`bridge fdb append 00:00:00:00:00:00 dev vx42 dst IP`).
     public var peers: [String] {
         var result: [String] = []
         for peer in [remote].compactMap({ $0 }) + fdbPeers where !result.contains(peer) { result.append(peer) }

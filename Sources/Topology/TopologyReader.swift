@@ -1,6 +1,7 @@
 import HostNetwork
 import Netlink
 import QNetSystem
+import QNetTypes
 import VirtualMachines
 
 /// Reads the picture's model from the kernel: `ip -d link show`, `ip addr show`, the default
@@ -13,8 +14,10 @@ public enum TopologyReader {
         let links = try host.links()
         let addresses = try host.addresses()
         let defaultRoute = try host.routes().first { $0.isDefault }?.outputIndex
+        var vxlanPeers: [InterfaceIndex: [IPAddress]] = [:]
+        for link in links where link.kind == .vxlan { vxlanPeers[link.index] = try host.vxlanPeers(device: link.index) }
         let topology = TopologyBuilder.namespace(name: name, links: links, addresses: addresses, defaultRouteIndex: defaultRoute,
-                                                 networks: networks, isActive: isActive)
+                                                 vxlanPeers: vxlanPeers, networks: networks, isActive: isActive)
         return (topology, links)
     }
 

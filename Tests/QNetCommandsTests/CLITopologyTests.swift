@@ -6,7 +6,7 @@ import Testing
 /// a golden file, the SVG through Graphviz. The topology, checked by `bridge -j link` first:
 ///   br0    bridge (STP off) that took over uplink veth eth0 (10.9.0.2/24, default route);
 ///          eth0's peer lan0 stays outside; ports tap0 and tap1 (TAPs of VM "web", NICs 0 and 1,
-///          by their alias) and vx42 (VXLAN 42 to 192.0.2.7 over lan0)
+///          by their alias) and vx42 (VXLAN 42 to 192.0.2.7 over lan0, FDB peer 192.0.2.8)
 ///   stp0   bridge with STP on and forward_delay 30 s, port sp0 still listening
 ///   lab    qnet NAT network 10.77.0.0/24 on its bridge qn-lab (started: dnsmasq, nftables)
 @Suite(.serialized, Privileged.enabled)
@@ -31,6 +31,9 @@ struct CLITopologyTests {
             }
             try ns.ip("link", "add", "vx42", "type", "vxlan", "id", "42", "remote", "192.0.2.7", "dstport", "4789", "dev", "lan0")
             try ns.ip("link", "set", "vx42", "master", "br0", "up")
+            // A second VTEP from the FDB (head-end replication), as an EVPN or a hand-made mesh adds it.
+            let append = try ns.exec("bridge", ["fdb", "append", "00:00:00:00:00:00", "dev", "vx42", "dst", "192.0.2.8"])
+            guard append.status == 0 else { throw TestSupportError("bridge fdb append failed: \(append.stderr)") }
             try qnetOK(["bridge", "create", "stp0", "--stp", "on", "--forward-delay", "30"])
             try ns.ip("link", "add", "sp0", "type", "veth", "peer", "name", "sp1")
             try ns.ip("link", "set", "sp0", "master", "stp0", "up")
@@ -72,7 +75,7 @@ struct CLITopologyTests {
     }
 
     /// Every name the picture must show.
-    static let names = ["br0", "eth0", "lan0", "tap0", "tap1", "vx42", "192.0.2.7", "stp0", "sp0", "sp1", "qn-lab", "lab",
+    static let names = ["br0", "eth0", "lan0", "tap0", "tap1", "vx42", "192.0.2.7", "192.0.2.8", "stp0", "sp0", "sp1", "qn-lab", "lab",
                         "VM web", "10.77.0.0/24", "10.9.0.2/24"]
 
     @Test func goldenDOTAndSVG() throws {

@@ -46,6 +46,7 @@ static const unsigned int QNET_IFINFOMSG_LEN = sizeof(struct ifinfomsg);
 static const unsigned int QNET_IFADDRMSG_LEN = sizeof(struct ifaddrmsg);
 static const unsigned int QNET_RTMSG_LEN = sizeof(struct rtmsg);
 static const unsigned int QNET_RTNEXTHOP_LEN = sizeof(struct rtnexthop);
+static const unsigned int QNET_NDMSG_LEN = sizeof(struct ndmsg);
 static const unsigned int QNET_NLMSGERR_LEN = sizeof(struct nlmsgerr);
 
 #endif
