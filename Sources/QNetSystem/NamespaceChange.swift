@@ -28,14 +28,25 @@ public final class NamespaceChange {
     /// This command's transactions, whose interruptions `finish` reports.
     private var transactions: [HostTransaction] = []
 
-    private init(lock: HostLock, namespace: NetworkNamespaceIdentity, signals: DeferredSignals, command: String,
-                 journal: Journal, registry: @escaping () -> RecoveryRegistry) {
+    /// Whether the deferral began here (and ends with this change) or is the caller's.
+    private let ownsSignals: Bool
+
+    private init(lock: HostLock, namespace: NetworkNamespaceIdentity, signals: DeferredSignals, ownsSignals: Bool,
+                 command: String, journal: Journal, registry: @escaping () -> RecoveryRegistry) {
         self.lock = lock
         self.namespace = namespace
         self.signals = signals
+        self.ownsSignals = ownsSignals
         self.command = command
         self.journal = journal
         self.makeRegistry = registry
+    }
+
+    deinit {
+        // A signal after the last safe point of a command that failed anyway: taken, so the
+        // restored mask does not end the process before it reports its error (the change
+        // was undone or finished already). A caller's deferral keeps its signals.
+        if ownsSignals { _ = signals.takeAll() }
     }
 
     /// Steps 1-3 above, for the namespace `namespace` (named `name`, nil for this process's
@@ -54,8 +65,8 @@ public final class NamespaceChange {
         // This process is single-threaded, so the mask covers it all.
         let deferred = try signals ?? DeferredSignals()
         signal(SIGPIPE, SIG_IGN)
-        let change = NamespaceChange(lock: lock, namespace: namespace, signals: deferred, command: command, journal: journal,
-                                     registry: registry)
+        let change = NamespaceChange(lock: lock, namespace: namespace, signals: deferred, ownsSignals: signals == nil,
+                                     command: command, journal: journal, registry: registry)
         if recovering { try change.recoverAbandoned() }
         return change
     }

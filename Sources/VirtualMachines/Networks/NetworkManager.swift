@@ -368,10 +368,8 @@ public final class NetworkManager {
                                                timeout: Self.lockWait) { writeStandardError("qnet: waiting: \($0)\n") }
         defer { networkLock.release() }
         let change = try beginNamespaceChange(command: command)
-        defer {
-            change.release()
-            change.signals.restore()
-        }
+        // The signal mask is restored when `change` goes (after taking what is pending).
+        defer { change.release() }
         let result = try body(change.transaction)
         do { try change.finish() } catch let signal as Interrupted { interruption = signal }
         return result
