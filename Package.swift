@@ -102,7 +102,7 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             exclude: ["Golden"]),
-        .testTarget(name: "TopologyTests", dependencies: ["Topology", "HostNetwork", "NetlinkWire", "QNetTypes"]),
+        .testTarget(name: "TopologyTests", dependencies: ["Topology", "HostNetwork", "NetlinkWire", "QNetTypes", "VirtualMachines"]),
         .testTarget(
             name: "QNetCommandsTests",
             dependencies: [
