@@ -68,6 +68,14 @@ public struct QEMUCommandLine: Equatable, Sendable {
     public var noReboot: Bool
     /// Passed through verbatim at the end (`qnet vm run NAME -- ARGS`).
     public var extraArguments: [String]
+    /// `-add-fd fd=N,set=S`: descriptors QEMU inherited, grouped into sets that file names
+    /// `/dev/fdset/S` reach (disks, CD image, the console log), so QEMU needs no access to
+    /// the files' paths. Rendered before anything that names a set.
+    public var descriptorSets: [DescriptorSet] = []
+    /// `-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny`:
+    /// QEMU's seccomp filter, which also forbids it to exec anything, change its ids or
+    /// scheduling (libvirt's `seccomp_sandbox`).
+    public var sandbox = false
 
     public init(
         name: String? = nil, machineType: String = "q35", firmwareOnSerial: Bool = false, accelerator: Accelerator? = nil, cpuModel: String? = nil,
@@ -344,4 +352,21 @@ public struct DebugExitDevice: Equatable, Sendable {
         self.ioBase = ioBase
         self.ioSize = ioSize
     }
+}
+
+/// One `/dev/fdset/SET`: the descriptors (QEMU's numbers) it holds. QEMU picks the one
+/// whose access mode (O_RDONLY, O_WRONLY, O_RDWR) matches how it opens the file, so a
+/// disk QEMU may open read-only first (format probing, `read-only=on`) needs both a
+/// read-write and a read-only descriptor. Equivalent to `-add-fd fd=N,set=SET`.
+public struct DescriptorSet: Equatable, Sendable {
+    public var set: Int
+    public var descriptors: [Int32]
+
+    public init(set: Int, descriptors: [Int32]) {
+        self.set = set
+        self.descriptors = descriptors
+    }
+
+    /// The file name QEMU opens: `/dev/fdset/SET`.
+    public var path: String { "/dev/fdset/\(set)" }
 }

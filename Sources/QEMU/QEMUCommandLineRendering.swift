@@ -36,6 +36,7 @@ extension QEMUCommandLine {
             }
             argv += ["-smp", String(cpus)]
         }
+        if sandbox { argv += ["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"] }
         if noDefaults { argv.append("-nodefaults") }
         if noUserConfig { argv.append("-no-user-config") }
 
@@ -46,6 +47,19 @@ extension QEMUCommandLine {
         if let vnc { argv += ["-vnc", try Self.render(vnc)] }
 
         if startPaused { argv.append("-S") }
+        var sets = Set<Int>()
+        for descriptorSet in descriptorSets {
+            guard descriptorSet.set >= 0, sets.insert(descriptorSet.set).inserted, !descriptorSet.descriptors.isEmpty else {
+                throw QEMUError.invalidValue(what: "descriptor set", value: String(descriptorSet.set),
+                                             allowed: "use each set number (0 or more) once, with at least one descriptor")
+            }
+            for descriptor in descriptorSet.descriptors {
+                guard descriptor > 2 else {
+                    throw QEMUError.invalidValue(what: "descriptor", value: String(descriptor), allowed: "use an inherited descriptor above 2")
+                }
+                argv += ["-add-fd", "fd=\(descriptor),set=\(descriptorSet.set)"]
+            }
+        }
         if let pidFile {
             // A plain value (not an option list): commas pass as they are.
             try QEMUOptionSyntax.checkExpressible(pidFile, option: "pid file")

@@ -4,13 +4,18 @@ import QMP
 
 /// Turns a VM definition into QEMU's argument list through the QEMU target's builder.
 enum QEMUArgumentsBuilder {
-    /// `qmpSocketDescriptor` and `consoleLog` are as QEMU sees them (a descriptor number,
-    /// `/proc/self/fd/N`): qnet opens both (QEMUHandover).
+    /// `qmpSocketDescriptor`, `consoleLog` and the definition's files are as QEMU sees them
+    /// (a descriptor number, `/dev/fdset/N`, `/proc/self/fd/N`): qnet opens them all
+    /// (QEMUHandover) and hands them over as `descriptorSets`. `diskFormats` are those of
+    /// the disks' real files, in order; QEMU runs under `-sandbox`.
     static func arguments(for definition: VMDefinition, accel: Acceleration, qmpSocketDescriptor: Int32, consoleLog: String,
+                          descriptorSets: [DescriptorSet] = [], diskFormats: [DiskFormat]? = nil,
                           networkInterfaces: [NetworkInterface]) throws -> [String] {
-        var drives = definition.disks.map { Drive.disk($0, format: detectFormat($0)) }
+        var drives = definition.disks.enumerated().map { index, disk in
+            Drive.disk(disk, format: diskFormats.flatMap { index < $0.count ? $0[index] : nil } ?? detectFormat(disk))
+        }
         if let cdrom = definition.cdrom { drives.append(.cdrom(cdrom)) }
-        let commandLine = QEMUCommandLine(
+        var commandLine = QEMUCommandLine(
             name: definition.name,
             machineType: "q35",
             // A firmware boot (disk, CD, --boot n) shows SeaBIOS and iPXE in the console log;
@@ -29,6 +34,8 @@ enum QEMUArgumentsBuilder {
             bootOrder: definition.boot,
             networkInterfaces: networkInterfaces,
             extraArguments: definition.extraArguments)
+        commandLine.descriptorSets = descriptorSets
+        commandLine.sandbox = true
         do {
             return try commandLine.arguments()
         } catch let error as QEMUError {

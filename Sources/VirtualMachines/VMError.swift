@@ -31,6 +31,8 @@ public enum VMError: UserFacingError, Equatable {
     /// QEMU was still there after SIGKILL and the grace time.
     case didNotExit(pid: Int32)
     case nicNotOnBridge(tap: String, bridge: String)
+    /// Every uid of the VM uid range is taken (running VMs, processes, accounts).
+    case noFreeUID(range: String)
 
     public var isUsageError: Bool {
         switch self {
@@ -63,6 +65,7 @@ public enum VMError: UserFacingError, Equatable {
         case let .qmp(error): "QMP: \(error)"
         case let .didNotExit(pid): "timed out: QEMU (pid \(pid)) did not exit after SIGKILL"
         case let .nicNotOnBridge(tap, bridge): "TAP \(tap) is not attached to \(bridge); the VM was not started"
+        case let .noFreeUID(range): "no free uid for QEMU in the VM uid range \(range) (each running VM takes one); widen it with QNET_UID_RANGE or --uid-range, or pass --user"
         }
     }
 }

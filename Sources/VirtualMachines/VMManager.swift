@@ -41,6 +41,8 @@ public final class VMManager {
     /// The signal that arrived after the last `run` passed its point of no return (QEMU was
     /// continued): the VM runs, and the CLI exits 128 + the signal after saying so.
     public private(set) var interruption: Interrupted?
+    /// The uids VMs' QEMUs get when `--user` names none (nil: `QNET_UID_RANGE`, else the default).
+    public var userRange: VMUserRange?
     /// Decides whether KVM can run guests; `auto` falls back to TCG when it says no.
     public var kvmRunsGuests: (String) -> (usable: Bool, reason: String)
 
@@ -75,7 +77,7 @@ public final class VMManager {
         defer { lock.release() }
         let signals = try DeferredSignals()
         defer { signals.restore() }
-        let plan = try prepare(definition)
+        var plan = try prepare(definition)
         let undo = UndoStack()
         var succeeded = false
         defer {
@@ -88,7 +90,7 @@ public final class VMManager {
         }
 
         try signals.checkpoint()
-        let files = try makeDirectory(for: plan, undo: undo)
+        let files = try makeDirectory(for: &plan, undo: undo)
         let logDescriptor = try createLog(files)
         defer { close(logDescriptor) }
         try signals.checkpoint()
@@ -98,14 +100,16 @@ public final class VMManager {
         try signals.checkpoint()
         let passts = try startPassts(for: plan, files: files, undo: undo, signals: signals)
         var (interfaces, descriptors) = try networkInterfaces(for: plan, taps: taps, passts: passts)
-        // The QMP socket, console log, kernel and initrd go to QEMU as descriptors too, so it
-        // needs no access to the VM's directory or to the kernel's.
-        let handover = try QEMUHandover.open(definition, qmpSocket: files.qmpSocket, consoleLog: files.consoleLog,
-                                             user: plan.user, firstDescriptor: Int32(3 + descriptors.count))
+        // The QMP socket, console log, disks, CD, kernel and initrd go to QEMU as descriptors
+        // too: it needs no access to the VM's directory or to any image's path.
+        let handover = try QEMUHandover.open(definition, directory: files.descriptor, qmpSocket: files.qmpSocket,
+                                             consoleLog: files.consoleLog, user: plan.user,
+                                             firstDescriptor: Int32(3 + descriptors.count))
         descriptors.merge(handover.descriptors) { ours, _ in ours }
         let arguments = try QEMUArgumentsBuilder.arguments(
             for: handover.applied(to: definition), accel: plan.accel, qmpSocketDescriptor: handover.qmpDescriptor,
-            consoleLog: handover.consoleLog, networkInterfaces: interfaces)
+            consoleLog: handover.consoleLog, descriptorSets: handover.descriptorSets,
+            diskFormats: definition.disks.map(QEMUArgumentsBuilder.detectFormat), networkInterfaces: interfaces)
         let pid = try spawnQEMU(plan, arguments: arguments, descriptors: descriptors, output: logDescriptor, foreground: foreground)
         handover.close()
         undo.push("stop QEMU \(pid)") { Glibc.kill(pid, SIGKILL); _ = Subprocess.wait(pid) }
@@ -129,7 +133,7 @@ public final class VMManager {
         // The point of no return: the guest runs. A signal from here on finishes the start.
         state.starter = nil
         try VMStore.save(state)
-        unlink(VMStore.startingFile(for: definition.name))
+        VMStore.removeStarting(definition.name)
         succeeded = true
         if let signal = signals.takeAll() {
             notice("\(signalName(signal)): finished starting VM \(definition.name) first (it was already running)")
@@ -153,10 +157,14 @@ public final class VMManager {
     struct LaunchPlan {
         var definition: VMDefinition
         var qemu: String
-        /// Who owns the VM's files and TAPs.
+        /// Who QEMU runs as and owns the TAPs: `--user`, or a uid of its own from the VM
+        /// uid range (`allocatesUser`, set once allocated), or root's own user when qnet
+        /// does not run as root.
         var user: UserAccount
-        /// Who QEMU and passt run as (nil: stay root, asked for by not naming a user as root).
+        /// Who QEMU and passt run as (nil: stay as qnet's own user).
         var runAs: UserAccount?
+        /// QEMU gets a uid of its own from the range, allocated with the VM's directory.
+        var allocatesUser: Bool
         var accel: Acceleration
         var macs: [MACAddress]
         /// Each TAP NIC's bridge and interface group, by NIC index (user-mode NICs have none).
@@ -169,6 +177,8 @@ public final class VMManager {
     /// The files of one VM in its state directory.
     struct VMFiles {
         var directory: String
+        /// The VM's directory, open (root's, 0700; every file in it is opened through this).
+        var descriptor: DirectoryDescriptor
         var consoleLog: String
         var qemuLog: String
         var qmpSocket: String
@@ -181,8 +191,12 @@ public final class VMManager {
     private func prepare(_ definition: VMDefinition) throws -> LaunchPlan {
         try definition.validate()
         let qemu = try QEMUBinary.systemEmulator()
-        let user = try UserAccount.resolve(requested: definition.user)
-        try checkFiles(definition, user: user)
+        // Without --user, root gives QEMU a uid of its own (allocated with the directory);
+        // another user's qnet runs QEMU as itself.
+        let allocatesUser = definition.user == nil && geteuid() == 0
+        let user = try definition.user.map { try UserAccount.resolve(requested: $0) } ?? UserIdentity.current()
+        if allocatesUser { _ = try userRange ?? VMUserRange.configured() }
+        try checkFiles(definition)
 
         // One VM per name: a live one is refused, a dead one's leftovers are cleaned.
         let running = try liveStates(holdingLockOf: definition.name)
@@ -200,7 +214,7 @@ public final class VMManager {
         try PortAvailability.checkDuplicates(userNICs.flatMap(\.forwards))
         for nic in userNICs { try PortAvailability.check(nic.forwards, backend: nic.backend, user: user) }
         return LaunchPlan(definition: definition, qemu: qemu, user: user,
-                          runAs: user.isRoot && definition.user == nil ? nil : user,
+                          runAs: definition.user == nil ? nil : user, allocatesUser: allocatesUser,
                           accel: resolveAccel(definition.accel, qemu: qemu), macs: macs, bridges: bridges)
     }
 
@@ -229,28 +243,44 @@ public final class VMManager {
         return result
     }
 
-    /// The VM's state directory, owned by its user (passt creates its socket there; QEMU
-    /// gets everything it uses as descriptors), marked as being started until state.json exists.
-    private func makeDirectory(for plan: LaunchPlan, undo: UndoStack) throws -> VMFiles {
+    /// The VM's state directory: root's, 0700 (QEMU gets everything it uses as
+    /// descriptors), marked as being started until state.json exists. QEMU's own uid is
+    /// allocated here, under the uid range's lock, and recorded in the `starting` record
+    /// before the lock is released, so concurrent starts never share one. passt NICs get
+    /// `passt/`, owned by QEMU's uid: the one place there its user may write.
+    private func makeDirectory(for plan: inout LaunchPlan, undo: UndoStack) throws -> VMFiles {
         let name = plan.definition.name
-        let directory = VMStore.directory(for: name)
-        try FileSystem.makeDirectories(QNetPaths.vms)
-        guard mkdir(directory, 0o750) == 0 else { throw SystemError.lastError("mkdir", path: directory) }
-        undo.push("remove \(directory)") { VMStore.remove(name) }
+        let path = VMStore.directory(for: name)
+        let directory = try VMStore.create(name)
+        undo.push("remove \(path)") { VMStore.remove(name) }
         // Who is starting the VM and with which QEMU: what the next command needs to find a
         // QEMU spawned before state.json named it, should this process be killed.
         let starter = ProcessIdentity.current() ?? ProcessIdentity(pid: getpid(), startTime: 0, executable: nil)
-        try VMStore.saveStarting(StartingRecord(starter: starter, qemu: plan.qemu), for: name)
-        _ = chown(directory, plan.user.uid, plan.user.gid)
-        return VMFiles(directory: directory, consoleLog: plan.definition.console ?? "\(directory)/console.log",
-                       qemuLog: "\(directory)/qemu.log", qmpSocket: "\(directory)/qmp.sock", starter: starter)
+        if plan.allocatesUser {
+            let range = try userRange ?? VMUserRange.configured()
+            let lock = try HostLock.acquire(VMUserRange.lockScope, in: VMStore.lockDirectory, command: "qnet vm run \(name)",
+                                            timeout: .seconds(10))
+            defer { lock.release() }
+            let account = try range.allocate(for: name, taken: VMStore.allocatedUIDs(except: name))
+            plan.user = account
+            plan.runAs = account
+            try VMStore.saveStarting(StartingRecord(starter: starter, qemu: plan.qemu, uid: account.uid), for: name)
+        } else {
+            try VMStore.saveStarting(StartingRecord(starter: starter, qemu: plan.qemu, uid: plan.runAs?.uid), for: name)
+        }
+        if plan.definition.nics.contains(where: { $0.user?.backend == .passt }) {
+            try directory.makeDirectory(VMStore.passtName, mode: 0o700)
+            guard fchownat(directory.fd, VMStore.passtName, plan.user.uid, plan.user.gid, AT_SYMLINK_NOFOLLOW) == 0 else {
+                throw SystemError.lastError("chown", path: "\(path)/\(VMStore.passtName)")
+            }
+        }
+        return VMFiles(directory: path, descriptor: directory, consoleLog: plan.definition.console ?? "\(path)/console.log",
+                       qemuLog: "\(path)/qemu.log", qmpSocket: "\(path)/qmp.sock", starter: starter)
     }
 
     /// Creates QEMU's own log, returned open for its stdout and stderr.
     private func createLog(_ files: VMFiles) throws -> Int32 {
-        let logDescriptor = open(files.qemuLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
-        guard logDescriptor >= 0 else { throw SystemError.lastError("open", path: files.qemuLog) }
-        return logDescriptor
+        try files.descriptor.openFile("qemu.log", flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
     }
 
     /// `createTAPs` under the namespace's lock (`NamespaceChange`: what interrupted commands
@@ -288,12 +318,13 @@ public final class VMManager {
         var passts: [Int: PasstProcess] = [:]
         for (index, nic) in plan.definition.nics.enumerated() {
             guard let userNIC = nic.user, userNIC.backend == .passt else { continue }
-            let passt = try PasstProcess.start(PasstOptions(socketPath: "\(files.directory)/passt-\(index).sock",
+            // The socket and pid file in passt/ (passt's user's), its log in the root-only directory.
+            let passt = try PasstProcess.start(PasstOptions(socketPath: "\(files.directory)/\(VMStore.passtName)/passt-\(index).sock",
                                                             logFile: "\(files.directory)/passt-\(index).log",
                                                             forwards: userNIC.forwards), user: plan.runAs)
             undo.push("stop passt \(passt.pid)") { passt.stop() }
             passts[index] = passt
-            try VMStore.saveStarting(StartingRecord(starter: files.starter, qemu: plan.qemu,
+            try VMStore.saveStarting(StartingRecord(starter: files.starter, qemu: plan.qemu, uid: plan.runAs?.uid,
                                                     passt: plan.definition.nics.indices.compactMap { passts[$0] }),
                                      for: plan.definition.name)
             try signals.checkpoint()
@@ -379,7 +410,7 @@ public final class VMManager {
         let definition = plan.definition
         return VMState(
             name: definition.name, pid: qemu.pid, startTime: qemu.startTime, executable: qemu.executable, qemu: plan.qemu, arguments: arguments, qmpSocket: files.qmpSocket,
-            consoleLog: files.consoleLog, qemuLog: files.qemuLog, accel: plan.accel, user: plan.user.name, netns: netns,
+            consoleLog: files.consoleLog, qemuLog: files.qemuLog, accel: plan.accel, user: plan.user.name, uid: plan.runAs?.uid ?? geteuid(), netns: netns,
             startedAt: monotonicSeconds(),
             nics: definition.nics.indices.map { index in
                 let nic = definition.nics[index]
@@ -395,17 +426,12 @@ public final class VMManager {
             definition: definition)
     }
 
-    private func checkFiles(_ definition: VMDefinition, user: UserAccount) throws {
-        func check(_ what: String, _ path: String?, write: Bool = false) throws {
-            guard let path else { return }
-            guard fileExists(path) else { throw VMError.missingFile(what: what, path: path) }
-            guard user.canAccess(path, write: write) else { throw VMError.unreadableFile(what: what, path: path, user: user.name) }
-        }
-        for disk in definition.disks { try check("disk", disk, write: true) }
-        try check("ISO", definition.cdrom)
-        // The kernel and initrd need only their own mode to allow the user: QEMU gets them
-        // as descriptors (QEMUHandover), so the directories above them do not matter.
-        for (what, path) in [("kernel", definition.kernel), ("initrd", definition.initrd)] {
+    /// Every image exists (qnet opens them itself and hands them over, so QEMU's uid needs
+    /// no access to them: `QEMUHandover`).
+    private func checkFiles(_ definition: VMDefinition) throws {
+        let images: [(String, String?)] = definition.disks.map { ("disk", $0) }
+            + [("ISO", definition.cdrom), ("kernel", definition.kernel), ("initrd", definition.initrd)]
+        for (what, path) in images {
             guard let path else { continue }
             guard fileExists(path) else { throw VMError.missingFile(what: what, path: path) }
         }
@@ -483,7 +509,7 @@ public final class VMManager {
             var adopted = state
             adopted.starter = nil
             if status(of: state).runState == "running", (try? VMStore.save(adopted)) != nil {
-                unlink(VMStore.startingFile(for: name))
+                VMStore.removeStarting(name)
                 notice("recovered: adopted VM \(name) (QEMU pid \(state.pid)), started by an interrupted `vm run` (pid \(starter.pid))")
                 return adopted
             }
@@ -528,16 +554,15 @@ public final class VMManager {
         free(resolved)
         return FileSystem.list("/proc").compactMap { entry -> ProcessIdentity? in
             guard let pid = Int32(entry), let identity = ProcessIdentity.of(pid), identity.executable == executable,
-                  let bytes = try? FileSystem.readBytes("/proc/\(pid)/environ") else { return nil }
-            let marker = Array("\(vmDirectoryVariable)=\(directory)".utf8)
-            return bytes.split(separator: 0).contains { Array($0) == marker } ? identity : nil
+                  environment(of: pid, names: directory) else { return nil }
+            return identity
         }
     }
 
     /// Running processes whose command line names a passt socket (`--socket PATH`) inside
     /// `directory`: a VM's passt started by a `vm run` killed before it recorded it.
     static func unrecordedPassts(directory: String) -> [ProcessIdentity] {
-        let prefix = Array("\(directory)/passt-".utf8)
+        let prefix = Array("\(directory)/\(VMStore.passtName)/passt-".utf8)
         return FileSystem.list("/proc").compactMap { entry -> ProcessIdentity? in
             guard let pid = Int32(entry), let bytes = try? FileSystem.readBytes("/proc/\(pid)/cmdline") else { return nil }
             let arguments = bytes.split(separator: 0, omittingEmptySubsequences: false).map(Array.init)
@@ -547,14 +572,35 @@ public final class VMManager {
         }
     }
 
+    /// Whether process `pid` was started with `QNET_VM_DIRECTORY=directory` (/proc/PID/environ).
+    static func environment(of pid: Int32, names directory: String) -> Bool {
+        guard let bytes = try? FileSystem.readBytes("/proc/\(pid)/environ") else { return false }
+        let marker = Array("\(vmDirectoryVariable)=\(directory)".utf8)
+        return bytes.split(separator: 0).contains { Array($0) == marker }
+    }
+
     /// Stops the VM's passt daemons; only those whose socket and pid file are inside the
-    /// VM's own directory (a state file is not trusted to name other paths to unlink).
+    /// VM's own directory (a state file is not trusted to name other paths to unlink), and
+    /// whose process, if it still runs, is a passt serving that very socket (its command
+    /// line says `--socket PATH`), so a pid and start time copied into a state file from
+    /// another process are never signalled.
     private func stopPassts(of state: VMState, grace: Double = 1) {
         let inside = VMStore.directory(for: state.name) + "/"
         for passt in state.passt where passt.startTime != 0 && !passt.socketPath.contains("/../") && !passt.pidFile.contains("/../")
             && passt.socketPath.hasPrefix(inside) && passt.pidFile.hasPrefix(inside) {
+            guard !passt.isAlive || Self.commandLine(of: passt.pid, hasOption: "--socket", value: passt.socketPath) else {
+                notice("warning: VM \(state.name)'s state names passt pid \(passt.pid), which is not its passt; not signalled")
+                continue
+            }
             passt.stop(grace: grace)
         }
+    }
+
+    /// Whether /proc/PID/cmdline holds `option` followed by `value`.
+    static func commandLine(of pid: Int32, hasOption option: String, value: String) -> Bool {
+        guard let bytes = try? FileSystem.readBytes("/proc/\(pid)/cmdline") else { return false }
+        let arguments = bytes.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        return zip(arguments, arguments.dropFirst()).contains { $0 == option && $1 == value }
     }
 
     /// Takes the VM's name lock for a start, waiting up to 2 s; a start already under way

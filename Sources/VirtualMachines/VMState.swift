@@ -45,6 +45,9 @@ public struct VMState: Codable, Equatable, Sendable {
     public var qemuLog: String
     public var accel: Acceleration
     public var user: String
+    /// QEMU's uid (its own from the VM uid range unless `--user` named one); nil in states
+    /// written before it was recorded.
+    public var uid: UInt32?
     public var netns: String?
     public var startedAt: Double
     public var nics: [NICState]
@@ -59,7 +62,12 @@ public struct VMState: Codable, Equatable, Sendable {
 
     /// Whether QEMU is still the process that was started. A start time of 0 (unreadable
     /// at start) never matches: a bare pid from a file is not trusted.
-    public var qemuIsAlive: Bool { pid > 0 && startTime != 0 && qemuIdentity.isRunning }
+    /// And it carries this VM's directory in its environment (`QNET_VM_DIRECTORY`, set by
+    /// qnet at the spawn): a pid, start time and executable copied into a state file from
+    /// some other process's /proc never make qnet signal that process.
+    public var qemuIsAlive: Bool {
+        pid > 0 && startTime != 0 && qemuIdentity.isRunning && VMManager.environment(of: pid, names: directory)
+    }
 }
 
 /// What `vm run` writes into the VM's directory before it changes anything: who is
@@ -69,54 +77,17 @@ public struct VMState: Codable, Equatable, Sendable {
 public struct StartingRecord: Codable, Equatable, Sendable {
     public var starter: ProcessIdentity
     public var qemu: String
+    /// The uid QEMU will run as (allocated from the VM uid range, or `--user`'s).
+    public var uid: UInt32?
     /// passt daemons started so far for user-mode NICs (nil before the first).
     public var passt: [PasstProcess]?
 
-    public init(starter: ProcessIdentity, qemu: String, passt: [PasstProcess]? = nil) {
+    public init(starter: ProcessIdentity, qemu: String, uid: UInt32? = nil, passt: [PasstProcess]? = nil) {
         self.starter = starter
         self.qemu = qemu
+        self.uid = uid
         self.passt = passt
     }
-}
-
-/// The per-VM directories under /run/qnet/vms.
-public enum VMStore {
-    public static func directory(for name: String) -> String { "\(QNetPaths.vms)/\(name)" }
-    static func stateFile(for name: String) -> String { "\(directory(for: name))/state.json" }
-
-    static func save(_ state: VMState) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(state)
-        try FileSystem.writeAtomically(stateFile(for: state.name), Array(data))
-    }
-
-    static func load(_ name: String) -> VMState? {
-        guard let bytes = try? FileSystem.readBytes(stateFile(for: name)) else { return nil }
-        return try? JSONDecoder().decode(VMState.self, from: Data(bytes))
-    }
-
-    /// Every VM directory's state (directories without a readable state are included as nil).
-    static func all() -> [(name: String, state: VMState?)] {
-        FileSystem.list(QNetPaths.vms).map { ($0, load($0)) }
-    }
-
-    static func remove(_ name: String) { FileSystem.removeTree(directory(for: name)) }
-
-    static func startingFile(for name: String) -> String { "\(directory(for: name))/starting" }
-
-    static func saveStarting(_ record: StartingRecord, for name: String) throws {
-        try FileSystem.writeAtomically(startingFile(for: name), Array(try JSONEncoder().encode(record)))
-    }
-
-    static func loadStarting(_ name: String) -> StartingRecord? {
-        guard let bytes = try? FileSystem.readBytes(startingFile(for: name)) else { return nil }
-        return try? JSONDecoder().decode(StartingRecord.self, from: Data(bytes))
-    }
-
-    /// The lock a VM's start, and any repair of its directory, holds:
-    /// `QNET_STATE_DIR/run/locks/vm-NAME.lock`.
-    static var lockDirectory: String { "\(QNetPaths.runtime)/locks" }
 }
 
 /// Whether a recorded pid is still the process qnet started.

@@ -23,15 +23,21 @@ struct CommandLineGoldenTests {
     }
 
     /// The probe micro-VM as qnet starts it: every file by descriptor (the QMP listening
-    /// socket, the console log, kernel and initrd as /proc/self/fd/N), debug-exit, no reboot.
+    /// socket; the console log and a disk as `-add-fd` sets, the disk's with a read-write and
+    /// a read-only descriptor; kernel and initrd as /proc/self/fd/N), under QEMU's seccomp
+    /// sandbox, debug-exit, no reboot.
     static var microVM: QEMUCommandLine {
-        QEMUCommandLine(
+        var commandLine = QEMUCommandLine(
             name: "probe-br0", accelerator: .tcg, cpuModel: "max", memoryMiB: 256, cpus: 1, startPaused: true,
-            qmpSocketDescriptor: 4, serial: .file("/proc/self/fd/5", append: true),
-            directKernelBoot: DirectKernelBoot(kernel: "/proc/self/fd/6", initrd: "/proc/self/fd/7",
+            qmpSocketDescriptor: 4, serial: .file("/dev/fdset/0", append: true),
+            directKernelBoot: DirectKernelBoot(kernel: "/proc/self/fd/8", initrd: "/proc/self/fd/9",
                                                commandLine: "console=ttyS0 quiet panic=-1 qnet.address=dhcp qnet.ping=192.168.1.254"),
+            drives: [.disk("/dev/fdset/1")],
             networkInterfaces: [NetworkInterface(id: "net0", backend: .tap(TAPBackend(descriptors: [3])), macAddress: mac1)],
             debugExit: DebugExitDevice(), noReboot: true)
+        commandLine.descriptorSets = [DescriptorSet(set: 0, descriptors: [5]), DescriptorSet(set: 1, descriptors: [6, 7])]
+        commandLine.sandbox = true
+        return commandLine
     }
 
     /// Every NIC kind: a 4-queue vhost TAP, an e1000 TAP, user-mode with forwards, passt.

@@ -208,10 +208,17 @@ struct VMLifecycleTests {
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(state.pid)/fd/\(descriptor)") == kernel)
         #expect(try fixture.manager.status("private1").runState == "running")
 
-        // A kernel whose own mode shuts the user out is refused before QEMU starts.
+        // A kernel whose own mode shuts QEMU's user out as well: handed over as a sealed
+        // in-memory copy (a memfd QEMU reopens through its own descriptor).
         chmod(kernel, 0o600)
         definition.name = "private2"
-        #expect(throws: VMError.unreadableFile(what: "kernel", path: kernel, user: "nobody")) { try fixture.manager.run(definition) }
+        let copied = try fixture.manager.run(definition)
+        defer { try? fixture.manager.kill("private2") }
+        let copiedPosition = try #require(copied.arguments.firstIndex(of: "-kernel"))
+        let copiedDescriptor = String(copied.arguments[copiedPosition + 1].dropFirst("/proc/self/fd/".count))
+        let target = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(copied.pid)/fd/\(copiedDescriptor)")
+        #expect(target.hasPrefix("/memfd:qnet-kernel"), "\(target)")
+        #expect(try fixture.manager.status("private2").runState == "running")
     }
 
     /// A network boot (`--boot n`, no kernel) shows the firmware in console.log: SeaBIOS's

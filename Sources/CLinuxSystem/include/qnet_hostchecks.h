@@ -16,4 +16,12 @@ ssize_t qnet_getxattr(const char *path, const char *name, void *value, size_t si
 /// setxattr(2), for tests that give fixture files an ACL.
 int qnet_setxattr(const char *path, const char *name, const void *value, size_t size);
 
+/// A sealed in-memory copy of the file open at `fd` (memfd_create(MFD_CLOEXEC |
+/// MFD_ALLOW_SEALING), copied, then F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL,
+/// offset 0). Its inode is mode 0777 and belongs to nobody's files, so another process that
+/// inherits it can reopen it through /proc/self/fd/N whatever the original's mode: how QEMU
+/// reads a kernel only root may read. Returns the descriptor, or -1 with errno set.
+int qnet_sealed_copy(int fd, const char *name);
+
+
 #endif

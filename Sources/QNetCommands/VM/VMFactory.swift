@@ -6,6 +6,7 @@ enum VMFactory {
     static func manager(host: HostNetwork, global: GlobalOptions) -> VMManager {
         let manager = VMManager(host: host, netns: global.netns, kvmRunsGuests: KVMVerdict.check)
         manager.notice = { Output.printError($0) }
+        VMStore.notice = { Output.printError($0) }
         return manager
     }
 }

@@ -8,9 +8,11 @@ struct VMRun: ParsableCommand {
         abstract: "Start a VM (qemu-system-x86_64 ... -netdev tap,fd=N), detached unless --foreground.",
         discussion: """
             Each --nic gets a transient TAP that qnet opens (vnet_hdr on), attaches to the bridge with the \
-            bridge's MTU and hands to QEMU as a descriptor; QEMU runs unprivileged as --user (default: \
-            $SUDO_USER, else the 'qnet' system user) and starts paused until every NIC is on its bridge. \
-            The TAPs vanish when QEMU exits, however it exits. Arguments after -- go to QEMU unchanged.
+            bridge's MTU and hands to QEMU as a descriptor; so are the QMP socket, console log, disks, CD, \
+            kernel and initrd, so QEMU needs access to no path. QEMU runs under -sandbox as a uid of its own \
+            from the VM uid range (--uid-range, QNET_UID_RANGE; default 1879048192-1879113727), unless --user \
+            names a user, and starts paused until every NIC is on its bridge. The TAPs vanish when QEMU exits, \
+            however it exits. Arguments after -- go to QEMU unchanged.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -57,8 +59,12 @@ struct VMRun: ParsableCommand {
     @Option(help: "Accelerator: kvm, tcg or auto (KVM only if a probe shows it runs guests).")
     var accel: Acceleration?
 
-    @Option(help: ArgumentHelp("The user QEMU runs as (never root unless --user root).", valueName: "user"))
+    @Option(help: ArgumentHelp("The user QEMU runs as (default: a uid of its own from the VM uid range; never root unless --user root).", valueName: "user"))
     var user: String?
+
+    @Option(help: ArgumentHelp("The uids VMs' QEMUs get without --user (default: $QNET_UID_RANGE, else 1879048192-1879113727).", valueName: "first-last"),
+            transform: { try VMUserRange(parsing: $0) })
+    var uidRange: VMUserRange?
 
     @Flag(help: "Stay attached until the VM exits (default: detach, like -daemonize).")
     var foreground = false
@@ -81,6 +87,7 @@ struct VMRun: ParsableCommand {
         let definition = try VMDefinition.load(path: file, overrides: overrides)
         let host = try global.openHost()
         let manager = VMFactory.manager(host: host, global: global)
+        manager.userRange = uidRange
         let state = try manager.run(definition, foreground: foreground)
         if foreground {
             print("VM \(state.name) exited")
