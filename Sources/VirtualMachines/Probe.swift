@@ -20,7 +20,7 @@ public struct ProbeRequest: Sendable {
     /// Seconds for the whole probe, boot included.
     public var timeout: Double
     public var accel: Acceleration
-    /// Who QEMU runs as; nil resolves as for `qnet vm run` (`$SUDO_USER`, else the `qnet` user).
+    /// Who QEMU runs as; nil: as for `qnet vm run`, a uid of its own from the VM uid range.
     public var user: String?
     public var model: NICModel
     /// IPv6 steps: nil turns them on for a named network with an IPv6 prefix (and off

@@ -1,8 +1,8 @@
 import Glibc
 import QNetSystem
 
-/// The account QEMU runs as: `--user`, else $SUDO_USER, else the `qnet` system user.
-/// Never root unless asked for by name. The same type as `UserIdentity` (QNetSystem); this
+/// The account QEMU runs as when `--user` names one (otherwise a uid of its own from the
+/// VM uid range: `VMUserRange`). Never root unless asked for by name. The same type as `UserIdentity` (QNetSystem); this
 /// file adds the policy for choosing it.
 public typealias UserAccount = UserIdentity
 

@@ -51,7 +51,7 @@ struct Probe: ParsableCommand {
     @Option(help: ArgumentHelp("NIC model: virtio, e1000, e1000e or rtl8139.", valueName: "model"), transform: Parse.nicModel)
     var model: NICModel = .virtio
 
-    @Option(help: ArgumentHelp("The user QEMU runs as (default: $SUDO_USER, else the qnet system user, as for `qnet vm run`).", valueName: "user"))
+    @Option(help: ArgumentHelp("The user QEMU runs as (default: a uid of its own from the VM uid range, as for `qnet vm run`).", valueName: "user"))
     var user: String?
 
     @Flag(help: "Print JSON (schema in the README).")
