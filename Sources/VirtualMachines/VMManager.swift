@@ -269,6 +269,9 @@ public final class VMManager {
             try VMStore.saveStarting(StartingRecord(starter: starter, qemu: plan.qemu, uid: plan.runAs?.uid), for: name)
         }
         if plan.definition.nics.contains(where: { $0.user?.backend == .passt }) {
+            // passt binds its socket by path as QEMU's uid: that uid may pass through the VM's
+            // directory (0711: no listing; every file in it stays 0600 root) into passt/.
+            guard fchmod(directory.fd, 0o711) == 0 else { throw SystemError.lastError("chmod", path: path) }
             try directory.makeDirectory(VMStore.passtName, mode: 0o700)
             guard fchownat(directory.fd, VMStore.passtName, plan.user.uid, plan.user.gid, AT_SYMLINK_NOFOLLOW) == 0 else {
                 throw SystemError.lastError("chown", path: "\(path)/\(VMStore.passtName)")

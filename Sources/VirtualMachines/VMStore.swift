@@ -35,7 +35,9 @@ public enum VMStore {
     /// a real directory (no symlink) owned by qnet's user, so a --state-dir in a shared place
     /// such as /tmp cannot be pre-planted by another user.
     static func openVMs(create: Bool = true) throws -> DirectoryDescriptor? {
-        var levels: [(name: String, mode: mode_t)] = [("vms", 0o700)]
+        // 0711: others may pass through (passt, as a VM's uid, reaches its own socket
+        // directory by path) but not list; every VM directory decides for itself.
+        var levels: [(name: String, mode: mode_t)] = [("vms", 0o711)]
         let base: DirectoryDescriptor
         if let state = QNetPaths.stateOverride {
             if create { try FileSystem.makeDirectories(state, mode: 0o755) }

@@ -149,7 +149,7 @@ struct VMInterruptedStartTests {
         func passts() -> [Int32] {
             ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
                 guard let pid = Int32(entry), let line = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
-                return String(decoding: line, as: UTF8.self).contains("\(directory)/passt-") ? pid : nil
+                return String(decoding: line, as: UTF8.self).contains("\(directory)/passt/passt-") ? pid : nil
             }
         }
         var tried = 0, left = 0
