@@ -409,6 +409,8 @@ enum GuestScripts {
         bound|renew)
             ip addr flush dev "$interface"
             ip addr add "$ip/${mask:-24}" ${broadcast:+broadcast $broadcast} dev "$interface"
+            # DHCP option 26 (a VXLAN segment's reduced MTU, for one).
+            [ -n "$mtu" ] && ip link set "$interface" mtu "$mtu"
             if [ -n "$router" ] && [ "$QNET_GW" != none ]; then
                 set -- $router
                 ip route replace default via "$1" dev "$interface"

@@ -190,6 +190,8 @@ public struct VXLANSettings: Equatable, Sendable {
     /// The underlay device's index (`dev eth0`).
     public var underlayIndex: InterfaceIndex?
     public var port: UInt16?
+    /// Whether the device learns remote MACs from received packets (`ip -d` prints `nolearning` when not).
+    public var learning: Bool?
 
     public init(attributes: [VXLANAttribute]) {
         for attribute in attributes {
@@ -199,6 +201,7 @@ public struct VXLANSettings: Equatable, Sendable {
             case let .local(address): local = address
             case let .link(index): underlayIndex = index == 0 ? nil : index
             case let .port(value): port = value
+            case let .learning(value): learning = value != 0
             case .unknown: break
             }
         }

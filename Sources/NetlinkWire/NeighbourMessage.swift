@@ -57,6 +57,10 @@ public struct NeighbourMessage: Equatable, Sendable {
     public var attributes: [NeighbourAttribute]
 
     public static let fixedLength = Int(QNET_NDMSG_LEN)
+    /// NUD_NOARP | NUD_PERMANENT: a static entry (what `bridge fdb append|add` makes by default).
+    public static let statePermanent = u16(NUD_NOARP) | u16(NUD_PERMANENT)
+    /// NTF_SELF: the entry is in the device's own table (a VXLAN device's FDB), not its bridge's.
+    public static let flagSelf = u8(NTF_SELF)
 
     public init(family: AddressFamily = .unspecified, index: InterfaceIndex = 0, state: UInt16 = 0, flags: UInt8 = 0, type: UInt8 = 0,
                 attributes: [NeighbourAttribute] = []) {

@@ -43,6 +43,7 @@ public struct MessageType: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let getRoute = MessageType(rawValue: u16(RTM_GETROUTE))
     public static let newNeighbour = MessageType(rawValue: u16(RTM_NEWNEIGH))
     public static let getNeighbour = MessageType(rawValue: u16(RTM_GETNEIGH))
+    public static let delNeighbour = MessageType(rawValue: u16(RTM_DELNEIGH))
 
     public var description: String {
         switch self {
@@ -62,6 +63,7 @@ public struct MessageType: RawRepresentable, Hashable, Sendable, CustomStringCon
         case .getRoute: "RTM_GETROUTE"
         case .newNeighbour: "RTM_NEWNEIGH"
         case .getNeighbour: "RTM_GETNEIGH"
+        case .delNeighbour: "RTM_DELNEIGH"
         default: "type \(rawValue)"
         }
     }

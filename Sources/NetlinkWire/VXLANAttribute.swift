@@ -14,6 +14,9 @@ public enum VXLANAttribute: AttributeSpace {
     case link(InterfaceIndex)
     /// IFLA_VXLAN_PORT: the destination UDP port (network byte order on the wire).
     case port(UInt16)
+    /// IFLA_VXLAN_LEARNING: 1 learns remote MACs from received packets (the kernel's default),
+    /// 0 is `nolearning` (peers and MACs come from static or control-plane FDB entries).
+    case learning(UInt8)
     case unknown(RawAttribute)
 
     public static let spaceName = "IFLA_VXLAN"
@@ -25,6 +28,7 @@ public enum VXLANAttribute: AttributeSpace {
         case Int(IFLA_VXLAN_GROUP), Int(IFLA_VXLAN_GROUP6): self = .group(try raw.asIPAddress(space))
         case Int(IFLA_VXLAN_LOCAL), Int(IFLA_VXLAN_LOCAL6): self = .local(try raw.asIPAddress(space))
         case Int(IFLA_VXLAN_LINK): self = .link(InterfaceIndex(try raw.asU32(space)))
+        case Int(IFLA_VXLAN_LEARNING): self = .learning(try raw.asU8(space))
         case Int(IFLA_VXLAN_PORT):
             guard raw.payload.count == 2 else {
                 throw WireError.badAttribute(space: space, type: raw.type, reason: "payload is \(raw.payload.count) bytes, expected 2")
@@ -42,6 +46,7 @@ public enum VXLANAttribute: AttributeSpace {
         case let .local(address): attr(address.isIPv4 ? u16(IFLA_VXLAN_LOCAL) : u16(IFLA_VXLAN_LOCAL6), address.bytes)
         case let .link(index): attr(IFLA_VXLAN_LINK, AttributePayload.u32(index.rawValue))
         case let .port(value): attr(IFLA_VXLAN_PORT, [UInt8(value >> 8), UInt8(value & 0xff)])
+        case let .learning(value): attr(IFLA_VXLAN_LEARNING, AttributePayload.u8(value))
         case let .unknown(raw): raw
         }
     }

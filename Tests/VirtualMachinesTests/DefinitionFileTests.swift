@@ -104,7 +104,7 @@ struct DefinitionFileTests {
             path: "static_leases[0].ttl", allowed: ["mac", "address", "hostname"]))
         #expect(networkError(base + "dhcp-start: 10.0.0.100\n")?.line == 4)
         #expect(networkError("name: lab\nmode: routed\nbridge: qn-lab\n")?.problem == .invalidValue(
-            path: "mode", what: "network mode", value: "routed", allowed: "use bridge, nat, isolated"))
+            path: "mode", what: "network mode", value: "routed", allowed: "use bridge, nat, isolated, vxlan"))
         #expect(networkError(base + "static_leases:\n  - {mac: \"52:54:00:00:00:01\"}\n")?.problem == .missingKey(path: "static_leases[0].address"))
     }
 

@@ -14,7 +14,11 @@ struct NetCreate: ParsableCommand {
             Without --subnet, the first free 10.x.y.0/24 that overlaps no route or address is chosen. \
             nat and isolated networks are dual-stack by default (--ipv6 auto): a unique local /64 (RFC 4193, \
             kept in the definition), router advertisements with SLAAC, DHCPv6 from ::100-::1ff and the bridge \
-            on ::1; nat networks masquerade IPv6 too unless --ipv6-nat off routes the prefix.
+            on ::1; nat networks masquerade IPv6 too unless --ipv6-nat off routes the prefix. \
+            vxlan: a bridge joined to the same segment on other hosts by a kernel VXLAN device (qx-NAME, \
+            learning off, one flood entry per --peers address); create it on every host with the same --vni, \
+            and with --dhcp-host on exactly one of them (it gets the gateway address and dnsmasq); the MTU of \
+            the bridge and guests is the underlay's minus 50 bytes (IPv4) or 70 (IPv6).
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -22,7 +26,7 @@ struct NetCreate: ParsableCommand {
     @Argument(help: "Network name (1-12 of a-z, 0-9, '-', '_').")
     var name: String
 
-    @Option(help: "bridge, nat or isolated.")
+    @Option(help: "bridge, nat, isolated or vxlan.")
     var mode: NetworkMode
 
     @Option(help: ArgumentHelp("The bridge (default: qn-NAME).", valueName: "bridge"), transform: Parse.interfaceName)
@@ -61,7 +65,32 @@ struct NetCreate: ParsableCommand {
         return choice
     }
 
+    @Option(help: ArgumentHelp("vxlan: the VXLAN network identifier, 1-16777215 (the same on every host).", valueName: "n"))
+    var vni: UInt32?
+
+    @Option(help: ArgumentHelp("vxlan: the underlay interface, or a local address, the tunnel runs over.", valueName: "iface|addr"))
+    var underlay: String?
+
+    @Option(help: ArgumentHelp("vxlan: the other hosts' underlay addresses, comma-separated.", valueName: "addr,..."),
+            transform: Parse.ipAddressList)
+    var peers: [IPAddress] = []
+
+    @Option(help: ArgumentHelp("vxlan: the UDP port.", valueName: "port"))
+    var port: UInt16 = 4789
+
+    @Flag(help: "vxlan: this host serves DHCP and DNS for the segment (exactly one host should).")
+    var dhcpHost = false
+
     func validate() throws {
+        if mode == .vxlan && (vni == nil || underlay == nil) {
+            throw ValidationError("--mode vxlan needs --vni N and --underlay IFACE|ADDR")
+        }
+        if mode != .vxlan && (vni != nil || underlay != nil || !peers.isEmpty || dhcpHost) {
+            throw ValidationError("--vni, --underlay, --peers and --dhcp-host apply to vxlan networks only")
+        }
+        if mode == .vxlan && !dhcpHost && (gateway != nil || dhcpRange != nil) {
+            throw ValidationError("--gateway and --dhcp-range apply to the vxlan network's --dhcp-host only")
+        }
         if mode == .bridge && (subnet != nil || gateway != nil || dhcpRange != nil) {
             throw ValidationError("--subnet, --gateway and --dhcp-range apply to nat and isolated networks; a bridge network uses the LAN's own DHCP")
         }
@@ -97,9 +126,16 @@ struct NetCreate: ParsableCommand {
         let definition = try manager.create(NetworkDefinition(
             name: name, mode: mode, bridge: bridge ?? NetworkNames.defaultBridge(for: name), uplink: uplink,
             subnet: subnet?.description, gateway: gateway?.description, dhcpStart: start, dhcpEnd: end,
-            leaseTime: leaseTime, domain: domain, ipv6NAT: ipv6NAT != .off), ipv6: mode == .bridge ? nil : ipv6 ?? .auto)
+            leaseTime: leaseTime, domain: domain, ipv6NAT: ipv6NAT != .off,
+            vxlan: mode == .vxlan ? VXLANNetworkSettings(vni: vni ?? 0, underlay: underlay ?? "", peers: peers.map(\.description),
+                                                         port: port, dhcpHost: dhcpHost) : nil),
+            ipv6: mode == .bridge || mode == .vxlan ? nil : ipv6 ?? .auto)
         var line = "defined \(definition.mode.rawValue) network \(name) on bridge \(definition.bridge)"
         if let subnet = definition.subnet { line += ", subnet \(subnet), gateway \(definition.gateway ?? "?"), DHCP \(definition.dhcpStart ?? "?")-\(definition.dhcpEnd ?? "?")" }
+        if let vxlan = definition.vxlan {
+            line += ", VNI \(vxlan.vni) over \(vxlan.underlay) port \(vxlan.port), MTU \(vxlan.mtu)"
+            line += vxlan.peers.isEmpty ? ", no peers yet" : ", peers \(vxlan.peers.joined(separator: ","))"
+        }
         if let prefix = definition.ipv6Prefix {
             line += ", IPv6 \(prefix)" + (definition.mode == .nat ? (definition.ipv6NAT ? " (NAT66)" : " (routed)") : "")
         }

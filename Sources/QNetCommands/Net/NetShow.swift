@@ -31,5 +31,14 @@ struct NetShow: ParsableCommand {
         print("group:    \(network.interfaceGroup)")
         for lease in network.staticLeases { print("lease:    \(lease.mac) → \(lease.address)\(lease.hostname.map { " (\($0))" } ?? "")") }
         print("vms:      \(network.vms.isEmpty ? "none" : network.vms.joined(separator: ", "))")
+        if let vxlan = network.vxlan {
+            print("vxlan:    \(vxlan.device) VNI \(vxlan.vni), underlay \(vxlan.underlay)\(vxlan.local.map { " (local \($0))" } ?? ""), port \(vxlan.port)")
+            print("mtu:      \(vxlan.mtu)")
+            print("dhcp host: \(vxlan.dhcpHost ? "this host" : "another host (or none)")")
+            for peer in vxlan.peers {
+                let fdb = peer.fdb.isEmpty ? (network.active ? "no FDB entries" : "-") : "fdb " + peer.fdb.joined(separator: ", ")
+                print("peer:     \(peer.address)\(peer.configured ? "" : " (not configured)"): \(fdb)")
+            }
+        }
     }
 }

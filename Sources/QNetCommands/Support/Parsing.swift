@@ -159,6 +159,11 @@ extension Parse {
         return address
     }
 
+    /// `ADDR[,ADDR...]`: each an IP address (`--peers`).
+    static func ipAddressList(_ text: String) throws -> [IPAddress] {
+        try text.split(separator: ",", omittingEmptySubsequences: false).map { try ipAddress(String($0)) }
+    }
+
     static func nicModel(_ text: String) throws -> NICModel {
         guard let model = NICModel(name: text) else {
             throw ValidationError("invalid NIC model '\(text)': use virtio, e1000, e1000e or rtl8139")

@@ -9,6 +9,52 @@ public enum NetworkMode: String, Codable, Sendable, CaseIterable {
     case nat
     /// A private bridge with DHCP/DNS and no way out (host-only).
     case isolated
+    /// A bridge joined to the same segment on other hosts by a kernel VXLAN device (Proxmox
+    /// SDN's VXLAN zone, Incus's `tunnel.NAME.protocol=vxlan`); DHCP/DNS from one host or none.
+    case vxlan
+}
+
+/// The VXLAN side of a `vxlan` network (`qnet net create NAME --mode vxlan ...`), stored
+/// under `vxlan:` in the definition.
+public struct VXLANNetworkSettings: Codable, Equatable, Sendable {
+    /// The VXLAN network identifier, the same on every host of the segment.
+    public var vni: UInt32
+    /// The underlay: an interface (its first address is the local VTEP address) or a local address.
+    public var underlay: String
+    /// The other hosts' VTEP addresses: each gets an all-zero FDB entry (head-end replication).
+    public var peers: [String]
+    /// The UDP port (4789 by default).
+    public var port: UInt16
+    /// Whether this host serves DHCP and DNS for the segment (exactly one host should).
+    public var dhcpHost: Bool
+    /// The bridge's and guests' MTU: the underlay's minus the encapsulation overhead
+    /// (50 bytes over IPv4, 70 over IPv6), found when the network is created.
+    public var mtu: UInt32
+
+    public init(vni: UInt32, underlay: String, peers: [String] = [], port: UInt16 = 4789, dhcpHost: Bool = false, mtu: UInt32 = 1450) {
+        self.vni = vni
+        self.underlay = underlay
+        self.peers = peers
+        self.port = port
+        self.dhcpHost = dhcpHost
+        self.mtu = mtu
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case vni, underlay, peers, port, mtu
+        case dhcpHost = "dhcp_host"
+    }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        vni = try container.decode(UInt32.self, forKey: .vni)
+        underlay = try container.decode(String.self, forKey: .underlay)
+        peers = try container.decodeIfPresent([String].self, forKey: .peers) ?? []
+        port = try container.decodeIfPresent(UInt16.self, forKey: .port) ?? 4789
+        dhcpHost = try container.decodeIfPresent(Bool.self, forKey: .dhcpHost) ?? false
+        mtu = try container.decodeIfPresent(UInt32.self, forKey: .mtu) ?? 1450
+    }
 }
 
 /// A fixed DHCP lease: this MAC always gets this address (`qnet net lease add`).
@@ -65,11 +111,14 @@ public struct NetworkDefinition: Codable, Equatable, Sendable {
     /// nat: masquerade IPv6 leaving the host (NAT66, the default); false routes the prefix
     /// unchanged (the upstream must route it to this host).
     public var ipv6NAT: Bool
+    /// vxlan mode: VNI, underlay, peers, port, DHCP host, MTU.
+    public var vxlan: VXLANNetworkSettings?
 
     public init(name: String, mode: NetworkMode, bridge: String, uplink: String? = nil, subnet: String? = nil,
                 gateway: String? = nil, dhcpStart: String? = nil, dhcpEnd: String? = nil, leaseTime: Int = 3600,
                 staticLeases: [StaticLease] = [], domain: String? = nil, interfaceGroup: UInt32 = 0,
-                ipv6Prefix: String? = nil, ipv6NAT: Bool = true) {
+                ipv6Prefix: String? = nil, ipv6NAT: Bool = true,
+                vxlan: VXLANNetworkSettings? = nil) {
         self.name = name
         self.mode = mode
         self.bridge = bridge
@@ -84,6 +133,7 @@ public struct NetworkDefinition: Codable, Equatable, Sendable {
         self.interfaceGroup = interfaceGroup
         self.ipv6Prefix = ipv6Prefix
         self.ipv6NAT = ipv6NAT
+        self.vxlan = vxlan
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -92,6 +142,7 @@ public struct NetworkDefinition: Codable, Equatable, Sendable {
         case staticLeases = "static_leases", domain
         case interfaceGroup = "interface_group"
         case ipv6Prefix = "ipv6_prefix", ipv6NAT = "ipv6_nat"
+        case vxlan
     }
 
     /// The stored YAML form: the keys above and no others (see `DefinitionYAML`).
@@ -116,10 +167,13 @@ public struct NetworkDefinition: Codable, Equatable, Sendable {
         // Definitions written before IPv6 existed have neither key: they stay IPv4 only.
         ipv6Prefix = try container.decodeIfPresent(String.self, forKey: .ipv6Prefix)
         ipv6NAT = try container.decodeIfPresent(Bool.self, forKey: .ipv6NAT) ?? true
+        vxlan = try container.decodeIfPresent(VXLANNetworkSettings.self, forKey: .vxlan)
     }
 
     /// Whether qnet runs dnsmasq (DHCP + DNS) for this network.
-    public var servesDHCP: Bool { mode != .bridge }
+    public var servesDHCP: Bool { mode == .vxlan ? vxlan?.dhcpHost == true : mode != .bridge }
+    /// Whether qnet gives this network's bridge an address and plans a subnet for it.
+    public var hasAddressing: Bool { mode == .vxlan ? servesDHCP : mode != .bridge }
     public var effectiveDomain: String { domain ?? name }
     /// The IPv4 subnet and the IPv6 prefix, as far as they parse: what another network must not overlap.
     var prefixes: [IPPrefix] { [subnet, ipv6Prefix].compactMap { $0.flatMap(IPPrefix.init) } }

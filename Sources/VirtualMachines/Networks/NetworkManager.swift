@@ -19,6 +19,8 @@ public struct NetworkStatus: Codable, Equatable, Sendable {
     /// The IPv6 /64 (nil: IPv4 only) and whether IPv6 leaving a nat network is masqueraded.
     public var ipv6Prefix: String?
     public var ipv6NAT: Bool?
+    /// vxlan networks: the tunnel, its peers and FDB.
+    public var vxlan: VXLANStatus?
 }
 
 /// Named networks: define, start, stop and delete them. Definitions and runtime records
@@ -74,10 +76,11 @@ public final class NetworkManager {
         if let clash = others.first(where: { $0.bridge == definition.bridge }) {
             throw NetworkError.bridgeTaken(bridge: definition.bridge, network: clash.name)
         }
+        if definition.mode == .vxlan { try prepareVXLAN(&definition) }
         if definition.mode != .bridge, try host.linkIfPresent(named: definition.bridge) != nil {
             throw NetworkError.bridgeNameExists(bridge: definition.bridge, mode: definition.mode)
         }
-        if definition.mode != .bridge {
+        if definition.hasAddressing {
             let existing = try hostPrefixes()
             let otherSubnets = others.flatMap(\.prefixes)
             if ipv6 == .auto, services.ipv6Disabled() == nil {
@@ -110,7 +113,7 @@ public final class NetworkManager {
     /// Interface groups qnet gives networks start here (well above iproute2's few named groups).
     static let firstInterfaceGroup: UInt32 = 0x5100
 
-    private func plan(_ definition: NetworkDefinition, existing: [IPPrefix], otherNetworks: [IPPrefix]) throws -> NetworkAddressing {
+    func plan(_ definition: NetworkDefinition, existing: [IPPrefix], otherNetworks: [IPPrefix]) throws -> NetworkAddressing {
         do { return try AddressPlanner.resolve(definition, existing: existing, otherNetworks: otherNetworks) } catch let error as NetworkConfigError {
             throw NetworkError.badSetting(network: definition.name, error)
         }
@@ -177,6 +180,7 @@ public final class NetworkManager {
             switch definition.mode {
             case .bridge: try startBridgeMode(definition, state: &state, transaction)
             case .nat, .isolated: try startRouted(definition, state: &state, transaction)
+            case .vxlan: try startVXLAN(definition, state: &state, transaction)
             }
             try transaction.step("save runtime state")
             try store.saveRuntimeState(state)
@@ -209,15 +213,7 @@ public final class NetworkManager {
         try host.createBridge(definition.bridge, addresses: [gateway], uplink: nil)
         state.bridgeCreated = true
         if let ipv6 = addressing.ipv6 { try addIPv6Gateway(ipv6, network: name, bridge: definition.bridge) }
-        try transaction.step("start dnsmasq")
-        try services.checkServicePortsFree(addressing.gateway)
-        let configFile = services.dnsmasqConfigFile(name)
-        let dnsmasqRecord = try transaction.record(undo: NetworkDNSMasqRecord(configFile: configFile, process: nil))
-        let dnsmasq = try services.startDNSMasq(definition, addressing: addressing)
-        try transaction.update(dnsmasqRecord, to: NetworkDNSMasqRecord(configFile: configFile, process: dnsmasq))
-        state.dnsmasqPid = dnsmasq.pid
-        state.dnsmasqStartTime = dnsmasq.startTime
-        state.dnsmasqExecutable = dnsmasq.executable
+        try startDNSMasqStep(definition, addressing: addressing, state: &state, transaction)
         if definition.mode == .nat {
             let ipForward = NetworkServices.ipForward
             let previous = try services.readSysctl(ipForward)
@@ -233,6 +229,20 @@ public final class NetworkManager {
         // The firewall is computed from the runtime states: this one must be on disk first.
         try store.saveRuntimeState(state)
         try applyFirewall()
+    }
+
+    /// Starts the network's dnsmasq, journaled (the record gets the process once it runs).
+    func startDNSMasqStep(_ definition: NetworkDefinition, addressing: NetworkAddressing, state: inout NetworkRuntimeState,
+                          _ transaction: HostTransaction) throws {
+        try transaction.step("start dnsmasq")
+        try services.checkServicePortsFree(addressing.gateway)
+        let configFile = services.dnsmasqConfigFile(definition.name)
+        let dnsmasqRecord = try transaction.record(undo: NetworkDNSMasqRecord(configFile: configFile, process: nil))
+        let dnsmasq = try services.startDNSMasq(definition, addressing: addressing)
+        try transaction.update(dnsmasqRecord, to: NetworkDNSMasqRecord(configFile: configFile, process: dnsmasq))
+        state.dnsmasqPid = dnsmasq.pid
+        state.dnsmasqStartTime = dnsmasq.startTime
+        state.dnsmasqExecutable = dnsmasq.executable
     }
 
     /// Brings a network down, removing exactly what start made: its TAPs (one interface
@@ -298,7 +308,8 @@ public final class NetworkManager {
             dhcpRange: definition.dhcpStart.flatMap { start in definition.dhcpEnd.map { "\(start)-\($0)" } },
             dnsmasqPid: state?.dnsmasqPid, vms: try vmsUsing(definition.name), staticLeases: definition.staticLeases,
             interfaceGroup: definition.interfaceGroup, ipv6Prefix: definition.ipv6Prefix,
-            ipv6NAT: definition.mode == .nat && definition.ipv6Prefix != nil ? definition.ipv6NAT : nil)
+            ipv6NAT: definition.mode == .nat && definition.ipv6Prefix != nil ? definition.ipv6NAT : nil,
+            vxlan: try vxlanStatus(definition))
     }
 
     /// Names of running VMs with a NIC on this network.
@@ -310,7 +321,7 @@ public final class NetworkManager {
         }.map(\.name)
     }
 
-    private func activeSubnets(except name: String) throws -> [IPPrefix] {
+    func activeSubnets(except name: String) throws -> [IPPrefix] {
         try store.definitions().filter { $0.name != name && isActive($0.name) }.flatMap(\.prefixes)
     }
 
@@ -362,7 +373,7 @@ public final class NetworkManager {
     /// with the function it is given; SIGINT, SIGTERM and SIGHUP wait for their safe points
     /// (a signal there rolls the change back and is thrown as `Interrupted`; one after the
     /// last is kept in `interruption`).
-    private func underLocks<T>(_ name: String, command: String, _ body: (() -> HostTransaction) throws -> T) throws -> T {
+    func underLocks<T>(_ name: String, command: String, _ body: (() -> HostTransaction) throws -> T) throws -> T {
         interruption = nil
         let networkLock = try HostLock.acquire(try .network(name), in: QNetPaths.locks, command: "qnet \(command)",
                                                timeout: Self.lockWait) { writeStandardError("qnet: waiting: \($0)\n") }
@@ -395,7 +406,7 @@ public final class NetworkManager {
     func applyFirewall(excluding excluded: String? = nil) throws {
         var networks: [(NetworkDefinition, NetworkAddressing)] = []
         for definition in try store.definitions()
-        where definition.mode != .bridge && definition.name != excluded && runsHere(definition.name) {
+        where (definition.mode == .nat || definition.mode == .isolated) && definition.name != excluded && runsHere(definition.name) {
             networks.append((definition, try plan(definition, existing: [], otherNetworks: [])))
         }
         try services.applyFirewall(networks)

@@ -1,0 +1,47 @@
+import ArgumentParser
+import QNetTypes
+import VirtualMachines
+
+/// `qnet net peer add|remove NAME ADDR`: a vxlan network's remote VTEPs
+/// (`bridge fdb append|del 00:00:00:00:00:00 dev qx-NAME dst ADDR`).
+struct NetPeer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "peer", abstract: "A vxlan network's peers (other hosts' underlay addresses).",
+        subcommands: [NetPeerAdd.self, NetPeerRemove.self])
+}
+
+struct NetPeerAdd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add", abstract: "Add a peer; a running network floods to it at once (bridge fdb append).")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The vxlan network.")
+    var name: String
+
+    @Argument(help: "The peer's underlay address.", transform: Parse.ipAddress)
+    var address: IPAddress
+
+    func run() throws {
+        try NetworkManager(host: try global.openHost()).addPeer(name, address: address.description)
+        print("network \(name): peer \(address) added")
+    }
+}
+
+struct NetPeerRemove: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove", abstract: "Remove a peer and its FDB entries; traffic to it stops at once (bridge fdb del).")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The vxlan network.")
+    var name: String
+
+    @Argument(help: "The peer's underlay address.", transform: Parse.ipAddress)
+    var address: IPAddress
+
+    func run() throws {
+        try NetworkManager(host: try global.openHost()).removePeer(name, address: address.description)
+        print("network \(name): peer \(address) removed")
+    }
+}

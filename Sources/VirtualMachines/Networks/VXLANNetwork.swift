@@ -1,0 +1,188 @@
+import HostNetwork
+import QNetSystem
+import QNetTypes
+
+/// A vxlan network's tunnel as `qnet net show` reports it: peers and the device's FDB.
+public struct VXLANStatus: Codable, Equatable, Sendable {
+    /// One remote VTEP: configured (a peer of the definition) and/or present in the FDB.
+    public struct Peer: Codable, Equatable, Sendable {
+        public var address: String
+        public var configured: Bool
+        /// The device's FDB entries towards this peer (the all-zero MAC is the flood entry).
+        public var fdb: [String]
+    }
+
+    public var device: String
+    public var vni: UInt32
+    public var port: UInt16
+    public var underlay: String
+    public var local: String?
+    public var mtu: UInt32
+    public var dhcpHost: Bool
+    public var peers: [Peer]
+}
+
+extension NetworkNames {
+    /// The VXLAN device of a vxlan network: `qx-NAME` (15 bytes at most, like `qn-NAME`).
+    public static func vxlanDevice(for network: String) -> String { "qx-\(network)" }
+}
+
+extension NetworkManager {
+    /// The underlay a vxlan network's tunnel runs over: an interface name (its first global
+    /// address, IPv4 first, is the local VTEP address) or a local address (on whichever
+    /// interface holds it).
+    public struct Underlay: Equatable, Sendable {
+        public var device: String
+        public var local: IPAddress
+        public var mtu: UInt32
+    }
+
+    /// Resolves `text` (IFACE or ADDR) in this manager's namespace; throws a one-line usage
+    /// error naming the value when no interface or local address matches.
+    public func resolveUnderlay(_ text: String) throws -> Underlay {
+        let links = try host.links()
+        let addresses = try host.addresses().filter { !$0.prefix.address.isLinkLocal }
+        if let address = IPAddress(text) {
+            guard let held = addresses.first(where: { $0.prefix.address == address }),
+                  let link = links.first(where: { $0.index == held.index }) else {
+                throw HostNetworkError.invalidValue(what: "underlay", value: text, allowed: "no interface here holds that address; give a local address or an interface")
+            }
+            return Underlay(device: link.name, local: address, mtu: link.mtu)
+        }
+        guard let link = links.first(where: { $0.name == text }) else {
+            throw HostNetworkError.invalidValue(what: "underlay", value: text, allowed: "no such interface; give an interface or one of its addresses")
+        }
+        let own = addresses.filter { $0.index == link.index }
+        guard let local = (own.first { $0.prefix.address.isIPv4 } ?? own.first)?.prefix.address else {
+            throw HostNetworkError.invalidValue(what: "underlay", value: text, allowed: "the interface has no address to send from; add one or give --underlay ADDR")
+        }
+        return Underlay(device: link.name, local: local, mtu: link.mtu)
+    }
+
+    /// Checks a vxlan definition's tunnel settings and fills in the MTU from the underlay:
+    /// the underlay's MTU minus 50 (IPv4) or 70 (IPv6) bytes.
+    func prepareVXLAN(_ definition: inout NetworkDefinition) throws {
+        guard var settings = definition.vxlan else {
+            throw HostNetworkError.invalidValue(what: "vxlan settings", value: definition.name, allowed: "--mode vxlan needs --vni and --underlay")
+        }
+        try VXLANOptions(vni: settings.vni, port: settings.port).validate()
+        let device = NetworkNames.vxlanDevice(for: definition.name)
+        if try host.linkIfPresent(named: device) != nil { throw HostNetworkError.alreadyExists(device) }
+        let underlay = try resolveUnderlay(settings.underlay)
+        settings.peers = try settings.peers.map { try Self.checkPeer($0, underlay: underlay).description }
+        settings.mtu = underlay.mtu - VXLANOptions.encapsulationOverhead(ipv6Underlay: !underlay.local.isIPv4)
+        definition.vxlan = settings
+    }
+
+    /// A peer is a unicast address of the underlay's family, not this host's own.
+    static func checkPeer(_ text: String, underlay: Underlay) throws -> IPAddress {
+        guard let address = IPAddress(text), !address.isMulticast, !address.isUnspecified,
+              address.isIPv4 == underlay.local.isIPv4 else {
+            throw HostNetworkError.invalidValue(what: "peer", value: text,
+                                                allowed: "give the other host's \(underlay.local.isIPv4 ? "IPv4" : "IPv6") underlay address")
+        }
+        guard address != underlay.local else {
+            throw HostNetworkError.invalidValue(what: "peer", value: text, allowed: "that is this host's own underlay address")
+        }
+        return address
+    }
+
+    /// vxlan mode: the bridge (with the gateway address on the DHCP host) at the reduced
+    /// MTU, the VXLAN device on it with learning off, one all-zero FDB entry per peer
+    /// (head-end replication), and on the DHCP host dnsmasq handing out the MTU (option 26).
+    /// Each creation is journaled before it is made.
+    func startVXLAN(_ definition: NetworkDefinition, state: inout NetworkRuntimeState, _ transaction: HostTransaction) throws {
+        guard let settings = definition.vxlan else {
+            throw HostNetworkError.invalidValue(what: "vxlan settings", value: definition.name, allowed: "the definition has no vxlan: section")
+        }
+        let underlay = try resolveUnderlay(settings.underlay)
+        let peers = try settings.peers.map { try Self.checkPeer($0, underlay: underlay) }
+        var addressing: NetworkAddressing?
+        var gateway: [IPPrefix] = []
+        if definition.servesDHCP {
+            let planned = try plan(definition, existing: try hostPrefixes(), otherNetworks: try activeSubnets(except: definition.name))
+            state.addressing = planned.subnet.description
+            gateway = [IPPrefix(address: planned.gateway, length: planned.subnet.length)]
+            addressing = planned
+        }
+        try transaction.record(undo: NetworkBridgeRecord(bridge: definition.bridge, mode: .vxlan))
+        _ = try host.createBridge(definition.bridge, mtu: settings.mtu, addresses: gateway, uplink: nil)
+        state.bridgeCreated = true
+        let device = NetworkNames.vxlanDevice(for: definition.name)
+        try transaction.record(undo: CreatedLinkRecord(links: [.init(name: device, kind: LinkKind.vxlan.kernelName)]))
+        // In the network's interface group: `net stop` deletes it with the TAPs, in one request.
+        try host.createVXLAN(device, options: VXLANOptions(
+            vni: settings.vni, local: underlay.local, underlay: underlay.device, port: settings.port, learning: false,
+            mtu: settings.mtu, master: definition.bridge, group: definition.interfaceGroup))
+        for peer in peers { try host.appendFDB(device: device, destination: peer) }
+        if let addressing { try startDNSMasqStep(definition, addressing: addressing, state: &state, transaction) }
+    }
+
+    /// Adds a peer: its flood entry on the running device, then the definition. Equivalent
+    /// to `bridge fdb append 00:00:00:00:00:00 dev qx-NAME dst ADDR` plus the stored change.
+    public func addPeer(_ name: String, address text: String) throws {
+        try changePeers(name, command: "net peer add \(name) \(text)") { definition, settings, underlay, running in
+            let peer = try Self.checkPeer(text, underlay: underlay)
+            guard !settings.peers.contains(peer.description) else { return }
+            settings.peers.append(peer.description)
+            if running { try host.appendFDB(device: NetworkNames.vxlanDevice(for: definition.name), destination: peer) }
+        }
+    }
+
+    /// Removes a peer: every FDB entry of the device towards it, then the definition. Traffic
+    /// to it stops at once. Equivalent to `bridge fdb del ... dev qx-NAME dst ADDR` per entry.
+    public func removePeer(_ name: String, address text: String) throws {
+        try changePeers(name, command: "net peer remove \(name) \(text)") { definition, settings, _, running in
+            guard let peer = IPAddress(text), settings.peers.contains(peer.description) else {
+                throw HostNetworkError.invalidValue(what: "peer", value: text,
+                                                    allowed: "not a peer of \(definition.name) (peers: \(settings.peers.joined(separator: ", ")))")
+            }
+            settings.peers.removeAll { $0 == peer.description }
+            guard running else { return }
+            let device = NetworkNames.vxlanDevice(for: definition.name)
+            let index = try host.link(named: device).index
+            for entry in try host.forwardingDatabase(device: index) where entry.destination == peer {
+                try host.deleteFDB(device: device, mac: entry.macAddress ?? FDBEntry.floodMAC, destination: peer)
+            }
+        }
+    }
+
+    /// Runs a peer change under the network's locks: the kernel first, then the stored
+    /// definition (a failure to store leaves the kernel as the definition says).
+    private func changePeers(_ name: String, command: String,
+                             _ change: (NetworkDefinition, inout VXLANNetworkSettings, Underlay, Bool) throws -> Void) throws {
+        try underLocks(name, command: command) { _ in
+            var definition = try store.load(name)
+            guard definition.mode == .vxlan, var settings = definition.vxlan else {
+                throw HostNetworkError.invalidValue(what: "network", value: name, allowed: "peers belong to vxlan networks only")
+            }
+            let underlay = try resolveUnderlay(settings.underlay)
+            let running = store.runtimeState(name) != nil
+            let before = settings.peers
+            try change(definition, &settings, underlay, running)
+            guard settings.peers != before else { return }
+            definition.vxlan = settings
+            try store.save(definition)
+        }
+    }
+
+    /// The tunnel's state for `qnet net show`: configured peers and the FDB grouped by remote.
+    func vxlanStatus(_ definition: NetworkDefinition) throws -> VXLANStatus? {
+        guard definition.mode == .vxlan, let settings = definition.vxlan else { return nil }
+        let device = NetworkNames.vxlanDevice(for: definition.name)
+        let link = isActive(definition.name) ? try host.linkIfPresent(named: device) : nil
+        let entries = try link.map { try host.forwardingDatabase(device: $0.index) } ?? []
+        var peers = settings.peers.map { VXLANStatus.Peer(address: $0, configured: true, fdb: []) }
+        for entry in entries {
+            guard let remote = entry.destination?.description, let mac = entry.macAddress else { continue }
+            if let index = peers.firstIndex(where: { $0.address == remote }) {
+                peers[index].fdb.append(mac.description)
+            } else {
+                peers.append(VXLANStatus.Peer(address: remote, configured: false, fdb: [mac.description]))
+            }
+        }
+        let local = try? resolveUnderlay(settings.underlay).local.description
+        return VXLANStatus(device: device, vni: settings.vni, port: settings.port, underlay: settings.underlay, local: local,
+                           mtu: settings.mtu, dhcpHost: settings.dhcpHost, peers: peers)
+    }
+}

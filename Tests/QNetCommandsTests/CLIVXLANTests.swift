@@ -1,0 +1,169 @@
+import Foundation
+import QNetTestSupport
+import Testing
+
+/// Three hosts, simulated by network namespaces joined by an underlay switch (a fourth
+/// namespace holding a bridge; each host's `u0` is 192.0.2.N/24 on it), each with its own
+/// qnet state directory and the same vxlan network `ov` (VNI 42). Host 1 is the DHCP host.
+final class VXLANHosts {
+    let underlay: TestNamespace
+    let hosts: [TestNamespace]
+    let states: [PrivateStateDirectory]
+    static let network = "ov"
+    static let subnet = "10.77.0.0/24"
+
+    init(_ label: String) throws {
+        underlay = try TestNamespace("\(label)-ul")
+        try underlay.ip("link", "add", "sw", "type", "bridge")
+        try underlay.ip("link", "set", "sw", "up")
+        var hosts: [TestNamespace] = []
+        var states: [PrivateStateDirectory] = []
+        for number in 1...3 {
+            let host = try TestNamespace("\(label)-h\(number)")
+            let created = try run("ip", ["link", "add", "u0", "netns", host.name, "type", "veth", "peer", "name", "p\(number)", "netns", underlay.name])
+            guard created.status == 0 else { throw TestSupportError("veth: \(created.stderr)") }
+            try underlay.ip("link", "set", "p\(number)", "master", "sw", "up")
+            try host.ip("addr", "add", Self.underlayAddress(number) + "/24", "dev", "u0")
+            try host.ip("link", "set", "u0", "up")
+            hosts.append(host)
+            states.append(try PrivateStateDirectory())
+        }
+        self.hosts = hosts
+        self.states = states
+    }
+
+    static func underlayAddress(_ number: Int) -> String { "192.0.2.\(number)" }
+
+    /// `qnet --netns HOST --state-dir STATE ARGS...` on host `number` (1-based).
+    func qnet(_ number: Int, _ arguments: [String]) throws -> CommandResult {
+        try QNetCommandsTests.qnet(["--netns", hosts[number - 1].name, "--state-dir", states[number - 1].path] + arguments)
+    }
+
+    /// Creates and starts `ov` on every host; each host's peers are the other two.
+    func createAndStart(extra: (Int) -> [String] = { _ in [] }) throws {
+        for number in 1...3 {
+            let peers = (1...3).filter { $0 != number }.map(Self.underlayAddress).joined(separator: ",")
+            var arguments = ["net", "create", Self.network, "--mode", "vxlan", "--vni", "42", "--underlay",
+                             number == 2 ? Self.underlayAddress(2) : "u0", "--peers", peers, "--subnet", Self.subnet]
+            if number == 1 { arguments.append("--dhcp-host") }
+            let created = try qnet(number, arguments + extra(number))
+            guard created.status == 0 else { throw TestSupportError("net create on host \(number): \(created.stderr)") }
+            let started = try qnet(number, ["net", "start", Self.network])
+            guard started.status == 0 else { throw TestSupportError("net start on host \(number): \(started.stderr)") }
+        }
+    }
+
+    /// Stops and deletes `ov` everywhere; returns the hosts whose namespace still holds more than
+    /// `lo` and `u0` afterwards.
+    func stopAndCheckClean() throws -> [String] {
+        var leftovers: [String] = []
+        for number in 1...3 {
+            _ = try qnet(number, ["net", "stop", Self.network, "--force"])
+            _ = try qnet(number, ["net", "delete", Self.network])
+            let names = try hosts[number - 1].linkNames()
+            if names != ["lo", "u0"] { leftovers.append("host \(number): \(names.sorted())") }
+        }
+        return leftovers
+    }
+
+    /// `ping` inside host `number` with extra arguments; true when a reply came back.
+    func ping(from number: Int, _ target: String, _ extra: [String] = []) throws -> Bool {
+        try hosts[number - 1].exec("ping", ["-c", "1", "-W", "1"] + extra + [target]).status == 0
+    }
+
+    /// Polls `ping` for up to `timeout` seconds (the bridges learn, ARP resolves).
+    func reaches(from number: Int, _ target: String, _ extra: [String] = [], timeout: Double = 10) throws -> Bool {
+        try waitUntil(timeout: timeout, interval: 0.2) { try ping(from: number, target, extra) }
+    }
+
+    deinit {
+        for number in 1...3 {
+            _ = try? qnet(number, ["net", "stop", Self.network, "--force"])
+        }
+    }
+}
+
+/// `--mode vxlan` end to end on the host side (tier 3): kernel state through `ip -d -j` and
+/// `bridge -j fdb`, packets between the hosts' bridges.
+@Suite(.serialized, Privileged.enabled)
+struct CLIVXLANTests {
+    @Test(.timeLimit(.minutes(2)))
+    func threeHostsShareOneSegment() throws {
+        let hostLinksBefore = try hostLinkNames()
+        let setup = try VXLANHosts("vx")
+        try setup.createAndStart()
+
+        // The kernel's view: a VXLAN device on the bridge, learning off, VNI/port/local/dev as asked,
+        // bridge and device MTU 1450 (1500 - 50 for the IPv4 underlay).
+        let host2 = setup.hosts[1]
+        let device = try #require(try host2.link("qx-ov"))
+        let info = try #require((device["linkinfo"] as? [String: Any])?["info_data"] as? [String: Any])
+        #expect(info["id"] as? Int == 42)
+        #expect(info["port"] as? Int == 4789)
+        #expect(info["local"] as? String == "192.0.2.2")
+        #expect(info["link"] as? String == "u0")
+        #expect(info["learning"] as? Bool == false)
+        #expect(device["master"] as? String == "qn-ov")
+        #expect(device["mtu"] as? Int == 1450)
+        #expect(try host2.link("qn-ov")?["mtu"] as? Int == 1450)
+        // One all-zero (flood) entry per peer: head-end replication.
+        let fdb = try run("bridge", ["-n", host2.name, "-j", "fdb", "show", "dev", "qx-ov"])
+        let entries = try JSONSerialization.jsonObject(with: Data(fdb.stdout.utf8)) as? [[String: Any]] ?? []
+        let floods = entries.filter { $0["mac"] as? String == "00:00:00:00:00:00" }.compactMap { $0["dst"] as? String }
+        #expect(Set(floods) == ["192.0.2.1", "192.0.2.3"])
+        // Only the DHCP host's bridge has an address, and only it runs dnsmasq.
+        #expect(try setup.hosts[0].ip("-4", "-o", "addr", "show", "dev", "qn-ov").contains("10.77.0.1/24"))
+        #expect(try host2.ip("-4", "-o", "addr", "show", "dev", "qn-ov").isEmpty)
+
+        // net show: peers with their FDB entries.
+        let shown = try setup.qnet(2, ["net", "show", "ov"])
+        #expect(shown.status == 0, "\(shown.stderr)")
+        #expect(shown.stdout.contains("peer:     192.0.2.1: fdb 00:00:00:00:00:00"), "\(shown.stdout)")
+        #expect(shown.stdout.contains("mtu:      1450"), "\(shown.stdout)")
+
+        // Host-side endpoints on hosts 2 and 3 (test addresses on their bridges).
+        try host2.ip("addr", "add", "10.77.0.2/24", "dev", "qn-ov")
+        try setup.hosts[2].ip("addr", "add", "10.77.0.3/24", "dev", "qn-ov")
+        #expect(try setup.reaches(from: 1, "10.77.0.2"))
+        #expect(try setup.reaches(from: 2, "10.77.0.3"))
+        // MTU end to end: with DF, 1422 bytes of ICMP payload (1450 on the wire) pass, 1423 do not.
+        #expect(try setup.ping(from: 1, "10.77.0.3", ["-M", "do", "-s", "1422"]))
+        #expect(try !setup.ping(from: 1, "10.77.0.3", ["-M", "do", "-s", "1423"]))
+
+        // Removing host 3 from host 2's peers stops host 2's traffic to it (and its flood entry goes).
+        let removed = try setup.qnet(2, ["net", "peer", "remove", "ov", "192.0.2.3"])
+        #expect(removed.status == 0, "\(removed.stderr)")
+        #expect(try host2.ip("neigh", "flush", "dev", "qn-ov").isEmpty)
+        let after = try run("bridge", ["-n", host2.name, "fdb", "show", "dev", "qx-ov"]).stdout
+        #expect(!after.contains("dst 192.0.2.3"), "\(after)")
+        #expect(try !setup.ping(from: 2, "10.77.0.3"))
+        #expect(try !setup.ping(from: 2, "10.77.0.3"))
+        #expect(try setup.ping(from: 2, "10.77.0.1"))
+        // A bad peer is one line, exit 2; adding it back restores the traffic.
+        let bad = try setup.qnet(2, ["net", "peer", "remove", "ov", "192.0.2.9"])
+        #expect(bad.status == 2 && bad.stderr.split(separator: "\n").count == 1, "\(bad.stderr)")
+        #expect(try setup.qnet(2, ["net", "peer", "add", "ov", "192.0.2.3"]).status == 0)
+        #expect(try setup.reaches(from: 2, "10.77.0.3"))
+
+        #expect(try setup.stopAndCheckClean().isEmpty)
+        #expect(try hostLinkNames() == hostLinksBefore)
+    }
+
+    @Test("bad vxlan input: one line naming the value, exit 2, nothing defined")
+    func badInput() throws {
+        let setup = try VXLANHosts("vxbad")
+        for (arguments, needle) in [
+            (["--vni", "0", "--underlay", "u0"], "'0'"),
+            (["--vni", "16777216", "--underlay", "u0"], "'16777216'"),
+            (["--vni", "5", "--underlay", "nosuch0"], "'nosuch0'"),
+            (["--vni", "5", "--underlay", "u0", "--peers", "192.0.2.1"], "'192.0.2.1'"),
+            (["--vni", "5", "--underlay", "u0", "--peers", "2001:db8::1"], "'2001:db8::1'"),
+            (["--vni", "5"], "--underlay"),
+        ] {
+            let result = try setup.qnet(1, ["net", "create", "ov", "--mode", "vxlan"] + arguments)
+            #expect(result.status == 2, "\(arguments): \(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1 && result.stderr.contains(needle), "\(arguments): \(result.stderr)")
+            #expect(try setup.qnet(1, ["net", "list"]).stdout.contains("ov") == false)
+        }
+    }
+}
