@@ -159,6 +159,7 @@ struct CLIVXLANTests {
             (["--vni", "5", "--underlay", "u0", "--peers", "192.0.2.1"], "'192.0.2.1'"),
             (["--vni", "5", "--underlay", "u0", "--peers", "2001:db8::1"], "'2001:db8::1'"),
             (["--vni", "5"], "--underlay"),
+            (["--vni", "5", "--underlay", "u0", "--ipv6", "auto"], "--ipv6"),
         ] {
             let result = try setup.qnet(1, ["net", "create", "ov", "--mode", "vxlan"] + arguments)
             #expect(result.status == 2, "\(arguments): \(result.stderr)")

@@ -88,6 +88,9 @@ struct NetCreate: ParsableCommand {
         if mode != .vxlan && (vni != nil || underlay != nil || !peers.isEmpty || dhcpHost) {
             throw ValidationError("--vni, --underlay, --peers and --dhcp-host apply to vxlan networks only")
         }
+        if mode == .vxlan && (ipv6 != nil || ipv6NAT != nil) {
+            throw ValidationError("--ipv6 and --ipv6-nat apply to nat and isolated networks; a vxlan network is IPv4 only for now")
+        }
         if mode == .vxlan && !dhcpHost && (gateway != nil || dhcpRange != nil) {
             throw ValidationError("--gateway and --dhcp-range apply to the vxlan network's --dhcp-host only")
         }

@@ -10,10 +10,8 @@ struct NetPeer: ParsableCommand {
         subcommands: [NetPeerAdd.self, NetPeerRemove.self])
 }
 
-struct NetPeerAdd: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "add", abstract: "Add a peer; a running network floods to it at once (bridge fdb append).")
-
+/// What both peer verbs take: the network and the peer's underlay address.
+struct PeerArguments: ParsableArguments {
     @OptionGroup var global: GlobalOptions
 
     @Argument(help: "The vxlan network.")
@@ -22,9 +20,18 @@ struct NetPeerAdd: ParsableCommand {
     @Argument(help: "The peer's underlay address.", transform: Parse.ipAddress)
     var address: IPAddress
 
+    func manager() throws -> NetworkManager { NetworkManager(host: try global.openHost()) }
+}
+
+struct NetPeerAdd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add", abstract: "Add a peer; a running network floods to it at once (bridge fdb append).")
+
+    @OptionGroup var peer: PeerArguments
+
     func run() throws {
-        try NetworkManager(host: try global.openHost()).addPeer(name, address: address.description)
-        print("network \(name): peer \(address) added")
+        try peer.manager().addPeer(peer.name, address: peer.address.description)
+        print("network \(peer.name): peer \(peer.address) added")
     }
 }
 
@@ -32,16 +39,10 @@ struct NetPeerRemove: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "remove", abstract: "Remove a peer and its FDB entries; traffic to it stops at once (bridge fdb del).")
 
-    @OptionGroup var global: GlobalOptions
-
-    @Argument(help: "The vxlan network.")
-    var name: String
-
-    @Argument(help: "The peer's underlay address.", transform: Parse.ipAddress)
-    var address: IPAddress
+    @OptionGroup var peer: PeerArguments
 
     func run() throws {
-        try NetworkManager(host: try global.openHost()).removePeer(name, address: address.description)
-        print("network \(name): peer \(address) removed")
+        try peer.manager().removePeer(peer.name, address: peer.address.description)
+        print("network \(peer.name): peer \(peer.address) removed")
     }
 }
