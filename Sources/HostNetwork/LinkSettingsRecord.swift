@@ -24,9 +24,20 @@ public struct RecordedBridgeSettings: Codable, Equatable, Sendable {
         vlanFiltering = settings.vlanFiltering
     }
 
-    var options: BridgeOptions {
-        BridgeOptions(stp: stp, forwardDelay: forwardDelay, helloTime: helloTime, maxAge: maxAge, ageingTime: ageingTime,
-                      priority: priority, vlanFiltering: vlanFiltering)
+    /// What to send to get from `current` back to these settings: only the fields that
+    /// differ (a kernel without CONFIG_BRIDGE_VLAN_FILTERING refuses that attribute even
+    /// when it asks for the value it already has).
+    func options(from current: BridgeSettings?) -> BridgeOptions {
+        var options = BridgeOptions()
+        let differs = { (a: Double, b: Double?) in b.map { abs(a - $0) > 0.005 } ?? true }
+        if stp != current?.stpEnabled { options.stp = stp }
+        if differs(forwardDelay, current?.forwardDelay) { options.forwardDelay = forwardDelay }
+        if differs(helloTime, current?.helloTime) { options.helloTime = helloTime }
+        if differs(maxAge, current?.maxAge) { options.maxAge = maxAge }
+        if differs(ageingTime, current?.ageingTime) { options.ageingTime = ageingTime }
+        if priority != current?.priority { options.priority = priority }
+        if vlanFiltering != current?.vlanFiltering { options.vlanFiltering = vlanFiltering }
+        return options
     }
 }
 
@@ -139,7 +150,10 @@ extension HostNetwork {
             if present.contains(where: { $0.prefix == address.prefix }) { continue }
             try addAddress(address, interfaceName: link.name)
         }
-        if let bridge = record.bridge { try setBridge(link.name, options: bridge.options) }
+        if let bridge = record.bridge {
+            let options = bridge.options(from: link.bridge)
+            if !options.isEmpty { try setBridge(link.name, options: options) }
+        }
         var change = LinkChange()
         if let mtu = record.mtu, mtu != link.mtu { change.mtu = mtu }
         if let mac = record.mac, let parsed = MACAddress(mac), parsed != link.macAddress { change.macAddress = parsed }

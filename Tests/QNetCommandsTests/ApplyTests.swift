@@ -193,6 +193,35 @@ struct ApplyTests {
         #expect(try lab.gatewayAnswers())
     }
 
+    /// In-place changes to an existing bridge (STP and timer, MTU, addresses, a route) are
+    /// rolled back too: its `ip -d -j link` and addresses are as before.
+    @Test func tryRollsBackInPlaceChanges() throws {
+        let lab = try Lab("tryi")
+        try lab.host.ip("link", "add", "br1", "address", "52:54:00:00:0e:02", "type", "bridge")
+        try lab.host.ip("link", "set", "br1", "up")
+        try lab.host.ip("addr", "add", "10.9.0.1/24", "dev", "br1")
+        try lab.write("bridges/br1.yaml", "stp: true\nforward_delay: 3\nmtu: 1400\naddresses: [10.9.0.2/24]\nroutes:\n  - to: 10.99.0.0/16\n    via: 10.9.0.254\n")
+        func bridgeState() throws -> String {
+            var link = try #require(try lab.details("br1"))
+            for key in ["operstate", "flags"] { link.removeValue(forKey: key) }
+            if var info = link["linkinfo"] as? [String: Any], var data = info["info_data"] as? [String: Any] {
+                // Timers that count down by themselves.
+                for key in ["hello_timer", "tcn_timer", "topology_change_timer", "gc_timer"] { data.removeValue(forKey: key) }
+                info["info_data"] = data
+                link["linkinfo"] = info
+            }
+            return String(decoding: try JSONSerialization.data(withJSONObject: link, options: [.sortedKeys]), as: UTF8.self)
+        }
+        let before = try lab.state
+        let bridgeBefore = try bridgeState()
+        let tried = try lab.qnet(["apply", "--try", "--timeout", "2"])
+        #expect(tried.status == 1, "\(tried.stdout) \(tried.stderr)")
+        #expect(tried.stdout.contains("~ br1: stp off → on"), "\(tried.stdout)")
+        #expect(try lab.state == before)
+        #expect(try bridgeState() == bridgeBefore)
+        #expect(lab.journals.isEmpty)
+    }
+
     @Test func tryRollsBackWhenItsQnetIsKilled() throws {
         let lab = try Lab("tryk")
         try lab.write("bridges/br0.yaml", Self.seedBridge)
