@@ -86,6 +86,39 @@ struct VMConfinementTests {
         #expect("\(data?["user"] ?? "")" == "\(uidA)", "\(String(describing: data))")
     }
 
+    /// Three `vm run`s at once without --user get three different uids of the range
+    /// (`--uid-range`, allocated under the range's lock), and a fourth, with the range full,
+    /// is refused naming the range.
+    @Test func concurrentStartsGetDistinctUIDsAndAFullRangeIsRefused() throws {
+        let fixture = try VMFixture("vmuidrace")
+        let names = ["race1", "race2", "race3"]
+        defer { for name in names { try? fixture.manager.kill(name) } }
+        let first: UInt32 = 1_879_100_000
+        let range = "\(first)-\(first + 2)"
+        let qnet = try qnetExecutable(), kernel = try VMTestState.kernel, namespace = fixture.ns.name
+        @Sendable func start(_ name: String) throws -> CommandResult {
+            try run(qnet, ["--netns", namespace, "vm", "run", name, "--memory", "128", "--kernel", kernel,
+                           "--append", "console=ttyS0 panic=0", "--accel", "tcg", "--nic", "bridge=br0", "--uid-range", range])
+        }
+        let results = Notices()
+        DispatchQueue.concurrentPerform(iterations: names.count) { index in
+            let result = try? start(names[index])
+            results.append(result.map { "\($0.status) \($0.stderr)" } ?? "did not run")
+        }
+        #expect(results.lines.allSatisfy { $0.hasPrefix("0 ") }, "\(results.lines)")
+        let uids = names.compactMap { VMStore.load($0)?.uid }
+        #expect(uids.count == 3 && Set(uids).count == 3, "\(uids)")
+        #expect(uids.allSatisfy { (first...first + 2).contains($0) }, "\(uids)")
+        // Witness: each QEMU runs as the uid its state names.
+        for name in names {
+            guard let state = VMStore.load(name), let uid = state.uid else { continue }
+            #expect(try processStatus(state.pid)["Uid"]?.split(separator: "\t").first == "\(uid)"[...])
+        }
+        let full = try start("race4")
+        #expect(full.status == 1 && full.stderr.contains("no free uid for QEMU in the VM uid range \(range)"), "\(full.stderr)")
+        #expect(VMStore.load("race4") == nil)
+    }
+
     /// A state the QEMU user could once poison, as if it had been rewritten: its QEMU and
     /// passt entries name a victim process (pid, start time and executable copied from
     /// /proc) and files outside the VM. `vm list` and `vm kill` signal nothing and unlink
