@@ -74,7 +74,7 @@ FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
 GENERATED := .build/generated
 MANUAL_TOOL_SCRATCH := .build/manual-tool
 
-.PHONY: all build release generated install uninstall deb test install-test deps bench bench-build bench-deps clean demo
+.PHONY: all build release generated install uninstall deb test install-test deps bench bench-build bench-deps clean demo fuzz fuzz-build
 
 all: build
 
@@ -179,7 +179,42 @@ deps:
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_TEST_SECONDS)
 	$(MAKE) --no-print-directory install-test
+
+# ---------------------------------------------------------------------------------------
+# Coverage-guided fuzzing with libFuzzer (`swiftc -sanitize=fuzzer,address`): each target in
+# Fuzz/ is built into its own scratch folder with -DQNET_FUZZING (libFuzzer supplies main) and
+# run for FUZZ_SECONDS, starting from its seeds (Fuzz/Seeds/NAME: the netlink fixtures, QMP
+# sessions, VM and network files) plus the corpus earlier runs grew (.build/fuzz/corpus/NAME).
+# A crash stops `make fuzz` with libFuzzer's report; the input is saved as
+# .build/fuzz/crashes/TARGET-crash-HASH and replays with `swift build --product TARGET &&
+# .build/debug/TARGET FILE`. `make test` runs every target for FUZZ_TEST_SECONDS.
+#   FuzzNetlink      netlink datagrams decoded every way (NetlinkWire), seeds Fuzz/Seeds/netlink
+#   FuzzQMP          a QMP server's lines to QMPClient, and JSONValue, seeds Fuzz/Seeds/qmp
+#   FuzzDefinitions  VM and network YAML files (Yams + strict decoding), seeds Fuzz/Seeds/definitions
+FUZZ_TARGETS := FuzzNetlink:netlink FuzzQMP:qmp FuzzDefinitions:definitions
+FUZZ_SECONDS ?= 300
+FUZZ_TEST_SECONDS ?= 5
+FUZZ_DIR := .build/fuzz
+FUZZ_FLAGS := --scratch-path $(FUZZ_DIR)/build -Xswiftc -sanitize=fuzzer,address -Xswiftc -DQNET_FUZZING
+
+fuzz-build:
+	@for pair in $(FUZZ_TARGETS); do \
+		echo "$(SWIFT) build $(FUZZ_FLAGS) --product $${pair%%:*}"; \
+		$(SWIFT) build $(FUZZ_FLAGS) --product $${pair%%:*} || exit 1; \
+	done
+
+fuzz: fuzz-build
+	@for pair in $(FUZZ_TARGETS); do \
+		target=$${pair%%:*}; seeds=Fuzz/Seeds/$${pair##*:}; corpus=$(FUZZ_DIR)/corpus/$$target; \
+		mkdir -p $$corpus $(FUZZ_DIR)/crashes; \
+		echo "== $$target for $(FUZZ_SECONDS) s (seeds $$seeds, corpus $$corpus)"; \
+		$(FUZZ_DIR)/build/debug/$$target -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+			-print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crashes/$$target- $$corpus $$seeds \
+			> $(FUZZ_DIR)/$$target.log 2>&1 || { tail -n 60 $(FUZZ_DIR)/$$target.log; echo "$$target: libFuzzer found a crash (log: $(FUZZ_DIR)/$$target.log)"; exit 1; }; \
+		grep -E "^stat::number_of_executed_units|^stat::new_units_added" $(FUZZ_DIR)/$$target.log | tr '\n' ' '; echo; \
+	done
 
 install-test: release
 	bash Tests/Install/install-test.sh

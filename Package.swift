@@ -72,12 +72,20 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "qnet", dependencies: ["QNetCommands"]),
+        // Coverage-guided fuzzers (Fuzz/, `make fuzz`): libFuzzer entry points, built with
+        // -sanitize=fuzzer,address -DQNET_FUZZING; in an ordinary build each one replays the
+        // inputs named on its command line (a saved crash, a seed folder).
+        .target(name: "CFuzzer", path: "Fuzz/CFuzzer"),
+        .target(name: "FuzzSupport", dependencies: ["CFuzzer"], path: "Fuzz/FuzzSupport"),
+        .executableTarget(name: "FuzzNetlink", dependencies: ["FuzzSupport", "NetlinkTestSupport"], path: "Fuzz/FuzzNetlink"),
+        .executableTarget(name: "FuzzQMP", dependencies: ["FuzzSupport", "QMP"], path: "Fuzz/FuzzQMP"),
+        .executableTarget(name: "FuzzDefinitions", dependencies: ["FuzzSupport", "VirtualMachines"], path: "Fuzz/FuzzDefinitions"),
         // Benchmarks (bench/): qnet against `ip` per step and `ip -batch`; see BENCHMARKS.md.
         .executableTarget(name: "QNetBench", dependencies: ["QNetSystem", "Netlink", "HostNetwork"], path: "bench/Sources/QNetBench"),
         .testTarget(name: "QNetTypesTests", dependencies: ["QNetTypes"]),
         .testTarget(name: "BridgeACLTests", dependencies: ["BridgeACL", "QNetTestSupport"]),
         .testTarget(name: "QNetSystemTests", dependencies: ["QNetSystem", "QNetTestSupport", .product(name: "SystemPackage", package: "swift-system")]),
-        .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire", "QNetTypes", "NetlinkTestSupport"]),
+        .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire", "QNetTypes", "NetlinkTestSupport", "QNetTestSupport"]),
         // A scripted netlink transport shared by the request-layer suites (tier 2, no root).
         .target(name: "NetlinkTestSupport", dependencies: ["Netlink", "NetlinkWire", "QNetTypes"], path: "Tests/NetlinkTestSupport"),
         .testTarget(

@@ -43,7 +43,7 @@ enum GuestScripts {
     oneline() { printf '%s' "$*" | tr '\n\t\r' '   ' | cut -c1-300; }
 
     MODE=probe IFACE= ADDR=dhcp GW= TARGETS= DNS= DNSSERVER= TIMEOUT=10 HOSTNAME= IPERF= IPERF_TIME=5
-    IPERF_REVERSE=0 IPERF_SERVER= ACPI=poweroff LIFETIME=0 IPV6=0 GW6= TARGETS6=
+    IPERF_REVERSE=0 IPERF_SERVER= ACPI=poweroff LIFETIME=0 IPV6=0 GW6= TARGETS6= SETMAC=
     read -r CMDLINE < /proc/cmdline
     set -f
     for word in $CMDLINE; do
@@ -66,6 +66,7 @@ enum GuestScripts {
             qnet.ipv6=*) IPV6=${word#*=} ;;
             qnet.gw6=*) GW6=${word#*=} ;;
             qnet.targets6=*) TARGETS6=${word#*=} ;;
+            qnet.mac=*) SETMAC=${word#*=} ;;
         esac
     done
     set +f
@@ -179,6 +180,8 @@ enum GuestScripts {
             step link 0 "$t0" -- "no network interface (the VM has no NIC)"
         fi
     else
+        # qnet.mac: the guest takes another MAC than its NIC's (anti-spoofing tests).
+        [ -n "$SETMAC" ] && ip link set "$NIC" address "$SETMAC"
         MAC=$(cat "/sys/class/net/$NIC/address")
         DRIVER=$(basename "$(readlink "/sys/class/net/$NIC/device/driver")" 2>/dev/null)
         ip link set "$NIC" up

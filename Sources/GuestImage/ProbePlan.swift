@@ -25,6 +25,7 @@ import Glibc
 /// | `qnet.ipv6` | `0` \| `1` | 0 | IPv6 steps: `slaac` (the kernel's address from router advertisements), `dhcp6` (dhcpcd), `gateway6`, `ping6`, `dns6` (AAAA of `qnet.dns`) |
 /// | `qnet.gw6` | IPv6 address \| `none` | the advertised default router (link-local) | the `gateway6` ping target |
 /// | `qnet.targets6` | `IP6[,IP6...]` | none | one `ping6` step per address, after the IPv6 address steps |
+/// | `qnet.mac` | MAC address | the NIC's | the guest sets this MAC on its interface first (a spoofing guest, for anti-spoofing tests; pass it in `extraKernelArguments`) |
 public struct ProbePlan: Equatable, Sendable {
     public enum Mode: String, Equatable, Sendable, CaseIterable { case probe, serve }
 

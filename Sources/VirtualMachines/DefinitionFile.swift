@@ -60,8 +60,9 @@ public struct DefinitionFileError: UserFacingError, Equatable, Sendable {
 /// errors, unknown keys, wrong types and bad values all come out as one `DefinitionFileError`
 /// naming the key path and line. Each definition type's `init(from:)` calls
 /// `rejectUnknownKeys(_:)` and decodes enumerated values with `decodeChoice`.
-enum DefinitionYAML {
-    static func decode<Value: Decodable>(_ type: Value.Type, from text: String, file: String) throws -> Value {
+/// Public for the FuzzDefinitions fuzz target; the commands use `VMDefinition.load` and `NetworkStore`.
+public enum DefinitionYAML {
+    public static func decode<Value: Decodable>(_ type: Value.Type, from text: String, file: String) throws -> Value {
         try decode(type, from: try compose(text, file: file), file: file)
     }
 

@@ -31,13 +31,20 @@ public enum NICAttachment: Equatable, Sendable {
     }
 }
 
-/// One guest NIC: `--nic bridge=BR[,model=..][,mac=..][,queues=N]`,
+/// One guest NIC: `--nic bridge=BR[,model=..][,mac=..][,queues=N][,filter=on|off][,ip=ADDR]...`,
 /// `--nic network=NAME[,...]` (a named network), `--nic user[,...]`, or `--nic none`.
 public struct NICSpec: Codable, Equatable, Sendable {
     public var attachment: NICAttachment
     public var model: NICModel
     public var mac: String?
     public var queues: Int
+    /// Anti-spoofing on the NIC's bridge port (`filter=on|off`, see `PortFilterRuleset`);
+    /// nil: the default, on for NAT and isolated networks, off for plain bridges and
+    /// bridge-mode networks (whose guests' addresses qnet does not hand out).
+    public var filter: Bool?
+    /// The guest's own addresses (`ip=ADDR`, repeatable; IPv4 or IPv6): with the filter on, the
+    /// only source addresses its frames may carry (besides DHCP and its IPv6 link-local address).
+    public var addresses: [String] = []
 
     public init(_ attachment: NICAttachment, model: NICModel = .virtio, mac: String? = nil, queues: Int = 1) {
         self.attachment = attachment
@@ -66,7 +73,7 @@ public struct NICSpec: Codable, Equatable, Sendable {
     /// The user-mode settings (nil for TAP NICs).
     public var user: UserNICSpec? { if case let .user(spec) = attachment { spec } else { nil } }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case bridge, network, user, model, mac, queues }
+    enum CodingKeys: String, CodingKey, CaseIterable { case bridge, network, user, model, mac, queues, filter, ip }
 
     /// YAML form: exactly one of `bridge: BR`, `network: NAME` or `user: {...}`, then
     /// optional `model`, `mac` and `queues`; no other key. Checked as `--nic` is.
@@ -88,6 +95,8 @@ public struct NICSpec: Codable, Equatable, Sendable {
         model = try container.decodeChoice(.model, what: "NIC model", allowed: NICModel.choices, NICModel.init(name:)) ?? .virtio
         mac = try container.decodeIfPresent(String.self, forKey: .mac)
         queues = try container.decodeIfPresent(Int.self, forKey: .queues) ?? 1
+        filter = try container.decodeIfPresent(Bool.self, forKey: .filter)
+        addresses = try container.decodeIfPresent([String].self, forKey: .ip) ?? []
         try decoder.checked { try validate() }
     }
 
@@ -101,6 +110,8 @@ public struct NICSpec: Codable, Equatable, Sendable {
         try container.encode(model, forKey: .model)
         try container.encodeIfPresent(mac, forKey: .mac)
         try container.encode(queues, forKey: .queues)
+        try container.encodeIfPresent(filter, forKey: .filter)
+        if !addresses.isEmpty { try container.encode(addresses, forKey: .ip) }
     }
 
     /// Parses the `--nic` syntax. `none` yields nil (no NIC at all).
@@ -108,10 +119,11 @@ public struct NICSpec: Codable, Equatable, Sendable {
         if text == "none" { return nil }
         if UserNICSpec.isUserSpec(text) { return NICSpec(user: try UserNICSpec.parse(text)) }
         var bridge: String?, network: String?, model = NICModel.virtio, mac: String?, queues = 1
+        var filter: Bool?, addresses: [String] = []
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard pieces.count == 2, !pieces[1].isEmpty else {
-                throw VMError.invalidValue(what: "--nic", value: text, allowed: "use bridge=BR or network=NAME, then [,model=virtio|e1000|e1000e|rtl8139][,mac=MAC][,queues=N]; or none")
+                throw VMError.invalidValue(what: "--nic", value: text, allowed: "use bridge=BR or network=NAME, then [,model=virtio|e1000|e1000e|rtl8139][,mac=MAC][,queues=N][,filter=on|off][,ip=ADDR]; or none")
             }
             let value = String(pieces[1])
             switch pieces[0] {
@@ -128,11 +140,19 @@ public struct NICSpec: Codable, Equatable, Sendable {
                     throw VMError.invalidValue(what: "NIC queue count", value: value, allowed: "use 1 to 16")
                 }
                 queues = count
+            case "filter":
+                guard value == "on" || value == "off" else {
+                    throw VMError.invalidValue(what: "NIC filter", value: value, allowed: "use filter=on or filter=off")
+                }
+                filter = value == "on"
+            case "ip": addresses.append(value)
             default:
-                throw VMError.invalidValue(what: "--nic key", value: String(pieces[0]), allowed: "use bridge, network, model, mac or queues")
+                throw VMError.invalidValue(what: "--nic key", value: String(pieces[0]), allowed: "use bridge, network, model, mac, queues, filter or ip")
             }
         }
-        let spec = NICSpec(try .tap(bridge: bridge, network: network, text: text), model: model, mac: mac, queues: queues)
+        var spec = NICSpec(try .tap(bridge: bridge, network: network, text: text), model: model, mac: mac, queues: queues)
+        spec.filter = filter
+        spec.addresses = addresses
         try spec.validate()
         return spec
     }
@@ -162,6 +182,14 @@ public struct NICSpec: Codable, Equatable, Sendable {
         }
         if queues > 1 && model != .virtio {
             throw VMError.invalidValue(what: "NIC queue count", value: String(queues), allowed: "only virtio NICs have several queues")
+        }
+        for address in addresses {
+            guard let parsed = IPAddress(address), !parsed.isMulticast, !parsed.isUnspecified, !parsed.isLoopback, !parsed.isLimitedBroadcast else {
+                throw VMError.invalidValue(what: "NIC address (ip=)", value: address, allowed: "a unicast IPv4 or IPv6 address, e.g. ip=192.0.2.10")
+            }
+        }
+        if !addresses.isEmpty && filter == false {
+            throw VMError.invalidValue(what: "NIC address (ip=)", value: addresses[0], allowed: "ip= is what filter=on allows; drop it or use filter=on")
         }
     }
 }

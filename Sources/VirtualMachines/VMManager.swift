@@ -97,6 +97,8 @@ public final class VMManager {
         let taps = try createTAPsLocked(for: plan, signals: signals)
         // QEMU holds the TAP descriptors once it runs; qnet's copies close when this scope ends.
         defer { for tap in taps.values { tap.close() } }
+        // Anti-spoofing: which NICs are filtered, with which addresses (DHCP reservations written now).
+        let portFilters = try VMPortFilters.prepare(definition, macs: plan.macs, taps: taps.mapValues(\.name), undo: undo)
         try signals.checkpoint()
         let passts = try startPassts(for: plan, files: files, undo: undo, signals: signals)
         var (interfaces, descriptors) = try networkInterfaces(for: plan, taps: taps, passts: passts)
@@ -120,7 +122,12 @@ public final class VMManager {
         // next command can act on (adopt or kill), never an untracked QEMU.
         var state = runningState(plan, qemu: qemuIdentity, arguments: arguments, files: files, taps: taps, passts: passts)
         state.starter = ProcessIdentity.current()
+        state.portFilters = portFilters.isEmpty ? nil : portFilters
         try VMStore.save(state)
+        // The filters go in while QEMU is still paused (-S): the guest's first frame meets them.
+        // Recorded in the state first, so whoever finds this VM dead removes them.
+        try VMPortFilters.apply(portFilters, host: host)
+        undo.push("remove the anti-spoofing rules") { self.releaseNetworkResources(definition.name, state) }
         try signals.checkpoint()
 
         let control = try connect(files.qmpSocket, pid: pid, startTime: qemuIdentity.startTime, qemuLog: files.qemuLog)
@@ -148,6 +155,7 @@ public final class VMManager {
             control.close()
             _ = Subprocess.wait(pid)
             for passt in passts.values { passt.stop(grace: 2) }
+            releaseNetworkResources(definition.name, state)
             VMStore.remove(definition.name)
         }
         return state
@@ -540,6 +548,7 @@ public final class VMManager {
             _ = Subprocess.reapIfExited(state.pid)
             stopPassts(of: state)
         }
+        releaseNetworkResources(name, state)
         VMStore.remove(name)
         return nil
     }
@@ -668,6 +677,7 @@ public final class VMManager {
         }
         try waitGone(state, grace: 5)
         stopPassts(of: state, grace: 2)
+        releaseNetworkResources(name, state)
         VMStore.remove(name)
         return outcome
     }
@@ -678,7 +688,14 @@ public final class VMManager {
         if state.qemuIsAlive { Glibc.kill(state.pid, SIGKILL) }
         try waitGone(state, grace: 5)
         stopPassts(of: state, grace: 2)
+        releaseNetworkResources(name, state)
         VMStore.remove(name)
+    }
+
+    /// What a VM held besides its processes: its anti-spoofing rules and DHCP reservations
+    /// (`VMPortFilters`). Called once its QEMU is gone (stop, kill, repair, a failed start).
+    private func releaseNetworkResources(_ name: String, _ state: VMState?) {
+        VMPortFilters.release(vm: name, filters: state?.portFilters ?? [], host: host, notice: notice)
     }
 
     /// Waits until QEMU's process is gone: reaped when it is our child (foreground runs,

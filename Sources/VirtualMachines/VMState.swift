@@ -53,6 +53,8 @@ public struct VMState: Codable, Equatable, Sendable {
     public var nics: [NICState]
     /// passt daemons serving user-mode NICs (stopped with the VM).
     public var passt: [PasstProcess] = []
+    /// The anti-spoofing filters of its bridge ports (nil: none), removed with the VM.
+    public var portFilters: [PortFilter]?
     public var definition: VMDefinition
 
     public var directory: String { VMStore.directory(for: name) }

@@ -1,5 +1,8 @@
+import Foundation
+import QNetTestSupport
 import Testing
 import NetlinkWire
+import NetlinkTestSupport
 
 extension Fixture {
     /// Every captured datagram, named for failure messages.
@@ -15,50 +18,6 @@ extension Fixture {
         ("gsoOutOfRangeError", gsoOutOfRangeError), ("cappedUnreachableGatewayError", cappedUnreachableGatewayError),
         ("cappedSetUpAck", cappedSetUpAck), ("cappedGsoOutOfRangeError", cappedGsoOutOfRangeError),
     ]
-}
-
-/// Decodes a datagram every way qnet could: frames, then each payload as the body its
-/// type names *and* as every other body type, touching the convenience accessors too.
-/// Returns the first non-WireError error's description, if any (there must be none).
-func decodeEveryWay(_ datagram: [UInt8]) -> String? {
-    func attempt(_ body: () throws -> Void) -> String? {
-        do { try body() } catch is WireError {} catch { return "\(type(of: error)): \(error)" }
-        return nil
-    }
-    var messages: [NetlinkMessage] = []
-    if let failure = attempt({ messages = try NetlinkMessage.parseAll(datagram) }) { return failure }
-    for message in messages {
-        let payload = message.payload
-        let attempts: [() throws -> Void] = [
-            {
-                let link = try LinkMessage(payload: payload)
-                _ = (link.name, link.mtu, link.kind, link.portKind, link.operState, link.masterIndex, link.group)
-                _ = (link.bridgeAttributes, link.bridgePortAttributes, link.hardwareAddress, link.encoded())
-            },
-            {
-                let address = try AddressMessage(payload: payload)
-                _ = (address.prefix?.network, address.prefix?.description, address.label, address.allFlags, address.encoded())
-            },
-            {
-                let route = try RouteMessage(payload: payload)
-                _ = (route.destination?.description, route.gateway, route.fullTable, route.preferredSource, route.encoded())
-            },
-            {
-                let error = try ErrorMessage(payload: payload, flags: message.header.flags)
-                _ = error.encoded()
-            },
-            { _ = try ErrorMessage(payload: payload, flags: []) },
-            { _ = try ErrorMessage(payload: payload, flags: [.capped, .acknowledgeTLVs]) },
-            { _ = try ErrorMessage(payload: payload, flags: .acknowledgeTLVs) },
-            { _ = try RawAttribute.parseAll(payload, space: "fuzz") },
-            { _ = try BridgeAttribute.decodeAll(payload) },
-            { _ = try BridgePortAttribute.decodeAll(payload) },
-        ]
-        for body in attempts {
-            if let failure = attempt(body) { return failure }
-        }
-    }
-    return nil
 }
 
 @Suite("fuzz-ish: fixtures cut and flipped decode without crashing")
@@ -147,5 +106,30 @@ struct FuzzTests {
             if let failure = decodeEveryWay(bytes) { failures.append("#\(iteration) \(name): \(failure)") }
         }
         #expect(failures.isEmpty, "\(failures.prefix(10))")
+    }
+}
+
+/// The FuzzNetlink target's seed corpus (Fuzz/Seeds/netlink, one NAME.bin per fixture) holds
+/// exactly the captured fixtures, so `make fuzz` starts from every real kernel message qnet
+/// knows. QNET_UPDATE_GOLDEN=1 rewrites the folder from the fixtures.
+@Suite struct FuzzSeedTests {
+    static var seedFolder: String {
+        var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
+        parts.removeLast(3)  // ROOT/Tests/NetlinkWireTests/FuzzTests.swift
+        return parts.joined(separator: "/") + "/Fuzz/Seeds/netlink"
+    }
+
+    @Test func seedsAreTheFixtures() throws {
+        let folder = Self.seedFolder
+        if GoldenFile.updating {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            for (name, bytes) in Fixture.all { try Data(bytes).write(to: URL(fileURLWithPath: "\(folder)/\(name).bin")) }
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+        #expect(files == Fixture.all.map { "\($0.name).bin" }.sorted())
+        for (name, bytes) in Fixture.all {
+            let seed = FileManager.default.contents(atPath: "\(folder)/\(name).bin").map(Array.init)
+            #expect(seed == bytes, "Fuzz/Seeds/netlink/\(name).bin differs from Fixture.\(name) (QNET_UPDATE_GOLDEN=1 rewrites it)")
+        }
     }
 }

@@ -68,7 +68,8 @@ enum NetworkFixtures {
 
     static func paths(_ network: String) -> DnsmasqPaths {
         DnsmasqPaths(leaseFile: "/run/qnet/networks/\(network)/dnsmasq.leases", pidFile: "/run/qnet/networks/\(network)/dnsmasq.pid",
-                     configFile: "/run/qnet/networks/\(network)/dnsmasq.conf")
+                     configFile: "/run/qnet/networks/\(network)/dnsmasq.conf",
+                     hostsDirectory: DnsmasqPaths.hostsDirectory(runtime: "/run/qnet/networks/\(network)"))
     }
 
     static func addressing(_ definition: NetworkDefinition) throws -> NetworkAddressing {

@@ -9,11 +9,19 @@ public struct DnsmasqPaths: Equatable, Sendable {
     /// The generated configuration itself (`--conf-file=`); named in its header comment.
     public var configFile: String
 
-    public init(leaseFile: String, pidFile: String, configFile: String) {
+    /// `dhcp-hostsdir=`: reservations (`MAC,ADDRESS`, one file per filtered VM NIC) that
+    /// dnsmasq reads as they appear (inotify), without a restart; see `VMPortFilters`.
+    public var hostsDirectory: String?
+
+    public init(leaseFile: String, pidFile: String, configFile: String, hostsDirectory: String? = nil) {
         self.leaseFile = leaseFile
         self.pidFile = pidFile
         self.configFile = configFile
+        self.hostsDirectory = hostsDirectory
     }
+
+    /// The dhcp-hosts folder inside a network's runtime directory.
+    public static func hostsDirectory(runtime: String) -> String { "\(runtime)/dhcp-hosts" }
 }
 
 /// The dnsmasq configuration serving DHCP and DNS on a nat or isolated network (pure: a
@@ -156,6 +164,12 @@ public enum DnsmasqConfig {
             this dnsmasq does not remember (after a restart), instead of making them wait and start over.
             """)
         option("dhcp-no-override", "Keep DHCP options out of the BOOTP file and server-name fields (PXE firmware reads those).")
+        if let hostsDirectory = paths.hostsDirectory {
+            option("dhcp-hostsdir=\(hostsDirectory)", """
+                Reservations qnet adds as filtered VMs start (MAC,ADDRESS per file), read as they appear: the address
+                a VM's anti-spoofing filter allows is the one it is leased.
+                """)
+        }
         option("dhcp-leasefile=\(paths.leaseFile)", "Leases survive a dnsmasq restart here.")
         option("pid-file=\(paths.pidFile)", "Written once the sockets are bound: qnet waits for it.")
         if let ipv6 = addressing.ipv6 {

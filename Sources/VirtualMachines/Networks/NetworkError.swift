@@ -31,6 +31,8 @@ public enum NetworkError: UserFacingError, Equatable, Sendable {
     case firewallRejected(path: String, output: String)
     /// The network has an IPv6 prefix and IPv6 is off in its namespace.
     case ipv6Unavailable(network: String, reason: String)
+    /// Every address of the network's DHCP range is leased or reserved (a filtered NIC needs one).
+    case noFreeAddress(network: String)
     /// The network is down but some of its pieces could not be removed.
     case stopIncomplete(network: String, problems: [NetworkStopProblem])
 
@@ -79,6 +81,8 @@ public enum NetworkError: UserFacingError, Equatable, Sendable {
         case let .ipv6Unavailable(network, reason):
             "network '\(network)' has an IPv6 prefix, but IPv6 is off here (\(reason)); turn it on "
                 + "(sysctl -w net.ipv6.conf.all.disable_ipv6=0) or recreate the network with --ipv6 none"
+        case let .noFreeAddress(network):
+            "network '\(network)' has no free address left in its DHCP range for another filtered NIC; widen dhcp_start/dhcp_end or stop a VM"
         case let .stopIncomplete(network, problems):
             "network '\(network)' stopped with problems: " + problems.map(\.description).joined(separator: "; ")
         }

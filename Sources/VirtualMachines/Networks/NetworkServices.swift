@@ -29,7 +29,9 @@ struct NetworkServices {
         guard let dnsmasq = Subprocess.which("dnsmasq") else { throw NetworkError.notInstalled(.dnsmasq) }
         let directory = store.runtimePath(definition.name)
         let paths = DnsmasqPaths(leaseFile: "\(directory)/dnsmasq.leases", pidFile: "\(directory)/dnsmasq.pid",
-                                 configFile: dnsmasqConfigFile(definition.name))
+                                 configFile: dnsmasqConfigFile(definition.name),
+                                 hostsDirectory: DnsmasqPaths.hostsDirectory(runtime: directory))
+        try FileSystem.makeDirectories(paths.hostsDirectory!)
         let config = DnsmasqConfig.render(definition: definition, addressing: addressing, paths: paths,
                                           upstreamServers: Resolver.nameservers(), namespace: namespace?.name)
         try FileSystem.writeAtomically(paths.configFile, Array(config.utf8))
@@ -89,8 +91,13 @@ struct NetworkServices {
     /// default capacity (64 KiB, pipe(7)); the write end is non-blocking, so a larger
     /// script is an error, not a hang.
     func applyFirewall(_ networks: [(NetworkDefinition, NetworkAddressing)]) throws {
+        try runNFT(networks.isEmpty ? FirewallRuleset.removal() : FirewallRuleset.render(networks: networks))
+    }
+
+    /// Runs one nft script in the network's namespace (one transaction); also the VMs'
+    /// anti-spoofing rules (`PortFilterRuleset`). Equivalent to `nft -f -`.
+    func runNFT(_ script: String) throws {
         guard let nft = Subprocess.which("nft") else { throw NetworkError.notInstalled(.nft) }
-        let script = networks.isEmpty ? FirewallRuleset.removal() : FirewallRuleset.render(networks: networks)
         let bytes = Array(script.utf8)
         let pipe = try Subprocess.makePipe()
         defer { close(pipe.read) }
@@ -106,6 +113,17 @@ struct NetworkServices {
             let output = result.standardError + result.standardOutput
             throw NetworkError.firewallRejected(path: "-", output: output.split(separator: "\n").prefix(3).joined(separator: " | "))
         }
+    }
+
+    /// `nft ARGUMENTS` in the network's namespace, for reading (`nft list ...`): its output.
+    func nftList(_ arguments: [String]) throws -> String {
+        guard let nft = Subprocess.which("nft") else { throw NetworkError.notInstalled(.nft) }
+        let command = Command(nft, arguments, environment: ["PATH": Subprocess.defaultSearchPath])
+        let result = try inNamespace { try Subprocess.run(command) }
+        guard result.succeeded else {
+            throw NetworkError.firewallRejected(path: "nft \(arguments.joined(separator: " "))", output: result.standardError)
+        }
+        return result.standardOutput
     }
 
     /// Equivalent to `sysctl -n` (read in the network's namespace).

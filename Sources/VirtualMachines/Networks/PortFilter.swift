@@ -1,0 +1,222 @@
+import QNetTypes
+
+/// What one VM NIC may send into its bridge: its MAC and its addresses. The TAP is the
+/// bridge port the frames come in on. Equivalent to libvirt's nwfilter `clean-traffic` or
+/// Incus's `security.mac_filtering` + `ipv4_filtering` + `ipv6_filtering`.
+public struct PortFilter: Codable, Equatable, Sendable {
+    /// The TAP (bridge port) the VM's frames arrive on.
+    public var tap: String
+    /// The only source MAC (Ethernet and ARP sender) the guest may use.
+    public var mac: MACAddress
+    /// IPv4 sources the guest may use (its `ip=` or the address its network reserved for it).
+    /// Empty: only DHCP (from 0.0.0.0) and ARP probes get through. nil: IPv4 sources are not
+    /// checked (a plain bridge with `filter=on` and no `ip=`: MAC checks only).
+    public var ipv4: [IPAddress]?
+    /// IPv6 sources besides its EUI-64 link-local address (from `mac`) and `::` (duplicate
+    /// address detection). nil: IPv6 sources are not checked.
+    public var ipv6: [IPAddress]?
+
+    public init(tap: String, mac: MACAddress, ipv4: [IPAddress]? = [], ipv6: [IPAddress]? = []) {
+        self.tap = tap
+        self.mac = mac
+        self.ipv4 = ipv4
+        self.ipv6 = ipv6
+    }
+
+    /// The modified EUI-64 link-local address the kernel gives an interface with this MAC
+    /// (addr_gen_mode eui64, the default): fe80:: + MAC with ff:fe in the middle and the
+    /// universal/local bit flipped (RFC 4291 appendix A).
+    public var linkLocal: IPAddress {
+        let m = mac.bytes
+        return IPAddress(bytes: [0xfe, 0x80, 0, 0, 0, 0, 0, 0, m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]])!
+    }
+
+    /// The chain holding this port's rules. Precondition: the TAP name is an nft identifier
+    /// (letters, digits, `_`, `-`, `.`), as the kernel-chosen `vnetN` names of VM TAPs are.
+    var chain: String { Self.chain(for: tap) }
+    static func chain(for tap: String) -> String { "port-\(tap)" }
+
+    enum CodingKeys: String, CodingKey { case tap, mac, ipv4, ipv6 }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        tap = try container.decode(String.self, forKey: .tap)
+        let text = try container.decode(String.self, forKey: .mac)
+        guard let parsed = MACAddress(text) else {
+            throw DecodingError.dataCorruptedError(forKey: .mac, in: container, debugDescription: "not a MAC address: \(text)")
+        }
+        mac = parsed
+        func addresses(_ key: CodingKeys) throws -> [IPAddress]? {
+            try container.decodeIfPresent([String].self, forKey: key)?.map { text in
+                guard let address = IPAddress(text) else {
+                    throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "not an IP address: \(text)")
+                }
+                return address
+            }
+        }
+        ipv4 = try addresses(.ipv4)
+        ipv6 = try addresses(.ipv6)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(tap, forKey: .tap)
+        try container.encode(mac.description, forKey: .mac)
+        try container.encodeIfPresent(ipv4?.map(\.description), forKey: .ipv4)
+        try container.encodeIfPresent(ipv6?.map(\.description), forKey: .ipv6)
+    }
+}
+
+/// qnet's anti-spoofing rules: one nftables bridge-family table, `bridge qnet-filter`, with
+/// one chain per filtered VM port, reached from the prerouting hook through a verdict map
+/// keyed by the incoming port. Each change is one `nft -f` script, which nft applies as one
+/// transaction: a VM's rules appear whole or not at all. Nothing outside the table is touched.
+///
+/// Pure: this type only renders text. Apply: `nft -f -` (capability CAP_NET_ADMIN; kernel ≥ 5.3
+/// for bridge-family `meta ibrname`-free port matching by `iifname`, which these rules use).
+///
+/// What a port's chain drops (every drop has a counter: `nft list table bridge qnet-filter`
+/// shows what was dropped, per port and reason):
+/// - frames whose source MAC is not the VM's;
+/// - 802.1Q and 802.1ad tagged frames (the IP checks below only see untagged frames);
+/// - ARP whose sender MAC is not the VM's, or whose sender IP is not one of its IPv4 addresses
+///   (0.0.0.0, an ARP probe for duplicate address detection, is allowed);
+/// - DHCP server replies (UDP source port 67; DHCPv6 547) and router advertisements (ICMPv6
+///   type 134) from the guest: a guest cannot act as the network's DHCP server or router;
+/// - IPv4 whose source is not one of its addresses, except a DHCP client's request from
+///   0.0.0.0 (UDP 68 to 67), so DHCP still works;
+/// - IPv6 whose source is not its EUI-64 link-local address, `::` or one of its addresses.
+/// Everything else goes on (the prerouting chain's policy is accept).
+///
+/// Kernel quirk: a bridge-family chain sees each frame on the port it arrived on (`iifname`
+/// is the TAP, not the bridge), before the bridge decides whether to forward it or deliver
+/// it to the host, so the one prerouting hook covers guest-to-guest and guest-to-host traffic.
+public enum PortFilterRuleset {
+    public static let family = "bridge"
+    public static let table = "qnet-filter"
+    /// The verdict map: port name → `jump port-NAME`.
+    static let portsMap = "ports"
+
+    /// The `nft -f` script that installs (or replaces) these ports' chains, creating the table
+    /// on first use. Ports not named are left as they are.
+    public static func add(_ ports: [PortFilter]) -> String {
+        let ports = ports.filter { isChainSafe($0.tap) }
+        var lines = header("adds the anti-spoofing rules of VM ports " + ports.map(\.tap).joined(separator: ", "))
+        lines += declareTable
+        for port in ports {
+            let chain = port.chain
+            lines += [
+                "",
+                "# Port \(port.tap): MAC \(port.mac); IPv4 \(describe(port.ipv4, none: "none (DHCP only)"));",
+                "# IPv6 \(describe(port.ipv6.map { [port.linkLocal] + $0 }, none: "")).",
+                "# The chain is created if missing and emptied, so this replaces any rules a previous user of the name left.",
+                "add chain \(family) \(table) \(chain)",
+                "flush chain \(family) \(table) \(chain)",
+            ]
+            lines += rules(port).map { "add rule \(family) \(table) \(chain) \($0)" }
+            lines.append("add element \(family) \(table) \(portsMap) { \(quoted(port.tap)) : jump \(chain) }")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The `nft -f` script that removes these ports' chains and map entries, and nothing else.
+    /// Idempotent: each entry and chain is declared before it is deleted, so a port whose
+    /// rules are already gone is no error.
+    public static func remove(_ taps: [String]) -> String {
+        let taps = taps.filter(isChainSafe)
+        var lines = header("removes the anti-spoofing rules of VM ports " + taps.joined(separator: ", "))
+        lines += declareTable
+        for tap in taps {
+            let chain = PortFilter.chain(for: tap)
+            lines += [
+                "",
+                "# Port \(tap): declared first, so that deleting cannot fail when it is already gone.",
+                "add chain \(family) \(table) \(chain)",
+                "add element \(family) \(table) \(portsMap) { \(quoted(tap)) : jump \(chain) }",
+                "delete element \(family) \(table) \(portsMap) { \(quoted(tap)) }",
+                "delete chain \(family) \(table) \(chain)",
+            ]
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Whether `tap` can name a chain and map key without quoting trouble (letters, digits,
+    /// `_`, `-`, `.`; starting with a letter), as the kernel-chosen `vnetN` names can. Other
+    /// names are left out of scripts, so a name can never carry nft syntax.
+    public static func isChainSafe(_ tap: String) -> Bool {
+        guard let first = tap.utf8.first, (0x41...0x5a).contains(first) || (0x61...0x7a).contains(first), tap.utf8.count <= 15 else { return false }
+        return tap.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0) || $0 == 0x5f || $0 == 0x2d || $0 == 0x2e }
+    }
+
+    /// The `nft -f` script that removes qnet's bridge table, and only it (when no VM port is
+    /// filtered any more). Idempotent: the table is declared before it is deleted.
+    public static func removal() -> String {
+        (header("removes its bridge table (no VM port is filtered)") + ["", "add table \(family) \(table)", "delete table \(family) \(table)"])
+            .joined(separator: "\n") + "\n"
+    }
+
+    /// One port's rules, in order.
+    static func rules(_ port: PortFilter) -> [String] {
+        let mac = port.mac.description
+        var rules = [
+            "ether saddr != \(mac) counter drop comment \"source MAC is not the VM's\"",
+            "ether type { 8021q, 8021ad } counter drop comment \"tagged frames would pass the IP checks unseen\"",
+            "arp saddr ether != \(mac) counter drop comment \"ARP sender MAC is not the VM's\"",
+        ]
+        let ipv4 = port.ipv4?.filter(\.isIPv4).map(\.description)
+        if let ipv4 {
+            rules.append("arp saddr ip != \(set(["0.0.0.0"] + ipv4)) counter drop comment \"ARP sender IP is not the VM's\"")
+        }
+        rules += [
+            "udp sport 67 counter drop comment \"DHCP server reply from a guest\"",
+            "udp sport 547 counter drop comment \"DHCPv6 server reply from a guest\"",
+            "icmpv6 type nd-router-advert counter drop comment \"router advertisement from a guest\"",
+        ]
+        if let ipv4 {
+            rules.append("ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 return comment \"DHCP request before the guest has an address\"")
+            if ipv4.isEmpty {
+                rules.append("ether type ip counter drop comment \"IPv4 source is not the VM's (it has none)\"")
+            } else {
+                rules.append("ip saddr != \(set(ipv4)) counter drop comment \"IPv4 source is not the VM's\"")
+            }
+        }
+        if let ipv6 = port.ipv6?.filter({ !$0.isIPv4 }).map(\.description) {
+            rules.append("ip6 saddr != \(set(["::", port.linkLocal.description] + ipv6)) counter drop comment \"IPv6 source is not the VM's\"")
+        }
+        return rules
+    }
+
+    private static func describe(_ addresses: [IPAddress]?, none: String) -> String {
+        guard let addresses else { return "not checked" }
+        return addresses.isEmpty ? none : addresses.map(\.description).joined(separator: ", ")
+    }
+
+    private static func header(_ purpose: String) -> [String] {
+        [
+            "#!/usr/sbin/nft -f",
+            "# qnet: \(purpose).",
+            "# Generated by qnet when a VM starts or stops; one transaction: all of it applies or none.",
+            "# Nothing outside table \(family) \(table) is touched.",
+        ]
+    }
+
+    /// Creates the table, the map and the base chain when missing (`add` changes nothing that
+    /// exists, so the other ports' chains and entries stay), then gives the base chain its one
+    /// rule: flushed and added again, since a rule in a declaration would be appended each time.
+    private static let declareTable = [
+        "",
+        "add table \(family) \(table)",
+        "# Incoming port → its chain (jump); ports not in the map are not filtered.",
+        "add map \(family) \(table) \(portsMap) { type ifname : verdict; }",
+        "# Every frame a bridge receives, before it is forwarded or delivered to the host. Policy accept:",
+        "# only the ports' chains drop.",
+        "add chain \(family) \(table) prerouting { type filter hook prerouting priority filter; policy accept; }",
+        "flush chain \(family) \(table) prerouting",
+        "add rule \(family) \(table) prerouting iifname vmap @\(portsMap)",
+    ]
+
+    private static func set(_ values: [String]) -> String { values.count == 1 ? values[0] : "{ \(values.joined(separator: ", ")) }" }
+
+    /// An interface name as an nft string (names are validated: no quotes or blanks).
+    private static func quoted(_ name: String) -> String { "\"\(name)\"" }
+}

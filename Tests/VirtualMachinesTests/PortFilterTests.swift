@@ -1,0 +1,163 @@
+import Foundation
+import GuestImage
+import QNetTestSupport
+import QNetTypes
+import Testing
+@testable import VirtualMachines
+
+/// The anti-spoofing ruleset as text (golden files, reviewed by a human when regenerated with
+/// QNET_UPDATE_GOLDEN=1), the `--nic` syntax for it, and nft accepting it in a namespace.
+@Suite struct PortFilterRulesetTests {
+    static let mac = MACAddress("52:54:00:12:34:56")!
+
+    @Test func addingAPortWithItsLeaseIsOneTransaction() throws {
+        let script = PortFilterRuleset.add([PortFilter(tap: "vnet0", mac: Self.mac, ipv4: [IPAddress("10.77.0.100")!], ipv6: [])])
+        try GoldenFile.check("port-filter-add.nft", script, suite: "PortFilterRulesetTests")
+    }
+
+    @Test func staticAddressesAndUncheckedFamilies() throws {
+        let script = PortFilterRuleset.add([
+            PortFilter(tap: "vnet3", mac: Self.mac, ipv4: [IPAddress("192.0.2.10")!, IPAddress("192.0.2.11")!], ipv6: [IPAddress("2001:db8::10")!]),
+            PortFilter(tap: "vnet4", mac: MACAddress("52:54:00:00:00:04")!, ipv4: nil, ipv6: nil),
+            PortFilter(tap: "vnet5", mac: MACAddress("52:54:00:00:00:05")!, ipv4: [], ipv6: []),
+        ])
+        try GoldenFile.check("port-filter-static.nft", script, suite: "PortFilterRulesetTests")
+    }
+
+    @Test func removalIsIdempotentAndTouchesOnlyItsPorts() throws {
+        try GoldenFile.check("port-filter-remove.nft", PortFilterRuleset.remove(["vnet0", "vnet3"]), suite: "PortFilterRulesetTests")
+        try GoldenFile.check("port-filter-removal.nft", PortFilterRuleset.removal(), suite: "PortFilterRulesetTests")
+    }
+
+    @Test func aNameThatIsNotAnIdentifierNeverReachesTheScript() {
+        let hostile = "x; flush ruleset"
+        #expect(!PortFilterRuleset.isChainSafe(hostile) && !PortFilterRuleset.isChainSafe("") && !PortFilterRuleset.isChainSafe("0tap"))
+        #expect(PortFilterRuleset.isChainSafe("vnet12"))
+        #expect(!PortFilterRuleset.add([PortFilter(tap: hostile, mac: Self.mac)]).contains("flush ruleset"))
+        #expect(!PortFilterRuleset.remove([hostile]).contains("flush ruleset"))
+    }
+
+    @Test func theLinkLocalAddressIsTheKernelsEUI64() {
+        #expect(PortFilter(tap: "vnet0", mac: Self.mac).linkLocal == IPAddress("fe80::5054:ff:fe12:3456"))
+    }
+
+    @Test func nicSyntax() throws {
+        let nic = try #require(try NICSpec.parse("bridge=br0,filter=on,ip=192.0.2.10,ip=2001:db8::10"))
+        #expect(nic.filter == true && nic.addresses == ["192.0.2.10", "2001:db8::10"])
+        #expect(try NICSpec.parse("network=lab,filter=off")?.filter == false)
+        #expect(try NICSpec.parse("network=lab")?.filter == nil)
+        #expect(throws: VMError.invalidValue(what: "NIC filter", value: "yes", allowed: "use filter=on or filter=off")) {
+            try NICSpec.parse("bridge=br0,filter=yes")
+        }
+        #expect(throws: VMError.self) { try NICSpec.parse("bridge=br0,filter=on,ip=224.0.0.1") }
+        #expect(throws: VMError.self) { try NICSpec.parse("bridge=br0,filter=off,ip=192.0.2.10") }
+        // The YAML form says the same, and reads back.
+        let yaml = try DefinitionYAML.decode(VMDefinition.self, from: "name: v\nnics:\n  - bridge: br0\n    filter: true\n    ip: [192.0.2.10]\n", file: "v.yaml")
+        #expect(yaml.nics.first?.filter == true && yaml.nics.first?.addresses == ["192.0.2.10"])
+        #expect(try JSONDecoder().decode(VMDefinition.self, from: JSONEncoder().encode(yaml)) == yaml)
+    }
+
+    /// nft itself accepts the scripts in a fresh namespace; adding twice and removing twice
+    /// both succeed (idempotent), and removal leaves the other port alone. Witness: `nft list`.
+    @Test(Privileged.enabled) func nftAcceptsTheScriptsInANamespace() throws {
+        let ns = try TestNamespace("pfnft")
+        defer { ns.remove() }
+        func nft(_ script: String) throws {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-pf-\(getpid()).nft").path
+            try script.write(toFile: file, atomically: true, encoding: .utf8)
+            defer { unlink(file) }
+            let result = try ns.exec("nft", ["-f", file])
+            #expect(result.status == 0, "\(result.stderr)")
+        }
+        let ports = [PortFilter(tap: "vnet0", mac: Self.mac, ipv4: [IPAddress("10.77.0.100")!], ipv6: []),
+                     PortFilter(tap: "vnet1", mac: MACAddress("52:54:00:00:00:01")!, ipv4: nil, ipv6: nil)]
+        try nft(PortFilterRuleset.add(ports))
+        try nft(PortFilterRuleset.add(ports))
+        let listed = try ns.exec("nft", ["list", "table", "bridge", "qnet-filter"]).stdout
+        #expect(listed.components(separatedBy: "iifname vmap @ports").count == 2, "one dispatch rule after two adds:\n\(listed)")
+        #expect(listed.components(separatedBy: "source MAC is not the VM's").count == 3, "\(listed)")
+        try nft(PortFilterRuleset.remove(["vnet0"]))
+        try nft(PortFilterRuleset.remove(["vnet0"]))
+        let after = try ns.exec("nft", ["list", "table", "bridge", "qnet-filter"]).stdout
+        #expect(!after.contains("port-vnet0") && after.contains("port-vnet1"), "\(after)")
+        try nft(PortFilterRuleset.removal())
+        try nft(PortFilterRuleset.removal())
+        #expect(!(try ns.exec("nft", ["list", "tables"]).stdout.contains("qnet-filter")))
+    }
+}
+
+/// Two real guests on a NAT network (filters on by default): B first takes A's MAC, then A's
+/// IPv4 address; both times its frames are dropped at its bridge port (witness: the drop
+/// counters in `nft list table bridge qnet-filter`, and B's own failed pings), while A keeps
+/// its DHCP lease and answers the host. The rules go with each VM; the table with the last.
+@Suite(.serialized, Privileged.enabled)
+struct PortFilterGuestTests {
+    /// The packets counted by the rule of `chain` whose comment is `comment`.
+    static func dropped(_ listing: String, chain: String, comment: String) -> Int? {
+        guard let start = listing.range(of: "chain \(chain) {") else { return nil }
+        // The chain's lines up to its closing brace (sets inside rules have braces of their own).
+        let body = listing[start.upperBound...].split(separator: "\n").prefix { $0.trimmingCharacters(in: .whitespaces) != "}" }
+        guard let line = body.first(where: { $0.contains("comment \"\(comment)\"") }),
+              let packets = line.range(of: "packets ") else { return nil }
+        return Int(line[packets.upperBound...].prefix { $0.isNumber })
+    }
+
+    @Test(.timeLimit(.minutes(5)))
+    func aGuestTakingAnothersMACOrAddressIsDroppedAndTheOtherKeepsWorking() throws {
+        let fixture = try NetworkFixture("pf")
+        let before = try fixture.hostFootprint()
+        _ = try fixture.networks.create(NetworkDefinition(name: "labf", mode: .nat, bridge: "qn-labf", subnet: "10.79.0.0/24"))
+        // Fixed addresses, so the spoofing guest knows what to claim: A's by DHCP (a static lease).
+        let macA = GuestMAC.derived(vm: "pf-a", nicIndex: 0)
+        try fixture.networks.addLease("labf", mac: macA.description, address: "10.79.0.50", hostname: nil)
+        try fixture.networks.addLease("labf", mac: GuestMAC.derived(vm: "pf-b", nicIndex: 0).description, address: "10.79.0.60", hostname: nil)
+        try fixture.networks.start("labf")
+        defer { try? fixture.networks.stop("labf"); try? fixture.networks.delete("labf") }
+
+        let a = try fixture.vms.run(try fixture.vm("pf-a", network: "labf", plan: ProbePlan(mode: .serve, stepTimeout: 30)))
+        defer { try? fixture.vms.kill("pf-a") }
+        let ready = GuestFixture.follow(a, timeout: 120) { $0.ready != nil || $0.isComplete }
+        #expect(ready.ready?.address == "10.79.0.50/24", "A leases its address through the filter: \(ready.failedSteps)")
+        let tapA = try #require(a.nics.first?.tap)
+        #expect(a.portFilters?.first?.ipv4 == [IPAddress("10.79.0.50")!])
+
+        // B with A's MAC (its own address): its frames never leave its port.
+        let spoofMAC = try fixture.vms.run(try fixture.vm("pf-b", network: "labf", plan: ProbePlan(
+            mode: .serve, addressing: .address("10.79.0.60/24"), gateway: .none, targets: ["10.79.0.50"], stepTimeout: 6,
+            extraKernelArguments: ["qnet.mac=\(macA)"])))
+        let tapB1 = try #require(spoofMAC.nics.first?.tap)
+        // Serve mode: B stays up after its ping step, so its chain and counters are still there.
+        let report1 = GuestFixture.follow(spoofMAC, timeout: 120) { $0.step("ping", target: "10.79.0.50") != nil || $0.isComplete }
+        #expect(report1.step("link")?.fields["mac"] == macA.description, "B took A's MAC: \(report1.steps)")
+        #expect(report1.step("ping", target: "10.79.0.50")?.ok == false, "B with A's MAC must not reach A")
+        var listing = try fixture.ns.exec("nft", ["list", "table", "bridge", "qnet-filter"]).stdout
+        #expect((Self.dropped(listing, chain: "port-\(tapB1)", comment: "source MAC is not the VM's") ?? 0) > 0, "\(listing)")
+        try fixture.vms.kill("pf-b")
+        listing = try fixture.ns.exec("nft", ["list", "table", "bridge", "qnet-filter"]).stdout
+        #expect(!listing.contains("chain port-\(tapB1) "), "B's chain goes with B")
+
+        // B with its own MAC and A's address: ARP and IPv4 from it are dropped.
+        let spoofIP = try fixture.vms.run(try fixture.vm("pf-b", network: "labf", plan: ProbePlan(
+            mode: .serve, addressing: .address("10.79.0.50/24"), gateway: .none, targets: ["10.79.0.1"], stepTimeout: 6)))
+        let tapB2 = try #require(spoofIP.nics.first?.tap)
+        let report2 = GuestFixture.follow(spoofIP, timeout: 120) { $0.step("ping", target: "10.79.0.1") != nil || $0.isComplete }
+        #expect(report2.step("ping", target: "10.79.0.1")?.ok == false, "B with A's address must not reach the gateway")
+        listing = try fixture.ns.exec("nft", ["list", "table", "bridge", "qnet-filter"]).stdout
+        let arp = Self.dropped(listing, chain: "port-\(tapB2)", comment: "ARP sender IP is not the VM's") ?? 0
+        let ipv4 = Self.dropped(listing, chain: "port-\(tapB2)", comment: "IPv4 source is not the VM's") ?? 0
+        #expect(arp + ipv4 > 0, "\(listing)")
+        #expect(Self.dropped(listing, chain: "port-\(tapA)", comment: "source MAC is not the VM's") == 0, "A sends only as itself")
+
+        // A keeps working: the host reaches it, and its neighbour entry is still A's MAC.
+        let ping = try fixture.ns.exec("ping", ["-c", "1", "-W", "5", "10.79.0.50"])
+        #expect(ping.status == 0, "the host still reaches A: \(ping.stdout)")
+        let neighbour = try fixture.ns.ip("neigh", "show", "10.79.0.50", "dev", "qn-labf")
+        #expect(neighbour.contains(macA.description), "not poisoned: \(neighbour)")
+
+        try fixture.vms.kill("pf-b")
+        try fixture.vms.kill("pf-a")
+        #expect(!(try fixture.ns.exec("nft", ["list", "tables"]).stdout.contains("qnet-filter")), "the table goes with the last filtered VM")
+        try fixture.networks.stop("labf")
+        #expect(try fixture.hostFootprint() == before)
+    }
+}
