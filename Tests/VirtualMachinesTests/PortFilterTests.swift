@@ -20,6 +20,9 @@ import Testing
             PortFilter(tap: "vnet3", mac: Self.mac, ipv4: [IPAddress("192.0.2.10")!, IPAddress("192.0.2.11")!], ipv6: [IPAddress("2001:db8::10")!]),
             PortFilter(tap: "vnet4", mac: MACAddress("52:54:00:00:00:04")!, ipv4: nil, ipv6: nil),
             PortFilter(tap: "vnet5", mac: MACAddress("52:54:00:00:00:05")!, ipv4: [], ipv6: []),
+            // A network guest with IPv6: its SLAAC address and the network's DHCPv6 range.
+            PortFilter(tap: "vnet6", mac: MACAddress("52:54:00:00:00:06")!, ipv4: [IPAddress("10.77.0.101")!],
+                       ipv6: [IPAddress("fd00:77::5054:ff:fe00:6")!], ipv6Ranges: [[IPAddress("fd00:77::100")!, IPAddress("fd00:77::1ff")!]]),
         ])
         try GoldenFile.check("port-filter-static.nft", script, suite: "PortFilterRulesetTests")
     }
@@ -37,8 +40,10 @@ import Testing
         #expect(!PortFilterRuleset.remove([hostile]).contains("flush ruleset"))
     }
 
-    @Test func theLinkLocalAddressIsTheKernelsEUI64() {
-        #expect(PortFilter(tap: "vnet0", mac: Self.mac).linkLocal == IPAddress("fe80::5054:ff:fe12:3456"))
+    @Test func theLinkLocalAndSLAACAddressesAreTheKernelsEUI64() {
+        let filter = PortFilter(tap: "vnet0", mac: Self.mac)
+        #expect(filter.linkLocal == IPAddress("fe80::5054:ff:fe12:3456"))
+        #expect(filter.slaacAddress(in: IPPrefix("fd00:77::/64")!) == IPAddress("fd00:77::5054:ff:fe12:3456"))
     }
 
     @Test func nicSyntax() throws {

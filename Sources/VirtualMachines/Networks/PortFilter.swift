@@ -15,12 +15,22 @@ public struct PortFilter: Codable, Equatable, Sendable {
     /// IPv6 sources besides its EUI-64 link-local address (from `mac`) and `::` (duplicate
     /// address detection). nil: IPv6 sources are not checked.
     public var ipv6: [IPAddress]?
+    /// IPv6 ranges allowed as well (first, last): on a qnet network with an IPv6 prefix, its
+    /// DHCPv6 range, whose addresses dnsmasq hands out per DHCP client (not per MAC).
+    public var ipv6Ranges: [[IPAddress]]
 
-    public init(tap: String, mac: MACAddress, ipv4: [IPAddress]? = [], ipv6: [IPAddress]? = []) {
+    public init(tap: String, mac: MACAddress, ipv4: [IPAddress]? = [], ipv6: [IPAddress]? = [], ipv6Ranges: [[IPAddress]] = []) {
         self.tap = tap
         self.mac = mac
         self.ipv4 = ipv4
         self.ipv6 = ipv6
+        self.ipv6Ranges = ipv6Ranges.filter { $0.count == 2 }
+    }
+
+    /// The SLAAC address the kernel makes with this MAC in a /64 (EUI-64, the default
+    /// addr_gen_mode): the prefix's first 64 bits and the link-local address's last 64.
+    public func slaacAddress(in prefix: IPPrefix) -> IPAddress {
+        IPAddress(bytes: Array(prefix.network.bytes.prefix(8)) + Array(linkLocal.bytes.suffix(8)))!
     }
 
     /// The modified EUI-64 link-local address the kernel gives an interface with this MAC
@@ -36,7 +46,7 @@ public struct PortFilter: Codable, Equatable, Sendable {
     var chain: String { Self.chain(for: tap) }
     static func chain(for tap: String) -> String { "port-\(tap)" }
 
-    enum CodingKeys: String, CodingKey { case tap, mac, ipv4, ipv6 }
+    enum CodingKeys: String, CodingKey { case tap, mac, ipv4, ipv6, ipv6Ranges = "ipv6_ranges" }
 
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -56,6 +66,10 @@ public struct PortFilter: Codable, Equatable, Sendable {
         }
         ipv4 = try addresses(.ipv4)
         ipv6 = try addresses(.ipv6)
+        ipv6Ranges = try (container.decodeIfPresent([[String]].self, forKey: .ipv6Ranges) ?? []).compactMap { pair in
+            let parsed = pair.compactMap(IPAddress.init)
+            return parsed.count == 2 && pair.count == 2 ? parsed : nil
+        }
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -64,6 +78,7 @@ public struct PortFilter: Codable, Equatable, Sendable {
         try container.encode(mac.description, forKey: .mac)
         try container.encodeIfPresent(ipv4?.map(\.description), forKey: .ipv4)
         try container.encodeIfPresent(ipv6?.map(\.description), forKey: .ipv6)
+        if !ipv6Ranges.isEmpty { try container.encode(ipv6Ranges.map { $0.map(\.description) }, forKey: .ipv6Ranges) }
     }
 }
 
@@ -108,7 +123,7 @@ public enum PortFilterRuleset {
             lines += [
                 "",
                 "# Port \(port.tap): MAC \(port.mac); IPv4 \(describe(port.ipv4, none: "none (DHCP only)"));",
-                "# IPv6 \(describe(port.ipv6.map { [port.linkLocal] + $0 }, none: "")).",
+                "# IPv6 \(describe(port.ipv6.map { [port.linkLocal] + $0 }, none: ""))\(port.ipv6Ranges.map { ", \($0[0])-\($0[1])" }.joined()).",
                 "# The chain is created if missing and emptied, so this replaces any rules a previous user of the name left.",
                 "add chain \(family) \(table) \(chain)",
                 "flush chain \(family) \(table) \(chain)",
@@ -181,7 +196,8 @@ public enum PortFilterRuleset {
             }
         }
         if let ipv6 = port.ipv6?.filter({ !$0.isIPv4 }).map(\.description) {
-            rules.append("ip6 saddr != \(set(["::", port.linkLocal.description] + ipv6)) counter drop comment \"IPv6 source is not the VM's\"")
+            let ranges = port.ipv6Ranges.filter { !$0[0].isIPv4 && !$0[1].isIPv4 }.map { "\($0[0])-\($0[1])" }
+            rules.append("ip6 saddr != \(set(["::", port.linkLocal.description] + ipv6 + ranges)) counter drop comment \"IPv6 source is not the VM's\"")
         }
         return rules
     }

@@ -39,10 +39,17 @@ enum VMPortFilters {
                 guard nic.filter ?? served else { continue }
                 if served && ipv4 == nil {
                     let file = reservationFile(network: network, vm: definition.name, nic: index, store: store)
-                    let address = try reserve(mac: mac, network: definitionOfNetwork, file: file, store: store)
+                    let (address, addressing) = try reserve(mac: mac, network: definitionOfNetwork, file: file, store: store)
                     undo.push("remove DHCP reservation \(file)") { unlink(file) }
                     ipv4 = [address]
-                    ipv6 = ipv6 ?? []  // qnet's networks are IPv4: link-local only
+                    if ipv6 == nil, let v6 = addressing.ipv6 {
+                        // Its SLAAC address, and the DHCPv6 range (dnsmasq leases those per client, not per MAC).
+                        var filter = PortFilter(tap: tap, mac: mac, ipv4: ipv4, ipv6: [], ipv6Ranges: [[v6.dhcpStart, v6.dhcpEnd]])
+                        filter.ipv6 = [filter.slaacAddress(in: v6.prefix)]
+                        filters.append(filter)
+                        continue
+                    }
+                    ipv6 = ipv6 ?? []  // an IPv4-only network: link-local only
                 }
             } else {
                 guard nic.filter == true else { continue }
@@ -55,10 +62,8 @@ enum VMPortFilters {
     /// The IPv4 address `mac` gets on `network` for this VM run, written as a dnsmasq
     /// `dhcp-host` reservation into `file`. Under the network's reservation lock, so two VMs
     /// starting at once never pick the same free address.
-    static func reserve(mac: MACAddress, network: NetworkDefinition, file: String, store: NetworkStore) throws -> IPAddress {
-        if let lease = network.staticLeases.first(where: { MACAddress($0.mac) == mac }), let address = IPAddress(lease.address) {
-            return address  // already a dhcp-host line of dnsmasq.conf
-        }
+    static func reserve(mac: MACAddress, network: NetworkDefinition, file: String,
+                        store: NetworkStore) throws -> (IPAddress, NetworkAddressing) {
         let runtime = store.runtimePath(network.name)
         guard let state = store.runtimeState(network.name), let subnet = state.addressing else {
             throw NetworkError.nicOnStoppedNetwork(network.name)
@@ -66,6 +71,9 @@ enum VMPortFilters {
         var withSubnet = network
         withSubnet.subnet = subnet
         let addressing = try AddressPlanner.resolve(withSubnet, existing: [], otherNetworks: [])
+        if let lease = network.staticLeases.first(where: { MACAddress($0.mac) == mac }), let address = IPAddress(lease.address) {
+            return (address, addressing)  // already a dhcp-host line of dnsmasq.conf
+        }
         let directory = DnsmasqPaths.hostsDirectory(runtime: runtime)
         try FileSystem.makeDirectories(directory)
         let lock = try FileLock.acquire("\(directory)/.lock", timeout: .seconds(10), note: "qnet: DHCP reservation")
@@ -93,7 +101,7 @@ enum VMPortFilters {
         guard let address = chosen else { throw NetworkError.noFreeAddress(network: network.name) }
         // Readable by dnsmasq, which reads it after dropping root.
         try FileSystem.writeAtomically(file, Array("\(mac),\(address)\n".utf8), mode: 0o644)
-        return address
+        return (address, addressing)
     }
 
     /// Serializes changes of qnet's bridge table, so that removing the table once its last
