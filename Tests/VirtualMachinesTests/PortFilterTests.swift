@@ -91,12 +91,7 @@ import Testing
     }
 }
 
-/// Two real guests on a NAT network (filters on by default): B first takes A's MAC, then A's
-/// IPv4 address; both times its frames are dropped at its bridge port (witness: the drop
-/// counters in `nft list table bridge qnet-filter`, and B's own failed pings), while A keeps
-/// its DHCP lease and answers the host. The rules go with each VM; the table with the last.
-@Suite(.serialized, Privileged.enabled)
-struct PortFilterGuestTests {
+enum PortFilterListing {
     /// The packets counted by the rule of `chain` whose comment is `comment`.
     static func dropped(_ listing: String, chain: String, comment: String) -> Int? {
         guard let start = listing.range(of: "chain \(chain) {") else { return nil }
@@ -107,6 +102,15 @@ struct PortFilterGuestTests {
         return Int(line[packets.upperBound...].prefix { $0.isNumber })
     }
 
+}
+
+/// Two real guests on a NAT network (filters on by default): B first takes A's MAC, then A's
+/// IPv4 address; both times its frames are dropped at its bridge port (witness: the drop
+/// counters in `nft list table bridge qnet-filter`, and B's own failed pings), while A keeps
+/// its DHCP lease and answers the host. The rules go with each VM; the table with the last.
+/// Part of NetworkGuestTests, so it never runs beside the other network guests (their
+/// host-footprint checks count every dnsmasq of the test process).
+extension NetworkGuestTests {
     @Test(.timeLimit(.minutes(5)))
     func aGuestTakingAnothersMACOrAddressIsDroppedAndTheOtherKeepsWorking() throws {
         let fixture = try NetworkFixture("pf")
@@ -136,7 +140,7 @@ struct PortFilterGuestTests {
         #expect(report1.step("link")?.fields["mac"] == macA.description, "B took A's MAC: \(report1.steps)")
         #expect(report1.step("ping", target: "10.79.0.50")?.ok == false, "B with A's MAC must not reach A")
         var listing = try fixture.ns.exec("nft", ["list", "table", "bridge", "qnet-filter"]).stdout
-        #expect((Self.dropped(listing, chain: "port-\(tapB1)", comment: "source MAC is not the VM's") ?? 0) > 0, "\(listing)")
+        #expect((PortFilterListing.dropped(listing, chain: "port-\(tapB1)", comment: "source MAC is not the VM's") ?? 0) > 0, "\(listing)")
         try fixture.vms.kill("pf-b")
         listing = try fixture.ns.exec("nft", ["list", "table", "bridge", "qnet-filter"]).stdout
         #expect(!listing.contains("chain port-\(tapB1) "), "B's chain goes with B")
@@ -148,10 +152,10 @@ struct PortFilterGuestTests {
         let report2 = GuestFixture.follow(spoofIP, timeout: 120) { $0.step("ping", target: "10.79.0.1") != nil || $0.isComplete }
         #expect(report2.step("ping", target: "10.79.0.1")?.ok == false, "B with A's address must not reach the gateway")
         listing = try fixture.ns.exec("nft", ["list", "table", "bridge", "qnet-filter"]).stdout
-        let arp = Self.dropped(listing, chain: "port-\(tapB2)", comment: "ARP sender IP is not the VM's") ?? 0
-        let ipv4 = Self.dropped(listing, chain: "port-\(tapB2)", comment: "IPv4 source is not the VM's") ?? 0
+        let arp = PortFilterListing.dropped(listing, chain: "port-\(tapB2)", comment: "ARP sender IP is not the VM's") ?? 0
+        let ipv4 = PortFilterListing.dropped(listing, chain: "port-\(tapB2)", comment: "IPv4 source is not the VM's") ?? 0
         #expect(arp + ipv4 > 0, "\(listing)")
-        #expect(Self.dropped(listing, chain: "port-\(tapA)", comment: "source MAC is not the VM's") == 0, "A sends only as itself")
+        #expect(PortFilterListing.dropped(listing, chain: "port-\(tapA)", comment: "source MAC is not the VM's") == 0, "A sends only as itself")
 
         // A keeps working: the host reaches it, and its neighbour entry is still A's MAC.
         let ping = try fixture.ns.exec("ping", ["-c", "1", "-W", "5", "10.79.0.50"])
