@@ -271,6 +271,10 @@ enum GuestScripts {
             "") GATEWAY6=${V6_ROUTER:+$V6_ROUTER%$NIC} ;;
             *) GATEWAY6=$GW6 ;;
         esac
+        # An explicit IPv6 gateway that is not the advertised router becomes the default route.
+        if [ -n "$GATEWAY6" ] && [ "$GW6" != none ] && [ -n "$GW6" ] && [ "$GW6" != "$V6_ROUTER" ]; then
+            ip -6 route replace default via "$GW6" dev "$NIC" 2>/dev/null
+        fi
     fi
 
     start_iperf_server() {
@@ -404,13 +408,15 @@ enum GuestScripts {
     #!/bin/sh
     # udhcpc calls this with the event as $1 and the lease in the environment
     # (ip, mask = prefix length, router, dns, serverid, lease).
+    # Only IPv4 addresses are flushed: a plain flush would also remove the IPv6 link-local and
+    # SLAAC addresses, and the kernel makes a link-local one again only when the link comes up.
     case "$1" in
         deconfig)
-            ip addr flush dev "$interface"
+            ip -4 addr flush dev "$interface"
             ip link set "$interface" up
             ;;
         bound|renew)
-            ip addr flush dev "$interface"
+            ip -4 addr flush dev "$interface"
             ip addr add "$ip/${mask:-24}" ${broadcast:+broadcast $broadcast} dev "$interface"
             # DHCP option 26 (a VXLAN segment's reduced MTU, for one).
             [ -n "$mtu" ] && ip link set "$interface" mtu "$mtu"

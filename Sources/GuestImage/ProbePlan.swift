@@ -23,7 +23,7 @@ import Glibc
 /// | `qnet.acpi` | `poweroff` \| `ignore` | `poweroff` | serve mode: what the ACPI power button (QMP `system_powerdown`) does |
 /// | `qnet.lifetime` | seconds | 0 (forever) | serve mode: power off after this long |
 /// | `qnet.ipv6` | `0` \| `1` | 0 | IPv6 steps: `slaac` (the kernel's address from router advertisements), `dhcp6` (dhcpcd), `gateway6`, `ping6`, `dns6` (AAAA of `qnet.dns`) |
-/// | `qnet.gw6` | IPv6 address \| `none` | the advertised default router (link-local) | the `gateway6` ping target |
+/// | `qnet.gw6` | IPv6 address \| `none` | the advertised default router (link-local) | the `gateway6` ping target; an address other than the advertised router also becomes the IPv6 default route |
 /// | `qnet.targets6` | `IP6[,IP6...]` | none | one `ping6` step per address, after the IPv6 address steps |
 /// | `qnet.mac` | MAC address | the NIC's | the guest sets this MAC on its interface first (a spoofing guest, for anti-spoofing tests; pass it in `extraKernelArguments`) |
 public struct ProbePlan: Equatable, Sendable {

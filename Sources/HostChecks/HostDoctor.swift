@@ -129,6 +129,8 @@ public enum HostDoctor {
         checks.append(ForwardingChecks.bridgeNetfilter(root))
         checks.append(ForwardingChecks.firewallForward(root, bridge: options.bridge, runner: options.runCommand))
         checks.append(ForwardingChecks.ipForward(root))
+        checks.append(IPv6Checks.enabled(root))
+        checks.append(IPv6Checks.acceptRA(root))
 
         // The bridge, then the managers (which need its index)
         var bridgeChecks: [CheckResult] = []

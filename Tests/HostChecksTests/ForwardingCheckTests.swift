@@ -175,3 +175,60 @@ let dockerIptablesSave = """
         #expect(check.remedy?.contains("nft insert rule inet qfw guests iifname \"br0\" oifname \"br0\" accept") == true)
     }
 }
+
+/// IPv6: disable_ipv6 and the accept_ra trap, on fixture trees (the /proc files' formats are
+/// copied from this kernel's: `cat /proc/net/if_inet6 /proc/net/ipv6_route` after SLAAC).
+struct IPv6CheckTests {
+    /// eth0 with a SLAAC address (flags 0x00: not permanent) and an RA default route
+    /// (flags 0x00450003: ADDRCONF|DEFAULT|EXPIRES|GATEWAY|UP); eth1 with a static address
+    /// (0x80 permanent) and a static default route (0x00000003).
+    static let ifInet6 = """
+        00000000000000000000000000000001 01 80 10 80       lo
+        fd771234000000005054fffe123456aa 02 40 00 00     eth0
+        fe80000000000000505400fffe123456 02 40 20 80     eth0
+        fd000000000000000000000000000002 03 40 00 80     eth1
+
+        """
+    static let ipv6Route = """
+        00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000005440fffffec62428 00000400 00000001 00000000 00450003     eth0
+        00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd000000000000000000000000000001 00000400 00000003 00000000 00000003     eth1
+        fd771234000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00040001     eth0
+
+        """
+
+    @Test func parsesSLAACAddressesAndRADefaultRoutes() {
+        let clients = IPv6Checks.routerAdvertisementClients(ifInet6: Self.ifInet6, ipv6Route: Self.ipv6Route)
+        #expect(clients == [IPv6Checks.RAClient(interface: "eth0", learned: [
+            "SLAAC address fd77:1234:0:0:5054:fffe:1234:56aa/64", "default route via fe80:0:0:0:5440:ffff:fec6:2428",
+        ])])
+        #expect(IPv6Checks.routerAdvertisementClients(ifInet6: "garbage\n", ipv6Route: "x y z\n").isEmpty)
+    }
+
+    @Test func acceptRAOutcomes() throws {
+        let fixture = try Fixture()
+        try fixture.write("proc/net/if_inet6", Self.ifInet6)
+        try fixture.write("proc/net/ipv6_route", Self.ipv6Route)
+        try fixture.write("proc/sys/net/ipv6/conf/eth0/accept_ra", "1\n")
+        try fixture.write("proc/sys/net/ipv6/conf/eth0/forwarding", "0\n")
+        let ready = IPv6Checks.acceptRA(fixture.root)
+        #expect(ready.status == .ok && ready.found.contains("eth0") && ready.found.contains("accept_ra = 2"), "\(ready)")
+        try fixture.write("proc/sys/net/ipv6/conf/eth0/forwarding", "1\n")
+        let armed = IPv6Checks.acceptRA(fixture.root)
+        #expect(armed.status == .warn && armed.remedy == "sysctl -w net.ipv6.conf.eth0.accept_ra=2   # keep taking router advertisements while forwarding", "\(armed)")
+        try fixture.write("proc/sys/net/ipv6/conf/eth0/accept_ra", "2\n")
+        #expect(IPv6Checks.acceptRA(fixture.root).status == .ok)
+        try fixture.write("proc/net/if_inet6", "")
+        try fixture.write("proc/net/ipv6_route", "")
+        #expect(IPv6Checks.acceptRA(fixture.root).found.hasPrefix("no interface"))
+    }
+
+    @Test func disableIPv6Outcomes() throws {
+        let fixture = try Fixture()
+        #expect(IPv6Checks.enabled(fixture.root).found.contains("the kernel has no IPv6"))
+        try fixture.write("proc/sys/net/ipv6/conf/all/disable_ipv6", "1\n")
+        let off = IPv6Checks.enabled(fixture.root)
+        #expect(off.status == .warn && off.remedy?.hasPrefix("sysctl -w net.ipv6.conf.all.disable_ipv6=0") == true)
+        try fixture.write("proc/sys/net/ipv6/conf/all/disable_ipv6", "0\n")
+        #expect(IPv6Checks.enabled(fixture.root).status == .ok)
+    }
+}

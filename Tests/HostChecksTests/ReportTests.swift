@@ -57,6 +57,7 @@ import Testing
         try fixture.makeDirectory("sys/module/bridge")
         try fixture.write("proc/self/status", "CapEff:\t000001ffffffffff\n")
         try fixture.write("proc/sys/net/ipv4/ip_forward", "1\n")
+        try fixture.write("proc/sys/net/ipv6/conf/all/disable_ipv6", "0\n")
         try fixture.script("qemu-system-x86_64", "echo 'QEMU emulator version 7.2.19'")
         try fixture.script("qemu-img", "echo 'qemu-img version 7.2.19'")
         var options = DoctorOptions(root: fixture.root, user: try nobody())
@@ -70,7 +71,7 @@ import Testing
             "bridge.driver", "net.admin",
             "qemu.binary", "qemu.img", "kvm.device", "kvm.access", "kvm.access.user", "kvm.runs",
             "vhost.device", "vhost.access", "vhost.access.user",
-            "bridge.netfilter", "firewall.forward", "ip.forward",
+            "bridge.netfilter", "firewall.forward", "ip.forward", "ipv6.enabled", "ipv6.accept_ra",
             "manager.networkmanager", "manager.networkd", "journal.pending",
         ])
         #expect(report.checks.filter { $0.status != .ok }.isEmpty, "\(report.text())")
