@@ -25,14 +25,24 @@ BENCH_PACKAGES := bridge-utils
 # faults. The Swift driver asks for it with a plain -lstdc++, so a linker script named
 # libstdc++.so in a directory on the search path hands the linker the static archive.
 # -no-pie: a position-dependent executable needs no relative relocations. As a PIE the
-# binary had 82,000, and applying them at every start cost 1.2 M instructions and about
-# 270 copy-on-write page faults (1.2 ms of `qnet --version`'s 2.0 ms of CPU time here);
-# the hooks QEMU runs and every other command paid the same. The price: the executable's
-# own code is not at a random address (shared libraries, heap and stack still are), as
-# with Go's default builds. PIE=1 builds a PIE instead.
+# binary has 86,000 (Swift metadata, Foundation's and ICU's tables), and applying them at
+# every start writes to about 250 pages of its data, each a copy-on-write page fault
+# (perf stat: 437 faults against 205); packing them (DT_RELR, glibc >= 2.36) only shrinks
+# their table from 2 MB to 16 KB, not those faults. Measured side by side in one
+# `make bench` run (BENCHMARKS.md, (e) and (f)): `qnet --version` and QEMU's hook as
+# shipped and as a PIE with DT_RELR. The price: the executable's own code is not at a
+# random address (shared libraries, heap and stack still are), as with Go's default
+# builds; hence the lintian override. PIE=1 links a PIE with DT_RELR instead.
+# --no-export-dynamic: the static-stdlib link exports every public symbol of qnet's own
+# modules (-export-dynamic in the toolchain's static-stdlib-args.lnk): 8,600 dynamic
+# symbols that nothing looks up, but that the Swift runtime's start-up dladdr() (its
+# backtracer locating itself) scans one by one, 4 % of a hook's CPU time (perf).
+# lld (the toolchain's; gold cannot pack relative relocations) links both, so PIE or not
+# is a link flag only: switching relinks, it recompiles nothing.
 STATIC_CXX_DIR := .build/static-libstdc++
 RELEASE_FLAGS := -c release --static-swift-stdlib --disable-local-rpath -Xlinker -L$(CURDIR)/$(STATIC_CXX_DIR) \
-	$(if $(PIE),,-Xswiftc -Xclang-linker -Xswiftc -no-pie)
+	-Xswiftc -use-ld=lld -Xlinker --no-export-dynamic \
+	$(if $(PIE),-Xlinker -z -Xlinker pack-relative-relocs,-Xlinker -no-pie)
 RELEASE_DIR := .build/release
 
 # What `make install` installs; each later addition is one word on one of these lines.
@@ -228,8 +238,12 @@ bench-deps:
 	@missing=""; for p in $(TEST_PACKAGES) $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 
-# The benchmark program, built with the same flags as qnet (bench/run.sh runs this).
+# The benchmark program, built with the same flags as qnet (bench/run.sh runs this), and
+# qnet-pie: the same objects linked as a PIE (PIE=1), which the bench times beside qnet.
 bench-build: release
+	$(MAKE) --no-print-directory release PIE=1
+	cp $(RELEASE_DIR)/qnet $(RELEASE_DIR)/qnet-pie
+	$(MAKE) --no-print-directory release
 	$(SWIFT) build $(RELEASE_FLAGS) --product QNetBench
 
 bench: bench-deps

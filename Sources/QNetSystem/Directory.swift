@@ -107,7 +107,12 @@ public final class DirectoryDescriptor: Sendable {
     /// O_CREAT | O_EXCL | O_NOFOLLOW (never an existing file, never through a planted symlink),
     /// written, fchmod'ed to `mode`, fsync'ed, renamed over `name`, then the directory fsync'ed
     /// so the rename survives a crash. The temporary file is removed when any step fails.
-    public func writeAtomically(_ name: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
+    ///
+    /// `durable: false` leaves out both fsyncs: other processes still see the old file or the
+    /// new one, never a part, and a killed writer loses nothing (the data is in the page
+    /// cache); only a crash of the whole machine may lose the file. For what describes state
+    /// that does not survive a crash either (the host-change journal).
+    public func writeAtomically(_ name: String, _ bytes: [UInt8], mode: mode_t = 0o644, durable: Bool = true) throws {
         try Self.validate(name)
         // One writer at a time in this process: all use the same temporary name.
         try atomicWriters.withLock { _ in
@@ -117,7 +122,7 @@ public final class DirectoryDescriptor: Sendable {
                 defer { close(fd) }
                 try FileSystem.writeAll(fd, bytes, path: child(temporary))
                 guard fchmod(fd, mode) == 0 else { throw SystemError.lastError("chmod", path: child(temporary)) }
-                guard fsync(fd) == 0 else { throw SystemError.lastError("fsync", path: child(temporary)) }
+                guard !durable || fsync(fd) == 0 else { throw SystemError.lastError("fsync", path: child(temporary)) }
             } catch {
                 unlinkat(self.fd, temporary, 0)
                 throw error
@@ -127,7 +132,7 @@ public final class DirectoryDescriptor: Sendable {
                 unlinkat(self.fd, temporary, 0)
                 throw failure
             }
-            guard fsync(self.fd) == 0 else { throw SystemError.lastError("fsync", path: path) }
+            guard !durable || fsync(self.fd) == 0 else { throw SystemError.lastError("fsync", path: path) }
         }
     }
 

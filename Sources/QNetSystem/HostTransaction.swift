@@ -18,9 +18,9 @@ import Glibc
 /// that a later command runs on the journal after a kill — so every test of an in-process
 /// failure also tests crash recovery.
 ///
-/// Write-ahead: each `record` and `step` rewrites the journal atomically (and fsyncs it)
-/// before returning, so at any instant the file on disk describes every change that may
-/// have been made. Records must therefore describe changes before they are made, and
+/// Write-ahead: each `record` and `step` rewrites the journal atomically before returning,
+/// so at any instant the file describes every change that may have been made (for a
+/// killed process; see `Journal` for why it is not fsync'ed). Records must therefore describe changes before they are made, and
 /// their handlers must accept a change that was never made (or made half-way).
 ///
 /// Signals: with `signals` (a `DeferredSignals` the caller made, blocking SIGINT, SIGTERM

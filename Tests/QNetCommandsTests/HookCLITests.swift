@@ -40,7 +40,7 @@ struct HookCLITests {
     }
 
     /// QEMU runs its hooks as `qemu-ifup TAP` inside its own namespace, a form qnet runs
-    /// without the argument parser (HookFastPath). Run that way (under `ip netns exec`), the
+    /// without the argument parser (FastPath). Run that way (under `ip netns exec`), the
     /// hooks must do what the parsed commands do: the same kernel state (`ip -j`), the same
     /// output line, and for a bad target the same status and error line.
     @Test func qemusOwnHookFormDoesWhatTheParsedCommandDoes() throws {

@@ -18,6 +18,22 @@ import Testing
         again.release()
     }
 
+    /// The holder record is written over the previous one (not truncated to 0 first, which
+    /// costs ms on ext4) and cut to its own length: a shorter record leaves nothing of a
+    /// longer one behind, and a note's line breaks become spaces.
+    @Test func aShorterRecordReplacesALongerOneWhole() throws {
+        let directory = try TestDirectory()
+        let path = directory.file("net.lock")
+        try FileLock.tryAcquire(path, note: "qnet bridge create br0 --uplink eth0 --address 192.0.2.1/24").release()
+        try FileLock.tryAcquire(path, note: "qnet ifup\ntap0").release()
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "\(getpid())\nqnet ifup tap0\n")
+        let held = try FileLock.tryAcquire(path)
+        defer { held.release() }
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "\(getpid())\n")
+        let busy = try #require(throws: FileLockBusy.self) { try FileLock.tryAcquire(path) }
+        #expect(busy.holder == getpid() && busy.holderNote == nil)
+    }
+
     @Test func anotherProcessSeesTheLockAndItsHolder() throws {
         let directory = try TestDirectory()
         let path = directory.file("net.lock")

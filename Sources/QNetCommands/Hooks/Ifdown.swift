@@ -19,7 +19,7 @@ struct Ifdown: ParsableCommand {
         try Self.detach(interface, from: hook.bridge, change: HostChange.begin(global))
     }
 
-    /// The hook's work, also run by `HookFastPath` for QEMU's own `qemu-ifdown TAP`.
+    /// The hook's work, also run by `FastPath` for QEMU's own `qemu-ifdown TAP`.
     static func detach(_ interface: String, from bridge: String?, change: HostChange) throws {
         try change.host.detachHookTAP(interface, from: bridge)
         print("\(interface): detached, down")

@@ -45,7 +45,7 @@ struct Ifup: ParsableCommand {
         try Self.attach(interface, to: bridge, change: HostChange.begin(global))
     }
 
-    /// The hook's work, also run by `HookFastPath` for QEMU's own `qemu-ifup TAP`.
+    /// The hook's work, also run by `FastPath` for QEMU's own `qemu-ifup TAP`.
     static func attach(_ interface: String, to bridge: String, change: HostChange) throws {
         try change.host.attachHookTAP(interface, to: bridge)
         print("\(interface): attached to \(bridge), up")

@@ -22,7 +22,7 @@ public enum Entry {
         }
         rest = moveLeadingGlobalOptions(rest)
         do {
-            if try HookFastPath.run(rest) { exit(0) }
+            if try FastPath.run(rest) { exit(0) }
             var command = try QNet.parseAsRoot(rest)
             try command.run()
             exit(0)

@@ -15,17 +15,26 @@ public struct GlobalOptions: ParsableArguments {
     public init() {}
 
     public func validate() throws {
-        if let netns {
-            guard !netns.isEmpty, !netns.contains("/"), netns != ".", netns != ".." else {
-                throw ValidationError("invalid network namespace name '\(netns)': use a name from /run/netns (no '/')")
-            }
+        if let netns, let problem = Self.problem(withNamespace: netns) { throw ValidationError(problem) }
+    }
+
+    /// Why `name` cannot be a namespace name (one line), nil when it can.
+    static func problem(withNamespace name: String) -> String? {
+        guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
+            return "invalid network namespace name '\(name)': use a name from /run/netns (no '/')"
         }
+        return nil
     }
 
     /// Moves this (single-threaded) process into the namespace for good, and remounts
     /// /sys privately so /sys/class/net shows that namespace — what `ip netns exec` does.
     /// Then opens the host network API there.
     public func openHost() throws -> HostNetwork {
+        try Self.openHost(netns: netns, stateDirectory: stateDirectory)
+    }
+
+    /// `openHost()` for options read without the parser (`FastPath`).
+    static func openHost(netns: String?, stateDirectory: String?) throws -> HostNetwork {
         if let stateDirectory { setenv("QNET_STATE_DIR", stateDirectory, 1) }
         if let netns {
             let namespace = NetworkNamespace(name: netns)

@@ -48,7 +48,7 @@ final class HostChange {
     }
 
     /// Step 2 for a host already open (in the namespace named `namespaceName`, nil for
-    /// this process's own): what the commands run without the parser (`HookFastPath`) use.
+    /// this process's own): what the commands run without the parser (`FastPath`) use.
     static func begin(host: HostNetwork, namespaceName: String?, recovering: Bool = true) throws -> HostChange {
         let change = try NamespaceChange.begin(namespace: try NetworkNamespaceIdentity.current(), name: namespaceName,
                                                command: commandLine(), journal: Recovery.journal,

@@ -50,16 +50,22 @@ struct TapCreate: ParsableCommand {
         if uid == nil && gid == nil {
             Output.printError("warning: TAP \(name) has no owner: any local user who can open /dev/net/tun can attach to it and read and send frames on its bridge")
         }
-        let change = try HostChange.begin(global)
+        try Self.create(TAPOptions(name: name, vnetHeader: vnetHdr, queues: queues, persistent: true,
+                                   owner: uid, group: gid, bridge: bridge, mtu: mtu),
+                        ownerName: owner, groupName: group, change: HostChange.begin(global))
+    }
+
+    /// Creates the TAP in one transaction and prints what was made; also what `FastPath`
+    /// runs for the plain `tap create NAME [--bridge BR]` (owner root, no group).
+    static func create(_ options: TAPOptions, ownerName: String?, groupName: String?, change: HostChange) throws {
         let tap = try change.run { transaction in
-            try change.host.createTAP(TAPOptions(name: name, vnetHeader: vnetHdr, queues: queues, persistent: true,
-                                                 owner: uid, group: gid, bridge: bridge, mtu: mtu), transaction: transaction)
+            try change.host.createTAP(options, transaction: transaction)
         }
         tap.close()
         var line = "created TAP \(tap.name) (mac \(tap.macAddress)"
-        if let bridge { line += ", attached to \(bridge)" }
-        line += ", owner \(owner ?? (group == nil ? "root" : "none"))"
-        if let group { line += ", group \(group)" }
+        if let bridge = options.bridge { line += ", attached to \(bridge)" }
+        line += ", owner \(ownerName ?? (groupName == nil ? "root" : "none"))"
+        if let groupName { line += ", group \(groupName)" }
         print(line + ")")
     }
 

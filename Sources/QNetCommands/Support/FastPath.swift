@@ -1,0 +1,64 @@
+import HostNetwork
+import QNetTypes
+
+/// The hot commands in their plain forms, run without ArgumentParser: in the static binary
+/// the parser alone costs about 2.4 ms of CPU (its argument sets are built by reflection,
+/// and each first protocol-conformance lookup scans every conformance record), several
+/// times the commands' own work (see BENCHMARKS.md):
+/// - QEMU's `script=` / `downscript=` hook, `qemu-ifup TAP` (one argument), run each time
+///   a NIC comes up or goes away, and `qnet ifup TAP` / `qnet ifdown TAP`;
+/// - `qnet [--netns NS] [--state-dir DIR] tap create NAME [--bridge BR]`, the per-NIC step
+///   of scripts that make TAPs for QEMU.
+/// Any other form (another option, `--name=value`, --help, a value the parser would refuse)
+/// goes to the parser, which handles and reports it as usual.
+enum FastPath {
+    /// Runs the command when `arguments` (global options already behind the subcommand, as
+    /// `Entry` puts them) are one of the plain forms above with valid values, with the same
+    /// effect, output and errors as the parsed command; returns false (having done nothing)
+    /// for any other arguments.
+    static func run(_ arguments: [String]) throws -> Bool {
+        if arguments.count == 2 { return try hook(arguments) }
+        if arguments.count >= 3, arguments[0] == "tap", arguments[1] == "create" { return try tapCreate(arguments) }
+        return false
+    }
+
+    /// `[ifup|ifdown, TAP]`.
+    private static func hook(_ arguments: [String]) throws -> Bool {
+        guard !arguments[1].hasPrefix("-"), InterfaceName.problem(with: arguments[1]) == nil else { return false }
+        let interface = arguments[1]
+        switch arguments[0] {
+        case "ifup":
+            let bridge = try HookBridge.resolve(nil)
+            try Ifup.attach(interface, to: bridge, change: HostChange.begin(host: HostNetwork(), namespaceName: nil))
+        case "ifdown":
+            try Ifdown.detach(interface, from: nil, change: HostChange.begin(host: HostNetwork(), namespaceName: nil))
+        default:
+            return false
+        }
+        return true
+    }
+
+    /// `[tap, create, NAME]` followed by any of `--bridge BR`, `--netns NS`, `--state-dir DIR`,
+    /// each at most once.
+    private static func tapCreate(_ arguments: [String]) throws -> Bool {
+        let name = arguments[2]
+        guard !name.hasPrefix("-"), InterfaceName.problem(with: name, allowTemplate: true) == nil else { return false }
+        var values: [String: String] = [:]
+        var rest = arguments[3...]
+        while rest.count >= 2, let flag = rest.first, ["--bridge", "--netns", "--state-dir"].contains(flag), values[flag] == nil {
+            let value = rest[rest.startIndex + 1]
+            guard !value.hasPrefix("-") else { return false }
+            values[flag] = value
+            rest = rest.dropFirst(2)
+        }
+        guard rest.isEmpty else { return false }
+        let bridge = values["--bridge"], netns = values["--netns"]
+        if let bridge, InterfaceName.problem(with: bridge) != nil { return false }
+        if let netns, GlobalOptions.problem(withNamespace: netns) != nil { return false }
+        let host = try GlobalOptions.openHost(netns: netns, stateDirectory: values["--state-dir"])
+        // No --owner and no --group: the TAP belongs to root, as `TapCreate.ownerID` decides.
+        try TapCreate.create(TAPOptions(name: name, persistent: true, owner: try TapCreate.ownerID(nil, group: nil), bridge: bridge),
+                             ownerName: nil, groupName: nil, change: HostChange.begin(host: host, namespaceName: netns))
+        return true
+    }
+}
