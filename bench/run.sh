@@ -56,7 +56,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 export QNET_BENCH_SWIFT_VERSION="$(swift --version 2>/dev/null | head -n 1)"
-export QNET_BENCH_BUILD="binary: \`make release\` (--static-swift-stdlib, libstdc++ linked in), $(( $(stat -c %s "$BIN/qnet") / 1048576 )) MiB, loads $(ldd "$BIN/qnet" | awk '/=>/ { print $1 }' | tr '\n' ' ')"
+export QNET_BENCH_BUILD="binary: \`make release\` (--static-swift-stdlib, libstdc++ linked in, position-dependent, linked by lld), $(( $(stat -c %s "$BIN/qnet") / 1048576 )) MiB, loads $(ldd "$BIN/qnet" | awk '/=>/ { print $1 }' | tr '\n' ' ')"
 # QNET_BENCH_SOURCE may be set by the caller (e.g. when running in a `git archive` snapshot).
 if [ -z "${QNET_BENCH_SOURCE:-}" ] && git rev-parse --git-dir >/dev/null 2>&1; then
     measured="Sources Package.swift Makefile"
@@ -74,6 +74,6 @@ fi
 mkdir -p bench/results
 # Raised priority (inherited by every process the bench starts, qnet and ip alike), so
 # that builds of other users on this machine disturb the timings less.
-nice -n -15 "$BIN/QNetBench" run --qnet "$PWD/$BIN/qnet" --prefix "$PREFIX" --reps "${REPS:-7}" \
+nice -n -15 "$BIN/QNetBench" run --qnet "$PWD/$BIN/qnet" --qnet-pie "$PWD/$BIN/qnet-pie" --prefix "$PREFIX" --reps "${REPS:-7}" \
     --output BENCHMARKS.md.tmp --save "$RESULTS"
 finish_report

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import QNetSystem
 
 // MARK: - (e) start-up and (f) QEMU's script= hook
 
@@ -11,19 +12,33 @@ struct HookScripts: Codable {
     var twoIP: String
     /// The classic /etc/qemu-ifup of countless guides (the same as bench/vm-bench.sh's recipe).
     var classic: String
+    /// `qemu-ifup-pie`, a symlink to the PIE build of the same objects (`make release-pie`).
+    var pie: String
+
+    init(directory: String) {
+        qnet = "\(directory)/qemu-ifup"
+        twoIP = "\(directory)/qemu-ifup-ip"
+        classic = "\(directory)/qemu-ifup-classic"
+        pie = "\(directory)/qemu-ifup-pie"
+    }
+}
+
+/// Makes `link` a symlink to `target`'s absolute path (a relative target would be read
+/// from the link's folder).
+func linkAbsolutely(_ link: String, to target: String) throws {
+    unlink(link)
+    guard let resolved = realpath(target, nil) else { throw BenchFailure("cannot resolve \(target): errno \(errno)") }
+    let absolute = String(cString: resolved)
+    free(resolved)
+    guard symlink(absolute, link) == 0 else { throw BenchFailure("cannot link \(link) to \(target): errno \(errno)") }
 }
 
 /// Writes the hook scripts into `directory`.
 @discardableResult
-func writeHookScripts(qnet: String, ip: String, brctl: String, in directory: String) throws -> HookScripts {
-    let scripts = HookScripts(qnet: "\(directory)/qemu-ifup", twoIP: "\(directory)/qemu-ifup-ip",
-                              classic: "\(directory)/qemu-ifup-classic")
-    unlink(scripts.qnet)
-    // The link's target must be absolute: a relative one would be read from `directory`.
-    guard let resolved = realpath(qnet, nil) else { throw BenchFailure("cannot resolve \(qnet): errno \(errno)") }
-    let target = String(cString: resolved)
-    free(resolved)
-    guard symlink(target, scripts.qnet) == 0 else { throw BenchFailure("cannot link \(scripts.qnet) to \(qnet): errno \(errno)") }
+func writeHookScripts(qnet: String, qnetPIE: String?, ip: String, brctl: String, in directory: String) throws -> HookScripts {
+    let scripts = HookScripts(directory: directory)
+    try linkAbsolutely(scripts.qnet, to: qnet)
+    if let qnetPIE { try linkAbsolutely(scripts.pie, to: qnetPIE) }
     try "#!/bin/sh\n\(ip) link set \"$1\" up && \(ip) link set \"$1\" master br0\n"
         .write(toFile: scripts.twoIP, atomically: true, encoding: .utf8)
     try "#!/bin/sh\n\(ip) link set \"$1\" up\nsleep 0.5\n\(brctl) addif br0 \"$1\"\n"
@@ -33,14 +48,18 @@ func writeHookScripts(qnet: String, ip: String, brctl: String, in directory: Str
 }
 
 /// Runs the (e) and (f) timings inside the lab's namespace (this program re-run under
-/// `ip netns exec`, as QEMU's hook would run there) and returns them.
-func benchHooks(lab: Lab, tools: Tools, reps: Int, classicReps: Int) throws -> [Series] {
-    try writeHookScripts(qnet: tools.qnet, ip: tools.ip, brctl: tools.brctl, in: tools.workDirectory)
+/// `ip netns exec`, as QEMU's hook would run there) and returns them: the 7 series of (e)
+/// and (f), then (with `tools.qnetPIE`) `--version` and the hook of the PIE build, then the
+/// hook with qnet's runtime dir on a tmpfs.
+func benchHooks(lab: Lab, tools: Tools, reps: Int, classicReps: Int) throws -> (hooks: [Series], extra: [Series]) {
+    try writeHookScripts(qnet: tools.qnet, qnetPIE: tools.qnetPIE, ip: tools.ip, brctl: tools.brctl, in: tools.workDirectory)
     let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     let output = try Spawn.check([tools.ip, "netns", "exec", lab.name, executable, "hook-phase",
                                   "--qnet", tools.qnet, "--ip", tools.ip, "--scripts", tools.workDirectory,
-                                  "--reps", String(reps), "--classic-reps", String(classicReps)], capture: true)
-    return try JSONDecoder().decode([Series].self, from: Data(output.utf8))
+                                  "--reps", String(reps), "--classic-reps", String(classicReps)]
+                                 + (tools.qnetPIE.map { ["--qnet-pie", $0] } ?? []), capture: true)
+    let series = try JSONDecoder().decode([Series].self, from: Data(output.utf8))
+    return (Array(series.prefix(7)), Array(series.dropFirst(7)))
 }
 
 /// The part of (e)/(f) that runs inside the namespace: prints the series as JSON.
@@ -57,28 +76,24 @@ func hookPhase(arguments: [String]) throws {
     let qnet = try value("--qnet"), ip = try value("--ip"), directory = try value("--scripts")
     let reps = Int(try value("--reps")) ?? 28
     let classicReps = Int(try value("--classic-reps")) ?? 7
-    let scripts = HookScripts(qnet: "\(directory)/qemu-ifup", twoIP: "\(directory)/qemu-ifup-ip",
-                              classic: "\(directory)/qemu-ifup-classic")
+    let qnetPIE = option(arguments, "--qnet-pie")
+    let scripts = HookScripts(directory: directory)
     let tap = "hook0"
     let gate = QuietGate()
 
     // (e) start-up. `--version` must print the version and nothing else.
     let version = try Spawn.check([qnet, "--version"], capture: true).trimmingCharacters(in: .whitespacesAndNewlines)
     guard version.first?.isNumber == true, !version.contains(" ") else { throw BenchFailure("qnet --version printed '\(version)'") }
-    let startup: [(String, [String])] = [
+    var startup: [(String, [String])] = [
         ("`qnet --version`", [qnet, "--version"]),
         ("`qnet --help` (the whole command tree through ArgumentParser)", [qnet, "--help"]),
         ("`ip link show dev lo` (start-up + one small request)", [ip, "link", "show", "dev", "lo"]),
         ("`/bin/true` (a process start-up floor)", ["/bin/true"]),
     ]
-    var startupSeries = startup.map { Series($0.0) }
-    for rep in 0...reps {
-        gate.wait("(e) repetition \(rep)")
-        for (index, command) in startup.enumerated() {
-            let seconds = try Spawn.time(command.1)
-            if rep > 0 { startupSeries[index].samples.append(seconds) }
-        }
-    }
+    if let qnetPIE { startup.append(("`qnet --version`, the same objects linked as a PIE with DT_RELR (not shipped)", [qnetPIE, "--version"])) }
+    let startupSamples = try timeInterleaved(startup.map(\.1), reps: reps, gate: gate, what: "(e)")
+    var startupSeries = zip(startup, startupSamples).map { Series($0.0.0, samples: $0.1) }
+    let pieVersion = qnetPIE == nil ? nil : startupSeries.removeLast()
 
     // (f) the hooks.
     try Spawn.check([ip, "tuntap", "add", tap, "mode", "tap"])
@@ -99,20 +114,28 @@ func hookPhase(arguments: [String]) throws {
         let undone = try linkState()
         guard undone.master == nil, !undone.up else { throw BenchFailure("cannot detach \(tap) after \(label)") }
     }
-    let hooks: [(String, [String], Int)] = [
+    var hooks: [(String, [String], Int)] = [
         ("`qemu-ifup TAP`, a symlink to qnet (`qnet ifup`)", [scripts.qnet, tap], reps),
         ("two-process ip script: `ip link set $1 up && ip link set $1 master br0`", [scripts.twoIP, tap], reps),
         ("classic script: `ip link set $1 up; sleep 0.5; brctl addif br0 $1`", [scripts.classic, tap], classicReps),
     ]
+    if qnetPIE != nil { hooks.append(("`qemu-ifup TAP`, a symlink to the PIE build (not shipped)", [scripts.pie, tap], reps)) }
+    // The same hook with qnet's runtime dir (lock, journal) on a tmpfs, as /run is on Debian.
+    let tmpfs = try tmpfsStateDirectory()
+    defer { FileSystem.removeTree(tmpfs) }
+    hooks.append(("`qemu-ifup TAP` (qnet) with its runtime dir (lock) on a tmpfs", [scripts.qnet, tap], reps))
+    let settings: [[String: String]] = hooks.map { $0.0.contains("tmpfs") ? ["QNET_STATE_DIR": tmpfs] : [:] }
     var hookSeries = hooks.map { Series($0.0) }
     for rep in 0...reps {
         gate.wait("(f) repetition \(rep)")
         for (index, hook) in hooks.enumerated() where rep <= hook.2 {
             usleep(20_000)
-            let seconds = try Spawn.time(hook.1)
+            let seconds = try Spawn.time(hook.1, setting: settings[index])
             try reset(after: hook.0)
             if rep > 0 { hookSeries[index].samples.append(seconds) }
         }
     }
-    FileHandle.standardOutput.write(try JSONEncoder().encode(startupSeries + hookSeries))
+    let tmpfsHook = hookSeries.removeLast()
+    let pieHook = qnetPIE == nil ? nil : hookSeries.removeLast()
+    FileHandle.standardOutput.write(try JSONEncoder().encode(startupSeries + hookSeries + [pieVersion, pieHook, tmpfsHook].compactMap { $0 }))
 }

@@ -11,6 +11,12 @@ struct Results: Codable {
     var showPorts: Int
     /// (e) start-up and (f) QEMU's script= hook; absent in runs saved before they existed.
     var hooks: [Series]?
+    /// `--version` and the hook of the PIE build of the same objects (`make release-pie`).
+    var pie: [Series]?
+    /// The hook with qnet's runtime dir on a tmpfs.
+    var hookTmpfs: Series?
+    /// (g) `qnet probe`.
+    var probe: ProbeResults?
 }
 
 /// A measured time with its unit, at a precision that suits its size ("1.23 s", "4.5 ms").
@@ -78,15 +84,17 @@ extension Results {
         func verdict(_ met: Bool) -> String { met ? "**met**" : "**missed**" }
         let ms = { (value: Double) in formatMeasurement(value) }
         let dump: Series? = d.count > 8 ? d[8] : nil
+        let receive: Series? = d.count > 9 ? d[9] : nil
         // (e)/(f): version, help, ip lo, true, qnet hook, two-ip script, classic script.
         let h = hooks ?? []
         let hasHooks = h.count == 7
         var hookTargets = ""
+        let pieRows = pie ?? []
         if hasHooks {
             let version = h[0], hookQnet = h[4], hookIP = h[5], hookClassic = h[6]
             hookTargets = """
             | `qnet --version` ≤ 3 ms | \(ms(version.median)) | \(verdict(version.median <= 0.003)) |
-            | `qnet ifup` as QEMU's `script=` faster than the two-process ip script | qnet \(ms(hookQnet.median)), script \(ms(hookIP.median)) | \(verdict(hookQnet.median < hookIP.median)) |
+            \(pieRows.count == 2 ? "| the same as a PIE with DT_RELR (not shipped; see (e)) | \(ms(pieRows[0].median)) | \(verdict(pieRows[0].median <= 0.003)) |\n" : "")            | `qnet ifup` as QEMU's `script=` faster than the two-process ip script | qnet \(ms(hookQnet.median)), script \(ms(hookIP.median)) | \(verdict(hookQnet.median < hookIP.median)) |
             | `qnet ifup` ≥ 100× faster than the classic script with `sleep 0.5` | \(formatRatio(hookClassic.median / hookQnet.median)) (\(ms(hookClassic.median))) | \(verdict(hookClassic.median >= 100 * hookQnet.median)) |
 
             """
@@ -131,7 +139,10 @@ extension Results {
         | (b) in-process `createTAPs` of \(n) TAPs no slower than `ip -batch` | qnet \(ms(qnetB.median)), `ip -batch` \(ms(batchB.median)) | \(verdict(createVsBatchMet)) |
         | (c) teardown of the \(n) ports ≤ 0.15 s | \(ms(qnetC.median)) | \(verdict(deleteTargetMet)) |
         | (b) \(n) TAPs create + attach + up ≤ 0.15 s (an earlier target) | \(ms(qnetB.median)) | \(verdict(createTargetMet)) |
-
+        \(probe.map { g in
+            "| (g) `qnet probe` with a warm guest cache, command to verdict under TCG, ≤ 6 s | \(ms(g.series[0].median)) (accel \(g.accel)) | \(verdict(g.series[0].median <= 6 && g.accel == "tcg")) |\n"
+            + "| (g) the KVM verdict reused, not probed again, when the state dir changes | verdict file unchanged over \(g.series[0].samples.count) runs in 2 state dirs (verdict: \(g.kvmVerdict)) | \(verdict(g.kvmVerdictReused)) |\n"
+        } ?? "")
         ## (a) One NIC: create a TAP, attach it to an existing bridge, bring it up
 
         A persistent TAP `nic0` (what `ip tuntap add` makes), attached to `br0` and up. qnet: one
@@ -143,7 +154,7 @@ extension Results {
         In-process qnet is \(comparison(qnetA, stepA)) than the three `ip` processes and
         \(comparison(qnetA, batchA)) than `ip -batch`. As a process of its own (`qnet tap create`,
         \(ms(qnetCLI.median))) it is \(comparison(qnetCLI, stepA)) than ip per step: its start-up alone
-        is \(ms(qnetHelp.median)) (`qnet --help`, see (d)) against \(ms(ipLo.median)) for a whole
+        is \(ms(hasHooks ? h[0].median : qnetHelp.median)) (\(hasHooks ? "`qnet --version`, see (e)" : "`qnet --help`, see (d)")) against \(ms(ipLo.median)) for a whole
         `ip link show dev lo`.
 
         ## (b) \(n) TAPs: create, attach to br0, bring up
@@ -196,7 +207,7 @@ extension Results {
             run inside a namespace. `qnet --version` is answered before the argument parser runs;
             `qnet --help` builds the whole command tree through ArgumentParser.
 
-            \(table(Array(h[0..<4]), reference: h[0], ratioTitle: "median ÷ `qnet --version`"))
+            \(table(Array(h[0..<4]) + pieRows.prefix(1), reference: h[0], ratioTitle: "median ÷ `qnet --version`"))
             ## (f) QEMU's `script=` hook
 
             What QEMU does when a NIC has `script=PATH`: it runs PATH with the TAP's name as the only
@@ -205,7 +216,23 @@ extension Results {
             and a port of br0, then it is detached and taken down again (untimed). The classic script
             runs \(h[6].samples.count) times, the others \(h[4].samples.count).
 
-            \(table(Array(h[4...]), reference: h[4], ratioTitle: "median ÷ qnet"))
+            \(table(Array(h[4...]) + pieRows.dropFirst() + (hookTmpfs.map { [$0] } ?? []), reference: h[4], ratioTitle: "median ÷ qnet"))
+
+            """
+        }
+        if let probe {
+            text += """
+            ## (g) `qnet probe`: a micro-VM on br0, from command to verdict
+
+            In a namespace whose br0 has 10.77.0.1/24, `qnet probe br0 --address 10.77.0.2/24 --gateway
+            10.77.0.1 --json` boots the micro-VM on br0 and reports link, address and gateway ping; each run
+            is checked to pass. The state dir alternates between two folders (`--state-dir`), each with its
+            guest cache built before (untimed), so every run follows a state-dir change; the per-boot KVM
+            verdict lives outside the state dir (`/run/qnet/kvm-probe.json`), and the bench checks the file
+            is unchanged after all runs. One untimed warm-up run comes first. Accelerator used: \(probe.accel)
+            (KVM verdict on this machine: \(probe.kvmVerdict)).
+
+            \(table(probe.series, reference: nil))
 
             """
         }
@@ -252,18 +279,25 @@ extension Results {
         handler, STP recalculation): the same group delete takes \(ms(partDeletePorts.median)) when the
         TAPs are ports of br0 and \(ms(partDeleteBare.median)) when they are not. \(deleteTargetMet ? "The 0.15 s target is met." : "The 0.15 s target is missed by that per-port bridge work, which is the kernel's, not by the request.")
 
-        **Start-up and the command line.** \(hasHooks ? "A qnet process that does nothing (`qnet --version`) takes \(ms(h[0].median)) against \(ms(h[3].median)) for `/bin/true`: the loader relocating the static binary and the Swift runtime starting. " : "")Every other command goes through ArgumentParser, which builds each command's argument set by reflection (`Mirror`) and casts, and in a static binary each first protocol-conformance lookup scans every conformance record of the binary (see the measured breakdown at the end).\(hasHooks ? " `qnet --help` takes \(ms(h[1].median))." : "") For `tap create` (\(ms(qnetCLI.median))): the kernel work done in-process, netlink socket included, takes \(ms(a[1].median)); \(hasHooks ? "start-up \(ms(h[0].median)); the remaining \(ms(max(0, qnetCLI.median - a[1].median - h[0].median))) is the argument parser and the process's other set-up." : "")\(hasHooks ? " The hook: `qemu-ifup TAP` \(ms(h[4].median)), the two-process ip script \(ms(h[5].median)), the classic script \(ms(h[6].median)) (its `sleep 0.5` alone is 0.5 s)." : "")
+        **Start-up and the command line.** \(hasHooks ? "A qnet process that does nothing (`qnet --version`) takes \(ms(h[0].median)) against \(ms(h[3].median)) for `/bin/true`: the loader mapping the 85 MiB static binary and binding glibc, then the Swift runtime's and Foundation's initializers. " : "")\(pieRows.count == 2 ? "The same objects linked as a PIE take \(ms(pieRows[0].median)) (the hook \(ms(pieRows[1].median))): a PIE needs about 86,000 relative relocations applied at every start, Swift metadata and Foundation's and ICU's tables; DT_RELR shrinks their table from 2 MB to 16 KB, but applying them still writes to about 250 pages of the binary's data, each a copy-on-write page fault (perf stat: 437 page faults against 205 for the position-dependent build). " : "")Every command but `--version`, QEMU's hook and the plain `tap create NAME [--bridge BR]` goes through ArgumentParser, which builds each command's argument set by reflection (`Mirror`) and casts, and in a static binary each first protocol-conformance lookup scans every conformance record of the binary.\(hasHooks ? " `qnet --help` takes \(ms(h[1].median))." : "") `tap create` (\(ms(qnetCLI.median))) and the hook run without it: \(hasHooks ? "start-up \(ms(h[0].median)), " : "")the kernel work done in-process, netlink socket included, \(ms(a[1].median)), and the rest\(hasHooks ? " (\(ms(max(0, qnetCLI.median - a[1].median - h[0].median))))" : "") the namespace lock, the transaction journal and the Swift code around them. Both write files under `/run/qnet`, which on this machine is on the root file system (ext4), not on a tmpfs: the lock file's holder record is overwritten in place and the journal is not fsync'ed (truncating the lock file to 0 first took 4-6 ms here, ext4 flushing a truncated-and-rewritten file at close; see `FileLock` and `Journal`). Creating, renaming and removing the journal and rewriting the lock file are still file-system journal operations on ext4, which wait when other users' writes keep it busy: with the runtime dir on a tmpfs (as /run is on Debian), `tap create` took \(a.count > 5 ? ms(a[5].median) : "-")\(hookTmpfs.map { " and the hook \(ms($0.median))" } ?? "") in this run.\(hasHooks ? " The hook: `qemu-ifup TAP` \(ms(h[4].median)), the two-process ip script \(ms(h[5].median)), the classic script \(ms(h[6].median)) (its `sleep 0.5` alone is 0.5 s)." : "")
 
         **Showing.** `qnet show` and `bridge link show` both read one `RTM_GETLINK` dump; `brctl show br0`
         only lists `/sys/class/net/br0/brif` (port names, nothing else), hence its \(ms(brctlShow.median)).
         `qnet show br0` (\(ms(showTable.median))) takes \(formatRatio(showTable.median / bridgeShow.median)) the time of
-        `bridge link show` (\(ms(bridgeShow.median))). \(dump.map { "The dump alone, in-process (one RTM_GETLINK dump of all \(showPorts + 2) links, every attribute of each decoded), takes \(ms($0.median)); " } ?? "")`qnet --help`, the parser and start-up without any netlink, \(ms(qnetHelp.median)); the rest is formatting the table. `bridge link show` asks the kernel for `AF_BRIDGE` link messages, which carry the bridge-port attributes only, and prints as it reads.
+        `bridge link show` (\(ms(bridgeShow.median))). \(dump.map { "The dump alone, in-process (one RTM_GETLINK dump of all \(showPorts + 2) links, every attribute of each decoded), takes \(ms($0.median))" } ?? "")\(receive.map { ", of which \(ms($0.median)) is receiving it (the kernel filling \(showPorts + 2) full link messages, about 1.2 KB each, and copying them out) and the rest decoding every attribute" } ?? "")\(dump == nil ? "" : "; ")`qnet --help`, the parser and start-up without any netlink, \(ms(qnetHelp.median)); the rest is the table. `bridge link show` asks the kernel for `AF_BRIDGE` link messages, which carry the bridge-port attributes only (no link info, statistics or per-family settings), so the kernel has less to fill, and it prints as it reads. \(showMet ? "The target is met." : "The target is missed\(receive.map { r in dump.map { d in ": of `qnet show br0`'s \(ms(showTable.median)), receiving the full dump is \(ms(r.median)), decoding it \(ms(max(0, d.median - r.median))), start-up and the parser about \(ms(qnetHelp.median)), against \(ms(bridgeShow.median)) for the whole `bridge link show`" } ?? "" } ?? ""). `qnet show` needs what only the full messages carry (each port's link kind, alias and operational state besides its bridge-port attributes); meeting the target would take an AF_BRIDGE dump for the port attributes plus a smaller one for the rest, or decoding only what the table prints.")
         """
+        if let probe {
+            let whole = probe.series[0], boot = probe.series[1]
+            why += "\n\n**Probing.** `qnet probe` takes \(ms(whole.median)) from command to verdict, of which the micro-VM's boot under \(probe.accel) (QEMU started to the guest's first result line) \(ms(boot.median)); the rest is starting QEMU, the probe's steps and stopping the VM. "
+            why += whole.median <= 6 ? "The 6 s target is met." : "The 6 s target is missed by the guest's boot under software emulation (TCG), which no change to qnet's own start-up or to its host calls shortens."
+            why += probe.kvmVerdictReused ? " No run probed KVM again: the verdict is cached per boot in `/run/qnet`, whatever the state dir." : " The KVM verdict file changed during the runs: a run probed KVM again."
+        }
         text += "\n" + why + "\n"
         text += "\n## Raw samples (seconds)\n\n"
         text += "(a)\n\n" + rawSamples(a) + "\n\n(b)\n\n" + rawSamples(b + [settle]) + "\n\n(c)\n\n" + rawSamples(c)
         text += "\n\nparts of (b) and (c)\n\n" + rawSamples(p) + "\n\n(d)\n\n" + rawSamples(d) + "\n"
-        if hasHooks { text += "\n(e) and (f)\n\n" + rawSamples(h) + "\n" }
+        if hasHooks { text += "\n(e) and (f)\n\n" + rawSamples(h + pieRows + (hookTmpfs.map { [$0] } ?? [])) + "\n" }
+        if let probe { text += "\n(g)\n\n" + rawSamples(probe.series) + "\n" }
         return text
     }
 }

@@ -11,12 +11,22 @@ struct Tools {
     var brctl: String
     var qnet: String
     var workDirectory: String
+    /// The same objects as `qnet` linked as a PIE (`make release-pie`), for (e) and (f); optional.
+    var qnetPIE: String? = nil
 }
 
 /// Writes `lines` to a file for `ip -batch` and returns its path.
 func writeBatch(_ lines: [String], named file: String, in directory: String) throws -> String {
     let path = "\(directory)/\(file)"
     try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}
+
+/// A fresh state dir on a tmpfs (/dev/shm), for the rows that show what qnet's lock and
+/// journal cost where /run is a tmpfs (Debian's default) rather than on disk (this machine).
+func tmpfsStateDirectory() throws -> String {
+    let path = "/dev/shm/qnetbench-\(getpid())"
+    try FileSystem.makeDirectories(path, mode: 0o755)
     return path
 }
 
@@ -36,6 +46,9 @@ func benchOneNIC(lab: Lab, tools: Tools, reps: Int) throws -> [Series] {
     var cli = Series("`qnet --netns NS tap create nic0 --bridge br0` (1 process)")
     var perStep = Series("ip per step: `ip tuntap add` + `ip link set master` + `ip link set up` (3 processes)")
     var ipBatch = Series("`ip -batch` of the same 3 lines (1 process)")
+    var cliTmpfs = Series("`qnet --netns NS tap create nic0 --bridge br0` with its runtime dir (lock, journal) on a tmpfs")
+    let tmpfs = try tmpfsStateDirectory()
+    defer { FileSystem.removeTree(tmpfs) }
     let options = TAPOptions(name: tap, persistent: true, bridge: lab.bridge, up: true)
 
     func reset(_ step: String) throws {
@@ -83,8 +96,13 @@ func benchOneNIC(lab: Lab, tools: Tools, reps: Int) throws -> [Series] {
         seconds = try Spawn.time([tools.ip, "-n", ns, "-batch", batch])
         if rep > 0 { ipBatch.samples.append(seconds) }
         try reset("ip -batch")
+
+        lab.quiesce(gated: false)
+        seconds = try Spawn.time([tools.qnet, "--netns", ns, "tap", "create", tap, "--bridge", lab.bridge], setting: ["QNET_STATE_DIR": tmpfs])
+        if rep > 0 { cliTmpfs.samples.append(seconds) }
+        try reset("qnet tap create, runtime dir on a tmpfs")
     }
-    return [inProcess, inProcessOpen, cli, perStep, ipBatch]
+    return [inProcess, inProcessOpen, cli, perStep, ipBatch, cliTmpfs]
 }
 
 // MARK: - (b) 500 TAPs create + attach + up, and (c) their teardown
@@ -256,15 +274,23 @@ func benchShow(lab: Lab, tools: Tools, count: Int, reps: Int, group: UInt32) thr
     outsideBridge.samples.removeFirst()
     // The dump `qnet show` starts from, in-process: one RTM_GETLINK dump, every link decoded.
     var dump = Series("qnet in-process: `links()` (the RTM_GETLINK dump of all \(count + 2) links, every attribute decoded)")
+    // The same request as links() (ifinfomsg for AF_UNSPEC, IFLA_EXT_MASK = RTEXT_FILTER_SKIP_STATS),
+    // the replies only received and split into messages: the kernel's part and the copying.
+    var receive = Series("  of which receiving it (the same dump, split into messages, no attribute decoded)")
+    let request = [UInt8](repeating: 0, count: 16) + [8, 0, 29, 0, 8, 0, 0, 0]
     for rep in 0...reps {
         lab.quiesce(gated: rep == 0)
         let (links, seconds) = try timed { try lab.network.links() }
         guard links.count >= count + 2 else { throw BenchFailure("links() returned \(links.count) links, expected \(count + 2)") }
         if rep > 0 { dump.samples.append(seconds) }
+        lab.quiesce(gated: false)
+        let (messages, received) = try timed { try lab.network.connection.dump(.getLink, payload: request) }
+        guard messages.count >= count + 2 else { throw BenchFailure("the dump returned \(messages.count) messages, expected \(count + 2)") }
+        if rep > 0 { receive.samples.append(received) }
     }
     // Order: the four display commands, the two run from outside, the start-up floors, then
     // the in-process dump.
-    series = Array(series[0..<4]) + [outsideQnet, outsideBridge] + Array(series[4...]) + [dump]
+    series = Array(series[0..<4]) + [outsideQnet, outsideBridge] + Array(series[4...]) + [dump, receive]
 
     try lab.network.deleteGroup(group)
     try lab.verifyEmpty(step: "deleting the show ports")
@@ -310,15 +336,8 @@ func showPhase(arguments: [String]) throws {
         ("`qnet --help` (start-up only: no netlink)", [qnet, "--help"]),
         ("`ip link show dev lo` (start-up + one small request)", [ip, "link", "show", "dev", "lo"]),
     ]
-    var series = commands.map { Series($0.0) }
-    let gate = QuietGate()
-    for rep in 0...reps {
-        gate.wait("(d) repetition \(rep)")
-        for (index, command) in commands.enumerated() {
-            let seconds = try Spawn.time(command.1)
-            if rep > 0 { series[index].samples.append(seconds) }
-        }
-    }
+    let samples = try timeInterleaved(commands.map(\.1), reps: reps, gate: QuietGate(), what: "(d)")
+    let series = zip(commands, samples).map { Series($0.0.0, samples: $0.1) }
     let data = try JSONEncoder().encode(series)
     FileHandle.standardOutput.write(data)
 }

@@ -4,7 +4,7 @@ import HostNetwork
 
 // QNetBench: qnet against `ip` per step and `ip -batch`, inside namespaces it creates.
 //
-//   QNetBench run --qnet PATH --prefix NAME [--output FILE] [--save JSON] [--reps N] [--count N]
+//   QNetBench run --qnet PATH [--qnet-pie PATH] --prefix NAME [--output FILE] [--save JSON] [--reps N] [--count N]
 //   QNetBench report --from JSON --output FILE           (re-render from a saved run)
 //   QNetBench phases --prefix NAME [--reps N] [--count N]  (only the "where the time goes" parts)
 //   QNetBench show-phase ... / hook-phase ...            (internal: parts (d) and (e)/(f), under ip netns exec)
@@ -58,7 +58,7 @@ func runAll(arguments: [String]) throws {
     defer { try? FileManager.default.removeItem(atPath: workDirectory) }
 
     let tools = Tools(ip: try Spawn.resolve("ip"), bridge: try Spawn.resolve("bridge"), brctl: try Spawn.resolve("brctl"),
-                      qnet: qnet, workDirectory: workDirectory)
+                      qnet: qnet, workDirectory: workDirectory, qnetPIE: option(arguments, "--qnet-pie"))
     var plan = ManyPlan()
     plan.count = count
     plan.reps = reps
@@ -80,6 +80,13 @@ func runAll(arguments: [String]) throws {
     labE.gate = tools.gate
     let hooks = try benchHooks(lab: labE, tools: tools, reps: reps * 4, classicReps: reps)
     labE.delete()
+
+    log("(g) qnet probe, \(2 * reps + 1) runs (the first untimed)")
+    let labG = try Lab(name: "\(prefix)-g", ip: tools.ip)
+    defer { labG.delete() }
+    labG.gate = tools.gate
+    let probe = try benchProbe(lab: labG, tools: tools, reps: reps)
+    labG.delete()
 
     log("(b)/(c) \(count) TAPs, \(reps) repetitions")
     let labB = try Lab(name: "\(prefix)-bc", ip: tools.ip)
@@ -107,7 +114,9 @@ func runAll(arguments: [String]) throws {
            + "before each timed step the bench waited for ≥ 50 % idle CPU time (\(Int(tools.gate.waited)) s waited in all"
            + (tools.gate.gaveUp > 0 ? ", gave up waiting \(tools.gate.gaveUp) times" : "") + ")"]
     let results = Results(machine: machine, oneNIC: oneNIC, many: many,
-                          show: show, phases: phases, plan: plan, showPorts: count, hooks: hooks)
+                          show: show, phases: phases, plan: plan, showPorts: count, hooks: hooks.hooks,
+                          pie: hooks.extra.filter { $0.label.contains("PIE") },
+                          hookTmpfs: hooks.extra.first { $0.label.contains("tmpfs") }, probe: probe)
     if let save = option(arguments, "--save") {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
