@@ -32,7 +32,9 @@ BENCH_PACKAGES := bridge-utils
 # `make bench` run (BENCHMARKS.md, (e) and (f)): `qnet --version` and QEMU's hook as
 # shipped and as a PIE with DT_RELR. The price: the executable's own code is not at a
 # random address (shared libraries, heap and stack still are), as with Go's default
-# builds; hence the lintian override. PIE=1 links a PIE with DT_RELR instead.
+# builds; hence the lintian override. PIE=1 links a PIE with DT_RELR instead. The
+# programs given a file capability (CAP_NET_ADMIN_PROGRAMS, run by unprivileged users)
+# are always PIEs: there the layout's randomness matters more than a millisecond.
 # --no-export-dynamic: the static-stdlib link exports every public symbol of qnet's own
 # modules (-export-dynamic in the toolchain's static-stdlib-args.lnk): 8,600 dynamic
 # symbols that nothing looks up, but that the Swift runtime's start-up dladdr() (its
@@ -41,8 +43,9 @@ BENCH_PACKAGES := bridge-utils
 # is a link flag only: switching relinks, it recompiles nothing.
 STATIC_CXX_DIR := .build/static-libstdc++
 RELEASE_FLAGS := -c release --static-swift-stdlib --disable-local-rpath -Xlinker -L$(CURDIR)/$(STATIC_CXX_DIR) \
-	-Xswiftc -use-ld=lld -Xlinker --no-export-dynamic \
-	$(if $(PIE),-Xlinker -z -Xlinker pack-relative-relocs,-Xlinker -no-pie)
+	-Xswiftc -use-ld=lld -Xlinker --no-export-dynamic
+PIE_LAYOUT := -Xlinker -z -Xlinker pack-relative-relocs
+RELEASE_LAYOUT := $(if $(PIE),$(PIE_LAYOUT),-Xlinker -no-pie)
 RELEASE_DIR := .build/release
 
 # What `make install` installs; each later addition is one word on one of these lines.
@@ -93,8 +96,9 @@ build:
 
 release: $(STATIC_CXX_DIR)/libstdc++.so
 	@for product in $(BIN_PROGRAMS) $(LIBEXEC_PROGRAMS); do \
-		echo "$(SWIFT) build $(RELEASE_FLAGS) --product $$product"; \
-		$(SWIFT) build $(RELEASE_FLAGS) --product $$product || exit 1; \
+		layout="$(RELEASE_LAYOUT)"; case " $(CAP_NET_ADMIN_PROGRAMS) " in *" $$product "*) layout="$(PIE_LAYOUT)";; esac; \
+		echo "$(SWIFT) build $(RELEASE_FLAGS) $$layout --product $$product"; \
+		$(SWIFT) build $(RELEASE_FLAGS) $$layout --product $$product || exit 1; \
 	done
 
 $(STATIC_CXX_DIR)/libstdc++.so:
@@ -244,7 +248,7 @@ bench-build: release
 	$(MAKE) --no-print-directory release PIE=1
 	cp $(RELEASE_DIR)/qnet $(RELEASE_DIR)/qnet-pie
 	$(MAKE) --no-print-directory release
-	$(SWIFT) build $(RELEASE_FLAGS) --product QNetBench
+	$(SWIFT) build $(RELEASE_FLAGS) $(RELEASE_LAYOUT) --product QNetBench
 
 bench: bench-deps
 	bash bench/run.sh
