@@ -12,14 +12,15 @@ struct HookScripts: Codable {
     var twoIP: String
     /// The classic /etc/qemu-ifup of countless guides (the same as bench/vm-bench.sh's recipe).
     var classic: String
-    /// `qemu-ifup-pie`, a symlink to the PIE build of the same objects (`make release-pie`).
+    /// `pie/qemu-ifup` (qnet knows the hook by its name), a symlink to the PIE build of the
+    /// same objects (`make bench-build` links it as qnet-pie).
     var pie: String
 
     init(directory: String) {
         qnet = "\(directory)/qemu-ifup"
         twoIP = "\(directory)/qemu-ifup-ip"
         classic = "\(directory)/qemu-ifup-classic"
-        pie = "\(directory)/qemu-ifup-pie"
+        pie = "\(directory)/pie/qemu-ifup"
     }
 }
 
@@ -38,7 +39,10 @@ func linkAbsolutely(_ link: String, to target: String) throws {
 func writeHookScripts(qnet: String, qnetPIE: String?, ip: String, brctl: String, in directory: String) throws -> HookScripts {
     let scripts = HookScripts(directory: directory)
     try linkAbsolutely(scripts.qnet, to: qnet)
-    if let qnetPIE { try linkAbsolutely(scripts.pie, to: qnetPIE) }
+    if let qnetPIE {
+        try FileSystem.makeDirectories("\(directory)/pie")
+        try linkAbsolutely(scripts.pie, to: qnetPIE)
+    }
     try "#!/bin/sh\n\(ip) link set \"$1\" up && \(ip) link set \"$1\" master br0\n"
         .write(toFile: scripts.twoIP, atomically: true, encoding: .utf8)
     try "#!/bin/sh\n\(ip) link set \"$1\" up\nsleep 0.5\n\(brctl) addif br0 \"$1\"\n"

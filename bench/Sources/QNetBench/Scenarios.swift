@@ -248,7 +248,9 @@ func benchManyTAPs(lab: Lab, tools: Tools, plan: ManyPlan) throws -> ManyResults
 func benchShow(lab: Lab, tools: Tools, count: Int, reps: Int, group: UInt32) throws -> [Series] {
     let names = (0..<count).map { "port\($0)" }
     let devices = try lab.network.createTAPs(names.map {
-        TAPOptions(name: $0, persistent: true, bridge: lab.bridge, interfaceGroup: group, up: true)
+        // Owned by root, as `qnet tap create` makes them (`qnet show` warns on stderr about
+        // each TAP without an owner).
+        TAPOptions(name: $0, persistent: true, owner: 0, bridge: lab.bridge, interfaceGroup: group, up: true)
     })
     for device in devices { device.close() }
     try lab.settle(step: "filling br0 for show")
