@@ -1,4 +1,5 @@
 import Foundation
+import GuestImage
 import QNetTestSupport
 import Testing
 
@@ -166,5 +167,55 @@ struct CLIVXLANTests {
             #expect(result.stderr.split(separator: "\n").count == 1 && result.stderr.contains(needle), "\(arguments): \(result.stderr)")
             #expect(try setup.qnet(1, ["net", "list"]).stdout.contains("ov") == false)
         }
+    }
+}
+
+/// `--mode vxlan` with real guests (tier 4): one micro-VM per host, booted in parallel under TCG;
+/// each leases its address from host 1's dnsmasq (a static lease per MAC, so the others know it)
+/// and pings the other two across the tunnels.
+@Suite(.serialized, Privileged.enabled)
+struct CLIVXLANGuestTests {
+    @Test(.timeLimit(.minutes(6)))
+    func guestsOnThreeHostsLeaseFromOneAndPingEachOther() throws {
+        let image = try GuestImageBuilder().cached(in: NSTemporaryDirectory() + "qnet-guest-test-cache").image
+        let setup = try VXLANHosts("vxg")
+        try setup.createAndStart()
+        let macs = (1...3).map { "52:54:00:77:00:0\($0)" }
+        let addresses = (1...3).map { "10.77.0.\(10 + $0)" }
+        for number in 1...3 {
+            let lease = try setup.qnet(1, ["net", "lease", "add", "ov", macs[number - 1], addresses[number - 1]])
+            #expect(lease.status == 0, "\(lease.stderr)")
+        }
+        for number in 1...3 {
+            let targets = addresses.enumerated().filter { $0.offset != number - 1 }.map(\.element).joined(separator: ",")
+            let started = try setup.qnet(number, [
+                "vm", "run", "g\(number)", "--memory", "128", "--accel", "tcg", "--nic", "network=ov,mac=\(macs[number - 1])",
+                "--kernel", image.kernel, "--initrd", image.initramfs,
+                "--append", "console=ttyS0 quiet qnet.mode=serve qnet.gw=none qnet.timeout=240 qnet.targets=\(targets)"])
+            #expect(started.status == 0, "host \(number): \(started.stderr)")
+        }
+        defer { for number in 1...3 { _ = try? setup.qnet(number, ["vm", "kill", "g\(number)"]) } }
+        var consoles: [String] = ["", "", ""]
+        // Serve mode: each guest runs its steps (lease, pings), says `QNET ready` and stays up
+        // answering pings, so a slow guest still finds the others. Read from the console logs.
+        let finished = waitUntil(timeout: 300, interval: 1) {
+            for number in 1...3 {
+                let log = "\(setup.states[number - 1].path)/run/vms/g\(number)/console.log"
+                consoles[number - 1] = FileManager.default.contents(atPath: log).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            }
+            return consoles.allSatisfy { $0.contains("QNET ready") }
+        }
+        #expect(finished, "\(consoles)")
+        for number in 1...3 {
+            let console = consoles[number - 1]
+            #expect(!console.contains(" ok=0 "), "host \(number): \(console)")
+            for (index, target) in addresses.enumerated() where index != number - 1 {
+                #expect(console.contains("step=ping ok=1") && console.contains("detail=reply from \(target)"), "host \(number): \(console)")
+            }
+            #expect(console.contains("addr=\(addresses[number - 1])/24"), "host \(number): \(console)")
+            #expect(console.contains("server=10.77.0.1"), "host \(number): \(console)")
+        }
+        for number in 1...3 { _ = try setup.qnet(number, ["vm", "kill", "g\(number)"]) }
+        #expect(try setup.stopAndCheckClean().isEmpty)
     }
 }
