@@ -40,7 +40,11 @@ struct NetworkFixture {
     func hostFootprint() throws -> [String] {
         let tables = try ns.exec("nft", ["list", "tables"]).stdout
         let forward = try ns.exec("sysctl", ["-n", "net.ipv4.ip_forward"]).stdout
+        // Only the dnsmasqs in this fixture's namespace: other suites run their own networks
+        // under the same test state directory at the same time.
+        let inNamespace = Set(try run("ip", ["netns", "pids", ns.name]).stdout.split(separator: "\n").map(String.init))
         let dnsmasqs = try run("pgrep", ["-f", "dnsmasq.*\(VMTestState.directory)"]).stdout
+            .split(separator: "\n").map(String.init).filter(inNamespace.contains).joined(separator: "\n")
         return [try ns.stateSummary(), tables, forward, dnsmasqs]
     }
 }

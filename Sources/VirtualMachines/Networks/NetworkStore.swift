@@ -95,5 +95,9 @@ public struct NetworkStore: Sendable {
         try FileSystem.writeAtomically("\(runtimePath(state.name))/state.json", Array(try encoder.encode(state)))
     }
 
-    func removeRuntimeState(_ name: String) { FileSystem.removeTree(runtimePath(name)) }
+    func removeRuntimeState(_ name: String) {
+        let hosts = DnsmasqPaths.hostsDirectory(runtime: runtimePath(name))
+        if !hosts.hasPrefix(runtimePath(name) + "/") { FileSystem.removeTree(hosts) }  // the private-state fallback
+        FileSystem.removeTree(runtimePath(name))
+    }
 }
