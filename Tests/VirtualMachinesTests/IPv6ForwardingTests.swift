@@ -42,9 +42,14 @@ struct IPv6ForwardingTests {
 
         func log() -> String { (try? String(contentsOfFile: directory + "/log", encoding: .utf8)) ?? "" }
 
+        /// Stops every dnsmasq serving this router's configuration (by its --conf-file, not
+        /// only the pid file's, so a second `advertise` or a daemon that forked again cannot
+        /// outlive the test: processes in a deleted namespace keep running). SIGKILL: this dnsmasq,
+        /// dropped to nobody in a namespace being torn down, was seen ignoring SIGTERM.
         func stop() {
-            if let pid { kill(pid, SIGTERM) }
+            if let pid { kill(pid, SIGKILL) }
             pid = nil
+            _ = try? run("pkill", ["-KILL", "-f", "--", "--conf-file=\(directory)/conf"])
         }
 
         deinit {
