@@ -108,7 +108,7 @@ struct Apply: ParsableCommand {
         while !deadline.hasPassed {
             let present = Set(((try? host.links()) ?? []).map(\.name))
             if uplinks.allSatisfy(present.contains) { return }
-            usleep(100_000)
+            usleep(100_000)  // poll interval (100 ms); bounded by the 30 s deadline above
         }
     }
 

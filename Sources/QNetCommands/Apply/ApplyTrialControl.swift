@@ -62,6 +62,8 @@ struct ApplyTrialControl {
                     if count <= 0 { terminalOpen = false }
                 }
             }
+            // Poll interval: stdin, a deferred signal and the confirmation file have no
+            // common descriptor to wait on; bounded by the try's deadline (the while above).
             usleep(Self.pollInterval)
         }
         return .timedOut
@@ -96,6 +98,9 @@ struct ApplyTrialControl {
                     return
                 }
             }
+            // Poll interval: the owner's exit, the confirmation and the deadline are checked
+            // each round; bounded by the try's deadline (its owner ends the try by then, or this
+            // rolls it back once secondsLeft <= 0).
             usleep(Self.pollInterval * 2)
         }
     }
@@ -108,7 +113,7 @@ struct ApplyTrialControl {
         if trial.owner.isRunning {
             // The waiting qnet commits and removes the files; wait for it (poll every 100 ms, up to 10 s).
             let deadline = Deadline.after(seconds: 10)
-            while ApplyTrial.current() != nil, !deadline.hasPassed { usleep(Self.pollInterval) }
+            while ApplyTrial.current() != nil, !deadline.hasPassed { usleep(Self.pollInterval) }  // poll interval; bounded by the 10 s deadline
             guard ApplyTrial.current() == nil else { throw OperationFailed(description: "`\(trial.command)` (pid \(trial.owner.pid)) did not take the confirmation within 10 s") }
         } else {
             try commitOnBehalf(trial)
