@@ -203,7 +203,12 @@ struct CLIVXLANGuestTests {
                 let log = "\(setup.states[number - 1].path)/run/vms/g\(number)/console.log"
                 consoles[number - 1] = FileManager.default.contents(atPath: log).map { String(decoding: $0, as: UTF8.self) } ?? ""
             }
-            return consoles.allSatisfy { $0.contains("QNET ready") }
+            // `QNET ready` comes before the ping steps in serve mode: wait for every ping step's
+            // line (ok or not) too.
+            return consoles.enumerated().allSatisfy { number, console in
+                console.contains("QNET ready")
+                    && addresses.enumerated().allSatisfy { $0.offset == number || console.contains("target=\($0.element) ") }
+            }
         }
         #expect(finished, "\(consoles)")
         for number in 1...3 {
