@@ -11,6 +11,7 @@ import PackageDescription
 //   NetlinkWire   pure netlink wire format: no syscalls, bounds-checked, never traps
 //   Netlink       sockets, sequence matching, multipart dumps, typed kernel errors
 //   HostNetwork   iproute2-shaped verbs: links, bridges, TAPs, addresses, routes
+//   PCIDevices    PCI functions over sysfs: list, IOMMU groups, vfio-pci bind/release, SR-IOV VF count
 //   HostChecks    `qnet doctor`: host readiness checks over an injectable root, KVM probe
 //   QEMU          QEMU command line (typed, comma-escaped), binaries, disk images
 //   QMP           QEMU Machine Protocol client (greeting, capabilities, commands, events, fd passing)
@@ -52,6 +53,7 @@ let package = Package(
                 "QNetTypes", "QNetSystem", "CLinuxNet", "CLinuxSystem", "NetlinkWire", "Netlink",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
+        .target(name: "PCIDevices", dependencies: ["QNetSystem", "NetlinkWire", "HostNetwork"]),
         .target(name: "HostChecks", dependencies: ["QNetTypes", "QNetSystem", "CLinuxSystem", "HostNetwork"]),
         .target(name: "QEMU", dependencies: ["QNetTypes", "QNetSystem", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "QMP", dependencies: ["CLinuxSystem", "QNetSystem", .product(name: "SystemPackage", package: "swift-system")]),
@@ -67,7 +69,7 @@ let package = Package(
         .target(
             name: "QNetCommands",
             dependencies: [
-                "QNetTypes", "CLinuxSystem", "QNetSystem", "Netlink", "HostNetwork", "HostChecks", "QEMU",
+                "QNetTypes", "CLinuxSystem", "QNetSystem", "Netlink", "HostNetwork", "PCIDevices", "HostChecks", "QEMU",
                 "GuestImage", "VirtualMachines", "Topology",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
@@ -99,6 +101,7 @@ let package = Package(
                 "HostNetwork", "Netlink", "NetlinkWire", "QNetTypes", "CLinuxNet", "CLinuxSystem", "QNetTestSupport", "NetlinkTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
+        .testTarget(name: "PCIDevicesTests", dependencies: ["PCIDevices", "HostNetwork", "Netlink", "QNetSystem", "QNetTestSupport", .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "HostChecksTests", dependencies: ["HostChecks", "HostNetwork", "Netlink", "QNetSystem", "QNetTestSupport"]),
         .testTarget(name: "QEMUTests", dependencies: ["QEMU", "QNetTypes", "QNetTestSupport"], exclude: ["Golden"]),
         .testTarget(name: "QMPTests", dependencies: ["QMP", "CLinuxSystem", "QNetTestSupport"]),

@@ -15,7 +15,7 @@ public struct QNet: ParsableCommand {
             Exit status: 0 success, 1 the operation failed, 2 bad usage or input.
             """,
         version: version,
-        subcommands: [BridgeCommand.self, TapCommand.self, Show.self, Top.self, Ifup.self, Ifdown.self, DiskCommand.self, NetCommand.self, Doctor.self, Recover.self, GuestCommand.self, VMCommand.self, Probe.self, DemoCommand.self, Apply.self, Export.self, ImportCommand.self]
+        subcommands: [BridgeCommand.self, TapCommand.self, PCICommand.self, Show.self, Top.self, Ifup.self, Ifdown.self, DiskCommand.self, NetCommand.self, Doctor.self, Recover.self, GuestCommand.self, VMCommand.self, Probe.self, DemoCommand.self, Apply.self, Export.self, ImportCommand.self]
     )
 
     /// Shown in `qnet --help` (the options may come first: `qnet --netns lab show`); Entry

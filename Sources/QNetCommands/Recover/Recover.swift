@@ -1,4 +1,5 @@
 import ArgumentParser
+import PCIDevices
 import QNetSystem
 
 /// `qnet recover`: finish or undo what an interrupted qnet command left half-done.
@@ -20,13 +21,23 @@ struct Recover: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
+        // PCI binds and VF counts belong to no namespace: their journals (scope `pci`) are
+        // recovered under the host-wide pci lock, taken (and let go) before the namespace's.
+        var reports: [RecoveryReport] = []
+        if try !Recovery.journal.abandoned(scope: PCIChange.scope.key).isEmpty {
+            let pci = try PCIAccess.begin(global, recovering: false, readingHostUse: false)
+            reports += try pci.recoverAbandoned(print: false)
+            pci.lock.release()
+        }
         // Taking the namespace's lock recovers its journals (one stderr line each).
         let change = try HostChange.begin(global, recovering: false)
-        let reports = try change.recoverAbandoned(print: false)
+        reports += try change.recoverAbandoned(print: false)
         for report in reports { print(report) }
         // Journals this namespace's lock does not cover: another namespace, or one whose
         // owner still runs.
-        let others = try Recovery.journal.entries().entries.filter { $0.header.scope != change.lock.scope.key || $0.header.owner.isRunning }
+        let others = try Recovery.journal.entries().entries.filter {
+            ($0.header.scope != change.lock.scope.key && $0.header.scope != PCIChange.scope.key) || $0.header.owner.isRunning
+        }
         for entry in others {
             let owner = entry.header.owner
             if owner.isRunning {
