@@ -1,7 +1,8 @@
 import QNetSystem
 
-/// What the dynamic loader needs to start an ELF program: its interpreter (PT_INTERP)
-/// and the shared libraries it names (DT_NEEDED).
+/// What the dynamic loader needs to start an ELF program: its interpreter (PT_INTERP),
+/// the shared libraries it names (DT_NEEDED) and where it says to look first (DT_RUNPATH,
+/// or the older DT_RPATH).
 ///
 /// Equivalent to `readelf -l -d FILE` (program interpreter, NEEDED entries), read from the
 /// file itself: unlike `ldd`, nothing is executed. ELF64 little-endian only (x86-64).
@@ -10,10 +11,14 @@ public struct ELFDependencies: Equatable, Sendable {
     public var interpreter: String?
     /// DT_NEEDED names in file order, e.g. `["libiperf.so.0", "libc.so.6"]`.
     public var needed: [String]
+    /// DT_RUNPATH (else DT_RPATH) folders as written, `$ORIGIN` unexpanded, e.g. a Swift
+    /// debug build's `/opt/swift/usr/lib/swift/linux`.
+    public var runPath: [String] = []
 
-    public init(interpreter: String?, needed: [String]) {
+    public init(interpreter: String?, needed: [String], runPath: [String] = []) {
         self.interpreter = interpreter
         self.needed = needed
+        self.runPath = runPath
     }
 
     /// Parses the ELF file at `path`.
@@ -67,11 +72,12 @@ public struct ELFDependencies: Equatable, Sendable {
             interpreter = try string(at: try offset(segment.fileOffset))
         }
 
-        var needed: [String] = []
+        var needed: [String] = [], runPath: [String] = []
         if let dynamic = segments.first(where: { $0.type == ptDynamic }) {
             // DT_STRTAB holds a virtual address: map it to a file offset through PT_LOAD.
-            let dtNull: UInt64 = 0, dtNeeded: UInt64 = 1, dtStrtab: UInt64 = 5
+            let dtNull: UInt64 = 0, dtNeeded: UInt64 = 1, dtStrtab: UInt64 = 5, dtRpath: UInt64 = 15, dtRunpath: UInt64 = 29
             var neededOffsets: [UInt64] = []
+            var rpathOffset: UInt64?, runpathOffset: UInt64?
             var stringTableAddress: UInt64?
             let start = try offset(dynamic.fileOffset)
             let count = Int(dynamic.fileSize / 16)
@@ -80,8 +86,10 @@ public struct ELFDependencies: Equatable, Sendable {
                 if tag == dtNull { break }
                 if tag == dtNeeded { neededOffsets.append(value) }
                 if tag == dtStrtab { stringTableAddress = value }
+                if tag == dtRpath { rpathOffset = value }
+                if tag == dtRunpath { runpathOffset = value }
             }
-            if !neededOffsets.isEmpty {
+            if !neededOffsets.isEmpty || rpathOffset != nil || runpathOffset != nil {
                 guard let address = stringTableAddress else { throw fail("DT_NEEDED without DT_STRTAB") }
                 guard let load = segments.first(where: { $0.type == ptLoad && address >= $0.address && address < $0.address + $0.fileSize }) else {
                     throw fail("DT_STRTAB address \(address) is in no loaded segment")
@@ -91,10 +99,15 @@ public struct ELFDependencies: Equatable, Sendable {
                     let nameOffset = try offset(name)
                     needed.append(try string(at: table + nameOffset))
                 }
+                // The loader ignores DT_RPATH when DT_RUNPATH is present.
+                if let pathOffset = runpathOffset ?? rpathOffset {
+                    runPath = try string(at: table + (try offset(pathOffset))).split(separator: ":").map(String.init)
+                }
             }
         }
         self.interpreter = interpreter
         self.needed = needed
+        self.runPath = runPath
     }
 }
 
@@ -115,7 +128,9 @@ public struct ProgramClosure: Equatable, Sendable {
 
     /// Resolves `program` and its libraries. Libraries are placed in the guest under
     /// /lib/x86_64-linux-gnu by their DT_NEEDED name (symlinks on the host are followed),
-    /// the interpreter at the path the program names.
+    /// the interpreter at the path the program names. Each file's DT_RUNPATH is searched
+    /// before `searchPath`, as the loader does (`$ORIGIN`: the file's own folder), so a
+    /// Swift debug build finds its runtime in the toolchain.
     public init(program: String, guestPath: String, searchPath: [String] = ProgramClosure.librarySearchPath) throws {
         var files: [(guestPath: String, hostPath: String)] = [(guestPath, Files.resolved(program))]
         var seen: Set<String> = []
@@ -127,9 +142,11 @@ public struct ProgramClosure: Equatable, Sendable {
             seen.insert((interpreter.split(separator: "/").last).map(String.init) ?? interpreter)
         }
         func enqueue(_ dependencies: ELFDependencies, of path: String) throws {
+            let origin = Files.resolved(path).split(separator: "/").dropLast().joined(separator: "/")
+            let runPath = dependencies.runPath.map { $0.replacing("$ORIGIN", with: "/" + origin).replacing("${ORIGIN}", with: "/" + origin) }
             for name in dependencies.needed where !seen.contains(name) {
                 seen.insert(name)
-                guard let found = searchPath.map({ "\($0)/\(name)" }).first(where: Files.isReadableFile) else {
+                guard let found = (runPath + searchPath).map({ "\($0)/\(name)" }).first(where: Files.isReadableFile) else {
                     throw GuestImageError.libraryNotFound(name: name, neededBy: path)
                 }
                 queue.append((name, path, found))

@@ -101,6 +101,33 @@ public struct GuestImageBuilder: Sendable {
     public var compression: Compression
     /// Refuse to produce an image (kernel + initramfs) larger than this.
     public var sizeLimit: Int
+    /// Further programs, each with every library it needs (`ProgramClosure`), e.g. qnet
+    /// itself for the passthrough guest test.
+    public var extraPrograms: [ExtraProgram] = []
+    /// Further files given by their contents, e.g. a step script /init runs (`qnet.run=PATH`).
+    public var extraFiles: [ExtraFile] = []
+
+    /// A host program copied to `guestPath` with its libraries.
+    public struct ExtraProgram: Equatable, Sendable {
+        public var hostPath: String
+        public var guestPath: String
+        public init(hostPath: String, guestPath: String) {
+            self.hostPath = hostPath
+            self.guestPath = guestPath
+        }
+    }
+
+    /// A file written at `guestPath` (absolute) with `contents` and `permissions`.
+    public struct ExtraFile: Equatable, Sendable {
+        public var guestPath: String
+        public var contents: String
+        public var permissions: UInt32
+        public init(guestPath: String, contents: String, permissions: UInt32 = 0o755) {
+            self.guestPath = guestPath
+            self.contents = contents
+            self.permissions = permissions
+        }
+    }
 
     public enum Compression: String, Sendable, CaseIterable {
         case none, gzip
@@ -150,6 +177,7 @@ public struct GuestImageBuilder: Sendable {
         var modules: [KernelModule]
         var iperf: ProgramClosure?
         var dhcpcd: ProgramClosure?
+        var extraPrograms: [ProgramClosure] = []
         var fingerprint: String
 
         /// The optional programs included, as /etc/qnet/tools and the manifest name them.
@@ -185,14 +213,20 @@ public struct GuestImageBuilder: Sendable {
             dhcpClient = try ProgramClosure(program: dhcpcd, guestPath: "/usr/sbin/dhcpcd")
         }
 
+        let extras = try extraPrograms.map { try ProgramClosure(program: $0.hostPath, guestPath: $0.guestPath) }
+
         var identity = "layout=\(Self.layoutVersion)\ncompression=\(compression.rawValue)\n"
         identity += Files.identity(kernel) + "\n" + Files.identity("\(directory)/modules.dep") + "\n"
         identity += Files.identity("\(directory)/modules.alias") + "\n" + Files.identity(busybox) + "\n"
         for module in modules { identity += Files.identity("\(directory)/\(module.relativePath)") + "\n" }
-        for file in (iperf?.files ?? []) + (dhcpClient?.files ?? []) { identity += file.guestPath + "=" + Files.identity(file.hostPath) + "\n" }
+        for file in (iperf?.files ?? []) + (dhcpClient?.files ?? []) + extras.flatMap(\.files) {
+            identity += file.guestPath + "=" + Files.identity(file.hostPath) + "\n"
+        }
+        for file in extraFiles { identity += "\(file.guestPath) \(String(file.permissions, radix: 8))\n\(file.contents)\n" }
         identity += Self.applets.joined(separator: ",") + "\n" + GuestScripts.initScript + GuestScripts.udhcpcScript
         identity += GuestScripts.dhcpcdConfig + GuestScripts.passwd
-        return Inputs(kernel: image, index: index, modules: modules, iperf: iperf, dhcpcd: dhcpClient, fingerprint: fnv1a64Hex(identity))
+        return Inputs(kernel: image, index: index, modules: modules, iperf: iperf, dhcpcd: dhcpClient, extraPrograms: extras,
+                      fingerprint: fnv1a64Hex(identity))
     }
 
     /// The fingerprint an image built now would carry: compare with `GuestImage.fingerprint`
@@ -237,7 +271,7 @@ public struct GuestImageBuilder: Sendable {
         try cpio.addFile("etc/qnet/modaliases", contents: Array(aliases.utf8))
 
         let tools = inputs.tools
-        for program in [inputs.iperf, inputs.dhcpcd].compactMap({ $0 }) {
+        for program in [inputs.iperf, inputs.dhcpcd].compactMap({ $0 }) + inputs.extraPrograms {
             for file in program.files where !cpio.contains(String(file.guestPath.dropFirst())) {
                 try makeParents(String(file.guestPath.dropFirst()))
                 try cpio.addFile(String(file.guestPath.dropFirst()), contents: try FileSystem.readBytes(file.hostPath), permissions: 0o755)
@@ -249,6 +283,11 @@ public struct GuestImageBuilder: Sendable {
             try cpio.addFile("etc/qnet/dhcpcd.conf", contents: Array(GuestScripts.dhcpcdConfig.utf8))
             try cpio.addFile("etc/passwd", contents: Array(GuestScripts.passwd.utf8))
             try cpio.addFile("etc/group", contents: Array(GuestScripts.group.utf8))
+        }
+        for file in extraFiles {
+            let path = String(file.guestPath.drop { $0 == "/" })
+            try makeParents(path)
+            try cpio.addFile(path, contents: Array(file.contents.utf8), permissions: file.permissions)
         }
         try cpio.addFile("etc/qnet/tools", contents: Array((tools.isEmpty ? "none" : tools.joined(separator: ",")).utf8) + [10])
         try cpio.addFile("etc/qnet/fingerprint", contents: Array(inputs.fingerprint.utf8) + [10])

@@ -43,7 +43,7 @@ enum GuestScripts {
     oneline() { printf '%s' "$*" | tr '\n\t\r' '   ' | cut -c1-300; }
 
     MODE=probe IFACE= ADDR=dhcp GW= TARGETS= DNS= DNSSERVER= TIMEOUT=10 HOSTNAME= IPERF= IPERF_TIME=5
-    IPERF_REVERSE=0 IPERF_SERVER= ACPI=poweroff LIFETIME=0 IPV6=0 GW6= TARGETS6= SETMAC=
+    IPERF_REVERSE=0 IPERF_SERVER= ACPI=poweroff LIFETIME=0 IPV6=0 GW6= TARGETS6= SETMAC= RUN=
     read -r CMDLINE < /proc/cmdline
     set -f
     for word in $CMDLINE; do
@@ -67,6 +67,7 @@ enum GuestScripts {
             qnet.gw6=*) GW6=${word#*=} ;;
             qnet.targets6=*) TARGETS6=${word#*=} ;;
             qnet.mac=*) SETMAC=${word#*=} ;;
+            qnet.run=*) RUN=${word#*=} ;;
         esac
     done
     set +f
@@ -373,6 +374,12 @@ enum GuestScripts {
                 step iperf 0 "$t0" "target=$host:$port" -- "${err:-$(head -c 200 /tmp/iperf.json)}"
             fi
         fi
+    fi
+
+    # qnet.run=PATH: a step script in the image (`GuestImageBuilder.extraFiles`), sourced so it
+    # reports with `step`/`skip` and sees NIC, MYADDR and load_module.
+    if [ -n "$RUN" ]; then
+        if [ -r "$RUN" ]; then . "$RUN"; else step run 0 "$(now_ms)" -- "no step script $RUN in this image"; fi
     fi
 
     say "done ok=$((1 - FAILED)) ms=$(now_ms)"

@@ -62,6 +62,9 @@ public struct QEMUCommandLine: Equatable, Sendable {
     public var bootOrder: String?
     /// `-netdev ... -device MODEL,netdev=ID,mac=...`, in order. Empty renders `-nic none`.
     public var networkInterfaces: [NetworkInterface]
+    /// `-device vfio-pci,host=ADDR,id=ID`: host PCI functions handed to the guest (NIC
+    /// passthrough, SR-IOV VFs), after the emulated NICs.
+    public var hostDevices: [PCIHostDevice] = []
     /// `-device isa-debug-exit`: a guest write to the port makes QEMU exit with (value << 1) | 1.
     public var debugExit: DebugExitDevice?
     /// `-no-reboot`: QEMU exits instead of rebooting the guest.
@@ -351,6 +354,46 @@ public struct DebugExitDevice: Equatable, Sendable {
     public init(ioBase: UInt16 = 0xf4, ioSize: UInt16 = 4) {
         self.ioBase = ioBase
         self.ioSize = ioSize
+    }
+}
+
+/// A host PCI function assigned to the guest through VFIO (QEMU's fourth network mode,
+/// direct assignment): `-device vfio-pci,host=DDDD:BB:DD.F,id=ID[,bootindex=N]`.
+///
+/// libvirt's `<hostdev mode='subsystem' type='pci' managed='yes'>` and `<interface
+/// type='hostdev'>` give the same device. The function must already be bound to vfio-pci.
+/// QEMU quirk (7.2): vfio-pci takes `host=` or `sysfsdev=` but no descriptor, so QEMU opens
+/// /dev/vfio/vfio and /dev/vfio/GROUP itself: its uid needs read-write access to the group's
+/// node, and RLIMIT_MEMLOCK must cover the guest's RAM (VFIO pins all of it for DMA).
+/// On q35 the device sits on the root complex (pcie.0), as an integrated endpoint.
+public struct PCIHostDevice: Equatable, Sendable {
+    /// The QEMU device id (`hostdev0`): a letter, then letters, digits, '-', '.', '_'.
+    public var id: String
+    /// The function's full address as sysfs names it, `0000:03:00.0`.
+    public var address: String
+    /// `bootindex=N`: boot from this device's option ROM (PXE) in this order; nil: never.
+    public var bootIndex: Int?
+
+    public init(id: String, address: String, bootIndex: Int? = nil) {
+        self.id = id
+        self.address = address
+        self.bootIndex = bootIndex
+    }
+
+    /// Whether `text` is a full PCI address: 4 hex digits (domain), ':', 2 (bus), ':',
+    /// 2 (device, at most 0x1f), '.', 1 (function, 0-7), lower- or upper-case.
+    public static func isAddress(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 12, bytes[4] == UInt8(ascii: ":"), bytes[7] == UInt8(ascii: ":"), bytes[10] == UInt8(ascii: ".") else { return false }
+        let hexIndices = [0, 1, 2, 3, 5, 6, 8, 9]
+        guard hexIndices.allSatisfy({ isHexDigit(bytes[$0]) }),
+              let device = UInt8(String(decoding: bytes[8...9], as: UTF8.self), radix: 16), device <= 0x1f else { return false }
+        return (UInt8(ascii: "0")...UInt8(ascii: "7")).contains(bytes[11])
+    }
+
+    private static func isHexDigit(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
+            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
     }
 }
 

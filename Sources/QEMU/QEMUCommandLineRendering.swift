@@ -116,6 +116,14 @@ extension QEMUCommandLine {
             }
         }
 
+        var deviceIDs = Set(networkInterfaces.map(\.id))
+        for device in hostDevices {
+            guard deviceIDs.insert(device.id).inserted else {
+                throw QEMUError.invalidValue(what: "device id", value: device.id, allowed: "each NIC and host device needs its own id")
+            }
+            argv += ["-device", try Self.render(device)]
+        }
+
         if let debugExit {
             argv += ["-device", "isa-debug-exit,iobase=\(Self.hex(debugExit.ioBase)),iosize=\(Self.hex(debugExit.ioSize))"]
         }
@@ -273,6 +281,23 @@ extension QEMUCommandLine {
             device.add("vectors", 2 * queues + 2)
         }
         return ["-netdev", netdev.rendered, "-device", device.rendered]
+    }
+
+    static func render(_ device: PCIHostDevice) throws -> String {
+        try checkIdentifier(device.id, what: "host device id", allowed: "start with a letter; then letters, digits, '-', '.' or '_'", qemuID: true)
+        guard PCIHostDevice.isAddress(device.address) else {
+            throw QEMUError.invalidValue(what: "PCI address", value: device.address, allowed: "use the full form DDDD:BB:DD.F, e.g. 0000:03:00.0")
+        }
+        var list = try QEMUOptionList("vfio-pci", option: "host device")
+        list.add("host", device.address.lowercased())
+        list.add("id", device.id)
+        if let bootIndex = device.bootIndex {
+            guard bootIndex >= 0 else {
+                throw QEMUError.invalidValue(what: "boot index of \(device.id)", value: String(bootIndex), allowed: "use 0 or more")
+            }
+            list.add("bootindex", bootIndex)
+        }
+        return list.rendered
     }
 
     // MARK: - Validation

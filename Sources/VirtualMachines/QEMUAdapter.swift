@@ -10,7 +10,7 @@ enum QEMUArgumentsBuilder {
     /// the disks' real files, in order; QEMU runs under `-sandbox`.
     static func arguments(for definition: VMDefinition, accel: Acceleration, qmpSocketDescriptor: Int32, consoleLog: String,
                           descriptorSets: [DescriptorSet] = [], diskFormats: [DiskFormat]? = nil,
-                          networkInterfaces: [NetworkInterface]) throws -> [String] {
+                          networkInterfaces: [NetworkInterface], hostDevices: [PCIHostDevice] = []) throws -> [String] {
         var drives = definition.disks.enumerated().map { index, disk in
             Drive.disk(disk, format: diskFormats.flatMap { index < $0.count ? $0[index] : nil } ?? detectFormat(disk))
         }
@@ -35,12 +35,19 @@ enum QEMUArgumentsBuilder {
             networkInterfaces: networkInterfaces,
             extraArguments: definition.extraArguments)
         commandLine.descriptorSets = descriptorSets
+        commandLine.hostDevices = hostDevices
         commandLine.sandbox = true
         do {
             return try commandLine.arguments()
         } catch let error as QEMUError {
             throw VMError.qemuCommandLine(error)
         }
+    }
+
+    /// The vfio-pci devices of the passthrough NICs (`pci=`, `vf=`), by NIC index: id
+    /// `hostdevN` after the NIC's index, host address as resolved (a VF's own address).
+    static func hostDevices(_ addresses: [Int: String]) -> [PCIHostDevice] {
+        addresses.keys.sorted().map { PCIHostDevice(id: "hostdev\($0)", address: addresses[$0]!) }
     }
 
     /// qcow2 images start with "QFI\xfb"; everything else is passed as raw.

@@ -17,6 +17,13 @@ public enum NICAttachment: Equatable, Sendable {
     case network(String)
     /// QEMU user-mode networking (slirp or passt): no TAP, no bridge, no privilege (`--nic user,...`).
     case user(UserNICSpec)
+    /// A whole host PCI function (a NIC), handed to the guest through vfio-pci
+    /// (`--nic pci=0000:03:00.0`; libvirt `<hostdev>`, Incus `nictype=physical`).
+    case pci(String)
+    /// An SR-IOV virtual function of a host NIC through vfio-pci, with the MAC and VLAN the
+    /// host sets on it (`--nic vf=PF:INDEX[,mac=M][,vlan=ID]`; libvirt `<interface
+    /// type='hostdev'>`, Incus `nictype=sriov`).
+    case vf(VirtualFunctionNIC)
 
     /// The attachment named by a NIC's `bridge=` and `network=` values: exactly one of
     /// them. `text` is the NIC as given, for the error (default: those two values).
@@ -27,6 +34,44 @@ public enum NICAttachment: Equatable, Sendable {
         default:
             let given = text ?? [bridge.map { "bridge=\($0)" }, network.map { "network=\($0)" }].compactMap { $0 }.joined(separator: ",")
             throw VMError.invalidValue(what: "--nic", value: given, allowed: "name exactly one of bridge=BR or network=NAME")
+        }
+    }
+}
+
+/// VF `index` of the SR-IOV physical function `pf`, given as its interface name (`enp3s0f0`,
+/// as `ip link set enp3s0f0 vf 2 ...` names it) or its PCI address (`0000:03:00.0`).
+public struct VirtualFunctionNIC: Equatable, Sendable {
+    public var pf: String
+    public var index: Int
+    /// The VLAN the host tags the VF's traffic with (`ip link set PF vf N vlan ID`); nil: none.
+    public var vlan: Int?
+
+    public init(pf: String, index: Int, vlan: Int? = nil) {
+        self.pf = pf
+        self.index = index
+        self.vlan = vlan
+    }
+
+    /// `PF:INDEX`, split at the last ':' (a PCI address has two of its own).
+    public static func parse(_ text: String) throws -> VirtualFunctionNIC {
+        guard let colon = text.lastIndex(of: ":"), let index = Int(text[text.index(after: colon)...]), index >= 0, index < 256 else {
+            throw VMError.invalidValue(what: "--nic vf=", value: text, allowed: "use vf=PF:INDEX, e.g. vf=enp3s0f0:2 or vf=0000:03:00.0:2 (INDEX 0 to 255)")
+        }
+        return VirtualFunctionNIC(pf: String(text[..<colon]), index: index)
+    }
+
+    /// `PF:INDEX`.
+    public var text: String { "\(pf):\(index)" }
+
+    func validate() throws {
+        if !PCIHostDevice.isAddress(pf), let problem = InterfaceName.problem(with: pf) {
+            throw VMError.invalidValue(what: "VF's physical function", value: pf, allowed: "an interface name or a PCI address DDDD:BB:DD.F (\(problem))")
+        }
+        guard (0..<256).contains(index) else {
+            throw VMError.invalidValue(what: "VF index", value: String(index), allowed: "use 0 to 255")
+        }
+        if let vlan, !(1...4094).contains(vlan) {
+            throw VMError.invalidValue(what: "VF VLAN", value: String(vlan), allowed: "use 1 to 4094")
         }
     }
 }
@@ -72,8 +117,24 @@ public struct NICSpec: Codable, Equatable, Sendable {
     public var network: String? { if case let .network(name) = attachment { name } else { nil } }
     /// The user-mode settings (nil for TAP NICs).
     public var user: UserNICSpec? { if case let .user(spec) = attachment { spec } else { nil } }
+    /// Whether the NIC is a host PCI function handed over through vfio-pci (`pci=` or `vf=`).
+    public var isPassthrough: Bool {
+        switch attachment {
+        case .pci, .vf: true
+        default: false
+        }
+    }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case bridge, network, user, model, mac, queues, filter, ip }
+    /// `pci=ADDR` or `vf=PF:INDEX` (nil for other NICs), for messages.
+    public var passthroughText: String? {
+        switch attachment {
+        case let .pci(address): "pci=\(address)"
+        case let .vf(function): "vf=\(function.text)"
+        default: nil
+        }
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case bridge, network, user, pci, vf, vlan, model, mac, queues, filter, ip }
 
     /// YAML form: exactly one of `bridge: BR`, `network: NAME` or `user: {...}`, then
     /// optional `model`, `mac` and `queues`; no other key. Checked as `--nic` is.
@@ -89,8 +150,20 @@ public struct NICSpec: Codable, Equatable, Sendable {
                 }
             }
             attachment = .user(user)
+        } else if let pci = try container.decodeIfPresent(String.self, forKey: .pci) {
+            attachment = .pci(pci)
+        } else if let vf = try container.decodeIfPresent(String.self, forKey: .vf) {
+            var spec = try decoder.checked { try VirtualFunctionNIC.parse(vf) }
+            spec.vlan = try container.decodeIfPresent(Int.self, forKey: .vlan)
+            attachment = .vf(spec)
         } else {
             attachment = try decoder.checked { try .tap(bridge: bridge, network: network) }
+        }
+        let kinds = [bridge != nil || network != nil, container.contains(.user), container.contains(.pci), container.contains(.vf)]
+        if kinds.filter({ $0 }).count > 1 || (container.contains(.vlan) && !container.contains(.vf)) {
+            throw LocatedProblem(decoder.codingPath) {
+                .invalidValue(path: $0, what: "NIC", value: "several kinds", allowed: "give one of bridge, network, user, pci or vf (vlan only with vf)")
+            }
         }
         model = try container.decodeChoice(.model, what: "NIC model", allowed: NICModel.choices, NICModel.init(name:)) ?? .virtio
         mac = try container.decodeIfPresent(String.self, forKey: .mac)
@@ -106,7 +179,14 @@ public struct NICSpec: Codable, Equatable, Sendable {
         case let .bridge(name): try container.encode(name, forKey: .bridge)
         case let .network(name): try container.encode(name, forKey: .network)
         case let .user(spec): try container.encode(spec, forKey: .user)
+        case let .pci(address): try container.encode(address, forKey: .pci)
+        case let .vf(spec):
+            try container.encode(spec.text, forKey: .vf)
+            try container.encodeIfPresent(spec.vlan, forKey: .vlan)
+            try container.encodeIfPresent(mac, forKey: .mac)
+            return
         }
+        if case .pci = attachment { return }
         try container.encode(model, forKey: .model)
         try container.encodeIfPresent(mac, forKey: .mac)
         try container.encode(queues, forKey: .queues)
@@ -120,13 +200,18 @@ public struct NICSpec: Codable, Equatable, Sendable {
         if UserNICSpec.isUserSpec(text) { return NICSpec(user: try UserNICSpec.parse(text)) }
         var bridge: String?, network: String?, model = NICModel.virtio, mac: String?, queues = 1
         var filter: Bool?, addresses: [String] = []
+        var pci: String?, vf: VirtualFunctionNIC?, vlan: String?, given: [String] = []
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard pieces.count == 2, !pieces[1].isEmpty else {
-                throw VMError.invalidValue(what: "--nic", value: text, allowed: "use bridge=BR or network=NAME, then [,model=virtio|e1000|e1000e|rtl8139][,mac=MAC][,queues=N][,filter=on|off][,ip=ADDR]; or none")
+                throw VMError.invalidValue(what: "--nic", value: text, allowed: "use bridge=BR or network=NAME, then [,model=virtio|e1000|e1000e|rtl8139][,mac=MAC][,queues=N][,filter=on|off][,ip=ADDR]; pci=ADDR; vf=PF:INDEX[,mac=MAC][,vlan=ID]; or none")
             }
             let value = String(pieces[1])
+            given.append(String(pieces[0]))
             switch pieces[0] {
+            case "pci": pci = value
+            case "vf": vf = try VirtualFunctionNIC.parse(value)
+            case "vlan": vlan = value
             case "bridge": bridge = value
             case "network": network = value
             case "model":
@@ -147,9 +232,33 @@ public struct NICSpec: Codable, Equatable, Sendable {
                 filter = value == "on"
             case "ip": addresses.append(value)
             default:
-                throw VMError.invalidValue(what: "--nic key", value: String(pieces[0]), allowed: "use bridge, network, model, mac, queues, filter or ip")
+                throw VMError.invalidValue(what: "--nic key", value: String(pieces[0]), allowed: "use bridge, network, model, mac, queues, filter, ip, pci, vf or vlan")
             }
         }
+        if pci != nil || vf != nil {
+            // A passthrough NIC is the host's hardware: no model, queues or bridge port filter.
+            let allowed: Set<String> = pci != nil ? ["pci"] : ["vf", "mac", "vlan"]
+            if let extra = given.first(where: { !allowed.contains($0) }) {
+                throw VMError.invalidValue(what: "--nic key", value: extra,
+                                           allowed: pci != nil ? "pci= takes no other key (the guest sees the NIC itself)" : "vf= takes only mac= and vlan=")
+            }
+            var spec: NICSpec
+            if let pci {
+                spec = NICSpec(.pci(pci))
+            } else {
+                var function = vf!
+                if let vlan {
+                    guard let number = Int(vlan) else {
+                        throw VMError.invalidValue(what: "VF VLAN", value: vlan, allowed: "use 1 to 4094")
+                    }
+                    function.vlan = number
+                }
+                spec = NICSpec(.vf(function), mac: mac)
+            }
+            try spec.validate()
+            return spec
+        }
+        if let vlan { throw VMError.invalidValue(what: "--nic key", value: "vlan=\(vlan)", allowed: "vlan= goes with vf=PF:INDEX") }
         var spec = NICSpec(try .tap(bridge: bridge, network: network, text: text), model: model, mac: mac, queues: queues)
         spec.filter = filter
         spec.addresses = addresses
@@ -168,6 +277,15 @@ public struct NICSpec: Codable, Equatable, Sendable {
             }
         case let .network(network):
             try NetworkNames.validate(network)
+        case let .pci(address):
+            guard PCIHostDevice.isAddress(address) else {
+                throw VMError.invalidValue(what: "PCI address (pci=)", value: address, allowed: "use the full form DDDD:BB:DD.F, e.g. pci=0000:03:00.0 (see qnet pci list)")
+            }
+            if mac != nil {
+                throw VMError.invalidValue(what: "MAC address", value: mac!, allowed: "a pci= NIC keeps its own MAC; set one on a vf= NIC instead")
+            }
+        case let .vf(function):
+            try function.validate()
         }
         if let mac {
             guard let parsed = MACAddress(mac) else {

@@ -198,6 +198,10 @@ public final class VMManager {
     /// the name, MACs, bridges and networks, user-mode host ports; picks the accelerator.
     private func prepare(_ definition: VMDefinition) throws -> LaunchPlan {
         try definition.validate()
+        if let nic = definition.nics.first(where: \.isPassthrough) {
+            throw VMError.invalidValue(what: "--nic", value: nic.passthroughText ?? "",
+                                       allowed: "passthrough NICs (pci=, vf=) parse but vm run cannot start them yet")
+        }
         let qemu = try QEMUBinary.systemEmulator()
         // Without --user, root gives QEMU a uid of its own (allocated with the directory);
         // another user's qnet runs QEMU as itself.
@@ -240,7 +244,7 @@ public final class VMManager {
                 let definition = try networks.load(network)
                 guard networks.isActive(network) else { throw NetworkError.nicOnStoppedNetwork(network) }
                 result[index] = (definition.bridge, definition.interfaceGroup)
-            case .user:
+            case .user, .pci, .vf:
                 continue
             }
         }

@@ -166,6 +166,30 @@ struct HostInputTests {
         #expect(top.needed.contains("libiperf.so.0"))
     }
 
+    /// A Swift debug build names its runtime's folder in DT_RUNPATH (as `readelf -d` shows):
+    /// the closure finds libswiftCore.so there, and its libraries are exactly `ldd`'s.
+    @Test func swiftDebugBuildClosureFollowsRunPath() throws {
+        let qnet = try qnetExecutable()
+        let readelf = try run("readelf", ["-d", qnet])
+        let runPathLine = readelf.stdout.split(separator: "\n").first { $0.contains("(RUNPATH)") || $0.contains("(RPATH)") }
+        let top = try ELFDependencies(path: qnet)
+        let expectedRunPath = runPathLine.flatMap { line in line.split(separator: "[").last?.split(separator: "]").first }
+            .map { $0.split(separator: ":").map(String.init) } ?? []
+        #expect(top.runPath == expectedRunPath, "\(runPathLine ?? "no RUNPATH")")
+        let closure = try ProgramClosure(program: qnet, guestPath: "/usr/bin/qnet")
+        let ldd = try run("ldd", [qnet])
+        var expected: [String: String] = [:]
+        for line in ldd.stdout.split(separator: "\n") {
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard words.count >= 3, words[1] == "=>" else { continue }
+            expected[String(words[0])] = URL(fileURLWithPath: String(words[2])).resolvingSymlinksInPath().path
+        }
+        let found = Dictionary(closure.files.dropFirst().map { (String($0.guestPath.split(separator: "/").last!), $0.hostPath) },
+                               uniquingKeysWith: { first, _ in first })
+        #expect(expected.keys.contains("libswiftCore.so"))
+        for (name, path) in expected { #expect(found[name] == path, "\(name)") }
+    }
+
     @Test func staticBusyboxHasNoDependencies() throws {
         let busybox = try ELFDependencies(path: "/bin/busybox")
         #expect(busybox == ELFDependencies(interpreter: nil, needed: []))

@@ -21,13 +21,13 @@ final class QEMUGuest: @unchecked Sendable {
     /// Starts `qemu-system-x86_64 -accel tcg -m 256 -nodefaults -display none -no-reboot
     /// -kernel K -initrd I -append '...' -serial file:LOG` plus `network` arguments
     /// (e.g. `-nic none`), with an HMP monitor on a unix socket.
-    init(image: GuestImage, plan: ProbePlan, scratch: ScratchDirectory, name: String, network: [String]) throws {
+    init(image: GuestImage, plan: ProbePlan, scratch: ScratchDirectory, name: String, network: [String], memoryMiB: Int = 256) throws {
         consoleLog = "\(scratch.path)/\(name).console"
         errorLog = "\(scratch.path)/\(name).stderr"
         monitorSocket = "\(scratch.path)/\(name).monitor"
         _ = FileManager.default.createFile(atPath: consoleLog, contents: nil)
         _ = FileManager.default.createFile(atPath: errorLog, contents: nil)
-        let arguments = ["-accel", "tcg", "-m", "256", "-nodefaults", "-display", "none", "-no-reboot",
+        let arguments = ["-accel", "tcg", "-m", String(memoryMiB), "-nodefaults", "-display", "none", "-no-reboot",
                          "-serial", "file:\(consoleLog)", "-monitor", "unix:\(monitorSocket),server=on,wait=off"]
             + (try image.qemuBootArguments(plan: plan)) + network
         process = try Child("qemu-system-x86_64", arguments, stderr: errorLog)

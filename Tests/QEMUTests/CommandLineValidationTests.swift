@@ -141,6 +141,22 @@ struct CommandLineValidationTests {
         }?.description == "invalid NIC id 'a': each NIC needs its own id")
     }
 
+    /// vfio-pci devices: full addresses only (lower-cased as sysfs writes them), ids unique
+    /// among NICs and devices, boot index not negative; each refusal names the value.
+    @Test func hostDevicesNeedFullAddressesAndUniqueIDs() throws {
+        let argv = try arguments { $0.hostDevices = [PCIHostDevice(id: "hostdev0", address: "0000:0A:1f.7", bootIndex: 2)] }
+        #expect(argv.suffix(2) == ["-device", "vfio-pci,host=0000:0a:1f.7,id=hostdev0,bootindex=2"])
+        for bad in ["03:00.0", "0000:03:00", "0000:03:20.0", "0000:03:00.8", "0000:0g:00.0", "0000:03:00.0,x=1", " 0000:03:00.0"] {
+            #expect(error { $0.hostDevices = [PCIHostDevice(id: "h", address: bad)] }?.description
+                .contains("'\(bad)'") == true, "\(bad)")
+        }
+        #expect(error {
+            $0.networkInterfaces = [NetworkInterface(id: "net0", backend: .user(UserNetwork()))]
+            $0.hostDevices = [PCIHostDevice(id: "net0", address: "0000:03:00.0")]
+        }?.description == "invalid device id 'net0': each NIC and host device needs its own id")
+        #expect(error { $0.hostDevices = [PCIHostDevice(id: "h", address: "0000:03:00.0", bootIndex: -1)] } != nil)
+    }
+
     @Test func userNetworkForwardsAreIPv4() {
         let v6 = PortForward(hostAddress: IPAddress("::1"), hostPort: 2222, guestPort: 22)
         #expect(error { $0.networkInterfaces = [NetworkInterface(id: "u", backend: .user(UserNetwork(portForwards: [v6])))] } != nil)

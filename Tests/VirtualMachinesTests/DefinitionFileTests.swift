@@ -12,7 +12,7 @@ struct DefinitionFileTests {
     }
 
     /// The NIC keys, in the order the message lists them.
-    let nicKeys = ["bridge", "network", "user", "model", "mac", "queues", "filter", "ip"]
+    let nicKeys = ["bridge", "network", "user", "pci", "vf", "vlan", "model", "mac", "queues", "filter", "ip"]
 
     @Test func unknownNICKeyIsRefusedWithItsPath() throws {
         let error = try #require(vmError("""
@@ -22,7 +22,7 @@ struct DefinitionFileTests {
                 script: /bin/sh
             """))
         #expect(error == DefinitionFileError(file: "vm.yaml", line: 4, problem: .unknownKey(path: "nics[0].script", allowed: nicKeys)))
-        #expect(error.description == "vm.yaml, line 4: unknown key nics[0].script; allowed: bridge, network, user, model, mac, queues, filter, ip")
+        #expect(error.description == "vm.yaml, line 4: unknown key nics[0].script; allowed: bridge, network, user, pci, vf, vlan, model, mac, queues, filter, ip")
         #expect(error.isUsageError)
     }
 
