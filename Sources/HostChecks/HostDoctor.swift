@@ -1,4 +1,5 @@
 import HostNetwork
+import PCIDevices
 import QNetSystem
 
 /// What `qnet doctor` checks, and where it looks.
@@ -30,6 +31,11 @@ public struct DoctorOptions: Sendable {
     /// qnet's host-transaction journals (`/run/qnet/journal` under ``root``; the CLI passes
     /// its state directory's).
     public var journalDirectory: String
+    /// `--passthrough`: also check what PCI device assignment (vfio-pci) needs.
+    public var passthrough = false
+    /// `--pci ADDR`: check these functions' IOMMU groups (implies ``passthrough``); with
+    /// ``passthrough`` alone, every network function's.
+    public var pciDevices: [PCIAddress] = []
 
     public init(root: HostRoot = .host, bridge: String? = nil, user: UserIdentity? = nil, network: HostNetwork? = nil) {
         self.root = root
@@ -152,6 +158,9 @@ public enum HostDoctor {
         checks.append(ManagerChecks.networkd(root, interfaces: managed))
         checks.append(JournalChecks.pending(directory: options.journalDirectory))
         checks += bridgeChecks
+        if options.passthrough || !options.pciDevices.isEmpty {
+            checks += PassthroughChecks.run(root, devices: options.pciDevices, config: config)
+        }
         return DoctorReport(checks: checks)
     }
 }

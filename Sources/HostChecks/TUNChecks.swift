@@ -115,8 +115,8 @@ struct KernelModules {
         self.root = root
         loaded = Set((root.read(root.proc + "/modules") ?? "").split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) })
         var builtIn: Set<String> = []
-        if let release = root.kernelRelease {
-            for directory in [root.usrLib + "/modules/" + release, (root.usrLib.hasSuffix("/usr/lib") ? String(root.usrLib.dropLast(8)) : root.usrLib) + "/lib/modules/" + release] {
+        if root.kernelRelease != nil {
+            for directory in Self.moduleDirectories(root) {
                 guard let text = root.read(directory + "/modules.builtin") else { continue }
                 for line in text.split(separator: "\n") {
                     guard let file = line.split(separator: "/").last, file.hasSuffix(".ko") else { continue }
@@ -129,6 +129,21 @@ struct KernelModules {
     }
 
     func isLoadedModule(_ name: String) -> Bool { loaded.contains(name) }
+
+    /// /usr/lib/modules/RELEASE and /lib/modules/RELEASE under the root.
+    static func moduleDirectories(_ root: HostRoot) -> [String] {
+        guard let release = root.kernelRelease else { return [] }
+        return [root.usrLib + "/modules/" + release,
+                (root.usrLib.hasSuffix("/usr/lib") ? String(root.usrLib.dropLast(8)) : root.usrLib) + "/lib/modules/" + release]
+    }
+
+    /// A module file `name.ko` (any compression) is listed in modules.dep: `modprobe NAME` can load it.
+    func isAvailable(_ name: String) -> Bool {
+        for directory in Self.moduleDirectories(root) {
+            if let text = root.read(directory + "/modules.dep") { return text.contains("/\(name).ko") }
+        }
+        return false
+    }
 
     func isBuiltIn(_ name: String, config: KernelConfig.Setting?) -> Bool {
         builtIn.contains(name) || config == .builtIn

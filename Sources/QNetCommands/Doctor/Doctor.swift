@@ -1,6 +1,7 @@
 import ArgumentParser
 import HostChecks
 import HostNetwork
+import PCIDevices
 import QNetSystem
 import VirtualMachines
 
@@ -14,7 +15,9 @@ struct Doctor: ParsableCommand {
             Checks the TUN device, driver and kernel option; the bridge driver and CAP_NET_ADMIN; QEMU, qemu-img, \
             KVM (with a bounded test guest, cached per boot in /run/qnet/kvm-probe.json) and vhost-net; \
             br_netfilter, a FORWARD policy of drop and IP forwarding; NetworkManager and systemd-networkd; \
-            and with --bridge the bridge itself (up, STP delay, MTUs, wireless uplink, host address).
+            with --bridge the bridge itself (up, STP delay, MTUs, wireless uplink, host address); and with \
+            --passthrough (or --pci ADDR) what PCI device assignment needs: the IOMMU and its kernel parameters, \
+            vfio-pci, interrupt remapping and each function's IOMMU group.
 
             Exit status: 0 when nothing failed (warnings allowed), 1 when a check failed, 2 for bad usage. \
             --json prints the schema documented in the README's Troubleshooting section.
@@ -30,6 +33,13 @@ struct Doctor: ParsableCommand {
             transform: Doctor.user)
     var user: UserIdentity?
 
+    @Flag(help: "Also check PCI passthrough: IOMMU, kernel parameters, vfio-pci, interrupt remapping, each network function's IOMMU group.")
+    var passthrough = false
+
+    @Option(name: .customLong("pci"), help: ArgumentHelp("Check this PCI function's IOMMU group (implies --passthrough; repeatable).", valueName: "address"),
+            transform: Parse.pciAddress)
+    var pciDevices: [PCIAddress] = []
+
     @Flag(help: "Print JSON (schema version 1).")
     var json = false
 
@@ -44,6 +54,8 @@ struct Doctor: ParsableCommand {
         let host = try global.openHost()
         var options = DoctorOptions(bridge: bridge, user: user, network: host)
         options.journalDirectory = QNetPaths.journal
+        options.passthrough = passthrough
+        options.pciDevices = pciDevices
         options.willProbeKVM = {
             writeStandardError("qnet doctor: testing whether KVM can run a guest (up to 5 s, once per boot)...\n")
         }
