@@ -81,6 +81,10 @@ struct CLIPCITests {
         let functions = try #require(json["functions"] as? [[String: Any]])
         #expect(functions.map { $0["address"] as? String } == ["0000:01:00.0", "0000:01:00.1", "0000:05:00.0"])
         let first = functions[0]
+        // The README's schema: every key present (null when empty), none left out.
+        #expect(Set(first.keys) == ["address", "classCode", "className", "vendorDevice", "vendor", "device", "name", "driver",
+                                    "driverOverride", "interfaces", "hostUses", "numaNode", "iommuGroup", "groupPeers", "sriov",
+                                    "physicalFunction", "vfIndex"])
         #expect(first["vendorDevice"] as? String == "8086:10d3")
         #expect(first["classCode"] as? String == "0x020000")
         #expect(first["driver"] as? String == "e1000e")
