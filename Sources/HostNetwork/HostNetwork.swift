@@ -103,11 +103,10 @@ public final class HostNetwork: @unchecked Sendable {
         }
     }
 
-    /// IFLA_EXT_MASK = RTEXT_FILTER_VF|SKIP_STATS keeps replies small: the kernel omits
-    /// per-VF data and statistics blocks qnet never reads.
-    private var extendedInfoFilter: LinkAttribute {
-        .unknown(RawAttribute(rawType: UInt16(IFLA_EXT_MASK), payload: AttributePayload.u32(UInt32(RTEXT_FILTER_SKIP_STATS))))
-    }
+    /// IFLA_EXT_MASK = RTEXT_FILTER_SKIP_STATS keeps replies small: the kernel omits the
+    /// statistics blocks and, without RTEXT_FILTER_VF, the per-VF data (asked for only by
+    /// ``virtualFunctions(of:)``).
+    private var extendedInfoFilter: LinkAttribute { .extendedFilter(.skipStatistics) }
 
     func decodeLink(_ message: NetlinkMessage) throws -> LinkMessage {
         do { return try LinkMessage(payload: message.payload) } catch let error as WireError {

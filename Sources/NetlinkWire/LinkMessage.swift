@@ -64,6 +64,12 @@ public enum LinkAttribute: AttributeSpace {
     case carrier(UInt8)
     /// IFLA_STATS64: the link's counters (absent when the request set RTEXT_FILTER_SKIP_STATS).
     case statistics64(LinkStatistics64)
+    /// IFLA_NUM_VF: how many SR-IOV virtual functions a PF has enabled (only in replies to
+    /// requests with RTEXT_FILTER_VF).
+    case vfCount(UInt32)
+    /// IFLA_VFINFO_LIST: one IFLA_VF_INFO per VF, in requests that change a VF and in replies
+    /// to requests with RTEXT_FILTER_VF.
+    case vfInfoList([VFInfoListAttribute])
     /// Anything else, kept byte for byte.
     case unknown(RawAttribute)
 
@@ -85,6 +91,15 @@ public enum LinkAttribute: AttributeSpace {
         case Int(IFLA_IFALIAS): self = .alias(try raw.asString(space))
         case Int(IFLA_CARRIER): self = .carrier(try raw.asU8(space))
         case Int(IFLA_STATS64): self = .statistics64(try LinkStatistics64(payload: raw.payload))
+        case Int(IFLA_NUM_VF): self = .vfCount(try raw.asU32(space))
+        case Int(IFLA_VFINFO_LIST):
+            // A malformed VF nest (a driver's or a truncated one) must not hide the PF itself
+            // from `show`: it stays raw, and the link decodes without its VF list.
+            if let list = try? VFInfoListAttribute.decodeAll(try raw.asNested("IFLA_VFINFO_LIST")) {
+                self = .vfInfoList(list)
+            } else {
+                self = .unknown(raw)
+            }
         case Int(IFLA_PROTINFO) where raw.isNested:
             self = .portInfo(try BridgePortAttribute.decodeAll(try raw.asNested("IFLA_PROTINFO")))
         default: self = .unknown(raw)
@@ -111,6 +126,8 @@ public enum LinkAttribute: AttributeSpace {
         case let .alias(text): attr(IFLA_IFALIAS, text.isEmpty ? [] : AttributePayload.string(text))
         case let .carrier(value): attr(IFLA_CARRIER, AttributePayload.u8(value))
         case let .statistics64(statistics): attr(IFLA_STATS64, statistics.payload)
+        case let .vfCount(value): attr(IFLA_NUM_VF, AttributePayload.u32(value))
+        case let .vfInfoList(entries): attr(IFLA_VFINFO_LIST, VFInfoListAttribute.encodeAll(entries))
         case let .unknown(raw): raw
         }
     }
@@ -382,6 +399,13 @@ public struct LinkMessage: Equatable, Sendable {
     public var alias: String? { attributes.lazy.compactMap { if case let .alias(v) = $0 { v } else { nil } }.first }
     public var statistics64: LinkStatistics64? {
         attributes.lazy.compactMap { if case let .statistics64(v) = $0 { v } else { nil } }.first
+    }
+    /// IFLA_NUM_VF: nil unless the reply was asked for with RTEXT_FILTER_VF and the device has a parent bus device.
+    public var vfCount: UInt32? { attributes.lazy.compactMap { if case let .vfCount(v) = $0 { v } else { nil } }.first }
+    /// Each VF's attributes (IFLA_VFINFO_LIST's IFLA_VF_INFO nests), in the kernel's order.
+    public var virtualFunctions: [[VFAttribute]] {
+        let list: [VFInfoListAttribute] = attributes.lazy.compactMap { if case let .vfInfoList(v) = $0 { v } else { nil } }.first ?? []
+        return list.compactMap { if case let .info(v) = $0 { v } else { nil } }
     }
     public var carrier: Bool? { attributes.lazy.compactMap { if case let .carrier(v) = $0 { v != 0 } else { nil } }.first }
     public var linkInfo: [LinkInfoAttribute] {

@@ -18,6 +18,7 @@ public func decodeEveryWay(_ datagram: [UInt8]) -> String? {
                 let link = try LinkMessage(payload: payload)
                 _ = (link.name, link.mtu, link.kind, link.portKind, link.operState, link.masterIndex, link.group)
                 _ = (link.bridgeAttributes, link.bridgePortAttributes, link.hardwareAddress, link.encoded())
+                _ = (link.vfCount, link.virtualFunctions)
             },
             {
                 let address = try AddressMessage(payload: payload)
@@ -37,6 +38,10 @@ public func decodeEveryWay(_ datagram: [UInt8]) -> String? {
             { _ = try RawAttribute.parseAll(payload, space: "fuzz") },
             { _ = try BridgeAttribute.decodeAll(payload) },
             { _ = try BridgePortAttribute.decodeAll(payload) },
+            { _ = try VFInfoListAttribute.decodeAll(payload) },
+            { _ = try VFAttribute.decodeAll(payload) },
+            { _ = try VFVLANListAttribute.decodeAll(payload) },
+            { _ = try VFStatisticsAttribute.decodeAll(payload) },
         ]
         for body in attempts {
             if let failure = attempt(body) { return failure }

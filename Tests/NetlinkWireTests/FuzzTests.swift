@@ -17,6 +17,12 @@ extension Fixture {
         ("unreachableGatewayError", unreachableGatewayError), ("gsoOutOfRange", gsoOutOfRange),
         ("gsoOutOfRangeError", gsoOutOfRangeError), ("cappedUnreachableGatewayError", cappedUnreachableGatewayError),
         ("cappedSetUpAck", cappedSetUpAck), ("cappedGsoOutOfRangeError", cappedGsoOutOfRangeError),
+        ("getLinkWithVFs", getLinkWithVFs), ("vfSetMAC", vfSetMAC), ("vfSetMACNotSupported", vfSetMACNotSupported),
+        ("vfSetVLAN", vfSetVLAN), ("vfSetVLAN8021AD", vfSetVLAN8021AD), ("vfSetVLANOff", vfSetVLANOff),
+        ("vfSetTxRate", vfSetTxRate), ("vfSetRate", vfSetRate), ("vfSpoofCheckOn", vfSpoofCheckOn),
+        ("vfSpoofCheckOff", vfSpoofCheckOff), ("vfTrustOn", vfTrustOn), ("vfTrustOff", vfTrustOff),
+        ("vfStateAuto", vfStateAuto), ("vfStateEnable", vfStateEnable), ("vfStateDisable", vfStateDisable),
+        ("vfSetAll", vfSetAll), ("pfWithTwoVFs", pfWithTwoVFs),
     ]
 }
 
