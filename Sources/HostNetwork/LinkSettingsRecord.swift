@@ -59,6 +59,9 @@ public struct LinkSettingsRecord: JournalRecord, Equatable {
     public var addedAddresses: [String]
     public var removedAddresses: [RecordedAddress]
     public var addedRoutes: [RecordedRoute]
+    /// Routes the change deletes (a declared route whose gateway or metric changes, one
+    /// `apply --prune` no longer wants), with every attribute, to be added back exactly.
+    public var removedRoutes: [RecordedRoute]?
 }
 
 /// An in-place change of one link, made by ``HostNetwork/changeLink(_:_:transaction:)``.
@@ -70,9 +73,11 @@ public struct LinkSettingsChange: Equatable, Sendable {
     public var addAddresses: [IPPrefix]
     public var removeAddresses: [IPPrefix]
     public var addRoutes: [Route]
+    /// Routes through this link to delete (as the kernel reported them), before `addRoutes`.
+    public var removeRoutes: [Route]
 
     public init(mtu: UInt32? = nil, macAddress: MACAddress? = nil, master: LinkChange.Master? = nil, bridge: BridgeOptions? = nil,
-                addAddresses: [IPPrefix] = [], removeAddresses: [IPPrefix] = [], addRoutes: [Route] = []) {
+                addAddresses: [IPPrefix] = [], removeAddresses: [IPPrefix] = [], addRoutes: [Route] = [], removeRoutes: [Route] = []) {
         self.mtu = mtu
         self.macAddress = macAddress
         self.master = master
@@ -80,11 +85,12 @@ public struct LinkSettingsChange: Equatable, Sendable {
         self.addAddresses = addAddresses
         self.removeAddresses = removeAddresses
         self.addRoutes = addRoutes
+        self.removeRoutes = removeRoutes
     }
 
     public var isEmpty: Bool {
         mtu == nil && macAddress == nil && master == nil && (bridge?.isEmpty ?? true) && addAddresses.isEmpty
-            && removeAddresses.isEmpty && addRoutes.isEmpty
+            && removeAddresses.isEmpty && addRoutes.isEmpty && removeRoutes.isEmpty
     }
 }
 
@@ -93,7 +99,7 @@ extension HostNetwork {
     /// master, bridge options and the addresses it removes are recorded first, so a
     /// rollback (or recovery after a kill) puts them back. Equivalent to
     /// `ip link set NAME mtu N address MAC master BR type bridge ...; ip addr add/del ...;
-    /// ip route add ... dev NAME`. Needs CAP_NET_ADMIN.
+    /// ip route del ...; ip route add ... dev NAME`. Needs CAP_NET_ADMIN.
     public func changeLink(_ name: String, _ change: LinkSettingsChange, transaction: HostTransaction) throws {
         guard !change.isEmpty else { return }
         let link = try self.link(named: name)
@@ -105,7 +111,8 @@ extension HostNetwork {
             restoreMaster: change.master != nil, master: link.masterIndex,
             bridge: change.bridge != nil ? link.bridge.map(RecordedBridgeSettings.init) : nil,
             addedAddresses: change.addAddresses.map(\.description), removedAddresses: removed.map(RecordedAddress.init),
-            addedRoutes: change.addRoutes.map { RecordedRoute($0, moving: link.index) })
+            addedRoutes: change.addRoutes.map { RecordedRoute($0, moving: link.index) },
+            removedRoutes: change.removeRoutes.isEmpty ? nil : change.removeRoutes.map { RecordedRoute($0, moving: link.index) })
         try transaction.record(undo: record)
         try checkpoint("change \(name)", transaction)
         let linkChange = LinkChange(master: change.master, mtu: change.mtu, macAddress: change.macAddress)
@@ -118,6 +125,10 @@ extension HostNetwork {
         for prefix in change.addAddresses {
             try checkpoint("add address", transaction)
             try addAddress(InterfaceAddress(index: link.index, prefix: prefix), interfaceName: name)
+        }
+        for route in change.removeRoutes {
+            try checkpoint("delete route", transaction)
+            try deleteRoute(route)
         }
         for route in change.addRoutes {
             try checkpoint("add route", transaction)
@@ -137,6 +148,13 @@ extension HostNetwork {
             let table = try routes(family: route.family, table: route.table)
             if table.contains(where: { $0.outputIndex == link.index && $0.destination == route.destination && $0.gateway == route.gateway && $0.metric == route.metric }) {
                 try deleteRoute(route)
+            }
+        }
+        for recorded in record.removedRoutes ?? [] {
+            let route = try recorded.route(outputIndex: link.index)
+            let table = try routes(family: route.family, table: route.table)
+            if !table.contains(where: { $0.outputIndex == link.index && $0.destination == route.destination && $0.gateway == route.gateway && $0.metric == route.metric }) {
+                try addRoute(route)
             }
         }
         var present = try addresses(index: link.index)

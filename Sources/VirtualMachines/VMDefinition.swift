@@ -485,6 +485,15 @@ extension VMDefinition {
         return definition
     }
 
+    /// This definition with `overrides` applied and every value checked (`qnet vm run NAME
+    /// --declared`: the declared VM, with the command line's values over it).
+    public func overridden(by overrides: VMOverrides) throws -> VMDefinition {
+        var definition = self
+        try definition.apply(overrides)
+        try definition.validate()
+        return definition
+    }
+
     mutating func apply(_ overrides: VMOverrides) throws {
         if let value = overrides.name { name = value }
         if let value = overrides.memory { memory = value }

@@ -71,10 +71,32 @@ public final class VMManager {
     /// commands left in the namespace (`NamespaceChange`).
     @discardableResult
     public func run(_ definition: VMDefinition, foreground: Bool = false) throws -> VMState {
+        try run(definition, foreground: foreground, enclosing: nil)
+    }
+
+    /// A start that is one step of a larger transaction (`qnet apply`): the caller already
+    /// holds the VM's name lock (taken before the namespace's, as `HostLock` orders them)
+    /// and the namespace's (`change`, under which the TAPs are made), and hears QEMU's
+    /// identity (`spawned`) once it is on disk and before the guest is continued, to journal
+    /// it: rolling the caller's transaction back then stops this QEMU.
+    public struct EnclosingChange {
+        public var vmLock: HostLock
+        public var change: NamespaceChange
+        public var spawned: (ProcessIdentity) throws -> Void
+
+        public init(vmLock: HostLock, change: NamespaceChange, spawned: @escaping (ProcessIdentity) throws -> Void) {
+            self.vmLock = vmLock
+            self.change = change
+            self.spawned = spawned
+        }
+    }
+
+    @discardableResult
+    public func run(_ definition: VMDefinition, foreground: Bool = false, enclosing: EnclosingChange?) throws -> VMState {
         try definition.validate()
         interruption = nil
-        let lock = try lockForStart(definition.name)
-        defer { lock.release() }
+        let lock = try enclosing?.vmLock ?? lockForStart(definition.name)
+        defer { if enclosing == nil { lock.release() } }
         let signals = try DeferredSignals()
         defer { signals.restore() }
         var plan = try prepare(definition)
@@ -94,7 +116,7 @@ public final class VMManager {
         let logDescriptor = try createLog(files)
         defer { close(logDescriptor) }
         try signals.checkpoint()
-        let taps = try createTAPsLocked(for: plan, signals: signals)
+        let taps = try enclosing != nil ? createTAPs(for: plan) : createTAPsLocked(for: plan, signals: signals)
         // QEMU holds the TAP descriptors once it runs; qnet's copies close when this scope ends.
         defer { for tap in taps.values { tap.close() } }
         // Anti-spoofing: which NICs are filtered, with which addresses (DHCP reservations written now).
@@ -124,6 +146,7 @@ public final class VMManager {
         state.starter = ProcessIdentity.current()
         state.portFilters = portFilters.isEmpty ? nil : portFilters
         try VMStore.save(state)
+        try enclosing?.spawned(qemuIdentity)
         // The filters go in while QEMU is still paused (-S): the guest's first frame meets them.
         // Recorded in the state first, so whoever finds this VM dead removes them.
         try VMPortFilters.apply(portFilters, host: host)
@@ -148,7 +171,7 @@ public final class VMManager {
         }
 
         if foreground {
-            lock.release()
+            if enclosing == nil { lock.release() }
             // Ctrl-C reaches QEMU (same session) and qnet alike, as before the start.
             signals.restore()
             for tap in taps.values { tap.close() }

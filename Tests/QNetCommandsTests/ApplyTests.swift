@@ -181,14 +181,17 @@ struct ApplyTests {
         #expect(try lab.gatewayAnswers(), sourceLocation: sourceLocation)
     }
 
+    /// Byte for byte: `ip -j link`, `ip -j addr` and `ip -j route show table all` print the
+    /// same after the rollback as before (`exactState`: objects and lists in ip's order).
     @Test func tryWithoutConfirmationRollsBackExactly() throws {
         let lab = try Lab("try")
         try lab.write("bridges/br0.yaml", Self.seedBridge)
-        let before = try lab.state
+        let before = try lab.host.exactState()
         let tried = try lab.qnet(["apply", "--try", "--timeout", "3"])
         #expect(tried.status == 1, "\(tried.stdout) \(tried.stderr)")
         #expect(tried.stderr.contains("not confirmed within 3 s"), "\(tried.stderr)")
-        #expect(try lab.state == before)
+        let after = try lab.host.exactState()
+        #expect(after == before, "after:\n\(after)\nbefore:\n\(before)")
         #expect(lab.journals.isEmpty)
         #expect(try lab.gatewayAnswers())
     }
@@ -225,7 +228,7 @@ struct ApplyTests {
     @Test func tryRollsBackWhenItsQnetIsKilled() throws {
         let lab = try Lab("tryk")
         try lab.write("bridges/br0.yaml", Self.seedBridge)
-        let before = try lab.state
+        let before = try lab.host.exactState()
         let process = try lab.start(["--try", "--timeout", "4"])
         let trialFile = lab.stateDirectory + "/run/apply-try.json"
         #expect(try waitUntil(timeout: 30, interval: 0.05) { FileManager.default.fileExists(atPath: trialFile) && !lab.watchdogs.isEmpty },
@@ -233,7 +236,9 @@ struct ApplyTests {
         #expect(try lab.master("eth0") == "br0", "the change was made")
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
-        #expect(try waitUntil(timeout: 30, interval: 0.1) { try lab.state == before }, "rolled back by the watchdog")
+        #expect(try waitUntil(timeout: 30, interval: 0.1) { lab.journals.isEmpty && lab.watchdogs.isEmpty }, "rolled back by the watchdog")
+        let after = try lab.host.exactState()
+        #expect(after == before, "after:\n\(after)\nbefore:\n\(before)")
         #expect(try waitUntil(timeout: 5, interval: 0.05) { lab.watchdogs.isEmpty && !FileManager.default.fileExists(atPath: trialFile) })
         #expect(lab.journals.isEmpty)
         #expect(try lab.gatewayAnswers())
@@ -268,7 +273,10 @@ struct ApplyTests {
             let link = try #require(try lab.details("brx"))
             let data = (link["linkinfo"] as? [String: Any])?["info_data"] as? [String: Any] ?? [:]
             let fields = ["stp_state", "forward_delay", "hello_time", "max_age", "ageing_time", "priority", "vlan_filtering"].map { "\($0)=\(data[$0] ?? "-")" }
-            return "\(link["mtu"] ?? "-") \(link["address"] ?? "-") \(fields) \(try lab.addresses("brx")) \(try lab.host.ip("route", "show", "dev", "brx"))"
+            // Routes apply adds carry qnet's mark (proto 113, what --prune goes by); the
+            // hand-made one had none: everything else about them must match.
+            let routes = try lab.host.ip("route", "show", "dev", "brx").replacingOccurrences(of: " proto 113", with: "")
+            return "\(link["mtu"] ?? "-") \(link["address"] ?? "-") \(fields) \(try lab.addresses("brx")) \(routes)"
         }
         let made = try snapshot()
         let exported = try lab.qnet(["export", "brx"])
@@ -367,6 +375,51 @@ struct ApplyTests {
         #expect(!plan.stdout.contains("idle"))
     }
 
+    /// Routes are reconciled, not only added: a declared route whose gateway or metric
+    /// differs is changed; `--prune` removes routes qnet made (proto 113) that are no longer
+    /// declared; a route an admin made is never touched; a second apply sends no changing
+    /// request.
+    @Test func routesAreReconciled() throws {
+        let lab = try Lab("aroute")
+        try lab.host.ip("link", "add", "br1", "address", "52:54:00:00:0e:03", "type", "bridge")
+        try lab.host.ip("link", "set", "br1", "up")
+        try lab.host.ip("addr", "add", "10.9.0.1/24", "dev", "br1")
+        try lab.host.ip("route", "add", "10.77.0.0/16", "via", "10.9.0.253", "dev", "br1")
+        func routes() throws -> [String] {
+            try lab.host.json("route", "show", "dev", "br1").compactMap { route in
+                guard let destination = route["dst"] as? String, destination != "10.9.0.0/24" else { return nil }
+                return "\(destination) via \(route["gateway"] as? String ?? "-") metric \(route["metric"] as? Int ?? 0) proto \(route["protocol"] ?? "-")"
+            }.sorted()
+        }
+        let header = "addresses: [10.9.0.1/24]\nroutes:\n"
+        try lab.write("bridges/br1.yaml", header + "  - to: 10.99.0.0/16\n    via: 10.9.0.254\n  - to: 10.98.0.0/16\n    via: 10.9.0.254\n    metric: 10\n")
+        let first = try lab.qnet(["apply"])
+        #expect(first.status == 0, "\(first.stdout) \(first.stderr)")
+        #expect(try routes() == ["10.77.0.0/16 via 10.9.0.253 metric 0 proto -", "10.98.0.0/16 via 10.9.0.254 metric 10 proto 113",
+                                 "10.99.0.0/16 via 10.9.0.254 metric 0 proto 113"])
+
+        try lab.write("bridges/br1.yaml", header + "  - to: 10.99.0.0/16\n    via: 10.9.0.250\n  - to: 10.98.0.0/16\n    via: 10.9.0.254\n    metric: 20\n")
+        let changed = try lab.qnet(["apply"])
+        #expect(changed.status == 0, "\(changed.stdout) \(changed.stderr)")
+        #expect(changed.stdout.contains("change route 10.99.0.0/16 via 10.9.0.250 (was via 10.9.0.254, metric 0)"), "\(changed.stdout)")
+        #expect(try routes() == ["10.77.0.0/16 via 10.9.0.253 metric 0 proto -", "10.98.0.0/16 via 10.9.0.254 metric 20 proto 113",
+                                 "10.99.0.0/16 via 10.9.0.250 metric 0 proto 113"])
+
+        // No longer declared: kept without --prune, removed with it; the admin's route stays.
+        try lab.write("bridges/br1.yaml", header + "  - to: 10.99.0.0/16\n    via: 10.9.0.250\n")
+        #expect(try lab.qnet(["apply"]).stdout.contains("nothing to do"))
+        let pruned = try lab.qnet(["apply", "--prune"])
+        #expect(pruned.status == 0, "\(pruned.stdout) \(pruned.stderr)")
+        #expect(try routes() == ["10.77.0.0/16 via 10.9.0.253 metric 0 proto -", "10.99.0.0/16 via 10.9.0.250 metric 0 proto 113"])
+
+        // Idempotent: the second apply (with --prune) sends only RTM_GET* requests.
+        let trace = lab.stateDirectory + "/routes.trace"
+        let second = try run("strace", ["-f", "-qq", "-o", trace, "-e", "trace=sendto,sendmsg", "-s", "64", try qnetExecutable(), "apply", "--prune"] + lab.common)
+        #expect(second.stdout.contains("nothing to do"), "\(second.stdout) \(second.stderr)")
+        let types = Self.netlinkTypes(try String(contentsOfFile: trace, encoding: .utf8))
+        #expect(!types.isEmpty && types.allSatisfy(Self.isGet), "changing requests: \(types.filter { !Self.isGet($0) })")
+    }
+
     @Test func dhcpUplinkIsRefusedWithReasonAndFix() throws {
         let lab = try Lab("dhcp", dhcpLifetime: 300)
         let before = try lab.state
@@ -383,7 +436,8 @@ struct ApplyTests {
     }
 }
 
-/// The systemd unit `make install` ships: `systemd-analyze verify` accepts it.
+/// The systemd units `make install` ships: `systemd-analyze verify` accepts them
+/// (qnet-vm@.service as an instance, qnet-vm@web.service, beside qnet.service it orders after).
 @Suite struct SystemdUnitTests {
     @Test func unitsVerify() throws {
         guard (try? locate("systemd-analyze")) != nil else {
@@ -396,15 +450,22 @@ struct ApplyTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let binDirectory = (try qnetExecutable() as NSString).deletingLastPathComponent
-        let names = try FileManager.default.contentsOfDirectory(atPath: units.path).filter { $0.hasSuffix(".service") }
-        #expect(names.contains("qnet.service"))
+        let names = try FileManager.default.contentsOfDirectory(atPath: units.path).filter { $0.hasSuffix(".service") }.sorted()
+        #expect(names == ["qnet-vm@.service", "qnet.service"])
+        var paths: [String] = []
         for name in names {
             let text = try String(contentsOf: units.appendingPathComponent(name), encoding: .utf8)
                 .replacingOccurrences(of: "@BINDIR@", with: binDirectory)
-            #expect(text.contains("Type=oneshot") && text.contains("RemainAfterExit=yes") && text.contains("apply --boot"))
-            try text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
-            let verify = try run("systemd-analyze", ["verify", "--man=no", directory + "/" + name])
-            #expect(verify.status == 0 && verify.stderr.isEmpty, "\(name): \(verify.stderr)")
+            if name == "qnet.service" {
+                #expect(text.contains("Type=oneshot") && text.contains("RemainAfterExit=yes") && text.contains("apply --boot"))
+            } else {
+                #expect(text.contains("vm run %i --declared --foreground") && text.contains("After=qnet.service"))
+            }
+            let path = directory + "/" + name.replacingOccurrences(of: "@.", with: "@web.")
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            paths.append(path)
         }
+        let verify = try run("systemd-analyze", ["verify", "--man=no"] + paths)
+        #expect(verify.status == 0 && verify.stderr.isEmpty, "\(verify.stderr)")
     }
 }

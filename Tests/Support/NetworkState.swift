@@ -111,3 +111,43 @@ public final class UplinkNamespaces: @unchecked Sendable {
         lan.remove()
     }
 }
+
+extension TestNamespace {
+    /// Fields of `ip -j` objects that change by themselves between two readings of a
+    /// namespace nothing changed, or that cannot survive a rollback; each is left out by
+    /// name, everywhere it appears, by `exactState`. Nothing else is: lists keep ip's order
+    /// and every other field its value.
+    public static let exactStateExclusions: [String: String] = [:]
+
+    /// `ip -j link show`, `ip -j addr show` and `ip -j route show table all` (IPv4 and
+    /// IPv6) as ip prints them, one line per object in ip's order, minus only the fields
+    /// of `exactStateExclusions`: the byte-for-byte witness of "the namespace is exactly as
+    /// before" (unlike `normalizedState`, which sorts and leaves out what the kernel
+    /// re-creates).
+    public func exactState() throws -> String {
+        // Kernel quirk: an address stays "tentative" while duplicate address detection runs
+        // (about a second after its link comes up), then the flag goes by itself: read once
+        // none is (polling, 20 ms, up to 5 s), so a reading taken just after a link came up
+        // is comparable with a later one.
+        _ = try waitUntil(timeout: 5, interval: 0.02) { !(try ip("-j", "addr", "show")).contains("\"tentative\"") }
+        var lines: [String] = []
+        for arguments in [["link", "show"], ["addr", "show"], ["-4", "route", "show", "table", "all"], ["-6", "route", "show", "table", "all"]] {
+            let text = try ip(["-j"] + arguments)
+            guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { continue }
+            guard let objects = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] else {
+                throw TestSupportError("unexpected ip -j output: \(text)")
+            }
+            lines.append("# ip -j " + arguments.joined(separator: " "))
+            lines += objects.map { Self.canonical(Self.removingExcluded($0)) }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func removingExcluded(_ value: Any) -> Any {
+        if let object = value as? [String: Any] {
+            return object.filter { exactStateExclusions[$0.key] == nil }.mapValues(removingExcluded)
+        }
+        if let array = value as? [Any] { return array.map(removingExcluded) }
+        return value
+    }
+}

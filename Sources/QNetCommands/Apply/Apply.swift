@@ -12,9 +12,9 @@ struct Apply: ParsableCommand {
         abstract: "Bring the host to the configuration under /etc/qnet: bridges, TAPs, networks, VMs.",
         discussion: """
             Reads CONFIG_DIR/{bridges,taps,networks,vms}/NAME.yaml (CONFIG_DIR is /etc/qnet, or DIR/etc with \
-            --state-dir DIR), prints the changes it will make, and makes them: link changes as one journaled \
-            transaction (undone completely on failure or interruption), then defines and starts networks and \
-            VMs marked autostart. A second apply prints "nothing to do" and changes nothing. \
+            --state-dir DIR), prints the changes it will make, and makes them: link changes, network definitions \
+            and the starts of networks and VMs marked autostart, as one journaled transaction (undone \
+            completely on failure or interruption, or by the next qnet command after a kill). A second apply prints "nothing to do" and changes nothing. \
             --try keeps the change only if confirmed (Enter, or `qnet apply --confirm` from another shell) \
             before --timeout; otherwise, or on SIGHUP, it is rolled back exactly, also if this qnet is killed.
             """)
@@ -63,6 +63,10 @@ struct Apply: ParsableCommand {
             printPlan(plan, header: "would")
             return
         }
+        // Per-name locks first (every declared network, every autostart VM), the namespace's
+        // last, as HostLock orders them: the whole apply is one transaction under all of them.
+        let nameLocks = try lockNames(configuration)
+        defer { for lock in nameLocks.all { lock.release() } }
         let change = try HostChange.begin(global)
         if boot { waitForUplinks(configuration, host: change.host) }
         let plan = try planner(change.host).plan(configuration, prune: prune)
@@ -72,19 +76,42 @@ struct Apply: ParsableCommand {
         let transaction = change.transaction()
         do {
             _ = try executor.applyLinks(plan, configuration: configuration, transaction: transaction)
+            _ = try executor.applyServices(plan, transaction: transaction, change: change.change, networks: NetworkManager(host: change.host),
+                                           vms: VMFactory.manager(host: change.host, global: global),
+                                           vmLocks: nameLocks.vms)
         } catch {
-            transaction.rollBack()
+            let failures = transaction.rollBack()
+            if !failures.isEmpty { Output.printError("qnet: rolling back failed: \(failures.joined(separator: "; ")) (the journal is kept; run `qnet recover`)") }
             throw error
         }
         if trial, !transaction.entry.records.isEmpty {
             try ApplyTrialControl(global: global).wait(change: change, transaction: transaction, timeout: timeout)
         } else {
             try change.commit(transaction)
-            try change.finish(transaction)
         }
-        change.lock.release()
-        try startServices(plan, host: change.host)
         print("applied \(plan.changes.count) change\(plan.changes.count == 1 ? "" : "s")")
+        try change.finish(transaction)
+    }
+
+    /// The locks of every declared network and autostart VM, taken sorted by key (the order
+    /// `HostLock` requires); each waits as long as a command waits for the namespace.
+    private func lockNames(_ configuration: HostConfiguration) throws -> (all: [HostLock], vms: [String: HostLock]) {
+        var scopes: [(scope: HostLockScope, vm: String?)] = try configuration.networks.map { (try .network($0.definition.name), nil) }
+        scopes += try configuration.vms.filter(\.autostart).map { (try .virtualMachine($0.definition.name), $0.definition.name) }
+        var all: [HostLock] = []
+        var vms: [String: HostLock] = [:]
+        do {
+            for (scope, vm) in scopes.sorted(by: { $0.scope.key < $1.scope.key }) {
+                let lock = try HostLock.acquire(scope, in: QNetPaths.locks, command: HostChange.commandLine(),
+                                                timeout: HostChange.lockWait) { Output.printError("qnet: waiting: \($0)") }
+                all.append(lock)
+                if let vm { vms[vm] = lock }
+            }
+        } catch {
+            for lock in all { lock.release() }
+            throw error
+        }
+        return (all, vms)
     }
 
     private func planner(_ host: HostNetwork) throws -> ApplyPlanner {
@@ -109,19 +136,6 @@ struct Apply: ParsableCommand {
             let present = Set(((try? host.links()) ?? []).map(\.name))
             if uplinks.allSatisfy(present.contains) { return }
             usleep(100_000)  // poll interval (100 ms); bounded by the 30 s deadline above
-        }
-    }
-
-    /// Networks and VMs, after the link transaction (each takes its own locks).
-    private func startServices(_ plan: ApplyPlan, host: HostNetwork) throws {
-        let networks = NetworkManager(host: host)
-        _ = try ApplyExecutor.defineNetworks(plan, manager: networks)
-        for change in plan.changes {
-            switch change {
-            case let .startNetwork(name): try networks.start(name)
-            case let .startVM(definition): _ = try VMFactory.manager(host: host, global: global).run(definition)
-            default: continue
-            }
         }
     }
 }

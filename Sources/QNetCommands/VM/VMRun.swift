@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import VirtualMachines
 
 /// `qnet vm run NAME ...`: the recipe's long `qemu-kvm ... -net nic -net tap,...` line.
@@ -69,11 +70,15 @@ struct VMRun: ParsableCommand {
     @Flag(help: "Stay attached until the VM exits (default: detach, like -daemonize).")
     var foreground = false
 
+    @Flag(help: "Start the VM declared in CONFIG_DIR/vms/NAME.yaml (/etc/qnet, or DIR/etc with --state-dir DIR), as `qnet apply` would; what qnet-vm@NAME.service runs.")
+    var declared = false
+
     @Argument(parsing: .postTerminator, help: "Extra QEMU arguments, after --.")
     var extra: [String] = []
 
     func validate() throws {
         if name == nil && file == nil { throw ValidationError("give the VM a name, or a YAML file with -f") }
+        if declared && (name == nil || file != nil) { throw ValidationError("--declared takes the VM's name and no -f (its file is CONFIG_DIR/vms/NAME.yaml)") }
     }
 
     /// The command line's values, for `VMDefinition.load` to lay over the file's.
@@ -84,7 +89,7 @@ struct VMRun: ParsableCommand {
     }
 
     func run() throws {
-        let definition = try VMDefinition.load(path: file, overrides: overrides)
+        let definition = try declared ? declaredDefinition() : VMDefinition.load(path: file, overrides: overrides)
         let host = try global.openHost()
         let manager = VMFactory.manager(host: host, global: global)
         manager.userRange = uidRange
@@ -98,6 +103,20 @@ struct VMRun: ParsableCommand {
         }
         // A signal after QEMU was continued: the VM runs (and is tracked); exit 128 + the signal.
         if let interruption = manager.interruption { throw interruption }
+    }
+}
+
+extension VMRun {
+    /// The VM `qnet apply` would start under this name, with the command line's values laid over it.
+    func declaredDefinition() throws -> VMDefinition {
+        if let stateDirectory = global.stateDirectory { setenv("QNET_STATE_DIR", stateDirectory, 1) }
+        let directory = QNetPaths.configuration
+        guard let declared = try HostConfiguration.load(directory: directory).vms.first(where: { $0.definition.name == name }) else {
+            throw OperationFailed(description: "no VM named '\(name ?? "")' is declared in \(directory)/vms (see `ls \(directory)/vms`)")
+        }
+        var overrides = overrides
+        overrides.name = nil
+        return try declared.definition.overridden(by: overrides)
     }
 }
 

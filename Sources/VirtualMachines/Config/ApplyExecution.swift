@@ -3,10 +3,10 @@ import HostNetwork
 import QNetSystem
 import QNetTypes
 
-/// Makes the changes of an `ApplyPlan`. Link changes run in the caller's host transaction
-/// (one journal: a kill anywhere is rolled back by the next command, and `apply --try`
-/// rolls back through it); networks and VMs are started afterwards through their own
-/// managers, under their own locks.
+/// Makes the changes of an `ApplyPlan`, all in the caller's one host transaction (one
+/// journal: a failure at any step rolls back every step taken, a kill anywhere is rolled
+/// back by the next command, and `apply --try` rolls back through it): links first, then
+/// network definitions, network starts and VM starts.
 public struct ApplyExecutor {
     public let host: HostNetwork
     /// Resolves TAP owners and groups (tunctl -u / -g): a name or a number.
@@ -76,13 +76,37 @@ public struct ApplyExecutor {
         try host.createBridge(bridge.name, options: bridge.options, mtu: bridge.mtu, macAddress: mac, up: true, alias: configAlias)
     }
 
-    /// Defines the declared networks the plan names (after the link transaction committed).
-    public static func defineNetworks(_ plan: ApplyPlan, manager: NetworkManager, store: NetworkStore = NetworkStore()) throws -> [String] {
+    /// The rest of the plan in the same `transaction`, after the links: defines the declared
+    /// networks, starts those marked autostart (dnsmasq, firewall, sysctls: each step
+    /// journaled by `NetworkManager`) and the autostart VMs (QEMU journaled by its identity
+    /// before the guest runs). The caller holds the namespace's lock (`change`) and, taken
+    /// before it, the lock of every network and VM named here (`vmLocks`). Returns one line
+    /// per change made.
+    public func applyServices(_ plan: ApplyPlan, transaction: HostTransaction, change: NamespaceChange,
+                              networks: NetworkManager, vms: VMManager, vmLocks: [String: HostLock]) throws -> [String] {
         var done: [String] = []
-        for case let .defineNetwork(definition, replacing) in plan.changes {
-            if replacing { store.removeDefinition(definition.name) }
-            try manager.create(definition)
-            done.append(PlannedChange.defineNetwork(definition, replacing: replacing).description)
+        for planned in plan.changes where !planned.isLinkChange {
+            switch planned {
+            case let .defineNetwork(definition, replacing):
+                try transaction.record(undo: AppliedNetworkDefinitionRecord(
+                    network: definition.name, previous: replacing ? try networks.store.definitionIfPresent(definition.name) : nil))
+                try transaction.step("define network \(definition.name)")
+                if replacing { networks.store.removeDefinition(definition.name) }
+                try networks.create(definition)
+            case let .startNetwork(name):
+                try networks.start(name, within: transaction, separate: change.transaction)
+            case let .startVM(definition):
+                guard let lock = vmLocks[definition.name] else { throw ApplyError("VM \(definition.name): its lock was not taken before the namespace's") }
+                let position = try transaction.record(undo: AppliedVMRecord(vm: definition.name, netns: vms.netns, qemu: nil))
+                try transaction.step("start VM \(definition.name)")
+                try vms.run(definition, enclosing: VMManager.EnclosingChange(vmLock: lock, change: change) { qemu in
+                    try transaction.update(position, to: AppliedVMRecord(vm: definition.name, netns: vms.netns, qemu: qemu))
+                })
+                if let signal = vms.interruption { throw signal }
+            default:
+                continue
+            }
+            done.append(planned.description)
         }
         return done
     }

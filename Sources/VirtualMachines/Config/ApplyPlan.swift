@@ -96,7 +96,7 @@ public struct ApplyPlanner {
         for bridge in configuration.bridges {
             if let link = byName[bridge.name] {
                 guard link.isBridge else { throw ApplyError("\(bridge.name) exists and is not a bridge (its kind is \(link.kind?.description ?? "none")); rename or delete it") }
-                try planExisting(bridge, link, byName, into: &plan)
+                try planExisting(bridge, link, byName, prune: prune, into: &plan)
             } else {
                 if let uplinkName = bridge.uplink {
                     guard let uplink = byName[uplinkName] else { throw ApplyError("bridge \(bridge.name): its uplink \(uplinkName) does not exist (see `ip link`)") }
@@ -150,7 +150,7 @@ public struct ApplyPlanner {
     }
 
     /// The in-place changes that bring an existing bridge to its declaration.
-    func planExisting(_ bridge: BridgeConfig, _ link: Link, _ byName: [String: Link], into plan: inout ApplyPlan) throws {
+    func planExisting(_ bridge: BridgeConfig, _ link: Link, _ byName: [String: Link], prune: Bool = false, into plan: inout ApplyPlan) throws {
         var change = LinkSettingsChange()
         var summary: [String] = []
         let current = link.bridge
@@ -189,11 +189,10 @@ public struct ApplyPlanner {
             change.removeAddresses = present.filter { !declared.contains($0) }
             summary += change.removeAddresses.map { "remove address \($0)" } + change.addAddresses.map { "add address \($0)" }
         }
-        for route in bridge.routes {
-            if try hasRoute(route, on: link) { continue }
-            change.addRoutes.append(route.route())
-            summary.append("add route \(Self.describe(route))")
-        }
+        let routes = try reconcileRoutes(bridge.routes, on: link, prune: prune)
+        change.addRoutes = routes.add
+        change.removeRoutes = routes.remove
+        summary += routes.summary
         if !change.isEmpty { plan.changes.append(.changeLink(name: bridge.name, change, summary: summary)) }
         if let uplinkName = bridge.uplink {
             guard let uplink = byName[uplinkName] else { throw ApplyError("bridge \(bridge.name): its uplink \(uplinkName) does not exist (see `ip link`)") }
@@ -210,13 +209,56 @@ public struct ApplyPlanner {
         }
     }
 
-    func hasRoute(_ declared: RouteConfig, on link: Link) throws -> Bool {
-        let wanted = declared.route(outputIndex: link.index)
-        return try host.routes(family: wanted.family, table: wanted.table).contains { route in
-            route.outputIndex == link.index && (route.destination ?? wanted.destination) == wanted.destination
-                && route.gateway == wanted.gateway && (declared.metric == nil || route.metric == declared.metric)
+    /// The route changes that bring the routes through `link` to `declared`:
+    /// - a declared route that is missing is added (marked `proto qnet`, see `routeProtocol`);
+    /// - one whose destination and table are there with another gateway or metric is
+    ///   replaced (deleted and added: the metric is part of the kernel's key for a route);
+    /// - with `prune`, routes qnet made (`proto qnet`) that are no longer declared go.
+    /// Any other route (the kernel's prefix routes, routes an admin or an uplink move made)
+    /// is never touched unless declared.
+    func reconcileRoutes(_ declared: [RouteConfig], on link: Link, prune: Bool) throws -> (add: [Route], remove: [Route], summary: [String]) {
+        var add: [Route] = []
+        var remove: [Route] = []
+        var summary: [String] = []
+        let present = try (host.routes(family: .inet, table: nil) + host.routes(family: .inet6, table: nil))
+            .filter { $0.outputIndex == link.index || $0.nexthops.contains { $0.outputIndex == link.index } }
+        func sameKey(_ route: Route, _ wanted: Route) -> Bool {
+            route.family == wanted.family && route.table == wanted.table && route.nexthops.isEmpty
+                && (route.destination ?? wanted.destination) == wanted.destination
         }
+        var keep: [Route] = []
+        for config in declared {
+            var wanted = config.route(outputIndex: link.index)
+            wanted.routeProtocol = routeProtocol
+            let candidates = present.filter { sameKey($0, wanted) }
+            if let match = candidates.first(where: { $0.gateway == wanted.gateway && (config.metric == nil || $0.metric == config.metric) }) {
+                keep.append(match)
+                continue
+            }
+            // The declared route, changed: the one qnet made if there is one, else the first.
+            if let old = candidates.first(where: { $0.routeProtocol == routeProtocol }) ?? candidates.first {
+                remove.append(old)
+                summary.append("change route \(Self.describe(config)) (was via \(old.gateway?.description ?? "none"), metric \(old.metric ?? 0))")
+            } else {
+                summary.append("add route \(Self.describe(config))")
+            }
+            add.append(wanted)
+        }
+        if prune {
+            for route in present where route.routeProtocol == routeProtocol && !keep.contains(route) && !remove.contains(route) {
+                remove.append(route)
+                summary.append("delete route \(route.formatted(names: [link.index: link.name])) (made by qnet, no longer declared)")
+            }
+        }
+        return (add, remove, summary)
     }
+
+    /// `rtm_protocol` of the routes `apply` adds (`ip route show proto 113`), so `--prune`
+    /// tells them from routes an admin, a DHCP client or the kernel made. 113 is in the
+    /// range no routing daemon registers in iproute2's rt_protos (RTPROT_STATIC, 4, would
+    /// look like NetworkManager's and systemd-networkd's own).
+    public static let routeProtocolNumber: UInt8 = 113
+    var routeProtocol: UInt8 { Self.routeProtocolNumber }
 
     static func describe(_ route: RouteConfig) -> String {
         var text = route.to?.description ?? "default"

@@ -170,25 +170,44 @@ public final class NetworkManager {
         }
     }
 
+    /// Starts a network inside a transaction the caller owns (`qnet apply`: one transaction for
+    /// links, networks and VMs). The caller holds the network's lock and the namespace's, and
+    /// commits or rolls back `transaction`; a left-over runtime state (its dnsmasq died) is
+    /// stopped first in a transaction of its own from `separate` (a stop cannot be undone).
+    @discardableResult
+    public func start(_ name: String, within transaction: HostTransaction, separate: () -> HostTransaction) throws -> StartResult {
+        let definition = try store.load(name)
+        if isActive(name) { return .alreadyRunning }
+        if let state = store.runtimeState(name) { _ = try stopLocked(definition, state: state, force: true, separate()) }
+        try transaction.step("start network \(name)")
+        try startSteps(definition, transaction)
+        return .started
+    }
+
     private func startLocked(_ definition: NetworkDefinition, _ transaction: HostTransaction) throws {
-        let name = definition.name
         do {
-            var state = NetworkRuntimeState(name: name, bridgeCreated: false, firewall: false, changedSysctls: [:],
-                                            netns: namespace?.name)
-            try transaction.record(undo: NetworkStateRecord(network: name))
-            try FileSystem.makeDirectories(store.runtimePath(name))
-            switch definition.mode {
-            case .bridge: try startBridgeMode(definition, state: &state, transaction)
-            case .nat, .isolated: try startRouted(definition, state: &state, transaction)
-            case .vxlan: try startVXLAN(definition, state: &state, transaction)
-            }
-            try transaction.step("save runtime state")
-            try store.saveRuntimeState(state)
+            try startSteps(definition, transaction)
             try transaction.commit()
         } catch {
             transaction.rollBack()
             throw error
         }
+    }
+
+    /// The journaled steps of a start, in `transaction` (neither committed nor rolled back here).
+    private func startSteps(_ definition: NetworkDefinition, _ transaction: HostTransaction) throws {
+        let name = definition.name
+        var state = NetworkRuntimeState(name: name, bridgeCreated: false, firewall: false, changedSysctls: [:],
+                                        netns: namespace?.name)
+        try transaction.record(undo: NetworkStateRecord(network: name))
+        try FileSystem.makeDirectories(store.runtimePath(name))
+        switch definition.mode {
+        case .bridge: try startBridgeMode(definition, state: &state, transaction)
+        case .nat, .isolated: try startRouted(definition, state: &state, transaction)
+        case .vxlan: try startVXLAN(definition, state: &state, transaction)
+        }
+        try transaction.step("save runtime state")
+        try store.saveRuntimeState(state)
     }
 
     /// Bridge mode: the bridge (with its uplink moved in) when it does not exist yet.
@@ -347,6 +366,7 @@ public final class NetworkManager {
     public static func namespaceRecoveryRegistry(host: HostNetwork) -> RecoveryRegistry {
         var registry = host.recoveryRegistry
         registry.merge(NetworkManager(host: host).recoveryRegistry())
+        registry.merge(ApplyRecords.recoveryRegistry(host: host))
         return registry
     }
 
