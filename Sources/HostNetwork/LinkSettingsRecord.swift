@@ -138,24 +138,26 @@ extension HostNetwork {
         }
     }
 
-    /// Rolls back a `LinkSettingsRecord`: routes and addresses it added go, addresses it
-    /// removed come back, then bridge options, MAC, MTU and master return. Idempotent.
+    /// Rolls back a `LinkSettingsRecord`: routes and addresses it added go, routes and
+    /// addresses it removed come back, then bridge options, MAC, MTU and master return.
+    /// Idempotent.
     func recover(_ record: LinkSettingsRecord, _ context: RecoveryContext) throws -> String? {
         guard context.direction == .rollBack else { return nil }
         guard let link = try linkIfPresent(named: record.name), link.index == record.index else { return nil }
-        for recorded in record.addedRoutes {
-            let route = try recorded.route(outputIndex: link.index)
-            let table = try routes(family: route.family, table: route.table)
-            if table.contains(where: { $0.outputIndex == link.index && $0.destination == route.destination && $0.gateway == route.gateway && $0.metric == route.metric }) {
-                try deleteRoute(route)
+        // Whether the kernel has `route` through this link now (destination, gateway, metric).
+        func isPresent(_ route: Route) throws -> Bool {
+            try routes(family: route.family, table: route.table).contains {
+                $0.outputIndex == link.index && $0.destination == route.destination && $0.gateway == route.gateway && $0.metric == route.metric
             }
         }
+        for recorded in record.addedRoutes {
+            let route = try recorded.route(outputIndex: link.index)
+            if try isPresent(route) { try deleteRoute(route) }
+        }
+        // Then the routes it replaced or pruned come back, with every attribute they had.
         for recorded in record.removedRoutes ?? [] {
             let route = try recorded.route(outputIndex: link.index)
-            let table = try routes(family: route.family, table: route.table)
-            if !table.contains(where: { $0.outputIndex == link.index && $0.destination == route.destination && $0.gateway == route.gateway && $0.metric == route.metric }) {
-                try addRoute(route)
-            }
+            if try !isPresent(route) { try addRoute(route) }
         }
         var present = try addresses(index: link.index)
         for text in record.addedAddresses {

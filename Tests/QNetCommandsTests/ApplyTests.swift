@@ -418,6 +418,11 @@ struct ApplyTests {
                                  "10.99.0.0/16 via 10.9.0.254 metric 0 proto 113"])
 
         try lab.write("bridges/br1.yaml", header + "  - to: 10.99.0.0/16\n    via: 10.9.0.250\n  - to: 10.98.0.0/16\n    via: 10.9.0.254\n    metric: 20\n")
+        // Rolled back (an unconfirmed try): the replaced routes come back exactly.
+        let unchanged = try lab.host.exactState()
+        let tried = try lab.qnet(["apply", "--try", "--timeout", "1"])
+        #expect(tried.status == 1 && tried.stdout.contains("change route"), "\(tried.stdout) \(tried.stderr)")
+        #expect(try lab.host.exactState() == unchanged)
         let changed = try lab.qnet(["apply"])
         #expect(changed.status == 0, "\(changed.stdout) \(changed.stderr)")
         #expect(changed.stdout.contains("change route 10.99.0.0/16 via 10.9.0.250 (was via 10.9.0.254, metric 0)"), "\(changed.stdout)")
