@@ -444,6 +444,23 @@ struct ApplyTests {
         #expect(!types.isEmpty && types.allSatisfy(Self.isGet), "changing requests: \(types.filter { !Self.isGet($0) })")
     }
 
+    /// `qnet vm run NAME --declared` (what qnet-vm@NAME.service runs) starts the VM of
+    /// CONFIG_DIR/vms/NAME.yaml, whether or not it is marked autostart; a name no file
+    /// declares is refused naming the folder.
+    @Test func declaredVMRunsByName() throws {
+        let lab = try Lab("avmd")
+        try lab.write("vms/web.yaml", "memory: 64\naccel: tcg\nnics: []\nautostart: false\n")
+        let started = try lab.qnet(["vm", "run", "web", "--declared"])
+        #expect(started.status == 0 && started.stdout.contains("started VM web"), "\(started.stdout) \(started.stderr)")
+        #expect(try lab.qnet(["vm", "list"]).stdout.contains("web "))
+        #expect(try lab.qnet(["apply"]).stdout.contains("nothing to do"), "not autostart: apply leaves it alone")
+        #expect(try lab.qnet(["vm", "kill", "web"]).status == 0)
+        let missing = try lab.qnet(["vm", "run", "db", "--declared"])
+        #expect(missing.status == 1 && missing.stderr.contains("no VM named 'db' is declared in \(lab.stateDirectory)/etc/vms"), "\(missing.stderr)")
+        let both = try lab.qnet(["vm", "run", "web", "--declared", "-f", "web.yaml"])
+        #expect(both.status == 2, "\(both.stderr)")
+    }
+
     @Test func dhcpUplinkIsRefusedWithReasonAndFix() throws {
         let lab = try Lab("dhcp", dhcpLifetime: 300)
         let before = try lab.state

@@ -89,6 +89,10 @@ struct Apply: ParsableCommand {
         } else {
             try change.commit(transaction)
         }
+        // --prune's deletions cannot be undone: after everything else is committed, on their own.
+        if plan.changes.contains(where: \.isDeletion) {
+            _ = try change.run { try executor.applyDeletions(plan, transaction: $0) }
+        }
         print("applied \(plan.changes.count) change\(plan.changes.count == 1 ? "" : "s")")
         try change.finish(transaction)
     }

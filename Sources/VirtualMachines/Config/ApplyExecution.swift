@@ -6,7 +6,8 @@ import QNetTypes
 /// Makes the changes of an `ApplyPlan`, all in the caller's one host transaction (one
 /// journal: a failure at any step rolls back every step taken, a kill anywhere is rolled
 /// back by the next command, and `apply --try` rolls back through it): links first, then
-/// network definitions, network starts and VM starts.
+/// network definitions, network starts and VM starts. `--prune`'s deletions, which cannot be
+/// undone, follow in a transaction of their own (`applyDeletions`).
 public struct ApplyExecutor {
     public let host: HostNetwork
     /// Resolves TAP owners and groups (tunctl -u / -g): a name or a number.
@@ -50,15 +51,29 @@ public struct ApplyExecutor {
                                                            bridge: tap.bridge, mtu: tap.mtu, alias: configAlias), transaction: transaction)
                 device.close()
                 done.append(change.description)
-            case let .deleteBridge(name):
-                try host.deleteBridge(name, transaction: transaction)
-                done.append(change.description)
-            case let .deleteTAP(name):
-                try host.deleteTAP(name)
-                done.append(change.description)
-            case .defineNetwork, .startNetwork, .startVM:
+            case .deleteBridge, .deleteTAP, .defineNetwork, .startNetwork, .startVM:
                 break
             }
+        }
+        return done
+    }
+
+    /// `--prune`'s deletions, in a transaction of their own after the main one committed: a
+    /// deleted bridge or TAP cannot be made again exactly, so they cannot be part of a
+    /// transaction that must be able to roll back (an uplink bridge's deletion gives the
+    /// uplink its addresses back first and is finished, not undone, once the bridge goes).
+    public func applyDeletions(_ plan: ApplyPlan, transaction: HostTransaction) throws -> [String] {
+        var done: [String] = []
+        for change in plan.changes {
+            switch change {
+            case let .deleteBridge(name):
+                try host.deleteBridge(name, transaction: transaction)
+            case let .deleteTAP(name):
+                try host.deleteTAP(name)
+            default:
+                continue
+            }
+            done.append(change.description)
         }
         return done
     }

@@ -28,6 +28,14 @@ public enum PlannedChange: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// `--prune`'s deletions, made after everything else (they cannot be undone).
+    public var isDeletion: Bool {
+        switch self {
+        case .deleteBridge, .deleteTAP: true
+        default: false
+        }
+    }
+
     public var description: String {
         switch self {
         case let .createBridge(bridge):
@@ -120,14 +128,6 @@ public struct ApplyPlanner {
                 plan.notes.append("TAP \(tap.name) has vnet_hdr \(tun.vnetHeader ? "on" : "off"), declared \(tap.vnetHeader ? "on" : "off"): a TAP's flags cannot change; delete it (`qnet tap delete \(tap.name)`) and apply again")
             }
         }
-        if prune {
-            let networkBridges = Set(try store.definitions().map(\.bridge))
-            let declared = declaredBridges.union(configuration.taps.map(\.name))
-            for link in links where !declared.contains(link.name) && !networkBridges.contains(link.name) {
-                guard let alias = link.alias, alias == configAlias || (link.isBridge && alias.hasPrefix("qnet:uplink=")) else { continue }
-                plan.changes.append(link.isBridge ? .deleteBridge(link.name) : .deleteTAP(link.name))
-            }
-        }
         for network in configuration.networks {
             let stored = try store.definitionIfPresent(network.definition.name)
             if let stored {
@@ -145,6 +145,16 @@ public struct ApplyPlanner {
         }
         for vm in configuration.vms where vm.autostart && !runningVMs.contains(vm.definition.name) {
             plan.changes.append(.startVM(vm.definition))
+        }
+        // Last, as they are made: deletions cannot be undone, so they follow the one
+        // transaction that makes everything else.
+        if prune {
+            let networkBridges = Set(try store.definitions().map(\.bridge))
+            let declared = declaredBridges.union(configuration.taps.map(\.name))
+            for link in links where !declared.contains(link.name) && !networkBridges.contains(link.name) {
+                guard let alias = link.alias, alias == configAlias || (link.isBridge && alias.hasPrefix("qnet:uplink=")) else { continue }
+                plan.changes.append(link.isBridge ? .deleteBridge(link.name) : .deleteTAP(link.name))
+            }
         }
         return plan
     }
