@@ -42,8 +42,9 @@ struct ApplyKillTests {
         #expect(try lab.host.exec("sysctl", ["-n", "net.ipv4.ip_forward"]).stdout == forwarding)
     }
 
-    /// A VM started by apply is part of its transaction: killed at each journal and
-    /// state-file write (`rename`) of an apply that starts an autostart VM (QEMU under TCG,
+    /// A VM started by apply is part of its transaction: killed at each QMP command
+    /// (`sendmsg`: a kill before `cont` leaves QEMU paused) and each journal and state-file
+    /// write (`rename`) of an apply that starts an autostart VM (QEMU under TCG,
     /// no NIC, idling in its firmware), the next command (`qnet recover`) leaves no QEMU of
     /// it, nothing `vm list` shows and no journal; a VM start that fails after another VM
     /// started takes that one back too (in-process rollback).
@@ -52,24 +53,28 @@ struct ApplyKillTests {
         try lab.write("vms/a.yaml", "memory: 64\naccel: tcg\nnics: []\nautostart: true\n")
         let before = try lab.host.exactState()
         let arguments = ["apply"] + lab.common
-        var recovered = 0
-        let points = try KillInjection.everyPoint({ point in
-            try KillInjection.run(try qnetExecutable(), arguments, signal: "KILL", at: point, of: ["rename", "renameat", "renameat2"])
-        }, afterEach: { (point: Int, _: CommandResult) throws in
-            let context = "killed at state write \(point)"
-            let recover = try lab.qnet(["recover"])
-            #expect(recover.status == 0, "\(context): recover: \(recover.stdout) \(recover.stderr)")
-            if recover.stdout.contains("VM a stopped") { recovered += 1 }
-            try expectNoVM(lab, context)
-            #expect(try lab.host.exactState() == before, "\(context)")
-        }, completed: { (result: CommandResult) throws in
-            #expect(result.status == 0, "the full apply: \(result.stdout) \(result.stderr)")
-            #expect(try lab.qnet(["vm", "list"]).stdout.contains("a "), "the VM runs after a full apply")
-        })
+        var recovered = 0, points = 0
+        // QMP commands and netlink sends (sendmsg; a kill before `cont` leaves QEMU paused),
+        // journal and state files (renamed into place): strace counts each call separately.
+        for syscalls in [["sendmsg"], ["rename", "renameat", "renameat2"]] {
+            points += try KillInjection.everyPoint({ point in
+                try KillInjection.run(try qnetExecutable(), arguments, signal: "KILL", at: point, of: syscalls)
+            }, afterEach: { (point: Int, _: CommandResult) throws in
+                let context = "killed at \(syscalls[0]) \(point)"
+                let recover = try lab.qnet(["recover"])
+                #expect(recover.status == 0, "\(context): recover: \(recover.stdout) \(recover.stderr)")
+                if recover.stdout.contains("VM a stopped") { recovered += 1 }
+                try expectNoVM(lab, context)
+                #expect(try lab.host.exactState() == before, "\(context)")
+            }, completed: { (result: CommandResult) throws in
+                #expect(result.status == 0, "the full apply: \(result.stdout) \(result.stderr)")
+                #expect(try lab.qnet(["vm", "list"]).stdout.contains("a "), "the VM runs after a full apply")
+            })
+            _ = try lab.qnet(["vm", "kill", "a"])
+        }
         #expect(points >= 3, "the apply was stopped at \(points) points")
         #expect(recovered >= 1, "some point left a running VM for recovery to stop")
         print("apply VM kill campaign: \(points) points, \(recovered) with a running VM stopped by the next command")
-        _ = try lab.qnet(["vm", "kill", "a"])
 
         // In-process: VM b cannot start (its kernel is missing), so VM a, started before it
         // in the same apply, is stopped again.

@@ -45,14 +45,14 @@ public enum ApplyRecords {
         registry.register(AppliedVMRecord.self) { record, context in
             guard context.direction == .rollBack else { return nil }
             let manager = VMManager(host: host, netns: record.netns, kvmRunsGuests: { _ in (false, "not starting VMs") })
-            if let qemu = record.qemu, qemu.isRunning {
-                try manager.kill(record.vm)
-                return "VM \(record.vm) stopped (QEMU pid \(qemu.pid))"
-            }
-            // A start cut short: `liveStates` kills a paused QEMU whose starter is gone and
-            // removes the VM's directory (skipped while another start of it holds its lock).
+            // First what the VM's own recovery does with a start cut short (`liveStates`): a
+            // paused QEMU whose starter is gone is stopped and its directory removed, a running
+            // one adopted (skipped while another start of it holds its lock).
             _ = try manager.liveStates()
-            return nil
+            // Then the QEMU this apply started, if it still runs: stopped like `vm kill`.
+            guard let qemu = record.qemu, qemu.isRunning else { return nil }
+            try manager.kill(record.vm)
+            return "VM \(record.vm) stopped (QEMU pid \(qemu.pid))"
         }
         return registry
     }
