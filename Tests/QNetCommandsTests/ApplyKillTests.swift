@@ -98,6 +98,26 @@ struct ApplyKillTests {
         #expect(lab.journals.isEmpty, "\(context): journal left: \(lab.journals)", sourceLocation: sourceLocation)
     }
 
+    /// A try that starts a network, whose qnet is SIGKILLed while it waits: the watchdog
+    /// rolls the whole transaction back at the deadline, the network's dnsmasq, nftables
+    /// table and definition included, and ip -j prints what it printed before.
+    @Test func killedTryWithANetworkIsRolledBackWhole() throws {
+        let lab = try ApplyTests.Lab("aktn")
+        try lab.write("bridges/br0.yaml", ApplyTests.seedBridge)
+        try lab.write("networks/kl.yaml", "mode: nat\nbridge: qn-kl\nsubnet: 10.0.214.0/24\nautostart: true\n")
+        let before = try lab.host.exactState()
+        let process = try lab.start(["--try", "--timeout", "3"])
+        let trialFile = lab.stateDirectory + "/run/apply-try.json"
+        #expect(try waitUntil(timeout: 30, interval: 0.05) { FileManager.default.fileExists(atPath: trialFile) && !lab.watchdogs.isEmpty })
+        #expect(try lab.addresses("qn-kl") == ["10.0.214.1/24"], "the network was started")
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(try waitUntil(timeout: 30, interval: 0.1) { lab.journals.isEmpty && lab.watchdogs.isEmpty }, "rolled back by the watchdog")
+        try expectNoNetworkLeft(lab, "after the watchdog's rollback")
+        let after = try lab.host.exactState()
+        #expect(after == before, "after:\n\(after)\nbefore:\n\(before)")
+    }
+
     /// Nothing of the network outlives the rollback: its dnsmasq, qnet's nftables table, its
     /// definition and runtime state, ip_forward, and every journal.
     func expectNoNetworkLeft(_ lab: ApplyTests.Lab, _ context: String, sourceLocation: SourceLocation = #_sourceLocation) throws {

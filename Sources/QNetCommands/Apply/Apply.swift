@@ -24,7 +24,7 @@ struct Apply: ParsableCommand {
     @Flag(help: "Only print the changes.")
     var dryRun = false
 
-    @Flag(help: "Also delete bridges and TAPs qnet made that are no longer declared.")
+    @Flag(help: "Also delete bridges, TAPs and routes qnet made that are no longer declared (after the rest is committed: deletions cannot be undone).")
     var prune = false
 
     @Flag(help: "Run at boot (qnet.service): wait up to 30 s for declared uplinks to appear; never prompt.")
