@@ -147,7 +147,8 @@ public final class DirectoryDescriptor: Sendable {
             var info = stat()
             guard fstatat(self.fd, temporary, &info, AT_SYMLINK_NOFOLLOW) == 0,
                   info.st_mode & S_IFMT == S_IFREG, info.st_uid == geteuid() else {
-                throw SystemError(errno: .fileExists, operation: "create temporary file (something else is there; refused)",
+                let what = (try? foreignEntry(temporary)).flatMap { $0 } ?? "something else"
+                throw SystemError(errno: .fileExists, operation: "create temporary file (\(what) is there; refused and left alone)",
                                   path: child(temporary))
             }
             unlinkat(self.fd, temporary, 0)
@@ -184,3 +185,137 @@ public final class DirectoryDescriptor: Sendable {
 
 /// Serializes atomic writes within this process (they share one temporary name per file).
 private let atomicWriters = Mutex(())
+
+// MARK: - State directories and files
+
+extension DirectoryDescriptor {
+    /// Opens qnet's state directory `path` (`mkdir -p -m MODE PATH` when `create`, the
+    /// directories above it 0755), walking it one component at a time from `/` with
+    /// `openat(O_DIRECTORY | O_NOFOLLOW)`, so that nothing another user planted on the way can
+    /// redirect it. Returns nil when it is missing and `create` is false.
+    ///
+    /// Every directory on the way must belong to root or to qnet's user, and must not be
+    /// writable by others unless it is sticky (/tmp); `path` itself must not be writable by
+    /// others at all. A symlink on the way is followed only when root made it and it is not
+    /// `path` itself (/var/run → /run); a symlink at `path`, or one another user made, is
+    /// refused. So a --state-dir in a shared place such as /tmp/x that another user made
+    /// first, or any level below it replaced by a link, is refused with one line naming it.
+    public static func openState(_ path: String, mode: mode_t = 0o755, create: Bool = true) throws -> DirectoryDescriptor? {
+        let components = path.split(separator: "/").map(String.init).filter { $0 != "." }
+        guard !components.contains("..") else {
+            throw SystemError(errno: .invalidArgument, operation: "use as a state directory (no '..' allowed)", path: path)
+        }
+        var current = try DirectoryDescriptor(opening: path.hasPrefix("/") ? "/" : ".", followSymlinks: true)
+        for (index, name) in components.enumerated() {
+            let last = index == components.count - 1
+            let shown = current.child(name)
+            var fd = openat(current.fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if fd < 0 && errno == ENOENT {
+                guard create else { return nil }
+                let wanted: mode_t = last ? mode : 0o755
+                let made = mkdirat(current.fd, name, wanted) == 0
+                guard made || errno == EEXIST else { throw SystemError.lastError("create directory", path: shown) }
+                fd = openat(current.fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                // Exactly `wanted`, whatever the umask (on the descriptor: the directory just made).
+                if made && fd >= 0 && fchmod(fd, wanted) != 0 {
+                    let failure = SystemError.lastError("chmod", path: shown)
+                    close(fd)
+                    throw failure
+                }
+            }
+            if fd < 0 && (errno == ELOOP || errno == ENOTDIR) {
+                var info = stat()
+                guard fstatat(current.fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { throw SystemError.lastError("stat", path: shown) }
+                guard info.st_mode & S_IFMT == S_IFLNK else {
+                    throw SystemError(errno: .notDirectory, operation: "use as a state directory (not a directory; left alone)", path: shown)
+                }
+                guard info.st_uid == 0, !last else {
+                    throw SystemError(errno: .tooManySymbolicLinkLevels,
+                                      operation: "use as a state directory (a symbolic link owned by uid \(info.st_uid); not followed, left alone)",
+                                      path: shown)
+                }
+                fd = openat(current.fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            }
+            guard fd >= 0 else { throw openError(path: shown) }
+            let next = DirectoryDescriptor(fd: fd, path: shown)
+            try next.checkTrusted(last: last)
+            current = next
+        }
+        return current
+    }
+
+    /// Refuses this directory as part of qnet's state unless root or qnet's user owns it and
+    /// others cannot write it (a sticky directory such as /tmp is fine above the state itself).
+    private func checkTrusted(last: Bool) throws {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw SystemError.lastError("stat", path: path) }
+        let owner = geteuid()
+        guard info.st_uid == 0 || info.st_uid == owner else {
+            throw SystemError(errno: .notPermitted,
+                              operation: "trust state directory (owned by uid \(info.st_uid), expected uid \(owner)\(owner == 0 ? "" : " or 0"); left alone)",
+                              path: path)
+        }
+        let writableByOthers = info.st_mode & 0o022 != 0
+        guard !writableByOthers || (!last && info.st_mode & S_ISVTX != 0) else {
+            throw SystemError(errno: .notPermitted,
+                              operation: "trust state directory (mode \(String(info.st_mode & 0o7777, radix: 8)): others may write in it)",
+                              path: path)
+        }
+    }
+
+    /// Opens the state file `name` here (`openat(O_NOFOLLOW)`, with `O_CREAT` in `flags`
+    /// creating it with `mode`) and refuses it, leaving it as it is, unless it is a regular
+    /// file of qnet's user with one link that others cannot write: a planted symlink
+    /// (ELOOP), a foreign-owned file, a hard link or a device is never used. The caller owns
+    /// the descriptor.
+    /// `kind` names the file in messages ("lock file", "journal").
+    public func openStateFile(_ name: String, flags: Int32, mode: mode_t = 0o600, kind: String = "state file") throws -> Int32 {
+        try Self.validate(name)
+        let fd = openat(self.fd, name, flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode)
+        guard fd >= 0 else {
+            if errno == ELOOP {
+                throw SystemError(errno: .tooManySymbolicLinkLevels,
+                                  operation: "open \(kind) (a symbolic link; refused and left alone)", path: child(name))
+            }
+            throw SystemError.lastError("open \(kind)", path: child(name))
+        }
+        do {
+            try checkStateFile(fd, name: name, kind: kind)
+        } catch {
+            close(fd)
+            throw error
+        }
+        // Back to blocking I/O (O_NONBLOCK only kept a planted FIFO from blocking the open).
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        return fd
+    }
+
+    /// Refuses an open state file that is not a regular file of qnet's user with one link,
+    /// unwritable by others (fstat of the open file: what was checked is what is used).
+    func checkStateFile(_ fd: Int32, name: String, kind: String = "state file") throws {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw SystemError.lastError("stat", path: child(name)) }
+        let owner = geteuid()
+        let problem: String? =
+            info.st_mode & S_IFMT != S_IFREG ? "not a regular file" :
+            info.st_uid != owner ? "owned by uid \(info.st_uid), expected uid \(owner)" :
+            info.st_nlink != 1 ? "\(info.st_nlink) hard links" :
+            info.st_mode & 0o022 != 0 ? "mode \(String(info.st_mode & 0o7777, radix: 8)): others may write it" : nil
+        if let problem {
+            throw SystemError(errno: .notPermitted, operation: "trust \(kind) (\(problem); refused and left alone)", path: child(name))
+        }
+    }
+
+    /// Why the entry `name` here is not a state file qnet may touch (a symlink, another
+    /// user's, a directory, a hard link), without following or opening it; nil when it is
+    /// one of ours, or missing.
+    public func foreignEntry(_ name: String) throws -> String? {
+        guard let info = try status(name) else { return nil }
+        let owner = geteuid()
+        if info.st_mode & S_IFMT == S_IFLNK { return "a symbolic link owned by uid \(info.st_uid)" }
+        if info.st_mode & S_IFMT != S_IFREG { return "not a regular file (owned by uid \(info.st_uid))" }
+        if info.st_uid != owner { return "a file owned by uid \(info.st_uid), not qnet's (uid \(owner))" }
+        if info.st_nlink != 1 { return "a file with \(info.st_nlink) hard links" }
+        return nil
+    }
+}

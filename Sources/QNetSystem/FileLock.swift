@@ -61,6 +61,22 @@ public final class FileLock: Sendable {
             throw errno == ELOOP ? SystemError.lastError("open lock file (a symbolic link; refused)", path: path)
                                  : SystemError.lastError("open lock file", path: path)
         }
+        return try lock(fd, path: path, timeout: timeout, note: note, whileWaiting: whileWaiting)
+    }
+
+    /// Takes the lock on the state file `name` in `directory` (see `acquire(_:timeout:...)`),
+    /// opened relative to the directory's descriptor: a symlink there (ELOOP), or a file that
+    /// is not a regular one of qnet's user with one link (EPERM), is refused and left as it
+    /// is, never written (`DirectoryDescriptor.openStateFile`).
+    public static func acquire(_ name: String, in directory: DirectoryDescriptor, timeout: Duration, mode: mode_t = 0o644,
+                               note: String? = nil, whileWaiting: ((FileLockBusy) -> Void)? = nil) throws -> FileLock {
+        let fd = try directory.openStateFile(name, flags: O_RDWR | O_CREAT, mode: mode, kind: "lock file")
+        return try lock(fd, path: directory.child(name), timeout: timeout, note: note, whileWaiting: whileWaiting)
+    }
+
+    /// flock(fd) with the wait above; records the holder. Takes ownership of `fd`.
+    private static func lock(_ fd: Int32, path: String, timeout: Duration, note: String?,
+                             whileWaiting: ((FileLockBusy) -> Void)?) throws -> FileLock {
         let deadline = Deadline.after(timeout)
         var whileWaiting = whileWaiting
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {

@@ -133,15 +133,21 @@ public final class HostLock: Sendable {
         self.lock = lock
     }
 
-    /// Takes the lock for `scope` in `directory` (created 0755 when missing), waiting up to
+    /// Takes the lock for `scope` in `directory` (created 0755 when missing; see
+    /// `DirectoryDescriptor.openState` for what is refused on the way), waiting up to
     /// `timeout` for another holder; `whileWaiting` hears once who that is. Throws
     /// `HostLockBusy` when the wait ends without the lock.
     public static func acquire(_ scope: HostLockScope, in directory: String, command: String,
                                timeout: Duration, whileWaiting: ((HostLockBusy) -> Void)? = nil) throws -> HostLock {
-        try FileSystem.makeDirectories(directory, mode: 0o755)
-        let path = "\(directory)/\(scope.key).lock"
+        // Every level opened with O_NOFOLLOW and checked (owner, mode), the file relative to
+        // the directory's descriptor: a symlink or another user's file at the lock's path is
+        // refused and left alone, never written (a --state-dir in /tmp is someone else's to plant in).
+        guard let locks = try DirectoryDescriptor.openState(directory, mode: 0o755) else {
+            throw SystemError(errno: .noSuchFileOrDirectory, operation: "open lock directory", path: directory)
+        }
         do {
-            let lock = try FileLock.acquire(path, timeout: timeout, mode: 0o644, note: command, whileWaiting: whileWaiting.map { report in
+            let lock = try FileLock.acquire("\(scope.key).lock", in: locks, timeout: timeout, mode: 0o644, note: command,
+                                            whileWaiting: whileWaiting.map { report in
                 { busy in report(HostLockBusy(scope: scope, holder: busy.holder, command: busy.holderNote)) }
             })
             return HostLock(scope: scope, lock: lock)

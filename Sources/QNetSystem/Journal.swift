@@ -255,25 +255,44 @@ public final class Journal: Sendable {
     }
 
     /// Opens the directory (creating it 0700: journals hold the host's addresses and routes),
-    /// never through a symlink.
-    func open() throws -> DirectoryDescriptor {
-        try FileSystem.makeDirectories(directory, mode: 0o700)
-        return try DirectoryDescriptor(opening: directory)
+    /// every level with O_NOFOLLOW and checked for its owner and mode
+    /// (`DirectoryDescriptor.openState`). nil when it is missing and `create` is false.
+    func open(create: Bool = true) throws -> DirectoryDescriptor? {
+        try DirectoryDescriptor.openState(directory, mode: 0o700, create: create)
+    }
+
+    /// The directory, created when missing.
+    private func opened() throws -> DirectoryDescriptor {
+        guard let handle = try open() else { throw SystemError(errno: .noSuchFileOrDirectory, operation: "open journal directory", path: directory) }
+        return handle
+    }
+
+    /// Refuses to touch `name` when something other than a journal of ours is there (a
+    /// planted symlink, another user's file): reported with its path and left alone.
+    private func refuseForeign(_ name: String, in handle: DirectoryDescriptor) throws {
+        if let foreign = try handle.foreignEntry(name) {
+            throw SystemError(errno: .notPermitted, operation: "use journal (\(foreign); refused and left alone)", path: handle.child(name))
+        }
     }
 
     func write(_ entry: JournalEntry) throws {
-        try open().writeAtomically(entry.fileName, try entry.encoded(), mode: 0o600, durable: false)
+        let handle = try opened()
+        try refuseForeign(entry.fileName, in: handle)
+        try handle.writeAtomically(entry.fileName, try entry.encoded(), mode: 0o600, durable: false)
     }
 
     func remove(_ entry: JournalEntry) throws {
-        try open().remove(entry.fileName)
+        let handle = try opened()
+        try refuseForeign(entry.fileName, in: handle)
+        try handle.remove(entry.fileName)
     }
 
     /// Removes the journal `fileName` (a transaction committed on behalf of its dead owner,
     /// as `qnet apply --confirm` does for a try whose qnet was killed). Missing is fine.
     public func discard(fileName: String) throws {
-        let directory = try open()
+        let directory = try opened()
         guard (try directory.names()).contains(fileName) else { return }
+        try refuseForeign(fileName, in: directory)
         try directory.remove(fileName)
         guard fsync(directory.fd) == 0 else { throw SystemError.lastError("fsync", path: self.directory) }
     }
@@ -281,23 +300,35 @@ public final class Journal: Sendable {
     /// Every journal in the directory (optionally of one scope), and those that could not be
     /// read. A missing directory has none.
     public func entries(scope: String? = nil) throws -> (entries: [JournalEntry], unreadable: [JournalError]) {
-        guard FileSystem.exists(directory) else { return ([], []) }
-        let handle = try open()
+        let scan = try self.scan(scope: scope)
+        return (scan.entries, scan.unreadable)
+    }
+
+    /// `entries`, and the journal paths refused (a symlink or a file that is not qnet's: never
+    /// read or followed) with why.
+    func scan(scope: String?) throws -> (entries: [JournalEntry], unreadable: [JournalError], refused: [SystemError]) {
+        guard let handle = try open(create: false) else { return ([], [], []) }
         var entries: [JournalEntry] = []
         var unreadable: [JournalError] = []
+        var refused: [SystemError] = []
         for name in try handle.names() where name.hasSuffix(".journal") && !name.hasPrefix(".") {
             if let scope, !name.hasPrefix(scope + ".") { continue }
             do {
-                let entry = try JournalEntry(decoding: try handle.readBytes(name), fileName: name)
+                let fd = try handle.openStateFile(name, flags: O_RDONLY, kind: "journal")
+                defer { close(fd) }
+                let entry = try JournalEntry(decoding: try FileSystem.readAll(fd, path: handle.child(name)), fileName: name)
                 if let scope, entry.header.scope != scope { continue }
                 entries.append(entry)
             } catch let error as JournalError {
                 unreadable.append(error)
+            } catch let error as SystemError where error.errno == .tooManySymbolicLinkLevels || error.errno == .notPermitted {
+                unreadable.append(.unreadable(name, reason: "\(error)"))
+                refused.append(error)
             } catch {
                 unreadable.append(.unreadable(name, reason: "\(error)"))
             }
         }
-        return (entries.sorted { $0.fileName < $1.fileName }, unreadable)
+        return (entries.sorted { $0.fileName < $1.fileName }, unreadable, refused)
     }
 
     /// Journals whose owner no longer runs: transactions that were killed part-way.
@@ -317,7 +348,11 @@ public final class Journal: Sendable {
                                  registry: @autoclosure () -> RecoveryRegistry,
                                  pause: @escaping () -> Void = {}) throws -> [RecoveryReport] {
         removeAbandonedTemporaryFiles()
-        let entries = try abandoned(scope: scope)
+        let scan = try scan(scope: scope)
+        // A journal path of this scope that is a symlink or not qnet's own: it may stand for
+        // an interrupted change (or be bait), so nothing more is changed until an admin looks.
+        if let refused = scan.refused.first { throw refused }
+        let entries = scan.entries.filter { !$0.header.owner.isRunning }
         guard !entries.isEmpty else { return [] }
         let registry = registry()
         var reports: [RecoveryReport] = []
@@ -351,10 +386,14 @@ public final class Journal: Sendable {
     /// Temporary files of atomic writes (`.NAME.tmp-PID`) whose writer is gone: a kill
     /// between create and rename leaves one.
     func removeAbandonedTemporaryFiles() {
-        guard let handle = try? open(), let names = try? handle.names() else { return }
+        guard let handle = try? open(create: false), let names = try? handle.names() else { return }
         for name in names where name.hasPrefix(".") {
             let parts = name.split(separator: "-")
             guard name.contains(".tmp-"), let last = parts.last, let pid = pid_t(last) else { continue }
+            // Only a file of ours: a symlink or another user's file there is left alone.
+            let ours: Bool
+            do { ours = try handle.foreignEntry(name) == nil } catch { ours = false }
+            guard ours else { continue }
             if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH { try? handle.remove(name) }
         }
     }

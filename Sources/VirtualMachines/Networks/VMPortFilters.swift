@@ -75,8 +75,10 @@ enum VMPortFilters {
             return (address, addressing)  // already a dhcp-host line of dnsmasq.conf
         }
         let directory = DnsmasqPaths.hostsDirectory(runtime: runtime)
-        try FileSystem.makeDirectories(directory)
-        let lock = try FileLock.acquire("\(directory)/.lock", timeout: .seconds(10), note: "qnet: DHCP reservation")
+        guard let hosts = try DirectoryDescriptor.openState(directory) else {
+            throw SystemError(errno: .noSuchFileOrDirectory, operation: "open", path: directory)
+        }
+        let lock = try FileLock.acquire(".lock", in: hosts, timeout: .seconds(10), note: "qnet: DHCP reservation")
         defer { lock.release() }
 
         // Addresses taken: dnsmasq's leases (other MACs), static leases, other reservations.
@@ -88,8 +90,8 @@ enum VMPortFilters {
             guard words.count >= 3, let address = IPAddress(String(words[2])) else { continue }
             if MACAddress(String(words[1])) == mac { previous = address } else { taken.insert(address) }
         }
-        for entry in FileSystem.list(directory) where entry != ".lock" && "\(directory)/\(entry)" != file {
-            let text = (try? FileSystem.readText("\(directory)/\(entry)")) ?? ""
+        for entry in (try? hosts.names()) ?? [] where entry != ".lock" && "\(directory)/\(entry)" != file {
+            let text = String(decoding: (try? hosts.readBytes(entry)) ?? [], as: UTF8.self)
             if let address = text.split(whereSeparator: { $0 == "," || $0 == "\n" }).dropFirst().first.flatMap({ IPAddress(String($0)) }) {
                 taken.insert(address)
             }
@@ -100,14 +102,17 @@ enum VMPortFilters {
         }
         guard let address = chosen else { throw NetworkError.noFreeAddress(network: network.name) }
         // Readable by dnsmasq, which reads it after dropping root.
-        try FileSystem.writeAtomically(file, Array("\(mac),\(address)\n".utf8), mode: 0o644)
+        try hosts.writeAtomically(String(file.split(separator: "/").last ?? ""), Array("\(mac),\(address)\n".utf8), mode: 0o644)
         return (address, addressing)
     }
 
     /// Serializes changes of qnet's bridge table, so that removing the table once its last
     /// port is gone never races another VM's start adding one.
     static func withTableLock<T>(_ body: () throws -> T) throws -> T {
-        let lock = try FileLock.acquire("\(QNetPaths.locks)/port-filters.lock", timeout: .seconds(30), note: "qnet: anti-spoofing rules")
+        guard let locks = try DirectoryDescriptor.openState(QNetPaths.locks) else {
+            throw SystemError(errno: .noSuchFileOrDirectory, operation: "open lock directory", path: QNetPaths.locks)
+        }
+        let lock = try FileLock.acquire("port-filters.lock", in: locks, timeout: .seconds(30), note: "qnet: anti-spoofing rules")
         defer { lock.release() }
         return try body()
     }
@@ -115,7 +120,6 @@ enum VMPortFilters {
     /// Installs the filters (one transaction). Equivalent to `nft -f -` with `PortFilterRuleset.add`.
     static func apply(_ filters: [PortFilter], host: HostNetwork) throws {
         guard !filters.isEmpty else { return }
-        try FileSystem.makeDirectories(QNetPaths.locks)
         try withTableLock {
             try NetworkServices(namespace: host.namespace, store: NetworkStore()).runNFT(PortFilterRuleset.add(filters))
         }
