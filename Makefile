@@ -10,7 +10,7 @@ SWIFT ?= swift
 # QEMU, qemu-img, dnsmasq, nft and passt; see packaging/debian/control.in).
 TEST_PACKAGES := iproute2 strace iputils-ping kmod qemu-system-x86 qemu-utils busybox-static linux-image-amd64 \
 	dnsmasq-base dhcpcd-base iperf3 cpio nftables iptables passt util-linux gzip tcpdump \
-	dpkg-dev man-db systemd zsh fish lintian libcap2-bin graphviz
+	dpkg-dev man-db systemd zsh fish lintian libcap2-bin graphviz python3-minimal
 BENCH_PACKAGES := bridge-utils
 
 # ---------------------------------------------------------------------------------------

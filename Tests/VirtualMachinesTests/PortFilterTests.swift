@@ -22,7 +22,8 @@ import Testing
             PortFilter(tap: "vnet5", mac: MACAddress("52:54:00:00:00:05")!, ipv4: [], ipv6: []),
             // A network guest with IPv6: its SLAAC address and the network's DHCPv6 range.
             PortFilter(tap: "vnet6", mac: MACAddress("52:54:00:00:00:06")!, ipv4: [IPAddress("10.77.0.101")!],
-                       ipv6: [IPAddress("fd00:77::5054:ff:fe00:6")!], ipv6Ranges: [[IPAddress("fd00:77::100")!, IPAddress("fd00:77::1ff")!]]),
+                       ipv6: [IPAddress("fd00:77::5054:ff:fe00:6")!], ipv6Ranges: [[IPAddress("fd00:77::100")!, IPAddress("fd00:77::1ff")!]],
+                       dhcpv6Servers: [IPAddress("fd00:77::1")!]),
         ])
         try GoldenFile.check("port-filter-static.nft", script, suite: "PortFilterRulesetTests")
     }
@@ -168,5 +169,120 @@ extension NetworkGuestTests {
         #expect(!(try fixture.ns.exec("nft", ["list", "tables"]).stdout.contains("qnet-filter")), "the table goes with the last filtered VM")
         try fixture.networks.stop("labf")
         #expect(try fixture.hostFootprint() == before)
+    }
+}
+
+/// Crafted NDP and DHCPv6 frames sent from one bridge port of a fresh namespace (a veth's
+/// far end standing in for guest B) past qnet's rules to another port (guest A): what
+/// arrives at A is the witness (AF_PACKET on A's end, comparing whole frames), with the drop
+/// counters of `nft list` as the second one. A guest cannot answer NDP for another guest's
+/// address, claim another MAC in an NDP option, act as a DHCPv6 server or router, or send
+/// DHCPv6 anywhere but to servers; its own NDP (SLAAC's DAD included) and DHCPv6 client
+/// traffic pass (tier 3, no guest: about a second).
+@Suite(.serialized, Privileged.enabled)
+struct PortFilterFrameTests {
+    static let macA = MACAddress("52:54:00:0a:00:0a")!, macB = MACAddress("52:54:00:0b:00:0b")!
+
+    /// Builds the frames (from B's MAC, to the broadcast MAC so the bridge floods them
+    /// whatever it learned), sends them on `send`, and prints the tags of those that arrive
+    /// on `receive`, ending at a final marker frame (legitimate) or a 10 s deadline.
+    static let script = #"""
+socket, struct, sys, time = map(__import__, ["socket", "struct", "sys", "time"])  # not an import line (LayeringTests reads those)
+send_if, recv_if, mac_a, mac_b = sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3]), bytes.fromhex(sys.argv[4])
+def ip6(text): return socket.inet_pton(socket.AF_INET6, text)
+def ll(m): return bytes([0xfe, 0x80, 0, 0, 0, 0, 0, 0, m[0] ^ 2, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]])
+def frame(src, dst, next_header, payload):
+    return b"\xff" * 6 + mac_b + b"\x86\xdd" + struct.pack("!IHBB", 0x60000000, len(payload), next_header, 255) + src + dst + payload
+def icmp(kind, body): return frame_args(58, bytes([kind, 0, 0, 0]) + body)
+def frame_args(nh, payload): return (nh, payload)
+def na(target, lladdr): return icmp(136, b"\x20\x00\x00\x00" + target + b"\x02\x01" + lladdr)
+def ns(target, lladdr=None): return icmp(135, b"\x00" * 4 + target + (b"\x01\x01" + lladdr if lladdr else b""))
+def udp(sport, dport, tag): data = tag.encode(); return (17, struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data)
+llA, llB, all_nodes, servers = ll(mac_a), ll(mac_b), ip6("ff02::1"), ip6("ff02::1:2")
+cases = [
+    ("na-for-a", llB, all_nodes, na(ip6("2001:db8::a"), mac_b)),
+    ("na-for-a-link-local", llB, all_nodes, na(llA, mac_b)),
+    ("na-own", llB, all_nodes, na(ip6("2001:db8::b"), mac_b)),
+    ("na-own-link-local", llB, all_nodes, na(llB, mac_b)),
+    ("na-own-dhcpv6-lease", llB, all_nodes, na(ip6("2001:db8::150"), mac_b)),
+    ("na-with-a-mac", llB, all_nodes, na(ip6("2001:db8::b"), mac_a)),
+    ("ns-with-a-mac", llB, ip6("ff02::1:ff00:a"), ns(ip6("2001:db8::a"), mac_a)),
+    ("ns-own", llB, ip6("ff02::1:ff00:a"), ns(ip6("2001:db8::a"), mac_b)),
+    ("slaac-dad-ns", ip6("::"), ip6("ff02::1:ff00:b"), ns(ip6("2001:db8::b"))),
+    ("dhcpv6-solicit", llB, servers, udp(546, 547, "solicit")),
+    ("dhcpv6-to-server", ip6("2001:db8::b"), ip6("2001:db8::1"), udp(546, 547, "request")),
+    ("dhcpv6-to-a", ip6("2001:db8::b"), ip6("2001:db8::a"), udp(546, 547, "request-a")),
+    ("dhcpv6-not-client-port", llB, servers, udp(1234, 547, "odd")),
+    ("dhcpv6-server-reply", llB, llA, udp(547, 546, "advertise")),
+    ("dhcpv6-to-client-port", llB, llA, udp(1234, 546, "reply")),
+    ("router-advert", llB, all_nodes, icmp(134, b"\x40\x00\x07\x08" + b"\x00" * 8)),
+    ("redirect", llB, llA, icmp(137, b"\x00" * 4 + ip6("2001:db8::1") + ip6("2001:db8::99"))),
+    ("end", llB, servers, udp(546, 547, "end-marker")),
+]
+frames = {frame(src, dst, nh, payload): tag for tag, src, dst, (nh, payload) in cases}
+receiver = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+receiver.bind((recv_if, 0))
+receiver.settimeout(0.2)  # poll interval; bounded by the deadline below
+sender = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+sender.bind((send_if, 0))
+for tag, src, dst, (nh, payload) in cases:
+    sender.send(frame(src, dst, nh, payload))
+arrived, deadline = [], time.monotonic() + 10
+while "end" not in arrived and time.monotonic() < deadline:
+    try:
+        data = receiver.recv(65535)
+    except socket.timeout:
+        continue
+    if data in frames:
+        arrived.append(frames[data])
+print(" ".join(arrived))
+"""#
+
+    @Test func spoofedNDPAndDHCPv6ServerTrafficAreDroppedAndTheGuestsOwnPasses() throws {
+        let ns = try TestNamespace("pfnd")
+        defer { ns.remove() }
+        _ = try ns.ip("link", "add", "br0", "type", "bridge")
+        for (port, guest, mac) in [("vA", "gA", Self.macA), ("vB", "gB", Self.macB)] {
+            _ = try ns.ip("link", "add", port, "type", "veth", "peer", "name", guest)
+            _ = try ns.ip("link", "set", guest, "address", mac.description)
+            _ = try ns.ip("link", "set", port, "master", "br0")
+            _ = try ns.ip("link", "set", port, "up")
+            _ = try ns.ip("link", "set", guest, "up")
+        }
+        _ = try ns.ip("link", "set", "br0", "up")
+        let filters = [
+            PortFilter(tap: "vA", mac: Self.macA, ipv4: [IPAddress("10.0.0.10")!], ipv6: [IPAddress("2001:db8::a")!]),
+            PortFilter(tap: "vB", mac: Self.macB, ipv4: [IPAddress("10.0.0.11")!], ipv6: [IPAddress("2001:db8::b")!],
+                       ipv6Ranges: [[IPAddress("2001:db8::100")!, IPAddress("2001:db8::1ff")!]], dhcpv6Servers: [IPAddress("2001:db8::1")!]),
+        ]
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-pfnd-\(getpid()).nft").path
+        try PortFilterRuleset.add(filters).write(toFile: file, atomically: true, encoding: .utf8)
+        defer { unlink(file) }
+        let installed = try ns.exec("nft", ["-f", file])
+        try #require(installed.status == 0, "\(installed.stderr)")
+
+        let hex = { (mac: MACAddress) in mac.bytes.map { String(format: "%02x", $0) }.joined() }
+        let result = try ns.exec("python3", ["-c", Self.script, "gB", "gA", hex(Self.macA), hex(Self.macB)])
+        try #require(result.status == 0, "\(result.stderr)")
+        let arrived = Set(result.stdout.split(whereSeparator: \.isWhitespace).map(String.init))
+        #expect(arrived.contains("end"), "the marker frame never arrived: \(result.stdout)")
+        let legitimate: Set = ["na-own", "na-own-link-local", "na-own-dhcpv6-lease", "ns-own", "slaac-dad-ns", "dhcpv6-solicit",
+                               "dhcpv6-to-server", "end"]
+        #expect(arrived == legitimate, "arrived at A: \(arrived.sorted()); expected only \(legitimate.sorted())")
+
+        let listing = try ns.exec("nft", ["list", "table", "bridge", "qnet-filter"]).stdout
+        for (comment, count) in [("neighbour advertisement for an address that is not the VM's", 2),
+                                 ("NDP link-layer address is not the VM's MAC", 2),
+                                 ("DHCPv6 request to an address that is not a server", 1),
+                                 ("DHCPv6 to a server, not from the client port", 1),
+                                 ("DHCPv6 server reply from a guest", 1),
+                                 ("DHCPv6 message to a client from a guest", 1),
+                                 ("router advertisement from a guest", 1),
+                                 ("ICMPv6 redirect from a guest", 1)] {
+            let dropped = PortFilterListing.dropped(listing, chain: "port-vB", comment: comment)
+            #expect(dropped.map { $0 >= count } == true, "\(comment): \(dropped.map(String.init) ?? "no rule")")
+        }
+        // A's port dropped nothing of B's (the drops happened where B's frames came in).
+        #expect(PortFilterListing.dropped(listing, chain: "port-vA", comment: "neighbour advertisement for an address that is not the VM's") == 0)
     }
 }

@@ -18,13 +18,18 @@ public struct PortFilter: Codable, Equatable, Sendable {
     /// IPv6 ranges allowed as well (first, last): on a qnet network with an IPv6 prefix, its
     /// DHCPv6 range, whose addresses dnsmasq hands out per DHCP client (not per MAC).
     public var ipv6Ranges: [[IPAddress]]
+    /// Unicast addresses of the network's DHCPv6 servers (a qnet network's gateway), which a
+    /// DHCPv6 client may also send to besides ff02::1:2 and link-local addresses.
+    public var dhcpv6Servers: [IPAddress]
 
-    public init(tap: String, mac: MACAddress, ipv4: [IPAddress]? = [], ipv6: [IPAddress]? = [], ipv6Ranges: [[IPAddress]] = []) {
+    public init(tap: String, mac: MACAddress, ipv4: [IPAddress]? = [], ipv6: [IPAddress]? = [], ipv6Ranges: [[IPAddress]] = [],
+                dhcpv6Servers: [IPAddress] = []) {
         self.tap = tap
         self.mac = mac
         self.ipv4 = ipv4
         self.ipv6 = ipv6
         self.ipv6Ranges = ipv6Ranges.filter { $0.count == 2 }
+        self.dhcpv6Servers = dhcpv6Servers.filter { !$0.isIPv4 }
     }
 
     /// The SLAAC address the kernel makes with this MAC in a /64 (EUI-64, the default
@@ -46,7 +51,7 @@ public struct PortFilter: Codable, Equatable, Sendable {
     var chain: String { Self.chain(for: tap) }
     static func chain(for tap: String) -> String { "port-\(tap)" }
 
-    enum CodingKeys: String, CodingKey { case tap, mac, ipv4, ipv6, ipv6Ranges = "ipv6_ranges" }
+    enum CodingKeys: String, CodingKey { case tap, mac, ipv4, ipv6, ipv6Ranges = "ipv6_ranges", dhcpv6Servers = "dhcpv6_servers" }
 
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -70,6 +75,7 @@ public struct PortFilter: Codable, Equatable, Sendable {
             let parsed = pair.compactMap(IPAddress.init)
             return parsed.count == 2 && pair.count == 2 ? parsed : nil
         }
+        dhcpv6Servers = try addresses(.dhcpv6Servers) ?? []
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -79,6 +85,7 @@ public struct PortFilter: Codable, Equatable, Sendable {
         try container.encodeIfPresent(ipv4?.map(\.description), forKey: .ipv4)
         try container.encodeIfPresent(ipv6?.map(\.description), forKey: .ipv6)
         if !ipv6Ranges.isEmpty { try container.encode(ipv6Ranges.map { $0.map(\.description) }, forKey: .ipv6Ranges) }
+        if !dhcpv6Servers.isEmpty { try container.encode(dhcpv6Servers.map(\.description), forKey: .dhcpv6Servers) }
     }
 }
 
@@ -96,8 +103,14 @@ public struct PortFilter: Codable, Equatable, Sendable {
 /// - 802.1Q and 802.1ad tagged frames (the IP checks below only see untagged frames);
 /// - ARP whose sender MAC is not the VM's, or whose sender IP is not one of its IPv4 addresses
 ///   (0.0.0.0, an ARP probe for duplicate address detection, is allowed);
-/// - DHCP server replies (UDP source port 67; DHCPv6 547) and router advertisements (ICMPv6
-///   type 134) from the guest: a guest cannot act as the network's DHCP server or router;
+/// - DHCP server replies (UDP source port 67; DHCPv6 547), anything to a DHCP client's port
+///   (68; DHCPv6 546), router advertisements (ICMPv6 type 134) and redirects (137) from the
+///   guest: a guest cannot act as the network's DHCP server or router;
+/// - DHCPv6 to a server's port (547) other than a client's request: from port 546 to
+///   ff02::1:2 (all DHCP servers and relays), a link-local server or the network's own server;
+/// - neighbour advertisements whose target is not one of the guest's IPv6 addresses, so a
+///   guest cannot answer NDP for another guest's address, and neighbour solicitations and
+///   advertisements whose (first) link-layer address option is not the VM's MAC;
 /// - IPv4 whose source is not one of its addresses, except a DHCP client's request from
 ///   0.0.0.0 (UDP 68 to 67), so DHCP still works;
 /// - IPv6 whose source is not its EUI-64 link-local address, `::` or one of its addresses.
@@ -184,8 +197,19 @@ public enum PortFilterRuleset {
         }
         rules += [
             "udp sport 67 counter drop comment \"DHCP server reply from a guest\"",
+            "udp dport 68 counter drop comment \"DHCP message to a client from a guest\"",
             "udp sport 547 counter drop comment \"DHCPv6 server reply from a guest\"",
+            "udp dport 546 counter drop comment \"DHCPv6 message to a client from a guest\"",
+            "udp dport 547 udp sport != 546 counter drop comment \"DHCPv6 to a server, not from the client port\"",
+            "udp dport 547 ip6 daddr != \(set(["ff02::1:2", "fe80::/10"] + port.dhcpv6Servers.map(\.description))) counter drop "
+                + "comment \"DHCPv6 request to an address that is not a server\"",
             "icmpv6 type nd-router-advert counter drop comment \"router advertisement from a guest\"",
+            "icmpv6 type nd-redirect counter drop comment \"ICMPv6 redirect from a guest\"",
+            // Kernel quirk: nft 1.0.6 has no `icmpv6 taddr`, so the ND fields are raw payload
+            // from the ICMPv6 header (@th): target at bit 64 (128 bits); the first option's
+            // type and length at bit 192, its link-layer address at bit 208 (48 bits).
+            "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } @th,192,16 { 0x0101, 0x0201 } @th,208,48 != 0x\(hex(port.mac.bytes)) "
+                + "counter drop comment \"NDP link-layer address is not the VM's MAC\"",
         ]
         if let ipv4 {
             rules.append("ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 return comment \"DHCP request before the guest has an address\"")
@@ -195,8 +219,14 @@ public enum PortFilterRuleset {
                 rules.append("ip saddr != \(set(ipv4)) counter drop comment \"IPv4 source is not the VM's\"")
             }
         }
-        if let ipv6 = port.ipv6?.filter({ !$0.isIPv4 }).map(\.description) {
-            let ranges = port.ipv6Ranges.filter { !$0[0].isIPv4 && !$0[1].isIPv4 }.map { "\($0[0])-\($0[1])" }
+        if let ipv6Addresses = port.ipv6?.filter({ !$0.isIPv4 }) {
+            let v6Ranges = port.ipv6Ranges.filter { !$0[0].isIPv4 && !$0[1].isIPv4 }
+            let targets = ([port.linkLocal] + ipv6Addresses).map { "0x" + hex($0.bytes) }
+                + v6Ranges.map { "0x\(hex($0[0].bytes))-0x\(hex($0[1].bytes))" }
+            rules.append("icmpv6 type nd-neighbor-advert @th,64,128 != \(set(targets)) counter drop "
+                         + "comment \"neighbour advertisement for an address that is not the VM's\"")
+            let ipv6 = ipv6Addresses.map(\.description)
+            let ranges = v6Ranges.map { "\($0[0])-\($0[1])" }
             rules.append("ip6 saddr != \(set(["::", port.linkLocal.description] + ipv6 + ranges)) counter drop comment \"IPv6 source is not the VM's\"")
         }
         return rules
@@ -230,6 +260,12 @@ public enum PortFilterRuleset {
         "flush chain \(family) \(table) prerouting",
         "add rule \(family) \(table) prerouting iifname vmap @\(portsMap)",
     ]
+
+    /// Bytes as one hexadecimal number (a raw payload value), without the `0x`.
+    private static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef")
+        return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0xf)]] })
+    }
 
     private static func set(_ values: [String]) -> String { values.count == 1 ? values[0] : "{ \(values.joined(separator: ", ")) }" }
 

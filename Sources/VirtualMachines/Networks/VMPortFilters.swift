@@ -44,7 +44,8 @@ enum VMPortFilters {
                     ipv4 = [address]
                     if ipv6 == nil, let v6 = addressing.ipv6 {
                         // Its SLAAC address, and the DHCPv6 range (dnsmasq leases those per client, not per MAC).
-                        var filter = PortFilter(tap: tap, mac: mac, ipv4: ipv4, ipv6: [], ipv6Ranges: [[v6.dhcpStart, v6.dhcpEnd]])
+                        var filter = PortFilter(tap: tap, mac: mac, ipv4: ipv4, ipv6: [], ipv6Ranges: [[v6.dhcpStart, v6.dhcpEnd]],
+                                                dhcpv6Servers: [v6.gateway])
                         filter.ipv6 = [filter.slaacAddress(in: v6.prefix)]
                         filters.append(filter)
                         continue
