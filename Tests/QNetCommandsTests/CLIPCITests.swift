@@ -1,5 +1,7 @@
 import Foundation
+import PCIDevices
 @testable import QNetCommands
+import QNetSystem
 import QNetTestSupport
 import Testing
 
@@ -115,6 +117,33 @@ struct CLIPCITests {
         let missing = try qnet(["pci", "release", "07:00.0", "--state-dir", state], environment: ["QNET_SYSFS_ROOT": root])
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("no PCI function 0000:07:00.0"))
+        // The command took the pci lock under --state-dir and left no journal there.
+        #expect(FileManager.default.fileExists(atPath: state + "/run/locks/pci.lock"))
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: state + "/run/journal")) ?? []).isEmpty)
+    }
+
+    /// A `pci bind` killed after it set driver_override (its journal left behind, its owner
+    /// gone): `qnet recover` rolls it back under the pci lock and says so in one line, and a
+    /// second run finds nothing.
+    @Test func recoverRollsBackAnAbandonedPCIJournal() throws {
+        let root = try fixture()
+        let state = root + "/state"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let override = root + "/sys/bus/pci/devices/0000:01:00.0/driver_override"
+        try "vfio-pci\n".write(toFile: override, atomically: false, encoding: .utf8)
+        var entry = JournalEntry(header: JournalHeader(scope: PCIChange.scope.key, command: "qnet pci bind 01:00.0",
+                                                       owner: ProcessIdentity(pid: 4242, startTime: 1, executable: nil)))
+        entry.records = [try EncodedRecord(PCIDriverRecord(address: PCIAddress("01:00.0")!, driver: "e1000e", driverOverride: nil, memory: nil))]
+        entry.steps = ["bind 0000:01:00.0 to vfio-pci"]
+        try FileManager.default.createDirectory(atPath: state + "/run/journal", withIntermediateDirectories: true)
+        try Data(try entry.encoded()).write(to: URL(fileURLWithPath: state + "/run/journal/" + entry.fileName))
+
+        let recovered = try qnet(["recover", "--state-dir", state], environment: ["QNET_SYSFS_ROOT": root])
+        #expect(recovered.status == 0, "\(recovered.stderr)")
+        #expect(recovered.stdout == "recovered: rolled back an interrupted `qnet pci bind 01:00.0` (pid 4242): 0000:01:00.0 is on e1000e again\n")
+        // A fixture file is no sysfs attribute: the kernel would clear it; here the newline lands first.
+        #expect(try String(contentsOfFile: override, encoding: .utf8).hasPrefix("\n"))
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: state + "/run/journal")) ?? []).isEmpty)
+        #expect(try qnet(["recover", "--state-dir", state], environment: ["QNET_SYSFS_ROOT": root]).stdout == "nothing to recover\n")
     }
 }

@@ -23,9 +23,15 @@ enum PCIAccess {
         return .host
     }
 
+    /// Where `bind` remembers previous drivers: `/run/qnet/pci`.
+    static var stateDirectory: String { QNetPaths.runtime + "/pci" }
+
     static func host(_ global: GlobalOptions, readingHostUse: Bool = true) throws -> PCIHost {
-        let pci = PCIHost(sysfs: sysfs, stateDirectory: QNetPaths.runtime + "/pci")
-        if readingHostUse { pci.hostUse = .rtnetlink(try global.openHost()) }
+        // --state-dir first: the memory, lock and journal paths follow it.
+        if let directory = global.stateDirectory { setenv("QNET_STATE_DIR", directory, 1) }
+        let network = readingHostUse ? try global.openHost() : nil
+        let pci = PCIHost(sysfs: sysfs, stateDirectory: stateDirectory)
+        if let network { pci.hostUse = .rtnetlink(network) }
         return pci
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import PCIDevices
 import QNetSystem
 
@@ -24,6 +25,7 @@ struct Recover: ParsableCommand {
         // PCI binds and VF counts belong to no namespace: their journals (scope `pci`) are
         // recovered under the host-wide pci lock, taken (and let go) before the namespace's.
         var reports: [RecoveryReport] = []
+        if let directory = global.stateDirectory { setenv("QNET_STATE_DIR", directory, 1) }
         if try !Recovery.journal.abandoned(scope: PCIChange.scope.key).isEmpty {
             let pci = try PCIAccess.begin(global, recovering: false, readingHostUse: false)
             reports += try pci.recoverAbandoned(print: false)

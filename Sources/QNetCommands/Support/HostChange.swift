@@ -1,5 +1,6 @@
 import Glibc
 import HostNetwork
+import PCIDevices
 import QNetSystem
 import VirtualMachines
 
@@ -9,7 +10,11 @@ import VirtualMachines
 /// journal an interrupted command left.
 enum Recovery {
     static func registry(host: HostNetwork) -> RecoveryRegistry {
-        NetworkManager.namespaceRecoveryRegistry(host: host)
+        var registry = NetworkManager.namespaceRecoveryRegistry(host: host)
+        // PCI records (a bind or VF count journaled inside a namespace's transaction, as
+        // `vm run` may) are recovered too; their own commands use the `pci` scope.
+        registry.merge(PCIHost(sysfs: PCIAccess.sysfs, stateDirectory: PCIAccess.stateDirectory).recoveryRegistry)
+        return registry
     }
 
     /// Where journals live: under the runtime directory (gone at reboot, like what they undo).
