@@ -117,7 +117,7 @@ let package = Package(
         .testTarget(
             name: "QNetCommandsTests",
             dependencies: [
-                "QNetCommands", "QNetSystem", "QNetTypes", "VirtualMachines", "QMP", "HostNetwork", "Netlink", "GuestImage", "Topology",
+                "QNetCommands", "QNetSystem", "QNetTypes", "VirtualMachines", "PCIDevices", "QMP", "HostNetwork", "Netlink", "GuestImage", "Topology",
                 "QNetTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["Golden"]),
