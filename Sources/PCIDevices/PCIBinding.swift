@@ -74,7 +74,8 @@ extension PCIHost {
     /// VFIO assigns whole IOMMU groups: other functions of the group that still have a host
     /// driver are bound too with `wholeGroup`, else refused with their names (bridges and
     /// functions without a driver or on pci-stub leave a group usable). A function whose
-    /// interface the host uses (addresses, routes, a bridge port) is refused unless `force`.
+    /// interface the host uses (addresses, routes, a bridge port) is refused unless `force`,
+    /// and a physical function with VFs always (its driver's unbind removes them).
     /// Loads vfio-pci when needed. Every change is recorded in `transaction` first, so an
     /// error, a signal or a kill -9 puts each function back on its driver.
     /// Needs root (sysfs writes, modprobe).
@@ -90,6 +91,11 @@ extension PCIHost {
             throw PCIError.groupShared(address, group: group, peers: driven.map { "\($0.label) [\($0.driver ?? "no driver")]" })
         }
         let targets = [function] + (wholeGroup ? driven : [])
+        for target in targets {
+            if let sriov = target.sriov, sriov.numVFs > 0, let driver = target.driver, driver != Self.vfioDriver {
+                throw PCIError.hasVirtualFunctions(target.address, count: sriov.numVFs, driver: driver)
+            }
+        }
         let uses = try targets.flatMap { try hostUses(of: $0) }
         if !uses.isEmpty {
             guard force else { throw PCIError.inUseByHost(address, uses: uses) }

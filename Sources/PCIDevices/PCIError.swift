@@ -22,6 +22,8 @@ public enum PCIError: Error, Equatable, Sendable, CustomStringConvertible, UserF
     case tooManyVFs(PCIAddress, requested: Int, total: Int)
     /// A VF that would disappear is still in use.
     case virtualFunctionBusy(PCIAddress, vf: VirtualFunction, reason: String)
+    /// A physical function with VFs: unbinding its driver would remove them.
+    case hasVirtualFunctions(PCIAddress, count: Int, driver: String)
     /// The kernel refused a write (with its errno), named by step.
     case kernel(step: String, SystemError)
 
@@ -54,6 +56,9 @@ public enum PCIError: Error, Equatable, Sendable, CustomStringConvertible, UserF
             "invalid VF count \(requested): \(address) offers 0 to \(total) (sriov_totalvfs)"
         case let .virtualFunctionBusy(address, vf, reason):
             "cannot change the VF count of \(address): VF \(vf.index) (\(vf.address)) \(reason)"
+        case let .hasVirtualFunctions(address, count, driver):
+            "\(address) has \(count) SR-IOV VF\(count == 1 ? "" : "s"); unbinding it from \(driver) removes them: "
+                + "assign a VF instead, or remove them first (`qnet pci vfs \(address) --count 0`)"
         case let .kernel(step, error):
             "\(step): \(error)"
         }

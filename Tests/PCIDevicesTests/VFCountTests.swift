@@ -113,4 +113,20 @@ import Testing
         #expect(fixture.attribute("0000:02:00.0", "sriov_numvfs") == "2")
         #expect(try fixture.journal.entries().entries.isEmpty)
     }
+
+    @Test func aPhysicalFunctionWithVFsIsNotBound() throws {
+        let fixture = try fixture()
+        let host = fixture.host()
+        _ = try set(fixture, host, 2)
+        fixture.clearWrites()
+        let transaction = fixture.transaction(host)
+        #expect(throws: PCIError.hasVirtualFunctions(Self.pf, count: 2, driver: "igb")) { try host.bind(Self.pf, in: transaction) }
+        transaction.rollBack()
+        #expect(fixture.writeLog.isEmpty)
+        _ = try set(fixture, host, 0)
+        let bind = fixture.transaction(host)
+        try host.bind(Self.pf, in: bind)
+        try bind.commit()
+        #expect(fixture.driver("0000:02:00.0") == "vfio-pci")
+    }
 }
