@@ -103,7 +103,9 @@ extension PCIHost {
         }
         try ensureVFIODriver()
         for target in targets {
-            if target.isBoundToVFIO && target.driverOverride == Self.vfioDriver {
+            // On vfio-pci already (by qnet, or by another tool such as driverctl): left as it is,
+            // so no memory of "vfio-pci" as its previous driver is made.
+            if target.isBoundToVFIO {
                 outcome.alreadyBound.append(target.address)
                 continue
             }

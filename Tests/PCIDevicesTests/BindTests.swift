@@ -64,6 +64,23 @@ import Testing
         #expect(fixture.writeLog.isEmpty)
     }
 
+    @Test func aFunctionAnotherToolBoundIsLeftAloneAndReleasedToTheProbedDriver() throws {
+        let fixture = try fixture()
+        try fixture.addFunction("0000:04:00.0", driver: "vfio-pci", group: 8)
+        fixture.defaultDriver["0000:04:00.0"] = "e1000e"
+        let host = fixture.host()
+        let address = PCIAddress("0000:04:00.0")!
+        let bind = fixture.transaction(host)
+        #expect(try host.bind(address, in: bind).alreadyBound == [address])
+        try bind.commit()
+        #expect(fixture.writeLog.isEmpty)
+        #expect(host.memory(of: address) == nil)
+        let release = fixture.transaction(host)
+        #expect(try host.release(address, in: release).released.map(\.driver) == ["e1000e"])
+        try release.commit()
+        #expect(fixture.writeLog == ["/bus/pci/drivers/vfio-pci/unbind=0000:04:00.0", "/bus/pci/drivers_probe=0000:04:00.0"])
+    }
+
     @Test func aFunctionWithoutDriverIsProbedWithoutUnbindAndReleasedToNoDriver() throws {
         let fixture = try fixture()
         try fixture.addFunction("0000:03:00.0", driver: nil, group: 7)

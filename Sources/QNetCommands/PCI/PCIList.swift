@@ -25,7 +25,9 @@ struct PCIList: ParsableCommand {
         }
         let functions = pci.functions().filter { all || $0.isNetwork || $0.physicalFunction.map { pf in pci.function(pf)?.isNetwork == true } == true }
         let reports = functions.map { function in
-            PCIFunctionReport(function, hostUses: reader.flatMap { try? $0.uses(function.interfaces) })
+            // One rtnetlink round per function that has interfaces, none for the rest.
+            PCIFunctionReport(function, hostUses: function.interfaces.isEmpty ? (reader == nil ? nil : [])
+                                  : reader.flatMap { try? $0.uses(function.interfaces) })
         }
         if json {
             print(try Output.json(PCIListReport(iommuGroups: pci.iommuGroups().count, functions: reports)))
