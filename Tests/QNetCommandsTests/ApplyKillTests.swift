@@ -16,7 +16,7 @@ struct ApplyKillTests {
         try lab.write("bridges/br0.yaml", ApplyTests.seedBridge + "\n- to: 10.99.0.0/16\n  via: 192.168.100.254\n  metric: 20\n")
         try lab.write("networks/kl.yaml", "mode: nat\nbridge: qn-kl\nsubnet: 10.0.214.0/24\nautostart: true\n")
         let before = try lab.host.exactState()
-        let forwarding = try lab.host.exec("sysctl", ["-n", "net.ipv4.ip_forward"]).stdout
+        let forwarding = try lab.host.exec("cat", ["/proc/sys/net/ipv4/ip_forward"]).stdout
         let arguments = ["apply"] + lab.common
         var recovered = 0
         let points = try KillInjection.everyPoint({ point in
@@ -34,12 +34,13 @@ struct ApplyKillTests {
             #expect(result.status == 0, "the full apply: \(result.stdout) \(result.stderr)")
             #expect(try lab.master("eth0") == "br0")
             #expect(try lab.addresses("qn-kl") == ["10.0.214.1/24"])
+            #expect(Self.dnsmasqs(lab).count == 1, "the witness sees the network's dnsmasq")
         })
         #expect(points >= 10, "the apply was stopped at \(points) points")
         #expect(recovered >= 1, "some point left something to roll back")
         print("apply kill campaign: \(points) points, \(recovered) rolled back by the next command")
         _ = try lab.qnet(["net", "stop", "kl"])
-        #expect(try lab.host.exec("sysctl", ["-n", "net.ipv4.ip_forward"]).stdout == forwarding)
+        #expect(try lab.host.exec("cat", ["/proc/sys/net/ipv4/ip_forward"]).stdout == forwarding)
     }
 
     /// A VM started by apply is part of its transaction: killed at each QMP command
@@ -118,10 +119,18 @@ struct ApplyKillTests {
         #expect(after == before, "after:\n\(after)\nbefore:\n\(before)")
     }
 
+    /// Processes whose command line has a --conf-file under the lab's state directory (/proc).
+    static func dnsmasqs(_ lab: ApplyTests.Lab) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { entry in
+            guard Int32(entry) != nil, let line = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return false }
+            return line.split(separator: 0).contains { String(decoding: $0, as: UTF8.self).hasPrefix("--conf-file=\(lab.stateDirectory)/") }
+        }
+    }
+
     /// Nothing of the network outlives the rollback: its dnsmasq, qnet's nftables table, its
     /// definition and runtime state, ip_forward, and every journal.
     func expectNoNetworkLeft(_ lab: ApplyTests.Lab, _ context: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let dnsmasqs = try run("pgrep", ["-f", "--", "--conf-file=\(lab.stateDirectory)/"]).stdout
+        let dnsmasqs = Self.dnsmasqs(lab)
         #expect(dnsmasqs.isEmpty, "\(context): a dnsmasq of the network still runs: \(dnsmasqs)", sourceLocation: sourceLocation)
         let tables = try lab.host.exec("nft", ["list", "tables"]).stdout
         #expect(!tables.contains("qnet"), "\(context): nftables: \(tables)", sourceLocation: sourceLocation)
