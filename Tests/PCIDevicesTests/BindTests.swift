@@ -162,6 +162,23 @@ import Testing
         #expect(throws: PCIError.notFound(PCIAddress("0000:09:00.0")!)) { try host.bind(PCIAddress("09:00.0")!, in: transaction) }
     }
 
+    @Test func vfioPCIIsLoadedWhenMissing() throws {
+        let fixture = try PCIFixture()
+        try fixture.addFunction("0000:01:00.0", driver: "e1000e", group: 5)
+        let host = fixture.host()
+        var loads = 0
+        host.loadVFIO = {
+            loads += 1
+            try? fixture.addDriver("vfio-pci")  // what `modprobe vfio-pci` makes appear
+            return nil
+        }
+        let transaction = fixture.transaction(host)
+        try host.bind(Self.nic, in: transaction)
+        try transaction.commit()
+        #expect(loads == 1)
+        #expect(fixture.driver("0000:01:00.0") == "vfio-pci")
+    }
+
     @Test func aFailedProbeIsUndoneBackToTheOldDriver() throws {
         let fixture = try fixture()
         fixture.failures["/drivers_probe"] = .invalidArgument
