@@ -98,7 +98,7 @@ let package = Package(
         .testTarget(
             name: "HostNetworkTests",
             dependencies: [
-                "HostNetwork", "Netlink", "NetlinkWire", "QNetTypes", "CLinuxNet", "CLinuxSystem", "QNetTestSupport", "NetlinkTestSupport",
+                "HostNetwork", "Netlink", "NetlinkWire", "QNetSystem", "QNetTypes", "CLinuxNet", "CLinuxSystem", "QNetTestSupport", "NetlinkTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .testTarget(name: "PCIDevicesTests", dependencies: ["PCIDevices", "HostNetwork", "Netlink", "QNetSystem", "QNetTestSupport", .product(name: "SystemPackage", package: "swift-system")]),

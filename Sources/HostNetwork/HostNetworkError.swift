@@ -22,6 +22,8 @@ public enum HostNetworkError: UserFacingError, Equatable {
     case tun(step: String, name: String, errno: Errno)
     case kernel(operation: String, NetlinkError)
     case namespace(NamespaceError)
+    /// The kernel refused a VF change of PF `device` (`ip link set DEVICE vf N SETTINGS`).
+    case virtualFunction(device: String, vf: UInt32, vfCount: UInt32?, settings: String, NetlinkError)
 
     /// Bad input (exit status 2) rather than a failed operation (exit status 1).
     public var isUsageError: Bool {
@@ -74,6 +76,22 @@ public enum HostNetworkError: UserFacingError, Equatable {
             return "\(operation) failed: \(error)\(hint)"
         case let .namespace(error):
             return error.description
+        case let .virtualFunction(device, vf, vfCount, settings, error):
+            let what = "cannot set VF \(vf) of '\(device)' (ip link set \(device) vf \(vf)\(settings))"
+            var kernelSays = ""
+            if case let .kernel(_, extAck?, _) = error, !extAck.isEmpty { kernelSays = " (kernel: \(extAck))" }
+            switch error.errno {
+            case .notSupported?, .notSupportedOnSocket?:
+                // EOPNOTSUPP: the driver has no ndo_set_vf_* for this setting (veth, dummy, a VF itself, a NIC without SR-IOV).
+                return "\(what): the device's driver does not support this VF setting\(kernelSays); is '\(device)' an SR-IOV PF with VFs enabled? see `qnet pci list` and `qnet pci vfs`"
+            case .invalidArgument?:
+                let range = vfCount.map { $0 == 0 ? "; '\(device)' has no VFs enabled (qnet pci vfs \(device) --count N)" : "; '\(device)' has \($0) VFs: 0-\($0 - 1)" } ?? ""
+                return "\(what): the driver refused it as invalid\(kernelSays)\(range)"
+            case .notPermitted?:
+                return "\(what): \(error) (needs CAP_NET_ADMIN)"
+            default:
+                return "\(what): \(error)"
+            }
         }
     }
 }

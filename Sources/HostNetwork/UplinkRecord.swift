@@ -226,6 +226,7 @@ extension HostNetwork {
         registry.register(UplinkMoveRecord.self) { [self] record, context in try recover(record, context) }
         registry.register(CreatedLinkRecord.self) { [self] record, context in try recover(record, context) }
         registry.register(LinkSettingsRecord.self) { [self] record, context in try recover(record, context) }
+        registry.register(VFSettingsRecord.self) { [self] record, context in try recover(record, context) }
         return registry
     }
 

@@ -9,7 +9,7 @@ struct PCICommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pci",
         abstract: "List PCI functions, hand them to vfio-pci and back, set SR-IOV VF counts.",
-        subcommands: [PCIList.self, PCIBind.self, PCIRelease.self, PCIVFs.self]
+        subcommands: [PCIList.self, PCIBind.self, PCIRelease.self, PCIVFs.self, PCIVF.self]
     )
 }
 
