@@ -10,7 +10,7 @@ SWIFT ?= swift
 # QEMU, qemu-img, dnsmasq, nft and passt; see packaging/debian/control.in).
 TEST_PACKAGES := iproute2 strace iputils-ping kmod qemu-system-x86 qemu-utils busybox-static linux-image-amd64 \
 	dnsmasq-base dhcpcd-base iperf3 cpio nftables iptables passt util-linux gzip tcpdump \
-	dpkg-dev man-db systemd zsh fish lintian libcap2-bin graphviz python3-minimal
+	dpkg-dev man-db systemd zsh fish lintian libcap2-bin graphviz python3-minimal frr
 BENCH_PACKAGES := bridge-utils
 
 # ---------------------------------------------------------------------------------------
@@ -183,7 +183,17 @@ deps:
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		case " $$missing " in *" frr "*) \
+			echo "frr was installed for the tests only: stopping and disabling the frr.service its postinst started"; \
+			if [ -d /run/systemd/system ]; then systemctl disable --now frr.service >/dev/null 2>&1 || true; \
+			else /usr/lib/frr/frrinit.sh stop >/dev/null 2>&1 || true; fi;; \
+		esac; \
 	fi
+	@# frr: Debian's postinst enables and starts frr.service (watchfrr, zebra, staticd in the
+	@# host's namespace, unconfigured) where systemd runs, or via invoke-rc.d without it. The
+	@# tests run their own zebra and bgpd in test namespaces (qnet's EVPN networks do), which a
+	@# system zebra cannot see, but it would stay running after the tests; an frr that was
+	@# already installed (an admin's) is left alone.
 	@# QEMU runs as this unprivileged user unless --user or $$SUDO_USER says otherwise.
 	@id qnet >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin qnet
 	@# The kernel modules the privileged tests need (built in on some kernels).

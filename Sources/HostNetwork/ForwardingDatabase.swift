@@ -8,11 +8,14 @@ public struct FDBEntry: Equatable, Sendable {
     public var macAddress: MACAddress?
     /// A VXLAN entry's remote VTEP (`dst`).
     public var destination: IPAddress?
+    /// Installed by a control plane (`extern_learn`: FRR's zebra for EVPN), not learnt from traffic.
+    public var externallyLearned: Bool
 
     public init(message: NeighbourMessage) {
         index = message.index
         macAddress = message.linkLayerAddress.flatMap(MACAddress.init(bytes:))
         destination = message.destination
+        externallyLearned = message.flags & NeighbourMessage.flagExternLearned != 0
     }
 }
 

@@ -61,6 +61,8 @@ public struct NeighbourMessage: Equatable, Sendable {
     public static let statePermanent = u16(NUD_NOARP) | u16(NUD_PERMANENT)
     /// NTF_SELF: the entry is in the device's own table (a VXLAN device's FDB), not its bridge's.
     public static let flagSelf = u8(NTF_SELF)
+    /// NTF_EXT_LEARNED: put there by a control plane (FRR's zebra for EVPN: `extern_learn`), not learnt from traffic.
+    public static let flagExternLearned = u8(NTF_EXT_LEARNED)
 
     public init(family: AddressFamily = .unspecified, index: InterfaceIndex = 0, state: UInt16 = 0, flags: UInt8 = 0, type: UInt8 = 0,
                 attributes: [NeighbourAttribute] = []) {

@@ -40,12 +40,14 @@ final class VXLANHosts {
         try QNetCommandsTests.qnet(["--netns", hosts[number - 1].name, "--state-dir", states[number - 1].path] + arguments)
     }
 
-    /// Creates and starts `ov` on every host; each host's peers are the other two.
-    func createAndStart(extra: (Int) -> [String] = { _ in [] }) throws {
+    /// Creates and starts `ov` on every host; each host's peers are the other two (static flood
+    /// entries, or with `evpn` its BGP neighbours in AS 65042).
+    func createAndStart(evpn: Bool = false, extra: (Int) -> [String] = { _ in [] }) throws {
         for number in 1...3 {
             let peers = (1...3).filter { $0 != number }.map(Self.underlayAddress).joined(separator: ",")
+            let control = evpn ? ["--control-plane", "evpn", "--asn", "65042", "--bgp-peers", peers] : ["--peers", peers]
             var arguments = ["net", "create", Self.network, "--mode", "vxlan", "--vni", "42", "--underlay",
-                             number == 2 ? Self.underlayAddress(2) : "u0", "--peers", peers, "--subnet", Self.subnet]
+                             number == 2 ? Self.underlayAddress(2) : "u0", "--subnet", Self.subnet] + control
             if number == 1 { arguments.append("--dhcp-host") }
             let created = try qnet(number, arguments + extra(number))
             guard created.status == 0 else { throw TestSupportError("net create on host \(number): \(created.stderr)") }
@@ -65,6 +67,26 @@ final class VXLANHosts {
             if names != ["lo", "u0"] { leftovers.append("host \(number): \(names.sorted())") }
         }
         return leftovers
+    }
+
+    /// Processes running in host `number`'s namespace (`ip netns pids`), by command name.
+    func processes(in number: Int) throws -> [String] {
+        try run("ip", ["netns", "pids", hosts[number - 1].name]).stdout.split(separator: "\n").compactMap { pid in
+            (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+
+    /// `bridge -j fdb show dev qx-ov` in host `number`'s namespace.
+    func vxlanFDB(_ number: Int) throws -> [[String: Any]] {
+        let fdb = try run("bridge", ["-n", hosts[number - 1].name, "-j", "fdb", "show", "dev", "qx-ov"])
+        return try JSONSerialization.jsonObject(with: Data(fdb.stdout.utf8)) as? [[String: Any]] ?? []
+    }
+
+    /// BGP sessions established in host `number`'s namespace, by the kernel's TCP table
+    /// (`ss state established` on port 179), not by asking FRR.
+    func establishedBGPSessions(_ number: Int) throws -> Int {
+        let result = try hosts[number - 1].exec("ss", ["-Htn", "state", "established", "( sport = :179 or dport = :179 )"])
+        return result.stdout.split(separator: "\n").count
     }
 
     /// `ping` inside host `number` with extra arguments; true when a reply came back.
@@ -150,6 +172,92 @@ struct CLIVXLANTests {
         #expect(try hostLinkNames() == hostLinksBefore)
     }
 
+    /// `--control-plane evpn` (tier 3): FRR's zebra and bgpd per host, iBGP sessions between the
+    /// three, endpoints on the bridges (a veth per host into `qn-ov`, its other end in a namespace
+    /// of its own) reaching each other, and the remote endpoints' MACs in each VXLAN device's FDB
+    /// from BGP: `extern_learn` (zebra put them there) on a device with learning off.
+    @Test(.timeLimit(.minutes(3)))
+    func evpnLearnsRemoteMACsFromBGP() throws {
+        let hostLinksBefore = try hostLinkNames()
+        let setup = try VXLANHosts("ve")
+        try setup.createAndStart(evpn: true)
+        for number in 1...3 {
+            #expect(Set(try setup.processes(in: number)).isSuperset(of: ["zebra", "bgpd"]), "host \(number)")
+        }
+        // Each host has a session with each of the other two (the kernel's TCP table says so).
+        #expect(waitUntil(timeout: 60, interval: 0.5) { (1...3).allSatisfy { (try? setup.establishedBGPSessions($0)) == 2 } })
+
+        var endpoints: [TestNamespace] = []
+        var macs: [String] = []
+        for number in 1...3 {
+            let endpoint = try TestNamespace("ve-e\(number)")
+            let created = try run("ip", ["link", "add", "e0", "netns", endpoint.name, "type", "veth", "peer", "name", "ge", "netns", setup.hosts[number - 1].name])
+            #expect(created.status == 0, "\(created.stderr)")
+            try setup.hosts[number - 1].ip("link", "set", "ge", "master", "qn-ov", "up")
+            try endpoint.ip("addr", "add", "10.77.0.1\(number)/24", "dev", "e0")
+            try endpoint.ip("link", "set", "e0", "mtu", "1450", "up")
+            macs.append(try #require(try endpoint.link("e0")?["address"] as? String))
+            endpoints.append(endpoint)
+        }
+        defer { endpoints.forEach { $0.remove() } }
+        func reaches(_ from: Int, _ to: Int) -> Bool {
+            waitUntil(timeout: 20, interval: 0.2) { (try? endpoints[from - 1].exec("ping", ["-c", "1", "-W", "1", "10.77.0.1\(to)"]).status) == 0 }
+        }
+        #expect(reaches(1, 2))
+        #expect(reaches(1, 3))
+        #expect(reaches(2, 3))
+        // The gateway on host 1's bridge answers from host 3 (ARP flooded by type-3 routes).
+        #expect(waitUntil(timeout: 20, interval: 0.2) { (try? endpoints[2].exec("ping", ["-c", "1", "-W", "1", "10.77.0.1"]).status) == 0 })
+
+        for number in 1...3 {
+            let device = try #require(try setup.hosts[number - 1].link("qx-ov"))
+            let info = (device["linkinfo"] as? [String: Any])?["info_data"] as? [String: Any]
+            #expect(info?["learning"] as? Bool == false, "host \(number)")
+            // Every other endpoint's MAC, towards its host, installed by zebra (extern_learn).
+            let learnt = waitUntil(timeout: 20, interval: 0.2) {
+                let fdb = (try? setup.vxlanFDB(number)) ?? []
+                return (1...3).filter { $0 != number }.allSatisfy { other in
+                    fdb.contains { entry in
+                        entry["mac"] as? String == macs[other - 1] && entry["dst"] as? String == VXLANHosts.underlayAddress(other)
+                            && (entry["flags"] as? [String] ?? []).contains("extern_learn")
+                    }
+                }
+            }
+            let fdb = try setup.vxlanFDB(number)
+            #expect(learnt, "host \(number): \(fdb)")
+            // The flood list is the peers' type-3 routes: one all-zero entry per other host, no more.
+            let floods = fdb.filter { $0["mac"] as? String == "00:00:00:00:00:00" }.compactMap { $0["dst"] as? String }
+            #expect(floods.sorted() == (1...3).filter { $0 != number }.map(VXLANHosts.underlayAddress), "host \(number): \(fdb)")
+        }
+
+        // net show: both sessions Established, routes received, the remote MACs with extern_learn.
+        let shown = try setup.qnet(1, ["net", "show", "ov", "--json"])
+        #expect(shown.status == 0, "\(shown.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any]
+        let vxlan = report?["vxlan"] as? [String: Any]
+        #expect(vxlan?["controlPlane"] as? String == "evpn")
+        let evpn = vxlan?["evpn"] as? [String: Any]
+        let sessions = evpn?["sessions"] as? [[String: Any]] ?? []
+        #expect(sessions.count == 2 && sessions.allSatisfy { $0["state"] as? String == "Established" }, "\(shown.stdout)")
+        #expect((evpn?["routesReceived"] as? Int ?? 0) >= 4, "\(shown.stdout)")
+        #expect((evpn?["remoteMACs"] as? Int ?? 0) >= 2, "\(shown.stdout)")
+        let peers = vxlan?["peers"] as? [[String: Any]] ?? []
+        #expect(peers.contains { ($0["externLearned"] as? [String] ?? []).contains(macs[1]) }, "\(shown.stdout)")
+        let text = try setup.qnet(1, ["net", "show", "ov"]).stdout
+        #expect(text.contains("bgp:      192.0.2.2 Established"), "\(text)")
+        // Static peers do not apply to an evpn network: one line, exit 2.
+        let refused = try setup.qnet(1, ["net", "peer", "add", "ov", "192.0.2.9"])
+        #expect(refused.status == 2 && refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
+
+        endpoints.forEach { $0.remove() }
+        #expect(try setup.stopAndCheckClean().isEmpty)
+        for number in 1...3 {
+            let left = try setup.processes(in: number)
+            #expect(left.isEmpty, "host \(number): \(left)")
+        }
+        #expect(try hostLinkNames() == hostLinksBefore)
+    }
+
     @Test("bad vxlan input: one line naming the value, exit 2, nothing defined")
     func badInput() throws {
         let setup = try VXLANHosts("vxbad")
@@ -161,6 +269,10 @@ struct CLIVXLANTests {
             (["--vni", "5", "--underlay", "u0", "--peers", "2001:db8::1"], "'2001:db8::1'"),
             (["--vni", "5"], "--underlay"),
             (["--vni", "5", "--underlay", "u0", "--ipv6", "auto"], "--ipv6"),
+            (["--vni", "5", "--underlay", "u0", "--control-plane", "bgp"], "'bgp'"),
+            (["--vni", "5", "--underlay", "u0", "--control-plane", "evpn", "--bgp-peers", "192.0.2.2"], "--asn"),
+            (["--vni", "5", "--underlay", "u0", "--control-plane", "evpn", "--asn", "1", "--bgp-peers", "192.0.2.1"], "'192.0.2.1'"),
+            (["--vni", "5", "--underlay", "u0", "--control-plane", "evpn", "--asn", "1", "--bgp-peers", "192.0.2.2", "--peers", "192.0.2.3"], "--peers"),
         ] {
             let result = try setup.qnet(1, ["net", "create", "ov", "--mode", "vxlan"] + arguments)
             #expect(result.status == 2, "\(arguments): \(result.stderr)")

@@ -18,7 +18,10 @@ struct NetCreate: ParsableCommand {
             vxlan: a bridge joined to the same segment on other hosts by a kernel VXLAN device (qx-NAME, \
             learning off, one flood entry per --peers address); create it on every host with the same --vni, \
             and with --dhcp-host on exactly one of them (it gets the gateway address and dnsmasq); the MTU of \
-            the bridge and guests is the underlay's minus 50 bytes (IPv4) or 70 (IPv6).
+            the bridge and guests is the underlay's minus 50 bytes (IPv4) or 70 (IPv6). \
+            --control-plane evpn: instead of static peers, BGP EVPN: qnet runs FRR's zebra and bgpd in the \
+            network's namespace (iBGP in --asn with each --bgp-peers address, l2vpn evpn, advertise-all-vni), \
+            and the VXLAN device's FDB and flood list come from the peers' routes.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -81,12 +84,47 @@ struct NetCreate: ParsableCommand {
     @Flag(help: "vxlan: this host serves DHCP and DNS for the segment (exactly one host should).")
     var dhcpHost = false
 
+    @Option(help: ArgumentHelp("vxlan: static (flood entries for --peers) or evpn (BGP EVPN with FRR).", valueName: "static|evpn"),
+            transform: NetCreate.parseControlPlane)
+    var controlPlane: Bool = false
+
+    @Option(help: ArgumentHelp("evpn: this host's BGP autonomous system number (the same on every host: iBGP).", valueName: "n"))
+    var asn: UInt32?
+
+    @Option(help: ArgumentHelp("evpn: the other hosts' underlay addresses, each a BGP neighbour, comma-separated.", valueName: "addr,..."),
+            transform: Parse.ipAddressList)
+    var bgpPeers: [IPAddress] = []
+
+    /// `--control-plane`: true for `evpn`, false for `static`.
+    static func parseControlPlane(_ text: String) throws -> Bool {
+        switch text {
+        case "evpn": return true
+        case "static": return false
+        default: throw ValidationError("invalid control plane '\(text)': use static or evpn")
+        }
+    }
+
     func validate() throws {
         if mode == .vxlan && (vni == nil || underlay == nil) {
             throw ValidationError("--mode vxlan needs --vni N and --underlay IFACE|ADDR")
         }
         if mode != .vxlan && (vni != nil || underlay != nil || !peers.isEmpty || dhcpHost) {
             throw ValidationError("--vni, --underlay, --peers and --dhcp-host apply to vxlan networks only")
+        }
+        if controlPlane && mode != .vxlan {
+            throw ValidationError("--control-plane applies to vxlan networks only")
+        }
+        if controlPlane && (asn == nil || bgpPeers.isEmpty) {
+            throw ValidationError("--control-plane evpn needs --asn N and --bgp-peers ADDR,...")
+        }
+        if controlPlane && !peers.isEmpty {
+            throw ValidationError("--peers are static flood entries; an evpn network learns its flood list from BGP: give --bgp-peers instead")
+        }
+        if !controlPlane && (asn != nil || !bgpPeers.isEmpty) {
+            throw ValidationError("--asn and --bgp-peers apply to --control-plane evpn only")
+        }
+        if asn == 0 {
+            throw ValidationError("invalid ASN '0': use 1-4294967295")
         }
         if mode == .vxlan && (ipv6 != nil || ipv6NAT != nil) {
             throw ValidationError("--ipv6 and --ipv6-nat apply to nat and isolated networks; a vxlan network is IPv4 only for now")
@@ -131,13 +169,18 @@ struct NetCreate: ParsableCommand {
             subnet: subnet?.description, gateway: gateway?.description, dhcpStart: start, dhcpEnd: end,
             leaseTime: leaseTime, domain: domain, ipv6NAT: ipv6NAT != .off,
             vxlan: mode == .vxlan ? VXLANNetworkSettings(vni: vni ?? 0, underlay: underlay ?? "", peers: peers.map(\.description),
-                                                         port: port, dhcpHost: dhcpHost) : nil),
+                                                         port: port, dhcpHost: dhcpHost,
+                                                         evpn: controlPlane ? EVPNSettings(asn: asn ?? 0, bgpPeers: bgpPeers.map(\.description)) : nil) : nil),
             ipv6: mode == .bridge || mode == .vxlan ? nil : ipv6 ?? .auto)
         var line = "defined \(definition.mode.rawValue) network \(name) on bridge \(definition.bridge)"
         if let subnet = definition.subnet { line += ", subnet \(subnet), gateway \(definition.gateway ?? "?"), DHCP \(definition.dhcpStart ?? "?")-\(definition.dhcpEnd ?? "?")" }
         if let vxlan = definition.vxlan {
             line += ", VNI \(vxlan.vni) over \(vxlan.underlay) port \(vxlan.port), MTU \(vxlan.mtu)"
-            line += vxlan.peers.isEmpty ? ", no peers yet" : ", peers \(vxlan.peers.joined(separator: ","))"
+            if let evpn = vxlan.evpn {
+                line += ", EVPN in AS \(evpn.asn) with BGP peers \(evpn.bgpPeers.joined(separator: ","))"
+            } else {
+                line += vxlan.peers.isEmpty ? ", no peers yet" : ", peers \(vxlan.peers.joined(separator: ","))"
+            }
         }
         if let prefix = definition.ipv6Prefix {
             line += ", IPv6 \(prefix)" + (definition.mode == .nat ? (definition.ipv6NAT ? " (NAT66)" : " (routed)") : "")

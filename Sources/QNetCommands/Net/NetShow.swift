@@ -35,8 +35,17 @@ struct NetShow: ParsableCommand {
             print("vxlan:    \(vxlan.device) VNI \(vxlan.vni), underlay \(vxlan.underlay)\(vxlan.local.map { " (local \($0))" } ?? ""), port \(vxlan.port)")
             print("mtu:      \(vxlan.mtu)")
             print("dhcp host: \(vxlan.dhcpHost ? "this host" : "another host (or none)")")
+            print("control:  \(vxlan.controlPlane)")
+            if let evpn = vxlan.evpn {
+                for session in evpn.sessions {
+                    print("bgp:      \(session.peer) \(session.state), \(session.routesReceived.map(String.init) ?? "?") EVPN routes received, \(session.routesSent.map(String.init) ?? "?") sent")
+                }
+                print("evpn:     AS \(evpn.asn), \(evpn.routesReceived) routes received, MACs \(evpn.localMACs) local, \(evpn.remoteMACs) remote")
+                if let error = evpn.error { print("frr:      \(error)") }
+            }
             for peer in vxlan.peers {
-                let fdb = peer.fdb.isEmpty ? (network.active ? "no FDB entries" : "-") : "fdb " + peer.fdb.joined(separator: ", ")
+                let fdb = peer.fdb.isEmpty ? (network.active ? "no FDB entries" : "-")
+                    : "fdb " + peer.fdb.map { peer.externLearned.contains($0) ? "\($0) (extern_learn)" : $0 }.joined(separator: ", ")
                 print("peer:     \(peer.address)\(peer.configured ? "" : " (not configured)"): \(fdb)")
             }
         }

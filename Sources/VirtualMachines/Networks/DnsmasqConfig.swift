@@ -28,30 +28,11 @@ public struct DnsmasqPaths: Equatable, Sendable {
     /// folder is /run/qnet-dhcp-hosts/KEY, KEY naming the runtime directory (a hash of its
     /// path), which holds nothing but `MAC,ADDRESS` lines.
     public static func hostsDirectory(runtime: String) -> String {
-        let inside = "\(runtime)/dhcp-hosts"
-        if searchableByOthers(runtime) { return inside }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a, 64 bits
-        for byte in runtime.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-        let name = runtime.split(separator: "/").last.map(String.init) ?? "network"
-        return "\(unreachableStateFallback)/\(name)-\(String(hash, radix: 16))"
+        DaemonDirectory.reachable(runtime: runtime, leaf: "dhcp-hosts", fallback: unreachableStateFallback)
     }
 
     /// Where dhcp-hosts folders go when the state directory is private.
     public static let unreachableStateFallback = "/run/qnet-dhcp-hosts"
-
-    /// Whether a user other than the owner can pass through every existing folder on the
-    /// way to `path` (the others' x bit); folders not made yet count as searchable, since
-    /// qnet makes them 0755.
-    static func searchableByOthers(_ path: String) -> Bool {
-        var prefix = ""
-        for component in path.split(separator: "/") {
-            prefix += "/" + component
-            var info = stat()
-            guard stat(prefix, &info) == 0 else { return true }
-            if info.st_mode & S_IXOTH == 0 { return false }
-        }
-        return true
-    }
 }
 
 /// The dnsmasq configuration serving DHCP and DNS on a nat or isolated network (pure: a

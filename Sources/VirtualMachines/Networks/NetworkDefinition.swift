@@ -30,18 +30,23 @@ public struct VXLANNetworkSettings: Codable, Equatable, Sendable {
     /// The bridge's and guests' MTU: the underlay's minus the encapsulation overhead
     /// (50 bytes over IPv4, 70 over IPv6), found when the network is created.
     public var mtu: UInt32
+    /// The BGP EVPN control plane (`--control-plane evpn`); nil: static peers (head-end
+    /// replication from `peers`).
+    public var evpn: EVPNSettings?
 
-    public init(vni: UInt32, underlay: String, peers: [String] = [], port: UInt16 = 4789, dhcpHost: Bool = false, mtu: UInt32 = 1450) {
+    public init(vni: UInt32, underlay: String, peers: [String] = [], port: UInt16 = 4789, dhcpHost: Bool = false, mtu: UInt32 = 1450,
+                evpn: EVPNSettings? = nil) {
         self.vni = vni
         self.underlay = underlay
         self.peers = peers
         self.port = port
         self.dhcpHost = dhcpHost
         self.mtu = mtu
+        self.evpn = evpn
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case vni, underlay, peers, port, mtu
+        case vni, underlay, peers, port, mtu, evpn
         case dhcpHost = "dhcp_host"
     }
 
@@ -54,6 +59,35 @@ public struct VXLANNetworkSettings: Codable, Equatable, Sendable {
         port = try container.decodeIfPresent(UInt16.self, forKey: .port) ?? 4789
         dhcpHost = try container.decodeIfPresent(Bool.self, forKey: .dhcpHost) ?? false
         mtu = try container.decodeIfPresent(UInt32.self, forKey: .mtu) ?? 1450
+        evpn = try container.decodeIfPresent(EVPNSettings.self, forKey: .evpn)
+    }
+}
+
+/// A vxlan network's BGP EVPN control plane, stored under `vxlan: evpn:`: FRR's bgpd
+/// speaks iBGP (`address-family l2vpn evpn`, `advertise-all-vni`) with `bgpPeers`, and
+/// zebra installs the remote MACs (type-2 routes) and flood lists (type-3) in the VXLAN
+/// device's FDB.
+public struct EVPNSettings: Codable, Equatable, Sendable {
+    /// This host's autonomous system number; every peer is in the same one (iBGP).
+    public var asn: UInt32
+    /// The other hosts' underlay addresses, each a BGP neighbour.
+    public var bgpPeers: [String]
+
+    public init(asn: UInt32, bgpPeers: [String]) {
+        self.asn = asn
+        self.bgpPeers = bgpPeers
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case asn
+        case bgpPeers = "bgp_peers"
+    }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        asn = try container.decode(UInt32.self, forKey: .asn)
+        bgpPeers = try container.decodeIfPresent([String].self, forKey: .bgpPeers) ?? []
     }
 }
 

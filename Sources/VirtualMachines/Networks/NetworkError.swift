@@ -33,6 +33,12 @@ public enum NetworkError: UserFacingError, Equatable, Sendable {
     case ipv6Unavailable(network: String, reason: String)
     /// Every address of the network's DHCP range is leased or reserved (a filtered NIC needs one).
     case noFreeAddress(network: String)
+    /// zebra or bgpd of an evpn network exited at once (`output`: its last lines), or did
+    /// not make its vty socket in time.
+    case frrExited(network: String, daemon: String, output: String)
+    case frrTimeout(network: String, daemon: String, seconds: Int)
+    /// An FRR daemon qnet did not start for this network already runs in its namespace.
+    case frrAlreadyRuns(network: String, daemon: String, pid: Int32)
     /// The network is down but some of its pieces could not be removed.
     case stopIncomplete(network: String, problems: [NetworkStopProblem])
 
@@ -83,6 +89,13 @@ public enum NetworkError: UserFacingError, Equatable, Sendable {
                 + "(sysctl -w net.ipv6.conf.all.disable_ipv6=0) or recreate the network with --ipv6 none"
         case let .noFreeAddress(network):
             "network '\(network)' has no free address left in its DHCP range for another filtered NIC; widen dhcp_start/dhcp_end or stop a VM"
+        case let .frrExited(network, daemon, output):
+            "\(daemon) for network '\(network)' failed" + (output.isEmpty ? "" : ": " + output)
+        case let .frrTimeout(network, daemon, seconds):
+            "\(daemon) for network '\(network)' did not open its vty socket within \(seconds) s"
+        case let .frrAlreadyRuns(network, daemon, pid):
+            "\(daemon) (pid \(pid)) already runs in this network namespace (the system's FRR or another evpn network's); "
+                + "qnet runs one FRR of its own per namespace for network '\(network)': stop that one, or configure EVPN in it and use --control-plane static"
         case let .stopIncomplete(network, problems):
             "network '\(network)' stopped with problems: " + problems.map(\.description).joined(separator: "; ")
         }
@@ -93,12 +106,14 @@ public enum NetworkError: UserFacingError, Equatable, Sendable {
 public enum NetworkProgram: String, Sendable, CaseIterable {
     case dnsmasq
     case nft
+    case frr
 
     /// The Debian package that provides it.
     public var package: String {
         switch self {
         case .dnsmasq: "dnsmasq-base"
         case .nft: "nftables"
+        case .frr: "frr"
         }
     }
 
@@ -106,6 +121,7 @@ public enum NetworkProgram: String, Sendable, CaseIterable {
         switch self {
         case .dnsmasq: "nat and isolated networks need it for DHCP and DNS"
         case .nft: "nat and isolated networks need nftables"
+        case .frr: "vxlan networks with --control-plane evpn need its zebra and bgpd"
         }
     }
 }

@@ -66,6 +66,8 @@ struct NetworkStopRecord: JournalRecord {
     var configFile: String
     var dnsmasq: ProcessIdentity?
     var sysctls: [NetworkSysctlRecord]
+    /// evpn networks: FRR's daemons and folder (nil in records of older qnets).
+    var frr: NetworkFRRRecord?
 }
 
 extension NetworkManager {
@@ -85,6 +87,10 @@ extension NetworkManager {
         registry.register(NetworkDNSMasqRecord.self) { record, context in
             guard context.direction == .rollBack else { return nil }
             return Self.stopDNSMasq(record.process, configFile: record.configFile) ? "dnsmasq stopped" : nil
+        }
+        registry.register(NetworkFRRRecord.self) { record, context in
+            guard context.direction == .rollBack else { return nil }
+            return Self.stopFRR(record) ? "FRR stopped" : nil
         }
         registry.register(NetworkSysctlRecord.self) { [self] record, context in
             guard context.direction == .rollBack else { return nil }
@@ -109,6 +115,9 @@ extension NetworkManager {
     /// could not be removed. `pause` runs between the steps (where a signal is noticed).
     func finishStop(_ record: NetworkStopRecord, pause: () -> Void = {}) -> [NetworkStopProblem] {
         var problems: [NetworkStopProblem] = []
+        // FRR first: bgpd withdraws this host's routes while the devices still exist.
+        if let frr = record.frr { Self.stopFRR(frr) }
+        pause()
         // TAPs of this network leave in one kernel batch.
         if record.interfaceGroup != 0 {
             do { try host.deleteGroup(record.interfaceGroup) } catch { /* no TAPs in the group */ }
@@ -180,11 +189,16 @@ extension NetworkManager {
 
     /// Running dnsmasq processes started with `--conf-file=configFile`, from /proc.
     static func dnsmasqProcesses(configFile: String) -> [ProcessIdentity] {
-        let argument = "--conf-file=\(configFile)"
-        return FileSystem.list("/proc").compactMap { name -> ProcessIdentity? in
+        processes(named: "dnsmasq", withArgument: "--conf-file=\(configFile)")
+    }
+
+    /// Running processes whose executable's name ends in `program` and whose command line
+    /// has `argument` as one of its words, from /proc.
+    static func processes(named program: String, withArgument argument: String) -> [ProcessIdentity] {
+        FileSystem.list("/proc").compactMap { name -> ProcessIdentity? in
             guard let pid = pid_t(name), let bytes = try? FileSystem.readBytes("/proc/\(name)/cmdline", limit: 65536) else { return nil }
             let arguments = bytes.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
-            guard arguments.first.map({ $0.hasSuffix("dnsmasq") }) == true, arguments.contains(argument) else { return nil }
+            guard arguments.first.map({ $0.hasSuffix(program) }) == true, arguments.contains(argument) else { return nil }
             return ProcessIdentity.of(pid)
         }
     }

@@ -289,7 +289,7 @@ public final class NetworkManager {
             network: name, bridge: definition.bridge, mode: definition.mode, interfaceGroup: definition.interfaceGroup,
             bridgeCreated: state.bridgeCreated, firewall: state.firewall, configFile: services.dnsmasqConfigFile(name),
             dnsmasq: dnsmasq,
-            sysctls: NetworkServices.restoreOrder(state.changedSysctls))
+            sysctls: NetworkServices.restoreOrder(state.changedSysctls), frr: state.frr)
         try transaction.record(undo: record)
         try transaction.markPointOfNoReturn()
         let problems = finishStop(record, pause: transaction.pastPointOfNoReturnPause)

@@ -22,6 +22,8 @@ public struct NetworkRuntimeState: Codable, Equatable, Sendable {
     /// The network namespace the network runs in (nil: the host's). Firewall rules and
     /// sysctls are per namespace, so only networks of the same namespace share them.
     public var netns: String?
+    /// evpn networks: the FRR folder and the zebra and bgpd this start ran.
+    var frr: NetworkFRRRecord?
 }
 
 /// Named networks on disk: definitions in /var/lib/qnet/networks/NAME.yaml (kept across

@@ -10,6 +10,8 @@ public struct VXLANStatus: Codable, Equatable, Sendable {
         public var configured: Bool
         /// The device's FDB entries towards this peer (the all-zero MAC is the flood entry).
         public var fdb: [String]
+        /// Of those, the MACs a control plane installed (`extern_learn`: EVPN type-2 routes).
+        public var externLearned: [String] = []
     }
 
     public var device: String
@@ -19,7 +21,11 @@ public struct VXLANStatus: Codable, Equatable, Sendable {
     public var local: String?
     public var mtu: UInt32
     public var dhcpHost: Bool
+    /// `static` (flood entries from the configured peers) or `evpn` (BGP EVPN via FRR).
+    public var controlPlane: String
     public var peers: [Peer]
+    /// evpn networks while running: FRR's sessions, routes and MACs.
+    public var evpn: EVPNStatus?
 }
 
 extension NetworkNames {
@@ -70,6 +76,15 @@ extension NetworkManager {
         if try host.linkIfPresent(named: device) != nil { throw HostNetworkError.alreadyExists(device) }
         let underlay = try resolveUnderlay(settings.underlay)
         settings.peers = try settings.peers.map { try Self.checkPeer($0, underlay: underlay).description }
+        if var evpn = settings.evpn {
+            guard settings.peers.isEmpty else {
+                throw HostNetworkError.invalidValue(what: "peers", value: settings.peers.joined(separator: ","),
+                                                    allowed: "an evpn network learns its flood list from BGP: give --bgp-peers instead of --peers")
+            }
+            guard evpn.asn > 0 else { throw HostNetworkError.invalidValue(what: "ASN", value: "0", allowed: "1-4294967295") }
+            evpn.bgpPeers = try evpn.bgpPeers.map { try Self.checkPeer($0, underlay: underlay).description }
+            settings.evpn = evpn
+        }
         settings.mtu = underlay.mtu - VXLANOptions.encapsulationOverhead(ipv6Underlay: !underlay.local.isIPv4)
         definition.vxlan = settings
     }
@@ -114,8 +129,14 @@ extension NetworkManager {
         try host.createVXLAN(device, options: VXLANOptions(
             vni: settings.vni, local: underlay.local, underlay: underlay.device, port: settings.port, learning: false,
             mtu: settings.mtu, master: definition.bridge, group: definition.interfaceGroup))
-        for peer in peers { try host.appendFDB(device: device, destination: peer) }
+        // With EVPN, zebra installs the flood list from the peers' type-3 routes: no static entries.
+        if settings.evpn == nil {
+            for peer in peers { try host.appendFDB(device: device, destination: peer) }
+        }
         if let addressing { try startDNSMasqStep(definition, addressing: addressing, state: &state, transaction) }
+        if let evpn = settings.evpn {
+            try startFRRStep(definition, settings: evpn, local: underlay.local, state: &state, transaction)
+        }
     }
 
     /// Adds a peer: its flood entry on the running device, then the definition. Equivalent
@@ -156,6 +177,10 @@ extension NetworkManager {
             guard definition.mode == .vxlan, var settings = definition.vxlan else {
                 throw HostNetworkError.invalidValue(what: "network", value: name, allowed: "peers belong to vxlan networks only")
             }
+            guard settings.evpn == nil else {
+                throw HostNetworkError.invalidValue(what: "network", value: name,
+                                                    allowed: "an evpn network's peers are its BGP neighbours (--bgp-peers, fixed at net create)")
+            }
             let underlay = try resolveUnderlay(settings.underlay)
             let running = store.runtimeState(name) != nil
             let before = settings.peers
@@ -172,17 +197,20 @@ extension NetworkManager {
         let device = NetworkNames.vxlanDevice(for: definition.name)
         let link = isActive(definition.name) ? try host.linkIfPresent(named: device) : nil
         let entries = try link.map { try host.forwardingDatabase(device: $0.index) } ?? []
-        var peers = settings.peers.map { VXLANStatus.Peer(address: $0, configured: true, fdb: []) }
+        var peers = (settings.evpn?.bgpPeers ?? settings.peers).map { VXLANStatus.Peer(address: $0, configured: true, fdb: []) }
         for entry in entries {
             guard let remote = entry.destination?.description, let mac = entry.macAddress else { continue }
+            if !peers.contains(where: { $0.address == remote }) {
+                peers.append(VXLANStatus.Peer(address: remote, configured: false, fdb: []))
+            }
             if let index = peers.firstIndex(where: { $0.address == remote }) {
                 peers[index].fdb.append(mac.description)
-            } else {
-                peers.append(VXLANStatus.Peer(address: remote, configured: false, fdb: [mac.description]))
+                if entry.externallyLearned { peers[index].externLearned.append(mac.description) }
             }
         }
         let local = try? resolveUnderlay(settings.underlay).local.description
         return VXLANStatus(device: device, vni: settings.vni, port: settings.port, underlay: settings.underlay, local: local,
-                           mtu: settings.mtu, dhcpHost: settings.dhcpHost, peers: peers)
+                           mtu: settings.mtu, dhcpHost: settings.dhcpHost, controlPlane: settings.evpn == nil ? "static" : "evpn",
+                           peers: peers, evpn: isActive(definition.name) ? evpnStatus(definition) : nil)
     }
 }
