@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "VirtualMachines",
             dependencies: [
-                "QNetTypes", "CLinuxNet", "CLinuxSystem", "QNetSystem", "Netlink", "HostNetwork", "QEMU", "QMP", "GuestImage",
+                "QNetTypes", "CLinuxNet", "CLinuxSystem", "QNetSystem", "Netlink", "HostNetwork", "PCIDevices", "QEMU", "QMP", "GuestImage",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(
             name: "VirtualMachinesTests",
             dependencies: [
-                "VirtualMachines", "QNetSystem", "QNetTypes", "HostNetwork", "Netlink", "QEMU", "QMP", "GuestImage", "QNetTestSupport",
+                "VirtualMachines", "QNetSystem", "QNetTypes", "HostNetwork", "Netlink", "PCIDevices", "QEMU", "QMP", "GuestImage", "QNetTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             exclude: ["Golden"]),

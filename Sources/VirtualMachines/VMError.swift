@@ -33,6 +33,8 @@ public enum VMError: UserFacingError, Equatable {
     case nicNotOnBridge(tap: String, bridge: String)
     /// Every uid of the VM uid range is taken (running VMs, processes, accounts).
     case noFreeUID(range: String)
+    /// RLIMIT_MEMLOCK could not be raised for a VM with passthrough devices.
+    case lockedMemoryLimit(needed: UInt64, current: UInt64, SystemError)
 
     public var isUsageError: Bool {
         switch self {
@@ -65,6 +67,9 @@ public enum VMError: UserFacingError, Equatable {
         case let .qmp(error): "QMP: \(error)"
         case let .didNotExit(pid): "timed out: QEMU (pid \(pid)) did not exit after SIGKILL"
         case let .nicNotOnBridge(tap, bridge): "TAP \(tap) is not attached to \(bridge); the VM was not started"
+        case let .lockedMemoryLimit(needed, current, error):
+            "a VM with passthrough NICs needs RLIMIT_MEMLOCK of \(needed >> 20) MiB (its RAM + 1 GiB, which VFIO pins for DMA), "
+                + "but it is \(current >> 20) MiB and cannot be raised (\(error)); run as root or raise it (`ulimit -l`, LimitMEMLOCK= in systemd)"
         case let .noFreeUID(range): "no free uid for QEMU in the VM uid range \(range) (each running VM takes one); widen it with QNET_UID_RANGE or --uid-range, or pass --user"
         }
     }

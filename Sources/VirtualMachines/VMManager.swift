@@ -3,6 +3,7 @@ import Glibc
 import QEMU
 import HostNetwork
 import Netlink
+import PCIDevices
 import QNetSystem
 import QNetTypes
 
@@ -45,6 +46,15 @@ public final class VMManager {
     public var userRange: VMUserRange?
     /// Decides whether KVM can run guests; `auto` falls back to TCG when it says no.
     public var kvmRunsGuests: (String) -> (usable: Bool, reason: String)
+    /// Where passthrough NICs' PCI functions are read and bound (a fixture tree in tests).
+    public var pciSysfs: PCISysfs = .host
+    /// Adjusts the PCIHost passthrough uses (tests: no modprobe, short bind timeout).
+    public var configurePCI: (PCIHost) -> Void = { _ in }
+    /// Reads and sets VF MACs and VLANs for `vf=` NICs.
+    public var virtualFunctions: VirtualFunctionControl = .unavailable
+    /// Runs QEMU's spawn with RLIMIT_MEMLOCK raised for passthrough (tests on a host whose
+    /// root lacks CAP_SYS_RESOURCE replace it to reach QEMU itself).
+    var withLockedMemory: (UInt64, () throws -> Int32) throws -> Int32 = PassthroughAssignment.withLockedMemoryLimit
 
     public init(host: HostNetwork, netns: String? = nil, kvmRunsGuests: @escaping (String) -> (usable: Bool, reason: String)) {
         self.host = host
@@ -123,6 +133,7 @@ public final class VMManager {
         let portFilters = try VMPortFilters.prepare(definition, macs: plan.macs, taps: taps.mapValues(\.name), undo: undo)
         try signals.checkpoint()
         let passts = try startPassts(for: plan, files: files, undo: undo, signals: signals)
+        let passthrough = try attachPassthrough(plan, files: files, undo: undo, signals: signals)
         var (interfaces, descriptors) = try networkInterfaces(for: plan, taps: taps, passts: passts)
         // The QMP socket, console log, disks, CD, kernel and initrd go to QEMU as descriptors
         // too: it needs no access to the VM's directory or to any image's path.
@@ -133,8 +144,12 @@ public final class VMManager {
         let arguments = try QEMUArgumentsBuilder.arguments(
             for: handover.applied(to: definition), accel: plan.accel, qmpSocketDescriptor: handover.qmpDescriptor,
             consoleLog: handover.consoleLog, descriptorSets: handover.descriptorSets,
-            diskFormats: definition.disks.map(QEMUArgumentsBuilder.detectFormat), networkInterfaces: interfaces)
-        let pid = try spawnQEMU(plan, arguments: arguments, descriptors: descriptors, output: logDescriptor, foreground: foreground)
+            diskFormats: definition.disks.map(QEMUArgumentsBuilder.detectFormat), networkInterfaces: interfaces,
+            hostDevices: QEMUArgumentsBuilder.hostDevices(Dictionary(uniqueKeysWithValues: passthrough.map { ($0.nic, $0.address) })))
+        let spawn = { try self.spawnQEMU(plan, arguments: arguments, descriptors: descriptors, output: logDescriptor, foreground: foreground) }
+        // VFIO pins all guest RAM for DMA: QEMU inherits a memlock limit that covers it.
+        let pid = try passthrough.isEmpty ? spawn()
+            : withLockedMemory(PassthroughAssignment.lockedMemoryBytes(memoryMiB: definition.memory), spawn)
         handover.close()
         undo.push("stop QEMU \(pid)") { Glibc.kill(pid, SIGKILL); _ = Subprocess.wait(pid) }
         guard let qemuIdentity = waitForIdentity(of: pid) else {
@@ -145,6 +160,7 @@ public final class VMManager {
         var state = runningState(plan, qemu: qemuIdentity, arguments: arguments, files: files, taps: taps, passts: passts)
         state.starter = ProcessIdentity.current()
         state.portFilters = portFilters.isEmpty ? nil : portFilters
+        state.passthrough = passthrough.isEmpty ? nil : passthrough
         try VMStore.save(state)
         try enclosing?.spawned(qemuIdentity)
         // The filters go in while QEMU is still paused (-S): the guest's first frame meets them.
@@ -179,6 +195,7 @@ public final class VMManager {
             _ = Subprocess.wait(pid)
             for passt in passts.values { passt.stop(grace: 2) }
             releaseNetworkResources(definition.name, state)
+            releasePassthrough(definition.name, state.passthrough)
             VMStore.remove(definition.name)
         }
         return state
@@ -200,6 +217,8 @@ public final class VMManager {
         var macs: [MACAddress]
         /// Each TAP NIC's bridge and interface group, by NIC index (user-mode NICs have none).
         var bridges: [Int: (bridge: String, group: UInt32?)]
+        /// Each passthrough NIC's PCI function (a VF's own) and, for `vf=`, its PF's interface.
+        var passthrough: [Int: (address: PCIAddress, pfInterface: String?)] = [:]
 
         /// Indices of the NICs that get a TAP, in order.
         var tapIndices: [Int] { definition.nics.indices.filter { bridges[$0] != nil } }
@@ -221,10 +240,6 @@ public final class VMManager {
     /// the name, MACs, bridges and networks, user-mode host ports; picks the accelerator.
     private func prepare(_ definition: VMDefinition) throws -> LaunchPlan {
         try definition.validate()
-        if let nic = definition.nics.first(where: \.isPassthrough) {
-            throw VMError.invalidValue(what: "--nic", value: nic.passthroughText ?? "",
-                                       allowed: "passthrough NICs (pci=, vf=) parse but vm run cannot start them yet")
-        }
         let qemu = try QEMUBinary.systemEmulator()
         // Without --user, root gives QEMU a uid of its own (allocated with the directory);
         // another user's qnet runs QEMU as itself.
@@ -248,9 +263,16 @@ public final class VMManager {
         let userNICs = definition.nics.compactMap(\.user)
         try PortAvailability.checkDuplicates(userNICs.flatMap(\.forwards))
         for nic in userNICs { try PortAvailability.check(nic.forwards, backend: nic.backend, user: user) }
-        return LaunchPlan(definition: definition, qemu: qemu, user: user,
-                          runAs: definition.user == nil ? nil : user, allocatesUser: allocatesUser,
-                          accel: resolveAccel(definition.accel, qemu: qemu), macs: macs, bridges: bridges)
+        var plan = LaunchPlan(definition: definition, qemu: qemu, user: user,
+                              runAs: definition.user == nil ? nil : user, allocatesUser: allocatesUser,
+                              accel: resolveAccel(definition.accel, qemu: qemu), macs: macs, bridges: bridges)
+        if definition.nics.contains(where: \.isPassthrough) {
+            // A function another running VM has is refused before anything changes.
+            var taken: [String: String] = [:]
+            for state in running { for record in state.passthrough ?? [] { taken[record.address] = state.name } }
+            plan.passthrough = try passthroughAssignment(for: definition.name).resolve(definition.nics, takenBy: taken)
+        }
+        return plan
     }
 
     /// Each TAP NIC's bridge: given directly, or the bridge of a running named network
@@ -458,6 +480,16 @@ public final class VMManager {
                     state.backend = userNIC.backend.rawValue
                     state.forwards = userNIC.forwards.map(HostForward.render)
                 }
+                if let function = plan.passthrough[index] {
+                    state.backend = "vfio"
+                    state.pci = function.address.description
+                    if case let .vf(spec) = nic.attachment {
+                        state.vf = spec.text
+                        state.vlan = spec.vlan
+                    } else {
+                        state.mac = ""  // a whole NIC keeps its own MAC
+                    }
+                }
                 return state
             },
             passt: definition.nics.indices.compactMap { passts[$0] },
@@ -576,6 +608,8 @@ public final class VMManager {
             stopPassts(of: state)
         }
         releaseNetworkResources(name, state)
+        // Passthrough NICs of a dead QEMU: its state's records, or what an interrupted start recorded.
+        releasePassthrough(name, state?.passthrough ?? VMStore.loadStarting(name)?.passthrough)
         VMStore.remove(name)
         return nil
     }
@@ -705,6 +739,7 @@ public final class VMManager {
         try waitGone(state, grace: 5)
         stopPassts(of: state, grace: 2)
         releaseNetworkResources(name, state)
+        releasePassthrough(name, state.passthrough)
         VMStore.remove(name)
         return outcome
     }
@@ -716,6 +751,7 @@ public final class VMManager {
         try waitGone(state, grace: 5)
         stopPassts(of: state, grace: 2)
         releaseNetworkResources(name, state)
+        releasePassthrough(name, state.passthrough)
         VMStore.remove(name)
     }
 
@@ -723,6 +759,35 @@ public final class VMManager {
     /// (`VMPortFilters`). Called once its QEMU is gone (stop, kill, repair, a failed start).
     private func releaseNetworkResources(_ name: String, _ state: VMState?) {
         VMPortFilters.release(vm: name, filters: state?.portFilters ?? [], host: host, notice: notice)
+    }
+
+    /// The passthrough side of the VM, for `vm run`, `stop`, `kill` and recovery.
+    func passthroughAssignment(for name: String) -> PassthroughAssignment {
+        let pci = PCIHost(sysfs: pciSysfs, stateDirectory: QNetPaths.runtime + "/pci", hostUse: .rtnetlink(host))
+        configurePCI(pci)
+        return PassthroughAssignment(pci: pci, virtualFunctions: virtualFunctions, dev: pciSysfs.dev,
+                                     journal: Journal(directory: QNetPaths.journal), lockDirectory: QNetPaths.locks,
+                                     command: "qnet vm \(name)", notice: notice)
+    }
+
+    /// Binds the plan's passthrough NICs for QEMU's uid (`PassthroughAssignment.attach`),
+    /// each step recorded in the `starting` record before it is taken.
+    private func attachPassthrough(_ plan: LaunchPlan, files: VMFiles, undo: UndoStack, signals: DeferredSignals) throws -> [PassthroughRecord] {
+        guard !plan.passthrough.isEmpty else { return [] }
+        let name = plan.definition.name
+        return try passthroughAssignment(for: name).attach(
+            plan.definition, functions: plan.passthrough, macs: plan.macs, qemu: plan.user, signals: signals, undo: undo
+        ) { records in
+            var starting = VMStore.loadStarting(name) ?? StartingRecord(starter: files.starter, qemu: plan.qemu, uid: plan.runAs?.uid)
+            starting.passthrough = records
+            try VMStore.saveStarting(starting, for: name)
+        }
+    }
+
+    /// Gives a VM's passthrough NICs back (group node, driver, VF settings) once its QEMU is gone.
+    private func releasePassthrough(_ name: String, _ records: [PassthroughRecord]?) {
+        guard let records, !records.isEmpty else { return }
+        passthroughAssignment(for: name).release(records)
     }
 
     /// Waits until QEMU's process is gone: reaped when it is our child (foreground runs,

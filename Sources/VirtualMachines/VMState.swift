@@ -22,6 +22,11 @@ public struct NICState: Codable, Equatable, Sendable {
     public var mac: String
     public var model: NICModel
     public var queues: Int
+    /// A passthrough NIC's PCI function (backend "vfio"): `pci=` as given, a VF's own address.
+    public var pci: String?
+    /// `vf=PF:INDEX` of a VF NIC, and the VLAN the host tags it with.
+    public var vf: String?
+    public var vlan: Int?
 }
 
 /// What qnet records for a running VM in /run/qnet/vms/NAME/state.json.
@@ -55,6 +60,8 @@ public struct VMState: Codable, Equatable, Sendable {
     public var passt: [PasstProcess] = []
     /// The anti-spoofing filters of its bridge ports (nil: none), removed with the VM.
     public var portFilters: [PortFilter]?
+    /// Its passthrough NICs' functions, group nodes and VF settings (nil: none), given back with the VM.
+    public var passthrough: [PassthroughRecord]?
     public var definition: VMDefinition
 
     public var directory: String { VMStore.directory(for: name) }
@@ -83,12 +90,16 @@ public struct StartingRecord: Codable, Equatable, Sendable {
     public var uid: UInt32?
     /// passt daemons started so far for user-mode NICs (nil before the first).
     public var passt: [PasstProcess]?
+    /// Passthrough NICs, each step recorded before it is taken (nil before the first).
+    public var passthrough: [PassthroughRecord]?
 
-    public init(starter: ProcessIdentity, qemu: String, uid: UInt32? = nil, passt: [PasstProcess]? = nil) {
+    public init(starter: ProcessIdentity, qemu: String, uid: UInt32? = nil, passt: [PasstProcess]? = nil,
+                passthrough: [PassthroughRecord]? = nil) {
         self.starter = starter
         self.qemu = qemu
         self.uid = uid
         self.passt = passt
+        self.passthrough = passthrough
     }
 }
 

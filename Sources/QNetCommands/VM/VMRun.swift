@@ -39,7 +39,7 @@ struct VMRun: ParsableCommand {
     @Option(help: ArgumentHelp("Boot order, e.g. cd (disk, then CD-ROM).", valueName: "order"))
     var boot: String?
 
-    @Option(name: .customLong("nic"), help: ArgumentHelp("bridge=BR|network=NAME[,model=virtio|e1000|e1000e|rtl8139][,mac=MAC][,queues=N][,filter=on|off][,ip=ADDR]...; user[,backend=slirp|passt][,hostfwd=tcp:ADDR:HPORT-:GPORT]...[,restrict=on]; or none (repeatable).", valueName: "spec"))
+    @Option(name: .customLong("nic"), help: ArgumentHelp("bridge=BR|network=NAME[,model=virtio|e1000|e1000e|rtl8139][,mac=MAC][,queues=N][,filter=on|off][,ip=ADDR]...; user[,backend=slirp|passt][,hostfwd=tcp:ADDR:HPORT-:GPORT]...[,restrict=on]; pci=DDDD:BB:DD.F (a host NIC through vfio-pci); vf=PF:INDEX[,mac=MAC][,vlan=ID] (an SR-IOV VF); or none (repeatable).", valueName: "spec"))
     var nics: [String] = []
 
     @Option(help: ArgumentHelp("Boot this kernel directly.", valueName: "path"))

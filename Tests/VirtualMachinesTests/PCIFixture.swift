@@ -1,0 +1,1 @@
+../PCIDevicesTests/Fixture.swift
