@@ -289,9 +289,25 @@ struct CLIVXLANTests {
 struct CLIVXLANGuestTests {
     @Test(.timeLimit(.minutes(6)))
     func guestsOnThreeHostsLeaseFromOneAndPingEachOther() throws {
+        try Self.guestsLeaseFromOneAndPingEachOther(label: "vxg", evpn: false)
+    }
+
+    /// The same with `--control-plane evpn`: the FRR sessions are up before the guests boot, and
+    /// afterwards every guest's MAC is in the other hosts' VXLAN FDB from BGP (`extern_learn`,
+    /// learning off), and no zebra or bgpd is left after stop.
+    @Test(.timeLimit(.minutes(6)))
+    func evpnGuestsOnThreeHostsLeaseFromOneAndPingEachOther() throws {
+        try Self.guestsLeaseFromOneAndPingEachOther(label: "veg", evpn: true)
+    }
+
+    static func guestsLeaseFromOneAndPingEachOther(label: String, evpn: Bool) throws {
         let image = try GuestImageBuilder().cached(in: NSTemporaryDirectory() + "qnet-guest-test-cache").image
-        let setup = try VXLANHosts("vxg")
-        try setup.createAndStart()
+        let setup = try VXLANHosts(label)
+        try setup.createAndStart(evpn: evpn)
+        if evpn {
+            // Each host's two sessions Established (the kernel's TCP table), before any guest boots.
+            #expect(waitUntil(timeout: 60, interval: 0.5) { (1...3).allSatisfy { (try? setup.establishedBGPSessions($0)) == 2 } })
+        }
         let macs = (1...3).map { "52:54:00:77:00:0\($0)" }
         let addresses = (1...3).map { "10.77.0.\(10 + $0)" }
         for number in 1...3 {
@@ -332,7 +348,31 @@ struct CLIVXLANGuestTests {
             #expect(console.contains("addr=\(addresses[number - 1])/24"), "host \(number): \(console)")
             #expect(console.contains("server=10.77.0.1"), "host \(number): \(console)")
         }
+        if evpn {
+            for number in 1...3 {
+                let device = try #require(try setup.hosts[number - 1].link("qx-ov"))
+                #expect(((device["linkinfo"] as? [String: Any])?["info_data"] as? [String: Any])?["learning"] as? Bool == false)
+                // The other guests' MACs towards their hosts, installed by zebra from type-2 routes.
+                let learnt = waitUntil(timeout: 20, interval: 0.2) {
+                    let fdb = (try? setup.vxlanFDB(number)) ?? []
+                    return (1...3).filter { $0 != number }.allSatisfy { other in
+                        fdb.contains { entry in
+                            entry["mac"] as? String == macs[other - 1] && entry["dst"] as? String == VXLANHosts.underlayAddress(other)
+                                && (entry["flags"] as? [String] ?? []).contains("extern_learn")
+                        }
+                    }
+                }
+                let fdb = try setup.vxlanFDB(number)
+                #expect(learnt, "host \(number): \(fdb)")
+                let shown = try setup.qnet(number, ["net", "show", "ov"]).stdout
+                #expect(shown.components(separatedBy: " Established, ").count == 3, "host \(number): \(shown)")
+            }
+        }
         for number in 1...3 { _ = try setup.qnet(number, ["vm", "kill", "g\(number)"]) }
         #expect(try setup.stopAndCheckClean().isEmpty)
+        for number in 1...3 {
+            let left = try setup.processes(in: number)
+            #expect(left.isEmpty, "host \(number): \(left)")
+        }
     }
 }

@@ -53,6 +53,17 @@ struct NetworkFirewallRecord: JournalRecord {
     var network: String
 }
 
+/// `net peer add|remove` of a static vxlan network is about to change the device's flood
+/// entries, then the stored definition; `peers` is the list before. Undo: the definition
+/// is stored last, so it still holds `peers`: bring the running device's flood entries back
+/// to them.
+struct NetworkPeerRecord: JournalRecord {
+    static let kind = "network-peers"
+    var network: String
+    var device: String
+    var peers: [String]
+}
+
 /// `net stop`: everything needed to remove what the network's start made, with no help from
 /// its runtime state (which the stop removes part-way). Completed by recovery.
 struct NetworkStopRecord: JournalRecord {
@@ -91,6 +102,10 @@ extension NetworkManager {
         registry.register(NetworkFRRRecord.self) { record, context in
             guard context.direction == .rollBack else { return nil }
             return Self.stopFRR(record) ? "FRR stopped" : nil
+        }
+        registry.register(NetworkPeerRecord.self) { [self] record, context in
+            guard context.direction == .rollBack, try reconcileFloodEntries(device: record.device, peers: record.peers) else { return nil }
+            return "\(record.device)'s flood entries are \(record.peers.isEmpty ? "none" : record.peers.joined(separator: ", ")) again"
         }
         registry.register(NetworkSysctlRecord.self) { [self] record, context in
             guard context.direction == .rollBack else { return nil }

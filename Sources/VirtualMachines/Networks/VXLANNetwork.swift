@@ -168,11 +168,12 @@ extension NetworkManager {
         }
     }
 
-    /// Runs a peer change under the network's locks: the kernel first, then the stored
-    /// definition (a failure to store leaves the kernel as the definition says).
+    /// Runs a peer change under the network's locks as one journaled transaction: the kernel
+    /// first, then the stored definition (a failure or a kill before it is stored puts the
+    /// kernel back as the definition says).
     private func changePeers(_ name: String, command: String,
                              _ change: (NetworkDefinition, inout VXLANNetworkSettings, Underlay, Bool) throws -> Void) throws {
-        try underLocks(name, command: command) { _ in
+        try underLocks(name, command: command) { transaction in
             var definition = try store.load(name)
             guard definition.mode == .vxlan, var settings = definition.vxlan else {
                 throw HostNetworkError.invalidValue(what: "network", value: name, allowed: "peers belong to vxlan networks only")
@@ -184,11 +185,44 @@ extension NetworkManager {
             let underlay = try resolveUnderlay(settings.underlay)
             let running = store.runtimeState(name) != nil
             let before = settings.peers
-            try change(definition, &settings, underlay, running)
-            guard settings.peers != before else { return }
-            definition.vxlan = settings
-            try store.save(definition)
+            let journal = transaction()
+            do {
+                // A kill between the kernel change and the stored one leaves this record: the
+                // next command puts the device's flood entries back as the definition says.
+                try journal.record(undo: NetworkPeerRecord(network: name, device: NetworkNames.vxlanDevice(for: name),
+                                                           peers: before))
+                try change(definition, &settings, underlay, running)
+                if settings.peers != before {
+                    definition.vxlan = settings
+                    try journal.step("save the definition")
+                    try store.save(definition)
+                }
+                try journal.commit()
+            } catch {
+                journal.rollBack()
+                throw error
+            }
         }
+    }
+
+    /// Brings a running vxlan device's flood entries to `peers` (the definition before an
+    /// interrupted `net peer add|remove`): appends the missing ones, deletes every entry
+    /// towards a VTEP that is not in it. Idempotent. Returns whether anything changed.
+    func reconcileFloodEntries(device: String, peers: [String]) throws -> Bool {
+        guard let link = try host.linkIfPresent(named: device) else { return false }
+        let wanted = peers.compactMap(IPAddress.init)
+        var changed = false
+        let entries = try host.forwardingDatabase(device: link.index)
+        for entry in entries {
+            guard let destination = entry.destination, !wanted.contains(destination) else { continue }
+            try host.deleteFDB(device: device, mac: entry.macAddress ?? FDBEntry.floodMAC, destination: destination)
+            changed = true
+        }
+        for peer in wanted where !entries.contains(where: { $0.destination == peer && ($0.macAddress ?? FDBEntry.floodMAC) == FDBEntry.floodMAC }) {
+            try host.appendFDB(device: device, destination: peer)
+            changed = true
+        }
+        return changed
     }
 
     /// The tunnel's state for `qnet net show`: configured peers and the FDB grouped by remote.
