@@ -164,9 +164,20 @@ public final class VMManager {
         try VMStore.save(state)
         try enclosing?.spawned(qemuIdentity)
         // The filters go in while QEMU is still paused (-S): the guest's first frame meets them.
-        // Recorded in the state first, so whoever finds this VM dead removes them.
-        try VMPortFilters.apply(portFilters, host: host)
-        undo.push("remove the anti-spoofing rules") { self.releaseNetworkResources(definition.name, state) }
+        // Recorded in the state first, so whoever finds this VM dead removes them, and (outside
+        // `qnet apply`, whose own journal stops this QEMU) journaled in the bridge table's
+        // scope until the guest runs: the next filter change in the namespace rolls a killed
+        // start back (its paused QEMU stopped, its rules removed).
+        var filterTransaction: HostTransaction?
+        if enclosing == nil {
+            filterTransaction = try VMPortFilters.applyJournaled(portFilters, vm: definition.name, qemu: qemuIdentity, host: host)
+        } else {
+            try VMPortFilters.apply(portFilters, host: host)
+        }
+        undo.push("remove the anti-spoofing rules") {
+            if let transaction = filterTransaction { try? VMPortFilters.rollBack(transaction, host: self.host) }
+            self.releaseNetworkResources(definition.name, state)
+        }
         try signals.checkpoint()
 
         let control = try connect(files.qmpSocket, pid: pid, startTime: qemuIdentity.startTime, qemuLog: files.qemuLog)
@@ -174,12 +185,15 @@ public final class VMManager {
         // Started paused (-S): only continue once every NIC is on its bridge.
         try checkAttached(taps, plan: plan)
         try signals.checkpoint()
+        // From here a kill leaves a guest that may run: recovery keeps its rules while it does.
+        try filterTransaction?.markPointOfNoReturn()
         try control.cont()
 
         // The point of no return: the guest runs. A signal from here on finishes the start.
         state.starter = nil
         try VMStore.save(state)
         VMStore.removeStarting(definition.name)
+        try filterTransaction?.commit()
         succeeded = true
         if let signal = signals.takeAll() {
             notice("\(signalName(signal)): finished starting VM \(definition.name) first (it was already running)")

@@ -107,38 +107,126 @@ enum VMPortFilters {
         return (address, addressing)
     }
 
-    /// Serializes changes of qnet's bridge table, so that removing the table once its last
-    /// port is gone never races another VM's start adding one.
-    static func withTableLock<T>(_ body: () throws -> T) throws -> T {
-        guard let locks = try DirectoryDescriptor.openState(QNetPaths.locks) else {
-            throw SystemError(errno: .noSuchFileOrDirectory, operation: "open lock directory", path: QNetPaths.locks)
-        }
-        let lock = try FileLock.acquire("port-filters.lock", in: locks, timeout: .seconds(30), note: "qnet: anti-spoofing rules")
+    /// Serializes changes of qnet's bridge table in the host's namespace (the lock
+    /// `run/locks/port-filters-DEV-INODE.lock`, a leaf: nothing else is locked under it), so
+    /// that removing the table once its last port is gone never races another VM's start
+    /// adding one; and first finishes or undoes what a killed qnet left half-done there
+    /// (the journal of this scope, `VMPortFilterRecord`), one line on stderr each.
+    static func withTableLock<T>(host: HostNetwork, _ body: (FilterTable) throws -> T) throws -> T {
+        let services = NetworkServices(namespace: host.namespace, store: NetworkStore())
+        let identity = try services.inNamespace { try NetworkNamespaceIdentity.current() }
+        let scope = try HostLockScope(key: "port-filters-\(identity.device)-\(identity.inode)",
+                                      displayName: "the anti-spoofing rules of " + (host.namespace.map { "network namespace \($0.name)" } ?? "this network namespace"))
+        let lock = try HostLock.acquire(scope, in: QNetPaths.locks, command: "qnet: anti-spoofing rules", timeout: .seconds(30))
         defer { lock.release() }
-        return try body()
+        let table = FilterTable(scope: scope.key, namespace: identity, journal: Journal(directory: QNetPaths.journal), host: host)
+        for report in try table.journal.recoverAbandoned(scope: scope.key, namespace: identity, registry: recoveryRegistry(host: host)) {
+            writeStandardError("qnet: \(report)\n")
+            if !report.succeeded { throw RecoveryFailed(report: report) }
+        }
+        return try body(table)
+    }
+
+    /// qnet's bridge table in one namespace, while its lock is held: transactions journaled
+    /// in its scope.
+    struct FilterTable {
+        var scope: String
+        var namespace: NetworkNamespaceIdentity
+        var journal: Journal
+        var host: HostNetwork
+
+        func transaction(command: String) -> HostTransaction {
+            HostTransaction(scope: scope, command: command, namespace: namespace, journal: journal,
+                            registry: VMPortFilters.recoveryRegistry(host: host))
+        }
     }
 
     /// Installs the filters (one transaction). Equivalent to `nft -f -` with `PortFilterRuleset.add`.
     static func apply(_ filters: [PortFilter], host: HostNetwork) throws {
         guard !filters.isEmpty else { return }
-        try withTableLock {
+        try withTableLock(host: host) { _ in
             try NetworkServices(namespace: host.namespace, store: NetworkStore()).runNFT(PortFilterRuleset.add(filters))
         }
     }
 
+    /// Installs a starting VM's filters under a journal record written first, and returns
+    /// the open transaction: the caller marks its point of no return just before the guest
+    /// is continued and commits once it runs. A kill before that point is rolled back by the
+    /// next filter change in the namespace (the paused QEMU stopped, its rules removed); one
+    /// after it is completed (the rules kept while that QEMU runs). nil without filters.
+    static func applyJournaled(_ filters: [PortFilter], vm: String, qemu: ProcessIdentity, host: HostNetwork) throws -> HostTransaction? {
+        guard !filters.isEmpty else { return nil }
+        return try withTableLock(host: host) { table in
+            let transaction = table.transaction(command: "qnet vm run \(vm)")
+            try transaction.record(undo: VMPortFilterRecord(vm: vm, filters: filters, qemu: qemu))
+            do {
+                try NetworkServices(namespace: host.namespace, store: NetworkStore()).runNFT(PortFilterRuleset.add(filters))
+            } catch {
+                transaction.rollBack()
+                throw error
+            }
+            return transaction
+        }
+    }
+
+    /// Rolls back what `applyJournaled` began (a start that failed), under the table's lock.
+    static func rollBack(_ transaction: HostTransaction, host: HostNetwork) throws {
+        try withTableLock(host: host) { _ in _ = transaction.rollBack() }
+    }
+
+    /// Removes the chains and map entries of `taps`, and the table once no port is left in
+    /// it. Call with the table's lock held. Idempotent.
+    static func removeRules(_ taps: [String], host: HostNetwork) throws {
+        let taps = taps.filter(PortFilterRuleset.isChainSafe)
+        guard !taps.isEmpty else { return }
+        let services = NetworkServices(namespace: host.namespace, store: NetworkStore())
+        try services.runNFT(PortFilterRuleset.remove(taps))
+        // The last port gone: the table goes too, leaving the host's ruleset as it was.
+        let map = try services.nftList(["list", "map", PortFilterRuleset.family, PortFilterRuleset.table, PortFilterRuleset.portsMap])
+        if !map.contains("elements") { try services.runNFT(PortFilterRuleset.removal()) }
+    }
+
+    /// The recovery of `VMPortFilterRecord`: a start cut short before its guest ran (its
+    /// paused QEMU, if still there, stopped; the rules removed), a start past that point (the
+    /// rules put back in place while its QEMU runs, or removed once it is gone), a removal
+    /// (finished).
+    static func recoveryRegistry(host: HostNetwork) -> RecoveryRegistry {
+        var registry = RecoveryRegistry()
+        registry.register(VMPortFilterRecord.self) { record, context in
+            let taps = record.filters.map(\.tap).joined(separator: ", ")
+            if let qemu = record.qemu, qemu.isRunning {
+                if context.direction == .complete {
+                    try NetworkServices(namespace: host.namespace, store: NetworkStore()).runNFT(PortFilterRuleset.add(record.filters))
+                    return "VM \(record.vm) keeps its anti-spoofing rules (\(taps)) while its QEMU (pid \(qemu.pid)) runs"
+                }
+                // Never continued: the guest has not run; it goes with its rules.
+                _ = Subprocess.stop(qemu, grace: .seconds(2))
+            }
+            try removeRules(record.filters.map(\.tap), host: host)
+            return "removed the anti-spoofing rules of VM \(record.vm) (\(taps))"
+        }
+        return registry
+    }
+
     /// Removes a VM's filters and DHCP reservations; what cannot be removed is reported through
-    /// `notice` (the VM is gone either way). Idempotent.
+    /// `notice` (the VM is gone either way). Idempotent. The removal is journaled past its
+    /// point of no return: a kill part-way is finished by the next filter change there.
     static func release(vm: String, filters: [PortFilter], host: HostNetwork, notice: (String) -> Void,
                         store: NetworkStore = NetworkStore()) {
         let taps = filters.map(\.tap).filter(PortFilterRuleset.isChainSafe)
         if !taps.isEmpty {
             do {
-                try withTableLock {
-                    let services = NetworkServices(namespace: host.namespace, store: store)
-                    try services.runNFT(PortFilterRuleset.remove(taps))
-                    // The last port gone: the table goes too, leaving the host's ruleset as it was.
-                    let map = try services.nftList(["list", "map", PortFilterRuleset.family, PortFilterRuleset.table, PortFilterRuleset.portsMap])
-                    if !map.contains("elements") { try services.runNFT(PortFilterRuleset.removal()) }
+                try withTableLock(host: host) { table in
+                    let transaction = table.transaction(command: "qnet: remove the anti-spoofing rules of VM \(vm)")
+                    try transaction.record(undo: VMPortFilterRecord(vm: vm, filters: filters, qemu: nil))
+                    try transaction.markPointOfNoReturn()
+                    do {
+                        try removeRules(taps, host: host)
+                    } catch {
+                        _ = transaction.complete()  // retried once; the journal stays if that fails too
+                        throw error
+                    }
+                    try transaction.commit()
                 }
             } catch {
                 notice("warning: VM \(vm): could not remove its anti-spoofing rules (table bridge \(PortFilterRuleset.table)): \(error)")
@@ -152,4 +240,14 @@ enum VMPortFilters {
             }
         }
     }
+}
+
+/// Journal record of a VM's anti-spoofing rules being installed (`qemu`: the paused QEMU of
+/// the start that installs them) or removed (`qemu` nil), in the scope of qnet's bridge table
+/// in one namespace (`VMPortFilters.withTableLock`). See `VMPortFilters.recoveryRegistry`.
+struct VMPortFilterRecord: JournalRecord {
+    static let kind = "vm-port-filters"
+    var vm: String
+    var filters: [PortFilter]
+    var qemu: ProcessIdentity?
 }

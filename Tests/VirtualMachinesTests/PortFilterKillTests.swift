@@ -1,0 +1,111 @@
+import Foundation
+import QNetSystem
+import QNetTestSupport
+import Testing
+
+/// `qnet vm run` of a filtered VM (`--nic bridge=br0,filter=on,ip=...`) and `qnet vm kill`
+/// of it, each SIGKILLed at every state or journal write (rename, unlink) and every process
+/// it starts (clone: nft, QEMU), so also between the TAP's creation and the filter's install
+/// and in the middle of the removal. After each kill the next command (`vm list`) puts it
+/// right: a VM it shows (running) has its rules in qnet's bridge table; once it is gone no
+/// rule set, chain or journal of it is left. Witnesses: `nft list ruleset` in the namespace,
+/// the journal folder, /proc.
+@Suite(.serialized, Privileged.enabled)
+struct PortFilterKillTests {
+    static let name = "pfk"
+
+    static func runArguments(_ fixture: VMFixture) throws -> [String] {
+        ["--netns", fixture.ns.name, "vm", "run", name, "--memory", "128", "--kernel", try VMTestState.kernel,
+         "--append", "console=ttyS0 panic=0", "--accel", "tcg", "--user", "nobody", "--nic", "bridge=br0,filter=on,ip=192.0.2.10"]
+    }
+
+    static func ruleset(_ fixture: VMFixture) throws -> String {
+        try fixture.ns.exec("nft", ["list", "ruleset"]).stdout
+    }
+
+    /// Journals of the bridge table's scope left in the state directory.
+    static func filterJournals() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "\(VMTestState.directory)/run/journal")) ?? [])
+            .filter { $0.hasPrefix("port-filters-") || $0.hasPrefix(".port-filters-") }
+    }
+
+    /// The next command, then the verdict: listed → filtered (its TAP's chain in the table);
+    /// then ended, and nothing of its filter left. Returns whether it was listed, and whether
+    /// a filter journal was recovered (said on stderr by the next command or the kill).
+    static func checkAfterKill(_ fixture: VMFixture, point: String) throws -> (listed: Bool, recovered: Bool) {
+        // The next command, as a user would run it (its stderr says what it recovered).
+        let next = try VMInterruptedStartTests.qnet(fixture, ["vm", "list"])
+        #expect(next.status == 0, "\(point): \(next.stderr)")
+        var recovered = next.stderr.contains("recovered:") && next.stderr.contains("anti-spoofing rules of VM")
+        let vms = try VMInterruptedStartTests.listed(fixture)
+        if vms[name] == nil {
+            // Repaired: the paused QEMU stopped, its rules removed and the journal with them.
+            #expect(filterJournals().isEmpty, "\(point): journal left after the next command: \(filterJournals())")
+        } else {
+            // Adopted (killed after the guest was continued): the journal, if left, is
+            // completed by the next filter change, below.
+            let taps = try fixture.tapNames()
+            let rules = try ruleset(fixture)
+            #expect(!taps.isEmpty && taps.allSatisfy { rules.contains("chain port-\($0)") },
+                    "\(point): VM \(name) runs with TAPs \(taps) but its rules are missing:\n\(rules)")
+            let killed = try VMInterruptedStartTests.qnet(fixture, ["vm", "kill", name])
+            #expect(killed.status == 0, "\(point): \(killed.stderr)")
+            recovered = recovered || killed.stderr.contains("recovered:") && killed.stderr.contains("anti-spoofing rules of VM")
+        }
+        let gone = try waitUntil(timeout: 10, interval: 0.05) {
+            try VMInterruptedStartTests.qemuPids(name).isEmpty && fixture.tapNames().isEmpty
+        }
+        #expect(gone, "\(point): QEMU \(VMInterruptedStartTests.qemuPids(name)) or TAPs left")
+        let rules = try ruleset(fixture)
+        #expect(!rules.contains("qnet-filter"), "\(point): orphaned rule set:\n\(rules)")
+        #expect(filterJournals().isEmpty, "\(point): journal left: \(filterJournals())")
+        return (vms[name] != nil, recovered)
+    }
+
+    static let killPoints: [[String]] = [["rename", "renameat", "renameat2"], ["unlink", "unlinkat"], ["clone", "clone3", "vfork"]]
+
+    @Test func vmRunKilledAtEveryWriteAndSpawnLeavesNoUnfilteredVMAndNoOrphanedRules() throws {
+        let fixture = try VMFixture("pfkrun")
+        let qnet = try qnetExecutable()
+        let arguments = try Self.runArguments(fixture)
+        var tried = 0, listed = 0, recovered = 0
+        for syscalls in Self.killPoints {
+            let points = try KillInjection.everyPoint({ n in
+                try KillInjection.run(qnet, arguments, at: n, of: syscalls)
+            }, afterEach: { n, _ in
+                let verdict = try Self.checkAfterKill(fixture, point: "vm run killed at \(syscalls[0]) #\(n)")
+                if verdict.listed { listed += 1 }
+                if verdict.recovered { recovered += 1 }
+            }, completed: { result in
+                #expect(result.status == 0, "vm run without a kill: \(result.stderr)")
+                #expect(try Self.ruleset(fixture).contains("chain port-"), "the uninjected start has no rules")
+                _ = try Self.checkAfterKill(fixture, point: "uninjected run")
+            })
+            tried += points
+            #expect(points > 0, "vm run made no \(syscalls) call to kill it at")
+        }
+        print("filtered vm run kill points: \(tried) tried, \(listed) left a running (filtered) VM, \(recovered) left a filter journal the next command recovered")
+        #expect(recovered > 0, "no kill point fell inside the journaled filter install")
+    }
+
+    @Test func vmKillKilledAtEveryWriteAndSpawnLeavesNoOrphanedRules() throws {
+        let fixture = try VMFixture("pfkkill")
+        let qnet = try qnetExecutable()
+        var tried = 0, recovered = 0
+        for syscalls in Self.killPoints {
+            let points = try KillInjection.everyPoint({ n in
+                let started = try run(qnet, try Self.runArguments(fixture))
+                try #require(started.status == 0, "\(started.stderr)")
+                return try KillInjection.run(qnet, ["--netns", fixture.ns.name, "vm", "kill", Self.name], at: n, of: syscalls)
+            }, afterEach: { n, _ in
+                if try Self.checkAfterKill(fixture, point: "vm kill killed at \(syscalls[0]) #\(n)").recovered { recovered += 1 }
+            }, completed: { result in
+                #expect(result.status == 0, "vm kill without a kill: \(result.stderr)")
+                _ = try Self.checkAfterKill(fixture, point: "uninjected kill")
+            })
+            tried += points
+        }
+        #expect(tried > 0)
+        print("filtered vm kill kill points: \(tried) tried, \(recovered) left a filter journal the next command recovered")
+    }
+}
