@@ -217,7 +217,8 @@ test: deps
 #   FuzzNetlink      netlink datagrams decoded every way (NetlinkWire), seeds Fuzz/Seeds/netlink
 #   FuzzQMP          a QMP server's lines to QMPClient, and JSONValue, seeds Fuzz/Seeds/qmp
 #   FuzzDefinitions  VM and network YAML files (Yams + strict decoding), seeds Fuzz/Seeds/definitions
-FUZZ_TARGETS := FuzzNetlink:netlink FuzzQMP:qmp FuzzDefinitions:definitions
+#   FuzzImporters    ifcfg, interfaces and netplan files (qnet import), each output read back, seeds Fuzz/Seeds/importers
+FUZZ_TARGETS := FuzzNetlink:netlink FuzzQMP:qmp FuzzDefinitions:definitions FuzzImporters:importers
 FUZZ_SECONDS ?= 300
 FUZZ_TEST_SECONDS ?= 5
 FUZZ_DIR := .build/fuzz

@@ -82,6 +82,7 @@ let package = Package(
         .executableTarget(name: "FuzzNetlink", dependencies: ["FuzzSupport", "NetlinkTestSupport"], path: "Fuzz/FuzzNetlink"),
         .executableTarget(name: "FuzzQMP", dependencies: ["FuzzSupport", "QMP"], path: "Fuzz/FuzzQMP"),
         .executableTarget(name: "FuzzDefinitions", dependencies: ["FuzzSupport", "VirtualMachines"], path: "Fuzz/FuzzDefinitions"),
+        .executableTarget(name: "FuzzImporters", dependencies: ["FuzzSupport", "VirtualMachines"], path: "Fuzz/FuzzImporters"),
         // Benchmarks (bench/): qnet against `ip` per step and `ip -batch`; see BENCHMARKS.md.
         .executableTarget(name: "QNetBench", dependencies: ["QNetSystem", "Netlink", "HostNetwork"], path: "bench/Sources/QNetBench"),
         .testTarget(name: "QNetTypesTests", dependencies: ["QNetTypes"]),

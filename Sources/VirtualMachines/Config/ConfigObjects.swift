@@ -165,7 +165,11 @@ public struct BridgeConfig: Codable, Equatable, Sendable {
         try container.encodeIfPresent(uplink, forKey: .uplink)
         switch addressing {
         case .keepUplink: try container.encode("keep", forKey: .addresses)
-        case let .list(prefixes): if !prefixes.isEmpty { try container.encode(prefixes.map(\.description), forKey: .addresses) }
+        // An empty list is written only for a bridge with an uplink, where leaving it out
+        // would read back as `keep` (found by FuzzImporters: an ifcfg bridge whose only
+        // address was unusable came back keeping its uplink's addresses).
+        case let .list(prefixes):
+            if !prefixes.isEmpty || uplink != nil { try container.encode(prefixes.map(\.description), forKey: .addresses) }
         }
         if !routes.isEmpty { try container.encode(routes, forKey: .routes) }
     }
