@@ -164,6 +164,7 @@ public enum IfcfgImporter {
             if !addresses.isEmpty || !dhcp || bridge.uplink == nil { bridge.addressing = .list(addresses) }
             if dhcp { bridge.addressing = .list([]) }
             result.checkForwardDelay(&bridge, source: source, written: "STP=\(file.value("STP") ?? "on") with DELAY=\(file.value("DELAY") ?? "?")")
+            result.dropInvalidOptions(&bridge, source: source)
             result.bridges.append(bridge)
         }
         for (bridge, (uplink, file)) in uplinks.sorted(by: { $0.key < $1.key }) where !result.bridges.contains(where: { $0.name == bridge }) {

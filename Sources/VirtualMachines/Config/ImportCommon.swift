@@ -42,6 +42,29 @@ public struct ImportResult: Equatable, Sendable {
         bridge.forwardDelay = nearest
     }
 
+    /// Drops each bridge option `qnet apply` would refuse (a hello time of 0, a max age of
+    /// 50 s, a forward delay out of range with STP off, NaN...), reporting it, so that the
+    /// imported file loads: the kernel keeps its default for it. Found by FuzzImporters.
+    mutating func dropInvalidOptions(_ bridge: inout BridgeConfig, source: String) {
+        for _ in 0..<5 {
+            do {
+                try bridge.options.validate()
+                return
+            } catch let HostNetworkError.invalidValue(what, value, allowed) {
+                untranslated.append("\(source): \(what) \(value): \(allowed); left out (the kernel's default applies)")
+                switch what {
+                case "forward delay": bridge.options.forwardDelay = nil
+                case "hello time": bridge.options.helloTime = nil
+                case "max age": bridge.options.maxAge = nil
+                case "ageing time": bridge.options.ageingTime = nil
+                default: return
+                }
+            } catch {
+                return
+            }
+        }
+    }
+
     private func formatDelay(_ value: Double) -> String { ImportValues.seconds(value) }
 }
 

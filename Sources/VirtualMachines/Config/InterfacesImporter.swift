@@ -130,6 +130,7 @@ public enum InterfacesImporter {
             }
             bridge.addressing = .list(addresses)
             result.checkForwardDelay(&bridge, source: "\(file):\(stanza.line)", written: "bridge_stp on with bridge_fd \(ImportValues.seconds(bridge.forwardDelay))")
+            result.dropInvalidOptions(&bridge, source: "\(file):\(stanza.line)")
             bridges[stanza.name] = bridge
         }
         result.bridges = order.compactMap { bridges[$0] }

@@ -101,6 +101,7 @@ public enum NetplanImporter {
             }
             bridge.addressing = .list(addresses)
             result.checkForwardDelay(&bridge, source: at(key), written: "stp true with forward-delay \(ImportValues.seconds(bridge.forwardDelay))")
+            result.dropInvalidOptions(&bridge, source: at(key))
             result.bridges.append(bridge)
         }
         return result
