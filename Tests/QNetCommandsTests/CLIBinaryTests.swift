@@ -50,7 +50,7 @@ struct CLIBinaryTests {
         try "name: web\nnics:\n  - bridge: br0\n    script: /bin/sh\n".write(toFile: script, atomically: true, encoding: .utf8)
         let unknown = try qnet(["vm", "run", "-f", script, "--accel", "tcg"])
         #expect(unknown.status == 2)
-        #expect(unknown.stderr == "qnet: error: \(script), line 4: unknown key nics[0].script; allowed: bridge, network, user, model, mac, queues, filter, ip\n")
+        #expect(unknown.stderr == "qnet: error: \(script), line 4: unknown key nics[0].script; allowed: bridge, network, user, pci, vf, vlan, model, mac, queues, filter, ip\n")
         let model = directory.appendingPathComponent("model.yaml").path
         try "name: web\nnics:\n  - bridge: br0\n    model: bogus\n".write(toFile: model, atomically: true, encoding: .utf8)
         let bad = try qnet(["vm", "run", "-f", model])
