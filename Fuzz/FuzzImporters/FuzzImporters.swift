@@ -35,22 +35,18 @@ func ifcfgFiles(_ text: String) -> [IfcfgImporter.File] {
 /// to the object it was made from.
 func checkLoadsBack(_ result: ImportResult) {
     _ = try? result.rendered()
-    for bridge in result.bridges {
-        guard let text = try? ConfigurationText.yaml(bridge) else { continue }
-        let loaded: BridgeConfig
-        do { loaded = try DefinitionYAML.decode(BridgeConfig.self, from: text, file: "bridges/\(bridge.name).yaml") } catch {
-            fatalError("imported bridge does not load back: \(error)\n\(text)")
-        }
-        precondition(loaded == bridge, "imported bridge loads back differently:\n\(text)\n\(loaded)\n\(bridge)")
+    for bridge in result.bridges { checkLoadsBack(bridge, yaml: try? ConfigurationText.yaml(bridge), file: "bridges/\(bridge.name).yaml") }
+    for tap in result.taps { checkLoadsBack(tap, yaml: try? ConfigurationText.yaml(tap), file: "taps/\(tap.name).yaml") }
+}
+
+/// `yaml`, the file written for `value`, decodes to `value`; a trap (a finding) otherwise.
+func checkLoadsBack<Value: Decodable & Equatable>(_ value: Value, yaml: String?, file: String) {
+    guard let yaml else { return }
+    let loaded: Value
+    do { loaded = try DefinitionYAML.decode(Value.self, from: yaml, file: file) } catch {
+        fatalError("imported \(file) does not load back: \(error)\n\(yaml)")
     }
-    for tap in result.taps {
-        guard let text = try? ConfigurationText.yaml(tap) else { continue }
-        let loaded: TapConfig
-        do { loaded = try DefinitionYAML.decode(TapConfig.self, from: text, file: "taps/\(tap.name).yaml") } catch {
-            fatalError("imported TAP does not load back: \(error)\n\(text)")
-        }
-        precondition(loaded == tap, "imported TAP loads back differently:\n\(text)\n\(loaded)\n\(tap)")
-    }
+    precondition(loaded == value, "imported \(file) loads back differently:\n\(yaml)\n\(loaded)\n\(value)")
 }
 
 @main struct Main {
