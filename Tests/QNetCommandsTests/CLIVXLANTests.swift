@@ -82,6 +82,27 @@ final class VXLANHosts {
         return try JSONSerialization.jsonObject(with: Data(fdb.stdout.utf8)) as? [[String: Any]] ?? []
     }
 
+    /// Whether host `number`'s VXLAN device learns nothing from traffic (`learning` off, `ip -d -j link`).
+    func learningOff(_ number: Int) throws -> Bool {
+        let device = try hosts[number - 1].link("qx-ov")
+        return ((device?["linkinfo"] as? [String: Any])?["info_data"] as? [String: Any])?["learning"] as? Bool == false
+    }
+
+    /// Polls host `number`'s VXLAN FDB until it holds, for every other host, that host's MAC in
+    /// `macs` (index = host - 1) towards its underlay address with the `extern_learn` flag: put
+    /// there by zebra from a BGP type-2 route. False when that does not happen within `timeout`.
+    func learnsRemoteMACsFromBGP(_ number: Int, macs: [String], timeout: Double = 20) -> Bool {
+        waitUntil(timeout: timeout, interval: 0.2) {
+            let fdb = (try? vxlanFDB(number)) ?? []
+            return (1...3).filter { $0 != number }.allSatisfy { other in
+                fdb.contains { entry in
+                    entry["mac"] as? String == macs[other - 1] && entry["dst"] as? String == Self.underlayAddress(other)
+                        && (entry["flags"] as? [String] ?? []).contains("extern_learn")
+                }
+            }
+        }
+    }
+
     /// BGP sessions established in host `number`'s namespace, by the kernel's TCP table
     /// (`ss state established` on port 179), not by asking FRR.
     func establishedBGPSessions(_ number: Int) throws -> Int {
@@ -172,6 +193,43 @@ struct CLIVXLANTests {
         #expect(try hostLinkNames() == hostLinksBefore)
     }
 
+    /// An IPv6 underlay (tier 3): the tunnel runs between 2001:db8::N, the bridge and device MTU is
+    /// 1500 - 70 = 1430, and a ping with DF at the largest size (1402 bytes of ICMP payload) passes
+    /// end to end while one byte more does not.
+    @Test(.timeLimit(.minutes(2)))
+    func ipv6UnderlayCarriesTheSegmentAt1430() throws {
+        let setup = try VXLANHosts("v6")
+        for number in 1...3 {
+            // nodad: usable at once (no duplicate address detection delay).
+            try setup.hosts[number - 1].ip("addr", "add", "2001:db8::\(number)/64", "dev", "u0", "nodad")
+        }
+        for number in 1...3 {
+            let peers = (1...3).filter { $0 != number }.map { "2001:db8::\($0)" }.joined(separator: ",")
+            var arguments = ["net", "create", "ov", "--mode", "vxlan", "--vni", "42", "--underlay", "2001:db8::\(number)",
+                             "--peers", peers, "--subnet", VXLANHosts.subnet]
+            if number == 1 { arguments.append("--dhcp-host") }
+            let created = try setup.qnet(number, arguments)
+            #expect(created.status == 0, "host \(number): \(created.stderr)")
+            #expect(created.stdout.contains("MTU 1430"), "\(created.stdout)")
+            #expect(try setup.qnet(number, ["net", "start", "ov"]).status == 0)
+        }
+        let device = try #require(try setup.hosts[1].link("qx-ov"))
+        let info = try #require((device["linkinfo"] as? [String: Any])?["info_data"] as? [String: Any])
+        #expect(info["local6"] as? String == "2001:db8::2" || info["local"] as? String == "2001:db8::2", "\(info)")
+        #expect(device["mtu"] as? Int == 1430)
+        #expect(try setup.hosts[1].link("qn-ov")?["mtu"] as? Int == 1430)
+        let floods = try setup.vxlanFDB(2).filter { $0["mac"] as? String == "00:00:00:00:00:00" }.compactMap { $0["dst"] as? String }
+        #expect(Set(floods) == ["2001:db8::1", "2001:db8::3"])
+        try setup.hosts[1].ip("addr", "add", "10.77.0.2/24", "dev", "qn-ov")
+        try setup.hosts[2].ip("addr", "add", "10.77.0.3/24", "dev", "qn-ov")
+        #expect(try setup.reaches(from: 1, "10.77.0.3"))
+        #expect(try setup.reaches(from: 2, "10.77.0.3"))
+        // 1402 bytes of ICMP payload + 8 ICMP + 20 IPv4 = 1430 on the overlay; 1430 + 70 = 1500 on the underlay.
+        #expect(try setup.ping(from: 1, "10.77.0.3", ["-M", "do", "-s", "1402"]))
+        #expect(try !setup.ping(from: 1, "10.77.0.3", ["-M", "do", "-s", "1403"]))
+        #expect(try setup.stopAndCheckClean().isEmpty)
+    }
+
     /// `--control-plane evpn` (tier 3): FRR's zebra and bgpd per host, iBGP sessions between the
     /// three, endpoints on the bridges (a veth per host into `qn-ov`, its other end in a namespace
     /// of its own) reaching each other, and the remote endpoints' MACs in each VXLAN device's FDB
@@ -210,19 +268,9 @@ struct CLIVXLANTests {
         #expect(waitUntil(timeout: 20, interval: 0.2) { (try? endpoints[2].exec("ping", ["-c", "1", "-W", "1", "10.77.0.1"]).status) == 0 })
 
         for number in 1...3 {
-            let device = try #require(try setup.hosts[number - 1].link("qx-ov"))
-            let info = (device["linkinfo"] as? [String: Any])?["info_data"] as? [String: Any]
-            #expect(info?["learning"] as? Bool == false, "host \(number)")
+            #expect(try setup.learningOff(number), "host \(number)")
             // Every other endpoint's MAC, towards its host, installed by zebra (extern_learn).
-            let learnt = waitUntil(timeout: 20, interval: 0.2) {
-                let fdb = (try? setup.vxlanFDB(number)) ?? []
-                return (1...3).filter { $0 != number }.allSatisfy { other in
-                    fdb.contains { entry in
-                        entry["mac"] as? String == macs[other - 1] && entry["dst"] as? String == VXLANHosts.underlayAddress(other)
-                            && (entry["flags"] as? [String] ?? []).contains("extern_learn")
-                    }
-                }
-            }
+            let learnt = setup.learnsRemoteMACsFromBGP(number, macs: macs)
             let fdb = try setup.vxlanFDB(number)
             #expect(learnt, "host \(number): \(fdb)")
             // The flood list is the peers' type-3 routes: one all-zero entry per other host, no more.
@@ -350,18 +398,9 @@ struct CLIVXLANGuestTests {
         }
         if evpn {
             for number in 1...3 {
-                let device = try #require(try setup.hosts[number - 1].link("qx-ov"))
-                #expect(((device["linkinfo"] as? [String: Any])?["info_data"] as? [String: Any])?["learning"] as? Bool == false)
+                #expect(try setup.learningOff(number), "host \(number)")
                 // The other guests' MACs towards their hosts, installed by zebra from type-2 routes.
-                let learnt = waitUntil(timeout: 20, interval: 0.2) {
-                    let fdb = (try? setup.vxlanFDB(number)) ?? []
-                    return (1...3).filter { $0 != number }.allSatisfy { other in
-                        fdb.contains { entry in
-                            entry["mac"] as? String == macs[other - 1] && entry["dst"] as? String == VXLANHosts.underlayAddress(other)
-                                && (entry["flags"] as? [String] ?? []).contains("extern_learn")
-                        }
-                    }
-                }
+                let learnt = setup.learnsRemoteMACsFromBGP(number, macs: macs)
                 let fdb = try setup.vxlanFDB(number)
                 #expect(learnt, "host \(number): \(fdb)")
                 let shown = try setup.qnet(number, ["net", "show", "ov"]).stdout

@@ -125,6 +125,26 @@ struct VXLANConfigTests {
         }
     }
 
+    @Test("a vxlan network with EVPN settings round-trips through export's YAML and `qnet apply`'s configuration folder")
+    func configurationFolderRoundTrip() throws {
+        var definition = Self.dhcpHost
+        definition.vxlan?.peers = []
+        definition.vxlan?.evpn = Self.evpn
+        definition.interfaceGroup = 0x5100
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-vxlan-config-\(getpid())")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("networks"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let text = try ConfigurationText.yaml(NetworkConfig(definition: definition, autostart: true))
+        try text.write(to: folder.appendingPathComponent("networks/ov.yaml"), atomically: true, encoding: .utf8)
+        let loaded = try HostConfiguration.load(directory: folder.path)
+        #expect(loaded.networks == [NetworkConfig(definition: definition, autostart: true)], "\(text)")
+        // A static one too: its peers.
+        let plain = Self.dhcpHost
+        try ConfigurationText.yaml(NetworkConfig(definition: plain, autostart: false))
+            .write(to: folder.appendingPathComponent("networks/ov.yaml"), atomically: true, encoding: .utf8)
+        #expect(try HostConfiguration.load(directory: folder.path).networks.first?.definition == plain)
+    }
+
     @Test("the encapsulation overhead is 50 bytes over IPv4 and 70 over IPv6; VNIs are 24 bits, 0 reserved")
     func overheadAndVNI() throws {
         #expect(VXLANOptions.encapsulationOverhead(ipv6Underlay: false) == 50)
