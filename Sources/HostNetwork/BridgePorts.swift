@@ -23,4 +23,14 @@ extension HostNetwork {
         for link in links { if let master = link.masterIndex { portsByMaster[master, default: []].append(link) } }
         return bridges.map { BridgeWithPorts(bridge: $0, ports: (portsByMaster[$0.index] ?? []).sorted { $0.name < $1.name }) }
     }
+
+    /// One bridge and its ports, read with two requests: the bridge by name, then a dump
+    /// filtered by master (``links(master:)``), so a host with many other links costs the
+    /// kernel nothing for them. Equivalent to `ip -d link show master BR`. Throws as
+    /// ``bridgesWithPorts(_:only:)`` does when `bridge` is missing or not a bridge.
+    public func bridgeWithPorts(named bridge: String) throws -> BridgeWithPorts {
+        let link = try self.link(named: bridge)
+        guard link.isBridge else { throw HostNetworkError.notABridge(bridge, kind: link.kind) }
+        return BridgeWithPorts(bridge: link, ports: try links(master: link.index).sorted { $0.name < $1.name })
+    }
 }

@@ -12,6 +12,6 @@ extension HostNetwork {
         let messages = try perform("listing link statistics") {
             try connection.dump(.getLink, payload: LinkMessage(attributes: [mask]).encoded())
         }
-        return try messages.filter { $0.header.type == .newLink }.map { Link(message: try decodeLink($0)) }
+        return try messages.filter { $0.header.type == .newLink }.map { Link(message: try decodeLink($0, statistics: true)) }
     }
 }

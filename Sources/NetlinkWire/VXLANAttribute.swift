@@ -3,7 +3,7 @@ import QNetTypes
 
 /// VXLAN attributes (IFLA_VXLAN_*) that say where a VXLAN device sends, as `ip -d link show`
 /// prints them (`vxlan id 42 remote 192.0.2.1 local 192.0.2.2 dev eth0 dstport 4789`).
-public enum VXLANAttribute: AttributeSpace {
+public enum VXLANAttribute: SkippableAttributeSpace {
     /// IFLA_VXLAN_ID: the VNI.
     case id(UInt32)
     /// IFLA_VXLAN_GROUP / IFLA_VXLAN_GROUP6: the remote (unicast) or multicast group address.
@@ -20,6 +20,10 @@ public enum VXLANAttribute: AttributeSpace {
     case unknown(RawAttribute)
 
     public static let spaceName = "IFLA_VXLAN"
+    public static let typedTypes = TypedAttributeTypes([
+        IFLA_VXLAN_ID, IFLA_VXLAN_GROUP, IFLA_VXLAN_GROUP6, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LOCAL6, IFLA_VXLAN_LINK,
+        IFLA_VXLAN_LEARNING, IFLA_VXLAN_PORT,
+    ])
 
     public init(raw: RawAttribute) throws {
         let space = Self.spaceName

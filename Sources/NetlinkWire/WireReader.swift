@@ -13,6 +13,14 @@ public struct WireReader {
         self.end = bytes.count
     }
 
+    /// A reader of `bytes[range]` only (the array is shared, not copied).
+    public init(_ bytes: [UInt8], range: Range<Int>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= bytes.count, "WireReader range outside its bytes")
+        self.bytes = bytes
+        self.offset = range.lowerBound
+        self.end = range.upperBound
+    }
+
     public init<S: Sequence>(_ bytes: S) where S.Element == UInt8 {
         self.init(Array(bytes))
     }

@@ -23,10 +23,15 @@ struct Show: ParsableCommand {
 
     func run() throws {
         if try views.runIfAsked(global: global, bridge: bridge, json: json) { return }
-        let host = try global.openHost()
-        // One dump answers everything: bridges, their settings, every port's state.
-        let links = try host.links()
-        let reports = try HostNetwork.bridgesWithPorts(links, only: bridge).map { entry in
+        try Self.show(host: global.openHost(), bridge: bridge, json: json)
+    }
+
+    /// The table (or JSON) of `bridge`, or of every bridge; `FastPath` runs it for the plain forms.
+    static func show(host: HostNetwork, bridge: String?, json: Bool) throws {
+        // All bridges: one dump answers everything (bridges, their settings, every port's
+        // state). One bridge: the bridge, then a dump the kernel filters by master.
+        let entries = try bridge.map { [try host.bridgeWithPorts(named: $0)] } ?? HostNetwork.bridgesWithPorts(try host.links())
+        let reports = entries.map { entry in
             BridgeReport(bridge: entry.bridge, ports: entry.ports, uplink: host.recordedUplink(of: entry.bridge))
         }
         if json {

@@ -8,7 +8,9 @@ import QNetTypes
 /// - QEMU's `script=` / `downscript=` hook, `qemu-ifup TAP` (one argument), run each time
 ///   a NIC comes up or goes away, and `qnet ifup TAP` / `qnet ifdown TAP`;
 /// - `qnet [--netns NS] [--state-dir DIR] tap create NAME [--bridge BR]`, the per-NIC step
-///   of scripts that make TAPs for QEMU.
+///   of scripts that make TAPs for QEMU;
+/// - `qnet [--netns NS] [--state-dir DIR] show [BRIDGE]`, the bridge table, run by people
+///   and monitoring scripts.
 /// Any other form (another option, `--name=value`, --help, a value the parser would refuse)
 /// goes to the parser, which handles and reports it as usual.
 enum FastPath {
@@ -17,9 +19,42 @@ enum FastPath {
     /// effect, output and errors as the parsed command; returns false (having done nothing)
     /// for any other arguments.
     static func run(_ arguments: [String]) throws -> Bool {
+        if arguments.first == "show" { return try show(arguments) }
         if arguments.count == 2 { return try hook(arguments) }
         if arguments.count >= 3, arguments[0] == "tap", arguments[1] == "create" { return try tapCreate(arguments) }
         return false
+    }
+
+    /// `[show]` or `[show, BRIDGE]`, followed by any of `--netns NS`, `--state-dir DIR`, each
+    /// at most once (`qnet show br0`, the bridge table; not --json, --stats or --graph).
+    private static func show(_ arguments: [String]) throws -> Bool {
+        var rest = arguments.dropFirst()
+        var bridge: String?
+        if let first = rest.first, !first.hasPrefix("-") {
+            guard InterfaceName.problem(with: first) == nil else { return false }
+            bridge = first
+            rest = rest.dropFirst()
+        }
+        guard let values = options(rest, allowed: ["--netns", "--state-dir"]) else { return false }
+        let host = try GlobalOptions.openHost(netns: values["--netns"], stateDirectory: values["--state-dir"])
+        try Show.show(host: host, bridge: bridge, json: false)
+        return true
+    }
+
+    /// `--flag value` pairs of the `allowed` flags (each at most once; a value not starting
+    /// with '-'; --netns a valid namespace name) filling all of `arguments`; nil for anything else.
+    private static func options(_ arguments: ArraySlice<String>, allowed: [String]) -> [String: String]? {
+        var values: [String: String] = [:]
+        var rest = arguments
+        while rest.count >= 2, let flag = rest.first, allowed.contains(flag), values[flag] == nil {
+            let value = rest[rest.startIndex + 1]
+            guard !value.hasPrefix("-") else { return nil }
+            values[flag] = value
+            rest = rest.dropFirst(2)
+        }
+        guard rest.isEmpty else { return nil }
+        if let netns = values["--netns"], GlobalOptions.problem(withNamespace: netns) != nil { return nil }
+        return values
     }
 
     /// `[ifup|ifdown, TAP]`.
@@ -43,18 +78,9 @@ enum FastPath {
     private static func tapCreate(_ arguments: [String]) throws -> Bool {
         let name = arguments[2]
         guard !name.hasPrefix("-"), InterfaceName.problem(with: name, allowTemplate: true) == nil else { return false }
-        var values: [String: String] = [:]
-        var rest = arguments[3...]
-        while rest.count >= 2, let flag = rest.first, ["--bridge", "--netns", "--state-dir"].contains(flag), values[flag] == nil {
-            let value = rest[rest.startIndex + 1]
-            guard !value.hasPrefix("-") else { return false }
-            values[flag] = value
-            rest = rest.dropFirst(2)
-        }
-        guard rest.isEmpty else { return false }
+        guard let values = options(arguments[3...], allowed: ["--bridge", "--netns", "--state-dir"]) else { return false }
         let bridge = values["--bridge"], netns = values["--netns"]
         if let bridge, InterfaceName.problem(with: bridge) != nil { return false }
-        if let netns, GlobalOptions.problem(withNamespace: netns) != nil { return false }
         let host = try GlobalOptions.openHost(netns: netns, stateDirectory: values["--state-dir"])
         // No --owner and no --group: the TAP belongs to root, as `TapCreate.ownerID` decides.
         try TapCreate.create(TAPOptions(name: name, persistent: true, owner: try TapCreate.ownerID(nil, group: nil), bridge: bridge),
