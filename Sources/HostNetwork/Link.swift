@@ -54,27 +54,63 @@ public struct Link: Equatable, Sendable {
         return tun.multiQueue ? tun.queues + tun.disabledQueues : (hasCarrier ? 1 : 0)
     }
 
+    /// Reads the message's attributes in one pass, each field from the first attribute of
+    /// its type, as `LinkMessage`'s accessors answer (one scan per accessor cost `qnet show`
+    /// of 500 ports 3 M instructions).
     public init(message: LinkMessage) {
+        var name: String?, mtu: UInt32?, master: InterfaceIndex?, group: UInt32?, hardwareAddress: [UInt8]?
+        var operState: OperState?, alias: String?, carrier: Bool?, statistics: LinkStatistics64?
+        var lower: InterfaceIndex?, namespaceID: Int32?, linkInfo: [LinkInfoAttribute]?
+        for attribute in message.attributes {
+            switch attribute {
+            case let .name(value): if name == nil { name = value }
+            case let .mtu(value): if mtu == nil { mtu = value }
+            case let .master(value): if master == nil { master = value }
+            case let .group(value): if group == nil { group = value }
+            case let .address(value): if hardwareAddress == nil { hardwareAddress = value }
+            case let .operState(value): if operState == nil { operState = OperState(rawValue: value) ?? .unknown }
+            case let .alias(value): if alias == nil { alias = value }
+            case let .carrier(value): if carrier == nil { carrier = value != 0 }
+            case let .statistics64(value): if statistics == nil { statistics = value }
+            case let .link(value): if lower == nil { lower = value }
+            case let .linkInfo(value): if linkInfo == nil { linkInfo = value }
+            case let .unknown(raw) where raw.type == UInt16(IFLA_LINK_NETNSID):
+                if namespaceID == nil, let value = message.linkNamespaceID { namespaceID = value }
+            default: break
+            }
+        }
+        var kindName: String?, portKindName: String?
+        var bridgeData: [BridgeAttribute]?, portData: [BridgePortAttribute]?, tunData: [TunAttribute]?, vxlanData: [VXLANAttribute]?
+        for entry in linkInfo ?? [] {
+            switch entry {
+            case let .kind(value): if kindName == nil { kindName = value }
+            case let .portKind(value): if portKindName == nil { portKindName = value }
+            case let .bridgeData(value): if bridgeData == nil { bridgeData = value }
+            case let .bridgePortData(value): if portData == nil { portData = value }
+            case let .tunData(value): if tunData == nil { tunData = value }
+            case let .vxlanData(value): if vxlanData == nil { vxlanData = value }
+            case .unknown: break
+            }
+        }
         index = message.index
-        name = message.name ?? "if\(message.index)"
-        kind = message.kind.map(LinkKind.init(kernelName:))
-        macAddress = message.hardwareAddress.flatMap(MACAddress.init(bytes:))
-        mtu = message.mtu ?? 0
-        operState = message.operState ?? .unknown
+        self.name = name ?? "if\(message.index)"
+        kind = kindName.map(LinkKind.init(kernelName:))
+        macAddress = hardwareAddress.flatMap(MACAddress.init(bytes:))
+        self.mtu = mtu ?? 0
+        self.operState = operState ?? .unknown
         flags = message.flags
-        masterIndex = message.masterIndex.flatMap { $0 == 0 ? nil : $0 }
-        group = message.group ?? 0
-        alias = message.alias
-        hasCarrier = message.carrier ?? false
-        bridge = kind == .bridge ? BridgeSettings(attributes: message.bridgeAttributes) : nil
+        masterIndex = master.flatMap { $0 == 0 ? nil : $0 }
+        self.group = group ?? 0
+        self.alias = alias
+        hasCarrier = carrier ?? false
+        bridge = kind == .bridge ? BridgeSettings(attributes: bridgeData ?? []) : nil
         // IFLA_INFO_SLAVE_KIND names the master's kind.
-        port = message.portKind.map(LinkKind.init(kernelName:)) == .bridge
-            ? BridgePortSettings(attributes: message.bridgePortAttributes) : nil
-        tun = kind == .tun ? TunSettings(attributes: message.tunAttributes) : nil
-        statistics = message.statistics64
-        lowerIndex = message.lowerIndex.flatMap { $0 == 0 ? nil : $0 }
-        peerNamespaceID = message.linkNamespaceID
-        vxlan = kind == .vxlan ? VXLANSettings(attributes: message.vxlanAttributes) : nil
+        port = portKindName.map(LinkKind.init(kernelName:)) == .bridge ? BridgePortSettings(attributes: portData ?? []) : nil
+        tun = kind == .tun ? TunSettings(attributes: tunData ?? []) : nil
+        self.statistics = statistics
+        lowerIndex = lower.flatMap { $0 == 0 ? nil : $0 }
+        peerNamespaceID = namespaceID
+        vxlan = kind == .vxlan ? VXLANSettings(attributes: vxlanData ?? []) : nil
     }
 }
 

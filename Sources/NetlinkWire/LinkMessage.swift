@@ -76,7 +76,7 @@ public enum LinkAttribute: SkippableAttributeSpace {
     public static let spaceName = "IFLA"
     public static let typedTypes = TypedAttributeTypes([
         IFLA_ADDRESS, IFLA_BROADCAST, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_TXQLEN, IFLA_OPERSTATE,
-        IFLA_GROUP, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_CARRIER, IFLA_STATS64, IFLA_PROTINFO,
+        IFLA_GROUP, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_CARRIER, IFLA_STATS64, IFLA_NUM_VF, IFLA_VFINFO_LIST, IFLA_PROTINFO,
     ])
     /// What ``LinkMessage/init(decodingTypedOnly:)`` keeps: the typed types, and IFLA_LINK_NETNSID,
     /// which has no case of its own but is read (``LinkMessage/linkNamespaceID``).
