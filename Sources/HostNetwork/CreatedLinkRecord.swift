@@ -32,6 +32,23 @@ public struct CreatedLinkRecord: JournalRecord, Equatable {
     public var links: [Created]
 
     public init(links: [Created]) { self.links = links }
+
+    /// Written by hand: every `qnet tap create` and bridge creation journals one (see ``JournalJSON``).
+    public var handWrittenJSON: [UInt8]? {
+        var json = JournalJSON()
+        json.object { json in
+            json.key("links")
+            json.array(links) { json, created in
+                json.object { json in
+                    json.member("index", created.index?.rawValue)
+                    json.member("kind", created.kind)
+                    json.member("mac", created.mac)
+                    json.member("name", created.name)
+                }
+            }
+        }
+        return json.bytes
+    }
 }
 
 extension HostNetwork {

@@ -13,6 +13,13 @@ import SystemPackage
 public protocol JournalRecord: Codable, Sendable {
     /// Stable across versions: `uplink-move`, `network-start`, ... Letters, digits and '-'.
     static var kind: String { get }
+    /// The record's JSON written by hand (``JournalJSON``), byte for byte what `JSONEncoder`
+    /// writes, for records on hot paths; nil (the default): `JSONEncoder` writes it.
+    var handWrittenJSON: [UInt8]? { get }
+}
+
+extension JournalRecord {
+    public var handWrittenJSON: [UInt8]? { nil }
 }
 
 /// A record as it sits in the journal: its kind and its JSON.
@@ -22,7 +29,7 @@ public struct EncodedRecord: Sendable, Equatable {
 
     public init<Record: JournalRecord>(_ record: Record) throws {
         kind = Record.kind
-        json = Array(try JSONEncoder.journal.encode(record))
+        json = try record.handWrittenJSON ?? Array(JSONEncoder.journal.encode(record))
     }
 
     init(kind: String, json: [UInt8]) {
@@ -83,9 +90,14 @@ public struct JournalEntry: Sendable, Equatable {
 
     public func encoded() throws -> [UInt8] {
         var text = Self.magic + "\n"
-        text += "header " + String(decoding: try JSONEncoder.journal.encode(header), as: UTF8.self) + "\n"
+        // The header and step names by hand (``JournalJSON``): the same bytes as JSONEncoder's.
+        text += "header " + String(decoding: header.journalJSON, as: UTF8.self) + "\n"
         for record in records { text += "record \(record.kind) " + String(decoding: record.json, as: UTF8.self) + "\n" }
-        for step in steps { text += "step " + String(decoding: try JSONEncoder.journal.encode(step), as: UTF8.self) + "\n" }
+        for step in steps {
+            var json = JournalJSON()
+            json.string(step)
+            text += "step " + String(decoding: json.bytes, as: UTF8.self) + "\n"
+        }
         if pastPointOfNoReturn { text += "no-return\n" }
         return Array(text.utf8)
     }
