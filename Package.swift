@@ -65,7 +65,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
-        .target(name: "Topology", dependencies: ["QNetTypes", "QNetSystem", "NetlinkWire", "Netlink", "HostNetwork", "VirtualMachines"]),
+        .target(name: "Topology", dependencies: ["QNetTypes", "QNetSystem", "NetlinkWire", "Netlink", "HostNetwork", "PCIDevices", "VirtualMachines"]),
         .target(
             name: "QNetCommands",
             dependencies: [
@@ -114,7 +114,7 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             exclude: ["Golden"]),
-        .testTarget(name: "TopologyTests", dependencies: ["Topology", "HostNetwork", "NetlinkWire", "QNetTypes", "VirtualMachines"]),
+        .testTarget(name: "TopologyTests", dependencies: ["Topology", "HostNetwork", "NetlinkWire", "QNetTypes", "PCIDevices", "VirtualMachines", "QNetTestSupport"], exclude: ["Golden"]),
         .testTarget(
             name: "QNetCommandsTests",
             dependencies: [

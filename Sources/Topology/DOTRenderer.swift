@@ -30,6 +30,7 @@ public struct DOTRenderer: Sendable {
             let (tail, head) = uplinks.contains(pair.a) ? (pair.b, pair.a) : (pair.a, pair.b)
             out.line("  \(id(tail.namespace, tail.name)) -- \(id(head.namespace, head.name)) [label=\"veth pair\", style=dashed, color=\"#a64d79\"];")
         }
+        if let main = graph.namespaces.first { renderPassthrough(graph.passthrough, host: main, into: &out) }
         out.line("}")
         return out.text
     }
@@ -131,6 +132,27 @@ public struct DOTRenderer: Sendable {
         out.line("    \(id(ns, interface.name)) [label=\(label(lines))\(style)];")
         if interface.portState == nil {
             for peer in interface.vxlan?.peers ?? [] { renderVTEP(peer, of: interface, namespace: ns, into: &out) }
+        }
+    }
+
+    /// Functions on vfio-pci, outside every namespace (PCI belongs to the host): the address,
+    /// what it is, its group, the VM and NIC it is, a VF's MAC and VLAN; a VF hangs off its
+    /// PF's interface when that is drawn.
+    func renderPassthrough(_ functions: [PassthroughNode], host: NamespaceTopology, into out: inout DOTText) {
+        let drawn = Set(host.interfaces.map(\.name) + host.bridges.flatMap(\.ports).map(\.name))
+        for function in functions {
+            var lines = [function.address, function.device]
+            var what = [function.vfIndex.map { "VF \($0)\(function.pf.map { " of \($0)" } ?? "")" } ?? "passthrough", function.driver ?? "no driver"]
+            if let group = function.group { what.append("group \(group)") }
+            lines.append(what.joined(separator: " · "))
+            lines.append(function.vm.map { "VM \($0) · NIC \(function.nic.map(String.init) ?? "?")" } ?? "no VM")
+            let settings = [function.mac.map { "mac \($0)" }, function.vlan.map { "VLAN \($0)" }].compactMap { $0 }
+            if !settings.isEmpty { lines.append(settings.joined(separator: " · ")) }
+            let node = quoted("pci/" + function.address)
+            out.line("  \(node) [shape=component, style=filled, fillcolor=\"#fce5cd\", label=\(label(lines))];")
+            if let pf = function.pf, drawn.contains(pf) {
+                out.line("  \(id(host.name, pf)) -- \(node) [style=dashed, color=\"#b45f06\", label=\(quoted("VF \(function.vfIndex.map(String.init) ?? "?")"))];")
+            }
         }
     }
 

@@ -1,3 +1,4 @@
+import PCIDevices
 import HostNetwork
 import NetlinkWire
 import QNetTypes
@@ -137,5 +138,25 @@ extension NamespaceTopology {
         for bridge in keptBridges { for port in bridge.ports { if let underlay = port.vxlan?.underlay { needed.insert(underlay) } } }
         return NamespaceTopology(name: name, bridges: keptBridges, interfaces: interfaces.filter { needed.contains($0.name) },
                                  networks: keptNetworks)
+    }
+}
+
+extension TopologyBuilder {
+    /// The functions on vfio-pci, in address order, each with the VM whose passthrough NIC it is
+    /// (`records`: every running VM's `PassthroughRecord`s) and, for a VF, its PF's interface.
+    public static func passthrough(_ functions: [PCIFunction], records: [(vm: String, record: PassthroughRecord)]) -> [PassthroughNode] {
+        let byAddress = Dictionary(functions.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
+        return functions.filter(\.isBoundToVFIO).map { function in
+            var node = PassthroughNode(address: function.address.description, device: function.displayName,
+                                       driver: function.driver, group: function.iommuGroup, vfIndex: function.virtualFunctionIndex)
+            if let pf = function.physicalFunction { node.pf = byAddress[pf]?.interfaces.first ?? pf.description }
+            if let owner = records.first(where: { $0.record.address == function.address.description }) {
+                node.vm = owner.vm
+                node.nic = owner.record.nic
+                node.mac = owner.record.vf?.mac
+                node.vlan = owner.record.vf?.vlan
+            }
+            return node
+        }
     }
 }

@@ -7,10 +7,46 @@ public struct TopologyGraph: Equatable, Sendable {
     public var namespaces: [NamespaceTopology]
     /// veth pairs whose two ends are in different namespaces (read with --all-namespaces).
     public var crossNamespaceVeths: [VethPair]
+    /// Host PCI functions on vfio-pci (passthrough NICs and VFs), with the VM each belongs to.
+    public var passthrough: [PassthroughNode]
 
-    public init(namespaces: [NamespaceTopology], crossNamespaceVeths: [VethPair] = []) {
+    public init(namespaces: [NamespaceTopology], crossNamespaceVeths: [VethPair] = [], passthrough: [PassthroughNode] = []) {
         self.namespaces = namespaces
         self.crossNamespaceVeths = crossNamespaceVeths
+        self.passthrough = passthrough
+    }
+}
+
+/// A host PCI function bound to vfio-pci (`qnet pci list`'s vfio-pci rows), and the qnet VM
+/// whose passthrough NIC it is (from the VM's state), if any.
+public struct PassthroughNode: Equatable, Sendable {
+    /// `0000:03:10.2`.
+    public var address: String
+    /// Vendor and device names (pci.ids), or `vendor:device`.
+    public var device: String
+    public var driver: String?
+    public var group: Int?
+    /// A VF's PF interface (when its PF has one) and the VF's index.
+    public var pf: String?
+    public var vfIndex: Int?
+    public var vm: String?
+    public var nic: Int?
+    /// The MAC and VLAN qnet set on a VF for its VM.
+    public var mac: String?
+    public var vlan: Int?
+
+    public init(address: String, device: String, driver: String? = "vfio-pci", group: Int? = nil, pf: String? = nil, vfIndex: Int? = nil,
+                vm: String? = nil, nic: Int? = nil, mac: String? = nil, vlan: Int? = nil) {
+        self.address = address
+        self.device = device
+        self.driver = driver
+        self.group = group
+        self.pf = pf
+        self.vfIndex = vfIndex
+        self.vm = vm
+        self.nic = nic
+        self.mac = mac
+        self.vlan = vlan
     }
 }
 

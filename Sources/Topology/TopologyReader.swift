@@ -1,5 +1,6 @@
 import HostNetwork
 import Netlink
+import PCIDevices
 import QNetSystem
 import QNetTypes
 import VirtualMachines
@@ -25,7 +26,10 @@ public enum TopologyReader {
     /// networks in `names` when some are given. With `allNamespaces`, every namespace in
     /// /run/netns too (with names: only those a veth leads to from what is drawn), veth
     /// pairs between them joined. Throws for a name that is neither a bridge nor a network.
-    public static func graph(_ host: HostNetwork, name: String, names: [String], allNamespaces: Bool) throws -> TopologyGraph {
+    /// Passthrough functions (vfio-pci, from `pciSysfs`) are drawn with their VMs when no
+    /// names restrict the picture.
+    public static func graph(_ host: HostNetwork, name: String, names: [String], allNamespaces: Bool,
+                             pciSysfs: PCISysfs = .host) throws -> TopologyGraph {
         let store = NetworkStore()
         let networks = (try? store.definitions()) ?? []
         let active = { (network: String) in store.isActive(network) }
@@ -66,7 +70,13 @@ public enum TopologyReader {
             let shown = Set(views.flatMap { view in view.drawnInterfaceNames.map { Endpoint(namespace: view.name, name: $0) } })
             pairs = pairs.filter { shown.contains($0.a) && shown.contains($0.b) }
         }
-        return TopologyGraph(namespaces: views, crossNamespaceVeths: pairs)
+        var passthrough: [PassthroughNode] = []
+        if names.isEmpty {
+            let pci = PCIHost(sysfs: pciSysfs, stateDirectory: QNetPaths.runtime + "/pci")
+            let records = VMStore.recordedStates().flatMap { state in (state.passthrough ?? []).map { (vm: state.name, record: $0) } }
+            passthrough = TopologyBuilder.passthrough(pci.functions(), records: records)
+        }
+        return TopologyGraph(namespaces: views, crossNamespaceVeths: pairs, passthrough: passthrough)
     }
 }
 

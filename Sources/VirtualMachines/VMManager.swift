@@ -50,8 +50,8 @@ public final class VMManager {
     public var pciSysfs: PCISysfs = .host
     /// Adjusts the PCIHost passthrough uses (tests: no modprobe, short bind timeout).
     public var configurePCI: (PCIHost) -> Void = { _ in }
-    /// Reads and sets VF MACs and VLANs for `vf=` NICs.
-    public var virtualFunctions: VirtualFunctionControl = .unavailable
+    /// Reads and sets VF MACs and VLANs for `vf=` NICs (rtnetlink on the PF, in this namespace).
+    public var virtualFunctions: VirtualFunctionControl
     /// Runs QEMU's spawn with RLIMIT_MEMLOCK raised for passthrough (tests on a host whose
     /// root lacks CAP_SYS_RESOURCE replace it to reach QEMU itself).
     var withLockedMemory: (UInt64, () throws -> Int32) throws -> Int32 = PassthroughAssignment.withLockedMemoryLimit
@@ -60,6 +60,7 @@ public final class VMManager {
         self.host = host
         self.netns = netns
         self.kvmRunsGuests = kvmRunsGuests
+        virtualFunctions = .rtnetlink(host)
     }
 
     // MARK: - run

@@ -112,6 +112,9 @@ public enum VMStore {
 
     /// Every VM directory's state (directories without a readable state are included as nil).
     /// Entries that are not qnet's directories (symlinks, other users') are reported and skipped.
+    /// Every VM's recorded state, read only (no repair, no liveness check): for pictures.
+    public static func recordedStates() -> [VMState] { all().compactMap(\.state) }
+
     static func all() -> [(name: String, state: VMState?)] {
         let vms: DirectoryDescriptor
         do {

@@ -297,3 +297,33 @@ extension PCIFixture {
         }
     }
 }
+
+/// The VF settings of `vf=` NICs go over rtnetlink to the PF (`ip link set PF vf N mac M
+/// vlan V`): a device that has no VFs (a veth here) makes both the read and the write fail
+/// naming it, and leaves the device as it was (witness: `ip -j link`).
+@Suite(Privileged.enabled)
+struct VirtualFunctionControlTests {
+    @Test func aDeviceWithoutVFsIsRefusedNamingIt() throws {
+        let ns = try TestNamespace("vfctl")
+        _ = try ns.ip("link", "add", "v0", "type", "veth", "peer", "name", "v1")
+        func witness() throws -> String {
+            let link = try ns.link("v0") ?? [:]
+            return "\(link["address"] ?? "-") mtu \(link["mtu"] ?? "-") \(link["flags"] ?? "-") vf \(link["vfinfo_list"] ?? "none")"
+        }
+        let before = try witness()
+        let control = VirtualFunctionControl.rtnetlink(try HostNetwork(namespace: NetworkNamespace(name: ns.name)))
+        #expect(throws: (any Error).self) { _ = try control.read("v0", 0) }
+        do {
+            _ = try control.read("v0", 0)
+        } catch {
+            #expect("\(error)".contains("v0"), "\(error)")
+        }
+        do {
+            try control.set("v0", 0, MACAddress("52:54:00:aa:bb:01")!, 10)
+            Issue.record("a veth accepted VF settings")
+        } catch {
+            #expect("\(error)".contains("v0"), "\(error)")
+        }
+        #expect(try witness() == before)
+    }
+}

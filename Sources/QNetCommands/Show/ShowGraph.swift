@@ -1,4 +1,5 @@
 import ArgumentParser
+import PCIDevices
 import QNetSystem
 import Topology
 
@@ -14,7 +15,8 @@ enum ShowGraph {
 
     static func run(global: GlobalOptions, names: [String], options: ShowViewOptions) throws {
         let host = try global.openHost()
-        let graph = try TopologyReader.graph(host, name: global.netns ?? "host", names: names, allNamespaces: options.allNamespaces)
+        let graph = try TopologyReader.graph(host, name: global.netns ?? "host", names: names, allNamespaces: options.allNamespaces,
+                                             pciSysfs: PCIAccess.sysfs)
         let text = DOTRenderer().render(graph)
         var format = options.format ?? options.output.flatMap(formatFromExtension) ?? .svg
         var bytes = Array(text.utf8)

@@ -1,3 +1,4 @@
+import HostNetwork
 import QNetTypes
 
 /// What a VM holds for one passthrough NIC (`pci=`, `vf=`), written to the VM's `starting`
@@ -87,11 +88,20 @@ public struct VirtualFunctionControl: Sendable {
 }
 
 extension VirtualFunctionControl {
-    /// Until HostNetwork's VF verbs are wired in: `vf=` NICs are refused with this reason.
-    public static let unavailable = VirtualFunctionControl(
-        read: { pf, index in
-            throw VMError.invalidValue(what: "--nic vf=", value: "\(pf):\(index)",
-                                       allowed: "this build cannot set a VF's MAC and VLAN yet; bind the VF with `qnet pci bind` and use pci=ADDR")
-        },
-        set: { _, _, _, _ in })
+    /// Over rtnetlink in `host`'s namespace, where the PF's interface must be:
+    /// `ip link show PF` (RTEXT_FILTER_VF) and `ip link set PF vf N mac M vlan V`.
+    public static func rtnetlink(_ host: HostNetwork) -> VirtualFunctionControl {
+        VirtualFunctionControl(
+            read: { pf, index in
+                let (_, list) = try host.virtualFunctions(of: pf)
+                guard let vf = list.functions.first(where: { $0.index == UInt32(index) }) else {
+                    throw VMError.invalidValue(what: "VF index", value: "\(pf):\(index)",
+                                               allowed: "\(pf) reports \(list.functions.count) VF(s) over rtnetlink (`qnet pci list`)")
+                }
+                return (vf.macAddress, Int(vf.vlan?.id ?? 0))
+            },
+            set: { pf, index, mac, vlan in
+                try host.setVirtualFunction(pf, vf: UInt32(index), VFChange(macAddress: mac, vlan: VFVLAN(id: UInt32(vlan))))
+            })
+    }
 }
