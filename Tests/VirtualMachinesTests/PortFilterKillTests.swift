@@ -2,6 +2,7 @@ import Foundation
 import QNetSystem
 import QNetTestSupport
 import Testing
+@testable import VirtualMachines
 
 /// `qnet vm run` of a filtered VM (`--nic bridge=br0,filter=on,ip=...`) and `qnet vm kill`
 /// of it, each SIGKILLed at every state or journal write (rename, unlink) and every process
@@ -107,5 +108,30 @@ struct PortFilterKillTests {
         }
         #expect(tried > 0)
         print("filtered vm kill kill points: \(tried) tried, \(recovered) left a filter journal the next command recovered")
+    }
+}
+
+/// A network's runtime state.json planted as a symlink (its dnsmasq pid is what `net stop`
+/// signals): not read through, not written through, left as it is.
+@Suite struct NetworkStateTreeTests {
+    @Test func aSymlinkedNetworkStateIsNeitherReadNorWrittenThrough() throws {
+        _ = VMTestState.directory
+        let store = NetworkStore()
+        let name = "planted\(getpid() % 10000)"
+        let directory = store.runtimePath(name)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let json = #"{"name":"\#(name)","bridgeCreated":false,"firewall":false,"changedSysctls":{},"dnsmasqPid":1,"dnsmasqStartTime":1}"#
+        let target = "\(FileManager.default.temporaryDirectory.path)/qnet-netstate-\(getpid())"
+        try Data(json.utf8).write(to: URL(fileURLWithPath: target))
+        defer { unlink(target) }
+        #expect(symlink(target, "\(directory)/state.json") == 0)
+
+        #expect(store.runtimeState(name) == nil, "read through the planted link")
+        let state = try JSONDecoder().decode(NetworkRuntimeState.self, from: Data(json.utf8))
+        let error = try #require(throws: SystemError.self) { try store.saveRuntimeState(state) }
+        #expect(error.description.contains("\(directory)/state.json") && error.description.contains("symbolic link"), "\(error)")
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == json)
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/state.json")) == target)
     }
 }

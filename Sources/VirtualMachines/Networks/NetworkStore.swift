@@ -85,16 +85,26 @@ public struct NetworkStore: Sendable {
         return true
     }
 
+    /// The network's runtime state (its dnsmasq's identity, among others: what `net stop`
+    /// signals), read relative to its checked directory (`DirectoryDescriptor.openState`),
+    /// never through a symlink nor from a file qnet's user does not own.
     func runtimeState(_ name: String) -> NetworkRuntimeState? {
-        guard let bytes = (try? FileSystem.readBytes("\(runtimePath(name))/state.json")) else { return nil }
+        guard let directory = try? DirectoryDescriptor.openState(runtimePath(name), create: false),
+              let bytes = try? directory.readBytes("state.json", expectedOwner: geteuid()) else { return nil }
         return try? JSONDecoder().decode(NetworkRuntimeState.self, from: Data(bytes))
     }
 
     func saveRuntimeState(_ state: NetworkRuntimeState) throws {
-        try FileSystem.makeDirectories(runtimePath(state.name))
+        guard let directory = try DirectoryDescriptor.openState(runtimePath(state.name)) else {
+            throw SystemError(errno: .noSuchFileOrDirectory, operation: "open", path: runtimePath(state.name))
+        }
+        if let foreign = try directory.foreignEntry("state.json") {
+            throw SystemError(errno: .notPermitted, operation: "write network state (\(foreign) is there; refused and left alone)",
+                              path: "\(directory.path)/state.json")
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try FileSystem.writeAtomically("\(runtimePath(state.name))/state.json", Array(try encoder.encode(state)))
+        try directory.writeAtomically("state.json", Array(try encoder.encode(state)))
     }
 
     func removeRuntimeState(_ name: String) {

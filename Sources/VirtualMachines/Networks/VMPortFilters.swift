@@ -232,11 +232,18 @@ enum VMPortFilters {
                 notice("warning: VM \(vm): could not remove its anti-spoofing rules (table bridge \(PortFilterRuleset.table)): \(error)")
             }
         }
-        // Reservations are found by name (the VM's), not from a state file.
+        // Reservations are found by name (the VM's), not from a state file, and removed
+        // through the checked directory: only regular files of qnet's (a symlink or another
+        // user's file there is reported and left alone).
         for network in FileSystem.list(store.runtimeDirectory) {
-            let directory = DnsmasqPaths.hostsDirectory(runtime: store.runtimePath(network))
-            for entry in FileSystem.list(directory) where entry.hasPrefix("\(vm)-nic") && entry.dropFirst(vm.count + 4).allSatisfy(\.isNumber) {
-                unlink("\(directory)/\(entry)")
+            let path = DnsmasqPaths.hostsDirectory(runtime: store.runtimePath(network))
+            guard let directory = try? DirectoryDescriptor.openState(path, create: false), let names = try? directory.names() else { continue }
+            for entry in names where entry.hasPrefix("\(vm)-nic") && entry.dropFirst(vm.count + 4).allSatisfy(\.isNumber) {
+                if let foreign = try? directory.foreignEntry(entry) {
+                    notice("warning: \(path)/\(entry) is \(foreign): refused and left alone")
+                    continue
+                }
+                try? directory.remove(entry)
             }
         }
     }
