@@ -263,6 +263,8 @@ bench-build: release
 
 bench: bench-deps
 	bash bench/run.sh
+	@# Guest-to-guest TCP across hosts (vxlan) against one bridge, TCG guests: bench/vxlan-results.md.
+	bash bench/vxlan-bench.sh
 
 clean:
 	rm -rf .build .build-*
