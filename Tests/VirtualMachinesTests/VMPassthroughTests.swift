@@ -204,6 +204,37 @@ struct VMPassthroughTests {
         #expect(!FileManager.default.fileExists(atPath: VMStore.directory(for: "pcirec")))
     }
 
+    /// kill -9 of QEMU: its state.json (with the passthrough records) names a process that is
+    /// gone; the next `vm list` recovers the dead VM the way it removes its TAPs and gives the
+    /// functions, the group node and the VF settings back.
+    @Test func aDeadQEMUsStateGivesTheFunctionsBack() throws {
+        let bench = try Bench("vmpcidead")
+        let before = bench.fixture.state()
+        let vfBefore = bench.vfState
+        let definition = try bench.definition("pcidead", nics: ["pci=\(Self.nic)", "vf=enp4s0f0:1,vlan=7"])
+        let assignment = bench.manager.passthroughAssignment(for: "pcidead")
+        let macs = try GuestMAC.assign(vm: "pcidead", nics: definition.nics, inUse: [:])
+        _ = try VMStore.create("pcidead")
+        let records = try assignment.attach(definition, functions: try assignment.resolve(definition.nics, takenBy: [:]), macs: macs,
+                                            qemu: UserIdentity(name: "nobody", uid: 65534, gid: 65534, groups: []),
+                                            signals: try DeferredSignals(), undo: UndoStack()) { _ in }
+        #expect(bench.node(records[0].group ?? -1)?.uid == 65534)
+        // A "QEMU" that was killed: a child that has exited (its pid and start time no longer match).
+        let dead = try Subprocess.spawn(Command("/bin/true"))
+        let identity = ProcessIdentity.of(dead) ?? ProcessIdentity(pid: dead, startTime: 1, executable: "/bin/true")
+        _ = Subprocess.wait(dead)
+        let state = VMState(name: "pcidead", pid: dead, startTime: identity.startTime == 0 ? 1 : identity.startTime, executable: identity.executable,
+                            starter: nil, qemu: "/usr/bin/qemu-system-x86_64", arguments: [], qmpSocket: "", consoleLog: "", qemuLog: "",
+                            accel: .tcg, user: "nobody", uid: 65534, netns: bench.ns.name, startedAt: 0, nics: [], passt: [],
+                            portFilters: nil, passthrough: records, definition: definition)
+        try VMStore.save(state)
+        #expect(try !bench.manager.list().contains { $0.name == "pcidead" })
+        #expect(bench.fixture.state() == before, "\(bench.fixture.state())")
+        #expect(bench.vfState == vfBefore)
+        #expect(records.compactMap(\.group).allSatisfy { bench.node($0) == nil })
+        #expect(!FileManager.default.fileExists(atPath: VMStore.directory(for: "pcidead")))
+    }
+
     /// RLIMIT_MEMLOCK: raised to RAM + 1 GiB around the spawn and put back after; where it
     /// cannot be (no CAP_SYS_RESOURCE, a lower hard limit), `vm run` stops with one line that
     /// names both numbers and the fix, and undoes the binding.
