@@ -204,3 +204,30 @@ struct VirtualFunctionTests {
         #expect(pf.changes.isEmpty)
     }
 }
+
+@Suite("VF settings as the kernel reports them")
+struct VFSettingsDecodingTests {
+    @Test("a setting the driver does not implement is reported as (u32)-1: unknown, not on")
+    func unknownSettings() throws {
+        let settings = try #require(VFSettings(attributes: [.spoofCheck(vf: 2, setting: UInt32.max), .trust(vf: 2, setting: UInt32.max),
+                                                            .rssQuery(vf: 2, setting: 1)]))
+        #expect(settings.index == 2 && settings.spoofCheck == nil && settings.trust == nil && settings.rssQuery == true)
+        #expect(settings.summary == "vf 2 link/ether 00:00:00:00:00:00, query_rss on")
+    }
+
+    @Test("a driver with only the legacy IFLA_VF_TX_RATE gives it as the maximum; IFLA_VF_VLAN_LIST's protocol wins")
+    func legacyRateAndVLANList() throws {
+        let settings = try #require(VFSettings(attributes: [
+            .vlan(vf: 0, vlan: 7, qos: 2), .txRate(vf: 0, rate: 300),
+            .vlanList([.info(VFVLANInfo(vf: 0, vlan: 7, qos: 2, proto: VFVLANInfo.proto8021AD))]),
+        ]))
+        #expect(settings.rate == VFRate(minimum: 0, maximum: 300))
+        #expect(settings.vlan == VFVLAN(id: 7, qos: 2, proto: .ieee8021AD))
+    }
+
+    @Test("an IFLA_VF_INFO without any fixed-size attribute names no VF")
+    func empty() {
+        #expect(VFSettings(attributes: []) == nil)
+        #expect(VFSettings(attributes: [.statistics([.rxPackets(1)])]) == nil)
+    }
+}

@@ -1,6 +1,8 @@
 import Foundation
 @testable import QNetCommands
+import HostNetwork
 import QNetTestSupport
+import QNetTypes
 import Testing
 
 /// `qnet pci vf PF INDEX ...`: parsing and bad input (one line, exit 2, nothing begun).
@@ -114,5 +116,38 @@ struct CLIPCIVFKernelTests {
         let none = try qnet(["pci", "vf", "0000:02:00.0", "2", "--trust", "on", "--netns", ns.name], environment: ["QNET_SYSFS_ROOT": root])
         #expect(none.status == 1 && none.stderr.contains("0000:02:00.0"), "\(none.stderr)")
         #expect(try ns.ip("-j", "-d", "link", "show") == before)
+    }
+}
+
+/// How `show PF` and `pci list` print VF settings (no PF with VFs exists here: built values).
+struct PCIVFReportTests {
+    static let list = VirtualFunctionList(count: 2, functions: [
+        VFSettings(index: 0, macAddress: MACAddress("52:54:00:12:34:56"), vlan: VFVLAN(id: 10, qos: 3), rate: VFRate(minimum: 0, maximum: 0),
+                   spoofCheck: true, linkState: .auto, trust: false),
+        VFSettings(index: 1, macAddress: MACAddress("00:00:00:00:00:00"), vlan: VFVLAN(id: 100, proto: .ieee8021AD),
+                   rate: VFRate(minimum: 100, maximum: 1000), spoofCheck: false, linkState: .disable, trust: true, rssQuery: false),
+    ])
+
+    @Test func textIsIPLinkShowsVFLines() {
+        #expect(InterfaceVFReport.text(name: "enp3s0f0", list: Self.list) == """
+            enp3s0f0: 2 VFs
+                vf 0 link/ether 52:54:00:12:34:56, vlan 10, qos 3, spoof checking on, link-state auto, trust off
+                vf 1 link/ether 00:00:00:00:00:00, vlan 100, vlan protocol 802.1ad, max_tx_rate 1000Mbps, min_tx_rate 100Mbps, spoof checking off, link-state disable, trust on, query_rss off
+
+            """)
+    }
+
+    @Test func jsonHasEverySettingOfEveryVF() throws {
+        let text = try Output.json(ShowReport(bridges: [], interface: InterfaceVFReport(name: "enp3s0f0", list: Self.list)))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        let interface = try #require(json["interface"] as? [String: Any])
+        #expect(interface["vfCount"] as? Int == 2)
+        let vfs = try #require(interface["vfs"] as? [[String: Any]])
+        #expect(Set(vfs[0].keys) == ["index", "mac", "vlan", "qos", "vlanProtocol", "minTxRate", "maxTxRate", "spoofCheck", "linkState", "trust", "queryRSS"])
+        #expect(vfs[1]["vlanProtocol"] as? String == "802.1ad" && vfs[1]["minTxRate"] as? Int == 100 && vfs[1]["linkState"] as? String == "disable")
+        #expect(vfs[0]["queryRSS"] is NSNull)
+        // A bridge's show JSON is unchanged: no "interface" key.
+        let bridges = try #require(try JSONSerialization.jsonObject(with: Data(try Output.json(ShowReport(bridges: [])).utf8)) as? [String: Any])
+        #expect(bridges["interface"] == nil)
     }
 }

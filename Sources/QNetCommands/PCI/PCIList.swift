@@ -1,4 +1,5 @@
 import ArgumentParser
+import HostNetwork
 import PCIDevices
 
 /// `qnet pci list`: `lspci -Dnnk` for network functions, with IOMMU groups, SR-IOV and
@@ -24,10 +25,20 @@ struct PCIList: ParsableCommand {
             Output.printError("warning: cannot read the host's addresses and routes (\(error)); host use is not shown")
         }
         let functions = pci.functions().filter { all || $0.isNetwork || $0.physicalFunction.map { pf in pci.function(pf)?.isNetwork == true } == true }
+        // A PF's VF settings (MAC, VLAN, rates, ...) are the kernel's, read over rtnetlink with
+        // RTEXT_FILTER_VF from its interface; only for PFs with VFs enabled.
+        let network = try? global.openHost()
+        var vfLines: [String] = []
         let reports = functions.map { function in
             // One rtnetlink round per function that has interfaces, none for the rest.
-            PCIFunctionReport(function, hostUses: function.interfaces.isEmpty ? (reader == nil ? nil : [])
+            var report = PCIFunctionReport(function, hostUses: function.interfaces.isEmpty ? (reader == nil ? nil : [])
                                   : reader.flatMap { try? $0.uses(function.interfaces) })
+            if let state = function.sriov, state.numVFs > 0, function.interfaces.count == 1, let network,
+               let (_, list) = try? network.virtualFunctions(of: function.interfaces[0]) {
+                report.sriov?.attach(list)
+                vfLines += list.functions.map { "\(function.address) (\(function.interfaces[0])) \($0.summary)" }
+            }
+            return report
         }
         if json {
             print(try Output.json(PCIListReport(iommuGroups: pci.iommuGroups().count, functions: reports)))
@@ -54,6 +65,7 @@ struct PCIList: ParsableCommand {
         for report in reports {
             if let uses = report.hostUses, !uses.isEmpty { print("\(report.address): \(uses.joined(separator: "; "))") }
         }
+        for line in vfLines { print(line) }
         if pci.iommuGroups().isEmpty {
             Output.printError("note: no IOMMU groups: the IOMMU is off or absent, so nothing can be bound to vfio-pci (see `qnet doctor --passthrough`)")
         }
@@ -125,12 +137,21 @@ struct SRIOVReport: Encodable {
         driversAutoprobe = state.driversAutoprobe
         vfs = state.virtualFunctions.map { VFReport(index: $0.index, address: $0.address.description) }
     }
+
+    /// Adds each VF's settings from the PF's rtnetlink report, matched by index.
+    mutating func attach(_ list: VirtualFunctionList) {
+        for slot in vfs.indices {
+            if let settings = list.functions.first(where: { $0.index == UInt32(vfs[slot].index) }) { vfs[slot].settings = VFSettingsReport(settings) }
+        }
+    }
 }
 
 /// One VF of a physical function (`virtfnN`).
 struct VFReport: Encodable {
     var index: Int
     var address: String
+    /// The VF's settings as its PF's driver reports them over rtnetlink; absent when it does not.
+    var settings: VFSettingsReport? = nil
 }
 
 extension String {

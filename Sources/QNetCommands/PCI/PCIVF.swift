@@ -157,3 +157,59 @@ extension Parse {
         return VFRate(minimum: minimum, maximum: maximum)
     }
 }
+
+/// One VF's settings in JSON (`show PF --json`, `pci list --json`).
+struct VFSettingsReport: Encodable {
+    var index: UInt32
+    /// null when the driver does not report it.
+    @NullWhenAbsent var mac: String?
+    /// 0: no VLAN.
+    var vlan: UInt32
+    var qos: UInt32
+    /// `802.1Q` or `802.1ad`.
+    var vlanProtocol: String
+    /// Mbit/s; 0 means no limit.
+    var minTxRate: UInt32
+    var maxTxRate: UInt32
+    @NullWhenAbsent var spoofCheck: Bool?
+    /// `auto`, `enable`, `disable`.
+    @NullWhenAbsent var linkState: String?
+    @NullWhenAbsent var trust: Bool?
+    @NullWhenAbsent var queryRSS: Bool?
+
+    init(_ settings: VFSettings) {
+        index = settings.index
+        mac = settings.macAddress?.description
+        vlan = settings.vlan?.id ?? 0
+        qos = settings.vlan?.qos ?? 0
+        vlanProtocol = (settings.vlan?.proto ?? .ieee8021Q).rawValue
+        minTxRate = settings.rate?.minimum ?? 0
+        maxTxRate = settings.rate?.maximum ?? 0
+        spoofCheck = settings.spoofCheck
+        linkState = settings.linkState?.description
+        trust = settings.trust
+        queryRSS = settings.rssQuery
+    }
+}
+
+/// `qnet show PF --json`'s `interface`: a PF's VFs (only for an interface that is not a bridge).
+struct InterfaceVFReport: Encodable {
+    var name: String
+    /// IFLA_NUM_VF: how many VFs are enabled.
+    var vfCount: UInt32
+    var vfs: [VFSettingsReport]
+
+    init(name: String, list: VirtualFunctionList) {
+        self.name = name
+        vfCount = list.count ?? 0
+        vfs = list.functions.map(VFSettingsReport.init)
+    }
+
+    /// As `ip link show PF` prints the VFs: a heading, then one indented `vf N ...` line each.
+    static func text(name: String, list: VirtualFunctionList) -> String {
+        let count = list.count ?? 0
+        var text = "\(name): \(count) VF\(count == 1 ? "" : "s")\n"
+        for function in list.functions { text += "    \(function.summary)\n" }
+        return text
+    }
+}

@@ -12,7 +12,7 @@ struct Show: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Argument(help: "Show only this bridge.", transform: Parse.interfaceName)
+    @Argument(help: "Show only this bridge (or, for an SR-IOV physical function, its VFs).", transform: Parse.interfaceName)
     var bridge: String?
 
     @Flag(help: "Print JSON (schema version 1, documented in the README).")
@@ -30,7 +30,15 @@ struct Show: ParsableCommand {
     static func show(host: HostNetwork, bridge: String?, json: Bool) throws {
         // All bridges: one dump answers everything (bridges, their settings, every port's
         // state). One bridge: the bridge, then a dump the kernel filters by master.
-        let entries = try bridge.map { [try host.bridgeWithPorts(named: $0)] } ?? HostNetwork.bridgesWithPorts(try host.links())
+        let entries: [BridgeWithPorts]
+        do {
+            entries = try bridge.map { [try host.bridgeWithPorts(named: $0)] } ?? HostNetwork.bridgesWithPorts(try host.links())
+        } catch let error as HostNetworkError {
+            // `show PF`: an interface that is not a bridge but reports SR-IOV VFs (IFLA_NUM_VF, asked
+            // for with RTEXT_FILTER_VF only here) gets its VF lines, as `ip link show PF` prints them.
+            guard case .notABridge = error, let name = bridge, try showVirtualFunctions(host: host, name: name, json: json) else { throw error }
+            return
+        }
         let reports = entries.map { entry in
             BridgeReport(bridge: entry.bridge, ports: entry.ports, uplink: host.recordedUplink(of: entry.bridge))
         }
@@ -42,6 +50,18 @@ struct Show: ParsableCommand {
                 for port in report.ports where port.openToAllUsers == true { Output.printError(TapReport.openWarning(port.name)) }
             }
         }
+    }
+
+    /// Prints a PF's VFs; false when `name` reports none (not an SR-IOV PF).
+    static func showVirtualFunctions(host: HostNetwork, name: String, json: Bool) throws -> Bool {
+        let (_, list) = try host.virtualFunctions(of: name)
+        guard list.count != nil else { return false }
+        if json {
+            print(try Output.json(ShowReport(bridges: [], interface: InterfaceVFReport(name: name, list: list))))
+        } else {
+            print(InterfaceVFReport.text(name: name, list: list), terminator: "")
+        }
+        return true
     }
 
     static func table(_ bridges: [BridgeReport]) -> String {
@@ -63,6 +83,8 @@ struct Show: ParsableCommand {
 struct ShowReport: Encodable {
     var schemaVersion = 1
     var bridges: [BridgeReport]
+    /// `show PF` of an SR-IOV physical function: its VFs (absent otherwise).
+    var interface: InterfaceVFReport? = nil
 }
 
 struct BridgeReport: Encodable {
