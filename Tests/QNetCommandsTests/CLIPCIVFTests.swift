@@ -3,6 +3,8 @@ import Foundation
 import HostNetwork
 import QNetTestSupport
 import QNetTypes
+import Netlink
+import VirtualMachines
 import Testing
 
 /// `qnet pci vf PF INDEX ...`: parsing and bad input (one line, exit 2, nothing begun).
@@ -95,6 +97,19 @@ struct CLIPCIVFKernelTests {
         #expect(try ns.ip("-j", "-d", "link", "show") == before)
         let journals = (try? FileManager.default.contentsOfDirectory(atPath: state + "/run/journal")) ?? []
         #expect(journals.isEmpty, "\(journals)")
+    }
+
+    @Test func vmRunsVFControlAsksTheKernel() throws {
+        let ns = try TestNamespace("vfvm")
+        defer { ns.remove() }
+        try ns.ip("link", "add", "v0", "type", "veth", "peer", "name", "v1")
+        let before = try ns.ip("-j", "-d", "link", "show")
+        let control = VirtualFunctionControl.rtnetlink(try HostNetwork(namespace: NetworkNamespace(name: ns.name)))
+        #expect { _ = try control.read("v0", 1) } throws: { "\($0)".contains("'v0' reports no VFs") }
+        #expect { try control.set("v0", 1, MACAddress("52:54:00:12:34:56")!, 42) } throws: {
+            "\($0)".hasPrefix("cannot set VF 1 of 'v0' (ip link set v0 vf 1 mac 52:54:00:12:34:56 vlan 42)")
+        }
+        #expect(try ns.ip("-j", "-d", "link", "show") == before)
     }
 
     @Test func aPCIAddressResolvesToItsInterfaceThroughSysfs() throws {
