@@ -3,7 +3,6 @@ import HostNetwork
 import PCIDevices
 import QNetSystem
 import QNetTypes
-import VirtualMachines
 
 /// `qnet pci vf PF INDEX [...]`: `ip link set PF vf INDEX mac M vlan ID qos Q proto P
 /// min_tx_rate MIN max_tx_rate MAX spoofchk on|off trust on|off state auto|enable|disable`.
@@ -212,26 +211,5 @@ struct InterfaceVFReport: Encodable {
         var text = "\(name): \(count) VF\(count == 1 ? "" : "s")\n"
         for function in list.functions { text += "    \(function.summary)\n" }
         return text
-    }
-}
-
-extension VirtualFunctionControl {
-    /// `vm run --nic vf=PF:INDEX`'s MAC and VLAN through HostNetwork's VF verbs, in `host`'s
-    /// namespace (`ip link show PF` / `ip link set PF vf N mac M vlan V`).
-    static func rtnetlink(_ host: HostNetwork) -> VirtualFunctionControl {
-        VirtualFunctionControl(
-            read: { pf, index in
-                let (_, list) = try host.virtualFunctions(of: pf)
-                guard let settings = list.functions.first(where: { $0.index == UInt32(index) }) else {
-                    throw PCIVFError.noSuchVF(interface: pf, vf: UInt32(index), count: list.count)
-                }
-                return (settings.macAddress, Int(settings.vlan?.id ?? 0))
-            },
-            set: { pf, index, mac, vlan in
-                guard let vf = UInt32(exactly: index), let id = UInt32(exactly: vlan) else {
-                    throw HostNetworkError.invalidValue(what: "VF", value: "\(pf):\(index) vlan \(vlan)", allowed: "a VF index and a VLAN 0-4095")
-                }
-                try host.setVirtualFunction(pf, vf: vf, VFChange(macAddress: mac, vlan: VFVLAN(id: id)))
-            })
     }
 }

@@ -8,8 +8,6 @@ enum VMFactory {
         let manager = VMManager(host: host, netns: global.netns, kvmRunsGuests: KVMVerdict.check)
         // Passthrough NICs read and bind PCI functions where `qnet pci` does (QNET_SYSFS_ROOT for tests).
         manager.pciSysfs = PCIAccess.sysfs
-        // vf= NICs: the VF's MAC and VLAN are set on its PF over rtnetlink (qnet pci vf's verbs).
-        manager.virtualFunctions = .rtnetlink(host)
         manager.notice = { Output.printError($0) }
         VMStore.notice = { Output.printError($0) }
         return manager
