@@ -274,20 +274,25 @@ func benchShow(lab: Lab, tools: Tools, count: Int, reps: Int, group: UInt32) thr
     }
     outsideQnet.samples.removeFirst()  // warm-up
     outsideBridge.samples.removeFirst()
-    // The dump `qnet show` starts from, in-process: one RTM_GETLINK dump, every link decoded.
-    var dump = Series("qnet in-process: `links()` (the RTM_GETLINK dump of all \(count + 2) links, every attribute decoded)")
-    // The same request as links() (ifinfomsg for AF_UNSPEC, IFLA_EXT_MASK = RTEXT_FILTER_SKIP_STATS),
-    // the replies only received and split into messages: the kernel's part and the copying.
-    var receive = Series("  of which receiving it (the same dump, split into messages, no attribute decoded)")
-    let request = [UInt8](repeating: 0, count: 16) + [8, 0, 29, 0, 8, 0, 0, 0]
+    // What `qnet show br0` reads, in-process: br0 by name, then one RTM_GETLINK dump the kernel
+    // filters by master (IFLA_MASTER), only the attributes qnet reads decoded.
+    var dump = Series("qnet in-process: `bridgeWithPorts(named: \"br0\")` (br0, then the dump of its \(count) ports filtered by master, the attributes qnet reads decoded)")
+    // The same filtered dump request (ifinfomsg for AF_UNSPEC, IFLA_MASTER = br0,
+    // IFLA_EXT_MASK = RTEXT_FILTER_SKIP_STATS), the replies only received and split into
+    // messages: the kernel's part and the copying.
+    var receive = Series("  of which receiving the filtered dump (split into messages, no attribute decoded)")
+    // ifinfomsg (16 B, zero), IFLA_MASTER (8 B: len 8, type 10, the index), IFLA_EXT_MASK (8 B: len 8, type 29, 8).
+    let bridgeIndex = try lab.network.link(named: lab.bridge).index.rawValue
+    let request = [UInt8](repeating: 0, count: 16) + [8, 0, 10, 0] + withUnsafeBytes(of: bridgeIndex.littleEndian, Array.init)
+        + [8, 0, 29, 0, 8, 0, 0, 0]
     for rep in 0...reps {
         lab.quiesce(gated: rep == 0)
-        let (links, seconds) = try timed { try lab.network.links() }
-        guard links.count >= count + 2 else { throw BenchFailure("links() returned \(links.count) links, expected \(count + 2)") }
+        let (entry, seconds) = try timed { try lab.network.bridgeWithPorts(named: lab.bridge) }
+        guard entry.ports.count == count else { throw BenchFailure("bridgeWithPorts returned \(entry.ports.count) ports, expected \(count)") }
         if rep > 0 { dump.samples.append(seconds) }
         lab.quiesce(gated: false)
         let (messages, received) = try timed { try lab.network.connection.dump(.getLink, payload: request) }
-        guard messages.count >= count + 2 else { throw BenchFailure("the dump returned \(messages.count) messages, expected \(count + 2)") }
+        guard messages.count >= count else { throw BenchFailure("the dump returned \(messages.count) messages, expected \(count)") }
         if rep > 0 { receive.samples.append(received) }
     }
     // Order: the four display commands, the two run from outside, the start-up floors, then
