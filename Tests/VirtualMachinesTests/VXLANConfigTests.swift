@@ -145,6 +145,16 @@ struct VXLANConfigTests {
         #expect(try HostConfiguration.load(directory: folder.path).networks.first?.definition == plain)
     }
 
+    @Test("apply's plan: a file without mtu matches a vxlan network whose MTU came from an IPv6 underlay; other differences still count")
+    func derivedMTUIsNotADifference() {
+        var stored = Self.dhcpHost
+        stored.vxlan?.mtu = 1430
+        #expect(ApplyPlanner.matches(Self.dhcpHost, stored))
+        var otherVNI = Self.dhcpHost
+        otherVNI.vxlan?.vni = 43
+        #expect(!ApplyPlanner.matches(otherVNI, stored))
+    }
+
     @Test("the encapsulation overhead is 50 bytes over IPv4 and 70 over IPv6; VNIs are 24 bits, 0 reserved")
     func overheadAndVNI() throws {
         #expect(VXLANOptions.encapsulationOverhead(ipv6Underlay: false) == 50)

@@ -287,6 +287,10 @@ public struct ApplyPlanner {
         filled.dhcpStart = declared.dhcpStart ?? stored.dhcpStart
         filled.dhcpEnd = declared.dhcpEnd ?? stored.dhcpEnd
         if declared.interfaceGroup == 0 { filled.interfaceGroup = stored.interfaceGroup }
+        // A vxlan network's MTU is derived from its underlay when the network is created
+        // (prepareVXLAN: the underlay's minus 50 or 70 bytes), never taken from the file, so a
+        // file without `mtu:` (decoded as 1450) matches a network on an IPv6 or jumbo underlay.
+        if filled.vxlan != nil, let storedMTU = stored.vxlan?.mtu { filled.vxlan?.mtu = storedMTU }
         return filled == stored
     }
 }
