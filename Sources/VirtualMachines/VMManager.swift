@@ -772,8 +772,24 @@ public final class VMManager {
 
     /// What a VM held besides its processes: its anti-spoofing rules and DHCP reservations
     /// (`VMPortFilters`). Called once its QEMU is gone (stop, kill, repair, a failed start).
+    /// The rules are in the VM's own namespace (`state.netns`), which need not be the one
+    /// this command acts in: any VM command repairs every dead VM of the state directory, so
+    /// a `vm list --netns B` can find a dead VM of namespace A. Removing A's rules in B would
+    /// leave them in A and could remove a same-named TAP's chain of a running VM in B.
     private func releaseNetworkResources(_ name: String, _ state: VMState?) {
-        VMPortFilters.release(vm: name, filters: state?.portFilters ?? [], host: host, notice: notice)
+        let filters = state?.portFilters ?? []
+        guard !filters.isEmpty, let state, state.netns != netns else {
+            VMPortFilters.release(vm: name, filters: filters, host: host, notice: notice)
+            return
+        }
+        do {
+            let own = try HostNetwork(namespace: state.netns.map { NetworkNamespace(name: $0) })
+            VMPortFilters.release(vm: name, filters: filters, host: own, notice: notice)
+        } catch {
+            // Its namespace is gone, and its rules with it; the reservations still go.
+            notice("warning: VM \(name): its network namespace \(state.netns ?? "(the host's)") cannot be entered (\(error)); its anti-spoofing rules went with it")
+            VMPortFilters.release(vm: name, filters: [], host: host, notice: notice)
+        }
     }
 
     /// The passthrough side of the VM, for `vm run`, `stop`, `kill` and recovery.

@@ -24,10 +24,16 @@ struct PortFilterKillTests {
         try fixture.ns.exec("nft", ["list", "ruleset"]).stdout
     }
 
-    /// Journals of the bridge table's scope left in the state directory.
-    static func filterJournals() -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: "\(VMTestState.directory)/run/journal")) ?? [])
-            .filter { $0.hasPrefix("port-filters-") || $0.hasPrefix(".port-filters-") }
+    /// Journals of the bridge table's scope of this fixture's namespace left in the state
+    /// directory. The scope is `port-filters-DEV-INODE` of the namespace; other suites share
+    /// the state directory and start filtered VMs in their own namespaces at the same time,
+    /// so their journals (a different inode) are not this test's.
+    static func filterJournals(_ fixture: VMFixture) -> [String] {
+        var status = stat()
+        guard stat("/run/netns/\(fixture.ns.name)", &status) == 0 else { return ["cannot stat /run/netns/\(fixture.ns.name)"] }
+        let scope = "port-filters-\(status.st_dev)-\(status.st_ino)."
+        return ((try? FileManager.default.contentsOfDirectory(atPath: "\(VMTestState.directory)/run/journal")) ?? [])
+            .filter { $0.hasPrefix(scope) || $0.hasPrefix("." + scope) }
     }
 
     /// The next command, then the verdict: listed → filtered (its TAP's chain in the table);
@@ -41,7 +47,7 @@ struct PortFilterKillTests {
         let vms = try VMInterruptedStartTests.listed(fixture)
         if vms[name] == nil {
             // Repaired: the paused QEMU stopped, its rules removed and the journal with them.
-            #expect(filterJournals().isEmpty, "\(point): journal left after the next command: \(filterJournals())")
+            #expect(filterJournals(fixture).isEmpty, "\(point): journal left after the next command: \(filterJournals(fixture))")
         } else {
             // Adopted (killed after the guest was continued): the journal, if left, is
             // completed by the next filter change, below.
@@ -59,7 +65,7 @@ struct PortFilterKillTests {
         #expect(gone, "\(point): QEMU \(VMInterruptedStartTests.qemuPids(name)) or TAPs left")
         let rules = try ruleset(fixture)
         #expect(!rules.contains("qnet-filter"), "\(point): orphaned rule set:\n\(rules)")
-        #expect(filterJournals().isEmpty, "\(point): journal left: \(filterJournals())")
+        #expect(filterJournals(fixture).isEmpty, "\(point): journal left: \(filterJournals(fixture))")
         return (vms[name] != nil, recovered)
     }
 
@@ -87,6 +93,24 @@ struct PortFilterKillTests {
         }
         print("filtered vm run kill points: \(tried) tried, \(listed) left a running (filtered) VM, \(recovered) left a filter journal the next command recovered")
         #expect(recovered > 0, "no kill point fell inside the journaled filter install")
+    }
+
+    /// A dead filtered VM of namespace A found by a command acting in namespace B (any VM
+    /// command repairs every dead VM of the state directory): its rules go from A, B's stay.
+    @Test func aDeadVMsRulesAreRemovedFromItsOwnNamespaceByACommandInAnother() throws {
+        let own = try VMFixture("pfkown"), other = try VMFixture("pfkother")
+        let started = try run(try qnetExecutable(), try Self.runArguments(own))
+        try #require(started.status == 0, "\(started.stderr)")
+        #expect(try Self.ruleset(own).contains("chain port-"))
+        for pid in VMInterruptedStartTests.qemuPids(Self.name) { kill(pid, SIGKILL) }
+        let dead = try waitUntil(timeout: 10, interval: 0.05) { VMInterruptedStartTests.qemuPids(Self.name).isEmpty }
+        try #require(dead, "QEMU of \(Self.name) still runs")
+        let listed = try VMInterruptedStartTests.listed(other)
+        #expect(listed[Self.name] == nil)
+        let ownRules = try Self.ruleset(own), otherRules = try Self.ruleset(other)
+        #expect(!ownRules.contains("qnet-filter"), "rules left in the VM's own namespace:\n\(ownRules)")
+        #expect(!otherRules.contains("qnet-filter"), "\(otherRules)")
+        #expect(Self.filterJournals(own).isEmpty && Self.filterJournals(other).isEmpty)
     }
 
     @Test func vmKillKilledAtEveryWriteAndSpawnLeavesNoOrphanedRules() throws {
