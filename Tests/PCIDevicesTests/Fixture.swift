@@ -39,7 +39,10 @@ final class PCIFixture: @unchecked Sendable {
 
     var sysfs: PCISysfs {
         var sysfs = PCISysfs(prefix: root)
-        sysfs.write = { [self] path, value in try kernelWrite(path, value) }
+        sysfs.write = { [weak self] path, value in
+            guard let self else { throw Errno.noSuchFileOrDirectory }  // no cycle: the fixture's deinit removes its tree
+            try self.kernelWrite(path, value)
+        }
         return sysfs
     }
 

@@ -29,7 +29,7 @@ import Testing
                 let snapshot = fixture.root + "-kill"
                 defer { try? FileManager.default.removeItem(atPath: snapshot) }
                 var killed = false
-                fixture.onWrite = { number, after in
+                fixture.onWrite = { [unowned fixture] number, after in
                     guard number == point, after == afterWrite else { return }
                     try FileManager.default.createDirectory(atPath: snapshot, withIntermediateDirectories: true)
                     for directory in ["sys", "state", "journal"] {

@@ -99,7 +99,7 @@ import Testing
         fixture.failures["/sriov_numvfs"] = nil
         // The first write (0) works, the second (4) fails: the undo makes 2 again.
         var count = 0
-        fixture.onWrite = { _, after in
+        fixture.onWrite = { [unowned fixture] _, after in
             if !after { count += 1 }
             if !after && count == 2 { throw SystemError(errno: .noMemory, operation: "write '4' to", path: "sriov_numvfs") }
         }

@@ -39,7 +39,7 @@ struct VMPassthroughTests {
             fixture.virtualFunctionAddress[VMPassthroughTests.pf] = { PCIAddress(domain: 0, bus: 4, device: 0x10, function: UInt8($0 * 2)) }
             try fixture.sysfs.write(fixture.devices + "/" + VMPassthroughTests.pf + "/sriov_numvfs", "2")
             let fixture = fixture
-            fixture.onWrite = { _, after in if after { try fixture.syncVFIONodes() } }
+            fixture.onWrite = { [unowned fixture] _, after in if after { try fixture.syncVFIONodes() } }
             vfSettings.withLock { settings in
                 for index in 0..<2 { settings["enp4s0f0/\(index)"] = (MACAddress("02:00:00:00:00:0\(index + 1)")!, 0) }
             }
