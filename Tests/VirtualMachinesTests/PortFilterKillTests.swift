@@ -14,9 +14,19 @@ import Testing
 @Suite(.serialized, Privileged.enabled)
 struct PortFilterKillTests {
     static let name = "pfk"
+    /// A state directory of this suite's own: every VM command repairs every dead VM of its
+    /// state directory, so with the shared one another suite's `vm list` could repair this
+    /// suite's killed VM while the test's own next command skips it (its lock busy), and the
+    /// kill points would count other VMs' writes. Inside VMTestState's, removed with it.
+    static let stateDirectory: String = {
+        let path = VMTestState.directory + "/port-filter-kill"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        chmod(path, 0o755)
+        return path
+    }()
 
     static func runArguments(_ fixture: VMFixture) throws -> [String] {
-        ["--netns", fixture.ns.name, "vm", "run", name, "--memory", "128", "--kernel", try VMTestState.kernel,
+        ["--state-dir", stateDirectory, "--netns", fixture.ns.name, "vm", "run", name, "--memory", "128", "--kernel", try VMTestState.kernel,
          "--append", "console=ttyS0 panic=0", "--accel", "tcg", "--user", "nobody", "--nic", "bridge=br0,filter=on,ip=192.0.2.10"]
     }
 
@@ -32,7 +42,7 @@ struct PortFilterKillTests {
         var status = stat()
         guard stat("/run/netns/\(fixture.ns.name)", &status) == 0 else { return ["cannot stat /run/netns/\(fixture.ns.name)"] }
         let scope = "port-filters-\(status.st_dev)-\(status.st_ino)."
-        return ((try? FileManager.default.contentsOfDirectory(atPath: "\(VMTestState.directory)/run/journal")) ?? [])
+        return ((try? FileManager.default.contentsOfDirectory(atPath: "\(stateDirectory)/run/journal")) ?? [])
             .filter { $0.hasPrefix(scope) || $0.hasPrefix("." + scope) }
     }
 
@@ -41,10 +51,10 @@ struct PortFilterKillTests {
     /// a filter journal was recovered (said on stderr by the next command or the kill).
     static func checkAfterKill(_ fixture: VMFixture, point: String) throws -> (listed: Bool, recovered: Bool) {
         // The next command, as a user would run it (its stderr says what it recovered).
-        let next = try VMInterruptedStartTests.qnet(fixture, ["vm", "list"])
+        let next = try VMInterruptedStartTests.qnet(fixture, ["vm", "list"], stateDirectory: stateDirectory)
         #expect(next.status == 0, "\(point): \(next.stderr)")
         var recovered = next.stderr.contains("recovered:") && next.stderr.contains("anti-spoofing rules of VM")
-        let vms = try VMInterruptedStartTests.listed(fixture)
+        let vms = try VMInterruptedStartTests.listed(fixture, stateDirectory: stateDirectory)
         if vms[name] == nil {
             // Repaired: the paused QEMU stopped, its rules removed and the journal with them.
             #expect(filterJournals(fixture).isEmpty, "\(point): journal left after the next command: \(filterJournals(fixture))")
@@ -55,14 +65,14 @@ struct PortFilterKillTests {
             let rules = try ruleset(fixture)
             #expect(!taps.isEmpty && taps.allSatisfy { rules.contains("chain port-\($0)") },
                     "\(point): VM \(name) runs with TAPs \(taps) but its rules are missing:\n\(rules)")
-            let killed = try VMInterruptedStartTests.qnet(fixture, ["vm", "kill", name])
+            let killed = try VMInterruptedStartTests.qnet(fixture, ["vm", "kill", name], stateDirectory: stateDirectory)
             #expect(killed.status == 0, "\(point): \(killed.stderr)")
             recovered = recovered || killed.stderr.contains("recovered:") && killed.stderr.contains("anti-spoofing rules of VM")
         }
         let gone = try waitUntil(timeout: 10, interval: 0.05) {
-            try VMInterruptedStartTests.qemuPids(name).isEmpty && fixture.tapNames().isEmpty
+            try VMInterruptedStartTests.qemuPids(name, stateDirectory: stateDirectory).isEmpty && fixture.tapNames().isEmpty
         }
-        #expect(gone, "\(point): QEMU \(VMInterruptedStartTests.qemuPids(name)) or TAPs left")
+        #expect(gone, "\(point): QEMU \(VMInterruptedStartTests.qemuPids(name, stateDirectory: stateDirectory)) or TAPs left")
         let rules = try ruleset(fixture)
         #expect(!rules.contains("qnet-filter"), "\(point): orphaned rule set:\n\(rules)")
         #expect(filterJournals(fixture).isEmpty, "\(point): journal left: \(filterJournals(fixture))")
@@ -102,10 +112,10 @@ struct PortFilterKillTests {
         let started = try run(try qnetExecutable(), try Self.runArguments(own))
         try #require(started.status == 0, "\(started.stderr)")
         #expect(try Self.ruleset(own).contains("chain port-"))
-        for pid in VMInterruptedStartTests.qemuPids(Self.name) { kill(pid, SIGKILL) }
-        let dead = try waitUntil(timeout: 10, interval: 0.05) { VMInterruptedStartTests.qemuPids(Self.name).isEmpty }
+        for pid in VMInterruptedStartTests.qemuPids(Self.name, stateDirectory: Self.stateDirectory) { kill(pid, SIGKILL) }
+        let dead = try waitUntil(timeout: 10, interval: 0.05) { VMInterruptedStartTests.qemuPids(Self.name, stateDirectory: Self.stateDirectory).isEmpty }
         try #require(dead, "QEMU of \(Self.name) still runs")
-        let listed = try VMInterruptedStartTests.listed(other)
+        let listed = try VMInterruptedStartTests.listed(other, stateDirectory: Self.stateDirectory)
         #expect(listed[Self.name] == nil)
         let ownRules = try Self.ruleset(own), otherRules = try Self.ruleset(other)
         #expect(!ownRules.contains("qnet-filter"), "rules left in the VM's own namespace:\n\(ownRules)")
@@ -121,7 +131,7 @@ struct PortFilterKillTests {
             let points = try KillInjection.everyPoint({ n in
                 let started = try run(qnet, try Self.runArguments(fixture))
                 try #require(started.status == 0, "\(started.stderr)")
-                return try KillInjection.run(qnet, ["--netns", fixture.ns.name, "vm", "kill", Self.name], at: n, of: syscalls)
+                return try KillInjection.run(qnet, ["--state-dir", Self.stateDirectory, "--netns", fixture.ns.name, "vm", "kill", Self.name], at: n, of: syscalls)
             }, afterEach: { n, _ in
                 if try Self.checkAfterKill(fixture, point: "vm kill killed at \(syscalls[0]) #\(n)").recovered { recovered += 1 }
             }, completed: { result in

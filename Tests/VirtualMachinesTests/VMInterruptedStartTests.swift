@@ -15,15 +15,15 @@ struct VMInterruptedStartTests {
          "--append", "console=ttyS0 panic=0", "--accel", "tcg", "--user", "nobody", "--nic", "bridge=br0"]
     }
 
-    static func qnet(_ fixture: VMFixture, _ arguments: [String]) throws -> CommandResult {
-        try run(try qnetExecutable(), ["--netns", fixture.ns.name] + arguments)
+    static func qnet(_ fixture: VMFixture, _ arguments: [String], stateDirectory: String? = nil) throws -> CommandResult {
+        try run(try qnetExecutable(), (stateDirectory.map { ["--state-dir", $0] } ?? []) + ["--netns", fixture.ns.name] + arguments)
     }
 
     /// QEMUs started for VM `name` of this test run: processes of a qemu-system binary
     /// holding a descriptor on its directory's QMP socket or console log, or carrying the
     /// directory in their environment (how qnet itself finds one it did not record).
-    static func qemuPids(_ name: String) -> [Int32] {
-        let directory = "\(VMTestState.directory)/run/vms/\(name)"
+    static func qemuPids(_ name: String, stateDirectory: String = VMTestState.directory) -> [Int32] {
+        let directory = "\(stateDirectory)/run/vms/\(name)"
         let files = FileManager.default
         return ((try? files.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
             guard let pid = Int32(entry),
@@ -39,8 +39,8 @@ struct VMInterruptedStartTests {
     }
 
     /// The VMs `qnet vm list --json` shows, by name.
-    static func listed(_ fixture: VMFixture) throws -> [String: Int32] {
-        let result = try qnet(fixture, ["vm", "list", "--json"])
+    static func listed(_ fixture: VMFixture, stateDirectory: String? = nil) throws -> [String: Int32] {
+        let result = try qnet(fixture, ["vm", "list", "--json"], stateDirectory: stateDirectory)
         guard result.status == 0 else { throw TestSupportError("vm list failed: \(result.stderr)") }
         let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
         let vms = report?["vms"] as? [[String: Any]] ?? []
