@@ -52,19 +52,22 @@ struct ApplyTrialControl {
         while monotonicSeconds() < deadline {
             if let signal = signals.take() { return .signal(signal) }
             if ApplyTrial.isConfirmed { return .confirmed }
-            if terminalOpen {
-                var descriptor = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
-                if poll(&descriptor, 1, 0) > 0 {
-                    var byte: UInt8 = 0
-                    let count = read(0, &byte, 1)
-                    if count == 1, byte == UInt8(ascii: "\n") { return .confirmed }
-                    // End of input (stdin is /dev/null, a closed pipe): only the other ways confirm.
-                    if count <= 0 { terminalOpen = false }
-                }
+            // Waits up to one poll interval for a key on stdin (Enter is seen at once); a
+            // deferred signal and the confirmation file have no descriptor to wait on, so
+            // they are checked once per interval. Bounded by the try's deadline (the while).
+            let interval = Int32(Self.pollInterval / 1000)
+            guard terminalOpen else {
+                usleep(Self.pollInterval)  // poll interval, no stdin left to wait on; bounded by the deadline
+                continue
             }
-            // Poll interval: stdin, a deferred signal and the confirmation file have no
-            // common descriptor to wait on; bounded by the try's deadline (the while above).
-            usleep(Self.pollInterval)
+            var descriptor = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+            if poll(&descriptor, 1, interval) > 0 {
+                var byte: UInt8 = 0
+                let count = read(0, &byte, 1)
+                if count == 1, byte == UInt8(ascii: "\n") { return .confirmed }
+                // End of input (stdin is /dev/null, a closed pipe): only the other ways confirm.
+                if count <= 0 { terminalOpen = false }
+            }
         }
         return .timedOut
     }
@@ -98,10 +101,11 @@ struct ApplyTrialControl {
                     return
                 }
             }
-            // Poll interval: the owner's exit, the confirmation and the deadline are checked
-            // each round; bounded by the try's deadline (its owner ends the try by then, or this
+            // The owner's exit (not our child: no wait), the confirmation file and the
+            // deadline have no common descriptor, so they are checked once per two poll
+            // intervals; bounded by the try's deadline (its owner ends the try by then, or this
             // rolls it back once secondsLeft <= 0).
-            usleep(Self.pollInterval * 2)
+            usleep(Self.pollInterval * 2)  // poll interval; bounded by the try's deadline (above)
         }
     }
 
