@@ -96,13 +96,15 @@ let package = Package(
             dependencies: ["Netlink", "NetlinkWire", "QNetTypes", "NetlinkTestSupport", .product(name: "SystemPackage", package: "swift-system")]),
         // Namespaces, an `ip -j` witness and privilege checks shared by the privileged suites.
         .target(name: "QNetTestSupport", path: "Tests/Support"),
+        .target(name: "PCITestSupport", dependencies: ["PCIDevices", "QNetSystem", .product(name: "SystemPackage", package: "swift-system")],
+                path: "Tests/PCITestSupport"),
         .testTarget(
             name: "HostNetworkTests",
             dependencies: [
                 "HostNetwork", "Netlink", "NetlinkWire", "QNetSystem", "QNetTypes", "CLinuxNet", "CLinuxSystem", "QNetTestSupport", "NetlinkTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
-        .testTarget(name: "PCIDevicesTests", dependencies: ["PCIDevices", "HostNetwork", "Netlink", "QNetSystem", "QNetTestSupport", .product(name: "SystemPackage", package: "swift-system")]),
+        .testTarget(name: "PCIDevicesTests", dependencies: ["PCIDevices", "HostNetwork", "Netlink", "QNetSystem", "QNetTestSupport", "PCITestSupport", .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "HostChecksTests", dependencies: ["HostChecks", "HostNetwork", "Netlink", "PCIDevices", "QNetSystem", "QNetTestSupport"]),
         .testTarget(name: "QEMUTests", dependencies: ["QEMU", "QNetTypes", "QNetTestSupport"], exclude: ["Golden"]),
         .testTarget(name: "QMPTests", dependencies: ["QMP", "CLinuxSystem", "QNetTestSupport"]),
@@ -110,7 +112,7 @@ let package = Package(
         .testTarget(
             name: "VirtualMachinesTests",
             dependencies: [
-                "VirtualMachines", "QNetSystem", "QNetTypes", "HostNetwork", "Netlink", "PCIDevices", "QEMU", "QMP", "GuestImage", "QNetTestSupport",
+                "VirtualMachines", "QNetSystem", "QNetTypes", "HostNetwork", "Netlink", "PCIDevices", "QEMU", "QMP", "GuestImage", "QNetTestSupport", "PCITestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             exclude: ["Golden"]),

@@ -1,5 +1,6 @@
 import Foundation
 import PCIDevices
+import PCITestSupport
 import QNetSystem
 import SystemPackage
 import Testing

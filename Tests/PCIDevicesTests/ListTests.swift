@@ -1,5 +1,6 @@
 import Foundation
 import PCIDevices
+import PCITestSupport
 import Testing
 
 /// Enumeration over fixture trees: addresses, names from a pci.ids fixture, drivers,

@@ -2,6 +2,7 @@ import Foundation
 import HostNetwork
 import Netlink
 import PCIDevices
+import PCITestSupport
 import QEMU
 import QNetSystem
 import QNetTestSupport

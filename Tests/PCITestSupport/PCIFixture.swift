@@ -8,26 +8,26 @@ import SystemPackage
 /// the kernel would on driver_override, unbind, bind, drivers_probe and sriov_numvfs,
 /// so the driver links and VF links the library reads back change as on a real host.
 /// One test at a time (not thread-safe).
-final class PCIFixture: @unchecked Sendable {
-    let root: String
+public final class PCIFixture: @unchecked Sendable {
+    public let root: String
     /// Writes as (path below ROOT/sys, value), in order.
-    private(set) var writes: [(path: String, value: String)] = []
+    public private(set) var writes: [(path: String, value: String)] = []
     /// The driver a probe binds when driver_override is unset.
-    var defaultDriver: [String: String] = [:]
+    public var defaultDriver: [String: String] = [:]
     /// Fails the write whose path ends with the key (errno), once per entry.
-    var failures: [String: Errno] = [:]
+    public var failures: [String: Errno] = [:]
     /// Called before (`false`) and after (`true`) each write with its 1-based number.
-    var onWrite: ((Int, Bool) throws -> Void)?
+    public var onWrite: ((Int, Bool) throws -> Void)?
     /// VF addresses a PF's sriov_numvfs write creates: index → address.
-    var virtualFunctionAddress: [String: (Int) -> PCIAddress] = [:]
-    var nextGroup = 100
+    public var virtualFunctionAddress: [String: (Int) -> PCIAddress] = [:]
+    public var nextGroup = 100
     /// Drivers whose probe fails (vfio-pci on a device it cannot handle): nothing binds.
-    var probeRefuses: Set<String> = []
+    public var probeRefuses: Set<String> = []
 
-    var sys: String { root + "/sys" }
-    var devices: String { sys + "/bus/pci/devices" }
+    public var sys: String { root + "/sys" }
+    public var devices: String { sys + "/bus/pci/devices" }
 
-    init() throws {
+    public init() throws {
         root = NSTemporaryDirectory() + "qnet-pci-\(getpid())-\(UUID().uuidString.prefix(8))"
         for directory in ["/sys/bus/pci/devices", "/sys/bus/pci/drivers", "/sys/kernel/iommu_groups", "/proc", "/dev/vfio", "/state", "/journal"] {
             try FileManager.default.createDirectory(atPath: root + directory, withIntermediateDirectories: true)
@@ -37,7 +37,7 @@ final class PCIFixture: @unchecked Sendable {
 
     deinit { try? FileManager.default.removeItem(atPath: root) }
 
-    var sysfs: PCISysfs {
+    public var sysfs: PCISysfs {
         var sysfs = PCISysfs(prefix: root)
         sysfs.write = { [weak self] path, value in
             guard let self else { throw Errno.noSuchFileOrDirectory }  // no cycle: the fixture's deinit removes its tree
@@ -46,29 +46,29 @@ final class PCIFixture: @unchecked Sendable {
         return sysfs
     }
 
-    func host(hostUse: HostUseReader = .none) -> PCIHost {
+    public func host(hostUse: HostUseReader = .none) -> PCIHost {
         let host = PCIHost(sysfs: sysfs, stateDirectory: root + "/state", hostUse: hostUse)
         host.loadVFIO = { "modprobe is not available in the fixture" }
         host.bindTimeout = .milliseconds(50)
         return host
     }
 
-    var journal: Journal { Journal(directory: root + "/journal") }
+    public var journal: Journal { Journal(directory: root + "/journal") }
 
-    func transaction(_ host: PCIHost) -> HostTransaction {
+    public func transaction(_ host: PCIHost) -> HostTransaction {
         HostTransaction(scope: PCIChange.scope.key, command: "qnet pci test", journal: journal, registry: host.recoveryRegistry)
     }
 
     // MARK: - Building
 
-    func addDriver(_ name: String) throws {
+    public func addDriver(_ name: String) throws {
         let path = sys + "/bus/pci/drivers/" + name
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         for file in ["bind", "unbind", "new_id"] { try "".write(toFile: path + "/" + file, atomically: false, encoding: .utf8) }
     }
 
     @discardableResult
-    func addFunction(_ address: String, classCode: String = "0x020000", vendor: String = "0x8086", device: String = "0x10d3",
+    public func addFunction(_ address: String, classCode: String = "0x020000", vendor: String = "0x8086", device: String = "0x10d3",
                      driver: String? = nil, group: Int? = nil, interfaces: [String] = [], numaNode: Int = -1,
                      totalVFs: Int? = nil, physicalFunction: String? = nil) throws -> String {
         let path = devices + "/" + address
@@ -99,11 +99,11 @@ final class PCIFixture: @unchecked Sendable {
         return path
     }
 
-    func addDriverIfMissing(_ name: String) throws {
+    public func addDriverIfMissing(_ name: String) throws {
         if !FileManager.default.fileExists(atPath: sys + "/bus/pci/drivers/" + name) { try addDriver(name) }
     }
 
-    func join(_ address: String, group: Int) throws {
+    public func join(_ address: String, group: Int) throws {
         let groupPath = sys + "/kernel/iommu_groups/\(group)/devices"
         try FileManager.default.createDirectory(atPath: groupPath, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: groupPath + "/" + address, withDestinationPath: "../../../../bus/pci/devices/" + address)
@@ -112,19 +112,19 @@ final class PCIFixture: @unchecked Sendable {
 
     // MARK: - Reading back (the witness: the tree itself)
 
-    func driver(_ address: String) -> String? {
+    public func driver(_ address: String) -> String? {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: devices + "/" + address + "/driver"))?.split(separator: "/").last.map(String.init)
     }
 
-    func attribute(_ address: String, _ name: String) -> String {
+    public func attribute(_ address: String, _ name: String) -> String {
         ((try? String(contentsOfFile: devices + "/" + address + "/" + name, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    func override(_ address: String) -> String { attribute(address, "driver_override") }
+    public func override(_ address: String) -> String { attribute(address, "driver_override") }
 
     /// Every function's driver, override and VF count, and the remembered drivers: what a
     /// rollback must restore exactly.
-    func state() -> [String] {
+    public func state() -> [String] {
         let addresses = ((try? FileManager.default.contentsOfDirectory(atPath: devices)) ?? []).sorted()
         let memory = ((try? FileManager.default.contentsOfDirectory(atPath: root + "/state")) ?? []).sorted()
         return addresses.map { "\($0) driver=\(driver($0) ?? "-") override=\(override($0)) numvfs=\(attribute($0, "sriov_numvfs"))" }
@@ -132,11 +132,11 @@ final class PCIFixture: @unchecked Sendable {
     }
 
     /// Writes as `path=value` with paths below ROOT/sys (newlines shown as \n).
-    var writeLog: [String] {
+    public var writeLog: [String] {
         writes.map { "\($0.path)=\($0.value.replacingOccurrences(of: "\n", with: "\\n"))" }
     }
 
-    func clearWrites() { writes = [] }
+    public func clearWrites() { writes = [] }
 
     // MARK: - The simulated kernel
 

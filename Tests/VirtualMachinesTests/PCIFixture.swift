@@ -1,1 +1,0 @@
-../PCIDevicesTests/Fixture.swift
