@@ -246,7 +246,8 @@ enum GuestScripts {
             while V6_SLAAC=$(v6addrs 64 | head -n 1); [ -z "$V6_SLAAC" ] && [ "$(now_ms)" -lt "$deadline" ]; do sleep 0.1; done
             V6_ROUTER=$(ip -6 route show default dev "$NIC" 2>/dev/null | awk '{ for (i = 1; i < NF; i++) if ($i == "via") { print $(i + 1); exit } }')
             if [ -n "$V6_SLAAC" ]; then
-                step slaac 1 "$t0" "addr=$V6_SLAAC/64" "router=${V6_ROUTER:--}" -- "address from the router advertisement"
+                # mtu6: the interface's IPv6 MTU, lowered by an advertisement's MTU option below the link's.
+                step slaac 1 "$t0" "addr=$V6_SLAAC/64" "router=${V6_ROUTER:--}" "mtu6=$(cat /proc/sys/net/ipv6/conf/"$NIC"/mtu 2>/dev/null)" -- "address from the router advertisement"
             else
                 step slaac 0 "$t0" -- "no SLAAC address within ${TIMEOUT}s (no router advertisement with an autonomous /64 prefix): $(oneline "$(ip -6 addr show dev "$NIC" 2>&1 | grep inet6)")"
             fi

@@ -15,7 +15,7 @@
 /// dhcp|static, addr, router, dns, server, lease), `iperf-server` (port; serve mode),
 /// `gateway` and `ping` (target, rtt in ms, tries), `dns` (target, server, addrs
 /// comma-separated), `iperf` (target HOST:PORT, bps, seconds, reverse). With `qnet.ipv6=1`:
-/// `slaac` and `dhcp6` (addr with its length, router or server) after `address`, then
+/// `slaac` (addr with its length, router, mtu6: the IPv6 MTU) and `dhcp6` (addr, server) after `address`, then
 /// `gateway6` and `ping6` after the IPv4 pings, and `dns6` (AAAA addrs) after `dns`. A step that could
 /// not run because an earlier one failed is reported with `ok=0 skipped=1`.
 /// `ms` of a step is its duration; `ms` elsewhere is the guest's uptime.

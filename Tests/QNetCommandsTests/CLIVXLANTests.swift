@@ -12,6 +12,12 @@ final class VXLANHosts {
     let states: [PrivateStateDirectory]
     static let network = "ov"
     static let subnet = "10.77.0.0/24"
+    /// The segment's IPv6 /64 (`--ipv6`, the same on every host) and the DHCP host's ::1 in it.
+    static let prefix6 = "fd77:42::/64"
+    static let gateway6 = "fd77:42::1"
+
+    /// The SLAAC address a guest with MAC 52:54:00:77:00:0N makes in `prefix6` (EUI-64).
+    static func slaacAddress(_ number: Int) -> String { "fd77:42::5054:ff:fe77:\(number)" }
 
     init(_ label: String) throws {
         underlay = try TestNamespace("\(label)-ul")
@@ -118,6 +124,18 @@ final class VXLANHosts {
     /// Polls `ping` for up to `timeout` seconds (the bridges learn, ARP resolves).
     func reaches(from number: Int, _ target: String, _ extra: [String] = [], timeout: Double = 10) throws -> Bool {
         try waitUntil(timeout: timeout, interval: 0.2) { try ping(from: number, target, extra) }
+    }
+
+    /// FRR's answer to `command` in host `number`'s namespace, asked with vtysh over the vty
+    /// sockets the running zebra names on its command line (`--vty_socket DIR`), not through qnet.
+    func vtysh(_ number: Int, _ command: String) throws -> String {
+        for pid in try run("ip", ["netns", "pids", hosts[number - 1].name]).stdout.split(separator: "\n") {
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
+            let words = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard words.first?.hasSuffix("zebra") == true, let index = words.firstIndex(of: "--vty_socket"), index + 1 < words.count else { continue }
+            return try run("vtysh", ["--vty_socket", words[index + 1], "-c", command]).stdout
+        }
+        throw TestSupportError("no zebra runs in host \(number)'s namespace")
     }
 
     deinit {
@@ -230,6 +248,64 @@ struct CLIVXLANTests {
         #expect(try setup.stopAndCheckClean().isEmpty)
     }
 
+    /// IPv6 on the overlay (tier 3): `--ipv6 fd77:42::/64` on every host. The DHCP host's bridge
+    /// holds ::1 and its dnsmasq advertises the prefix with the overlay's MTU across the tunnels;
+    /// the other hosts' bridges take no address from it. Endpoints on hosts 2 and 3 (a veth into
+    /// `qn-ov` at MTU 1500, its other end in a namespace of its own, as a guest without DHCPv4
+    /// would be) make SLAAC addresses, their IPv6 MTU drops to 1450 from the advertisement while
+    /// the link stays at 1500, and IPv6 crosses the tunnels at exactly that size.
+    @Test(.timeLimit(.minutes(2)))
+    func ipv6SegmentIsAdvertisedFromTheDHCPHost() throws {
+        let setup = try VXLANHosts("vo6")
+        try setup.createAndStart(extra: { _ in ["--ipv6", VXLANHosts.prefix6] })
+        #expect(try setup.hosts[0].ip("-6", "-o", "addr", "show", "dev", "qn-ov", "scope", "global").contains("\(VXLANHosts.gateway6)/64"))
+        var endpoints: [TestNamespace] = []
+        defer { endpoints.forEach { $0.remove() } }
+        for number in 2...3 {
+            let endpoint = try TestNamespace("vo6-e\(number)")
+            endpoints.append(endpoint)
+            let created = try run("ip", ["link", "add", "e0", "netns", endpoint.name, "type", "veth", "peer", "name", "ge", "netns", setup.hosts[number - 1].name])
+            #expect(created.status == 0, "\(created.stderr)")
+            try setup.hosts[number - 1].ip("link", "set", "ge", "master", "qn-ov", "up")
+            try endpoint.ip("link", "set", "e0", "up")
+        }
+        func slaac(_ endpoint: TestNamespace) -> String? {
+            let shown = (try? endpoint.ip("-6", "-o", "addr", "show", "dev", "e0", "scope", "global")) ?? ""
+            guard shown.contains("fd77:42:"), !shown.contains("tentative") else { return nil }
+            return shown.split(separator: " ").first { $0.hasPrefix("fd77:42:") }.map { String($0.split(separator: "/")[0]) }
+        }
+        var addresses: [String] = []
+        for endpoint in endpoints {
+            #expect(waitUntil(timeout: 30, interval: 0.2) { slaac(endpoint) != nil }, "\(endpoint.name): no SLAAC address from the DHCP host's advertisements")
+            addresses.append(slaac(endpoint) ?? "-")
+            // The advertisement's MTU option, not the link's: the witness that the RA carries it.
+            #expect(try endpoint.exec("sysctl", ["-n", "net.ipv6.conf.e0.mtu"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "1450")
+            #expect(try endpoint.link("e0")?["mtu"] as? Int == 1500)
+        }
+        // The advertisements reached hosts 2 and 3 too: their bridges still have no address of the prefix.
+        for number in 2...3 {
+            let global = try setup.hosts[number - 1].ip("-6", "-o", "addr", "show", "dev", "qn-ov", "scope", "global")
+            #expect(global.isEmpty, "host \(number): \(global)")
+        }
+        func ping6(_ endpoint: TestNamespace, _ target: String, _ extra: [String] = []) -> Bool {
+            (try? endpoint.exec("ping", ["-6", "-c", "1", "-W", "1"] + extra + [target]).status) == 0
+        }
+        #expect(waitUntil(timeout: 10, interval: 0.2) { ping6(endpoints[1], VXLANHosts.gateway6) }, "host 3 to host 1's bridge")
+        #expect(waitUntil(timeout: 10, interval: 0.2) { ping6(endpoints[1], addresses[0]) }, "host 3 to host 2's endpoint")
+        // 1402 bytes of ICMPv6 payload + 8 + 40 = 1450: passes with DF; one byte more is refused by
+        // the endpoint's own stack (its IPv6 MTU came from the advertisement).
+        #expect(ping6(endpoints[1], addresses[0], ["-M", "do", "-s", "1402"]))
+        #expect(!ping6(endpoints[1], addresses[0], ["-M", "do", "-s", "1403"]))
+
+        for number in 1...3 {
+            let shown = try setup.qnet(number, ["net", "show", "ov", "--json"])
+            let report = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any]
+            #expect(report?["ipv6Prefix"] as? String == VXLANHosts.prefix6, "host \(number): \(shown.stdout)\(shown.stderr)")
+        }
+        endpoints.forEach { $0.remove() }
+        #expect(try setup.stopAndCheckClean().isEmpty)
+    }
+
     /// `--control-plane evpn` (tier 3): FRR's zebra and bgpd per host, iBGP sessions between the
     /// three, endpoints on the bridges (a veth per host into `qn-ov`, its other end in a namespace
     /// of its own) reaching each other, and the remote endpoints' MACs in each VXLAN device's FDB
@@ -317,6 +393,8 @@ struct CLIVXLANTests {
             (["--vni", "5", "--underlay", "u0", "--peers", "2001:db8::1"], "'2001:db8::1'"),
             (["--vni", "5"], "--underlay"),
             (["--vni", "5", "--underlay", "u0", "--ipv6", "auto"], "--ipv6"),
+            (["--vni", "5", "--underlay", "u0", "--ipv6", "fd77:42::/48"], "fd77:42::/48"),
+            (["--vni", "5", "--underlay", "u0", "--ipv6", "fd77:42::/64", "--ipv6-nat", "off"], "--ipv6-nat"),
             (["--vni", "5", "--underlay", "u0", "--control-plane", "bgp"], "'bgp'"),
             (["--vni", "5", "--underlay", "u0", "--control-plane", "evpn", "--bgp-peers", "192.0.2.2"], "--asn"),
             (["--vni", "5", "--underlay", "u0", "--control-plane", "evpn", "--asn", "1", "--bgp-peers", "192.0.2.1"], "'192.0.2.1'"),
@@ -332,7 +410,10 @@ struct CLIVXLANTests {
 
 /// `--mode vxlan` with real guests (tier 4): one micro-VM per host, booted in parallel under TCG;
 /// each leases its address from host 1's dnsmasq (a static lease per MAC, so the others know it)
-/// and pings the other two across the tunnels.
+/// and pings the other two across the tunnels. The segment is dual-stack (`--ipv6` on every
+/// host): each guest also makes its SLAAC address from host 1's advertisements (their MTU
+/// option is its IPv6 MTU), leases a DHCPv6 address, and pings host 1's ::1 and the other two
+/// guests' SLAAC addresses.
 @Suite(.serialized, Privileged.enabled)
 struct CLIVXLANGuestTests {
     @Test(.timeLimit(.minutes(6)))
@@ -348,10 +429,20 @@ struct CLIVXLANGuestTests {
         try Self.guestsLeaseFromOneAndPingEachOther(label: "veg", evpn: true)
     }
 
+    /// Whether FRR's `show evpn arp-cache vni N json` holds a remote entry for an address
+    /// starting with `prefix` with that MAC (the JSON is keyed by IP address).
+    static func cacheHasRemoteIPv6(_ json: String, mac: String, prefix: String) -> Bool {
+        guard let cache = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return false }
+        return cache.contains { key, value in
+            let entry = value as? [String: Any]
+            return key.hasPrefix(prefix) && entry?["mac"] as? String == mac && entry?["type"] as? String == "remote"
+        }
+    }
+
     static func guestsLeaseFromOneAndPingEachOther(label: String, evpn: Bool) throws {
         let image = try GuestImageBuilder().cached(in: NSTemporaryDirectory() + "qnet-guest-test-cache").image
         let setup = try VXLANHosts(label)
-        try setup.createAndStart(evpn: evpn)
+        try setup.createAndStart(evpn: evpn, extra: { _ in ["--ipv6", VXLANHosts.prefix6] })
         if evpn {
             // Each host's two sessions Established (the kernel's TCP table), before any guest boots.
             #expect(waitUntil(timeout: 60, interval: 0.5) { (1...3).allSatisfy { (try? setup.establishedBGPSessions($0)) == 2 } })
@@ -362,12 +453,15 @@ struct CLIVXLANGuestTests {
             let lease = try setup.qnet(1, ["net", "lease", "add", "ov", macs[number - 1], addresses[number - 1]])
             #expect(lease.status == 0, "\(lease.stderr)")
         }
+        let addresses6 = (1...3).map(VXLANHosts.slaacAddress)
         for number in 1...3 {
             let targets = addresses.enumerated().filter { $0.offset != number - 1 }.map(\.element).joined(separator: ",")
+            let targets6 = addresses6.enumerated().filter { $0.offset != number - 1 }.map(\.element).joined(separator: ",")
             let started = try setup.qnet(number, [
                 "vm", "run", "g\(number)", "--memory", "128", "--accel", "tcg", "--nic", "network=ov,mac=\(macs[number - 1])",
                 "--kernel", image.kernel, "--initrd", image.initramfs,
-                "--append", "console=ttyS0 quiet qnet.mode=serve qnet.gw=none qnet.timeout=240 qnet.targets=\(targets)"])
+                "--append", "console=ttyS0 quiet qnet.mode=serve qnet.gw=none qnet.timeout=240 qnet.targets=\(targets) "
+                    + "qnet.ipv6=1 qnet.gw6=\(VXLANHosts.gateway6) qnet.targets6=\(targets6)"])
             #expect(started.status == 0, "host \(number): \(started.stderr)")
         }
         defer { for number in 1...3 { _ = try? setup.qnet(number, ["vm", "kill", "g\(number)"]) } }
@@ -383,10 +477,16 @@ struct CLIVXLANGuestTests {
             // line (ok or not) too.
             return consoles.enumerated().allSatisfy { number, console in
                 console.contains("QNET ready")
-                    && addresses.enumerated().allSatisfy { $0.offset == number || console.contains("target=\($0.element) ") }
+                    && (addresses + addresses6).enumerated().allSatisfy { $0.offset % 3 == number || console.contains("target=\($0.element) ") }
             }
         }
         #expect(finished, "\(consoles)")
+        /// The guest's report line of `step` (towards `target`), from its console.
+        func line(_ console: String, _ step: String, target: String? = nil) -> String {
+            console.split(separator: "\n").last { report in
+                report.contains("step=\(step) ") && (target.map { report.contains("target=\($0) ") } ?? true)
+            }.map(String.init) ?? ""
+        }
         for number in 1...3 {
             let console = consoles[number - 1]
             #expect(!console.contains(" ok=0 "), "host \(number): \(console)")
@@ -395,6 +495,17 @@ struct CLIVXLANGuestTests {
             }
             #expect(console.contains("addr=\(addresses[number - 1])/24"), "host \(number): \(console)")
             #expect(console.contains("server=10.77.0.1"), "host \(number): \(console)")
+            // IPv6 from host 1 across the tunnels: the SLAAC address (EUI-64 in the prefix), the
+            // advertisement's MTU as the interface's IPv6 MTU, a DHCPv6 lease, ::1 and the others reached.
+            let slaac = line(console, "slaac")
+            #expect(slaac.contains(" ok=1 ") && slaac.contains("addr=\(addresses6[number - 1])/64") && slaac.contains("mtu6=1450"),
+                    "host \(number): \(slaac)")
+            #expect(line(console, "dhcp6").contains(" ok=1 "), "host \(number): \(line(console, "dhcp6"))")
+            #expect(line(console, "gateway6").contains(" ok=1 "), "host \(number): \(line(console, "gateway6"))")
+            for (index, target) in addresses6.enumerated() where index != number - 1 {
+                let ping6 = line(console, "ping6", target: target)
+                #expect(ping6.contains(" ok=1 ") && ping6.contains("reply from \(target)"), "host \(number): \(ping6)")
+            }
         }
         if evpn {
             for number in 1...3 {
@@ -405,6 +516,16 @@ struct CLIVXLANGuestTests {
                 #expect(learnt, "host \(number): \(fdb)")
                 let shown = try setup.qnet(number, ["net", "show", "ov"]).stdout
                 #expect(shown.components(separatedBy: " Established, ").count == 3, "host \(number): \(shown)")
+            }
+            // Type-2 routes carry IPv6 too: guest 1's IPv6 neighbour entry on host 1's bridge (it
+            // pinged ::1) reaches hosts 2 and 3 as a remote MAC+IP entry in FRR's ARP/ND cache.
+            for number in 2...3 {
+                var cache = ""
+                let learnt = waitUntil(timeout: 20, interval: 0.5) {
+                    cache = (try? setup.vtysh(number, "show evpn arp-cache vni 42 json")) ?? ""
+                    return Self.cacheHasRemoteIPv6(cache, mac: macs[0], prefix: "fd77:42:")
+                }
+                #expect(learnt, "host \(number): \(cache)")
             }
         }
         for number in 1...3 { _ = try setup.qnet(number, ["vm", "kill", "g\(number)"]) }

@@ -112,6 +112,10 @@ enum GeneratedFiles {
             ("isolated-dualstack.dnsmasq.conf", DnsmasqConfig.render(
                 definition: NetworkFixtures.isolatedDual, addressing: try NetworkFixtures.addressing(NetworkFixtures.isolatedDual),
                 paths: NetworkFixtures.paths("iso6"), upstreamServers: NetworkFixtures.stubResolver)),
+            // A vxlan segment's DHCP host with an IPv6 prefix: the advertisements carry the overlay's MTU.
+            ("vxlan-dualstack.dnsmasq.conf", DnsmasqConfig.render(
+                definition: VXLANConfigTests.dualStack, addressing: try NetworkFixtures.addressing(VXLANConfigTests.dualStack),
+                paths: NetworkFixtures.paths("ov"), upstreamServers: NetworkFixtures.stubResolver)),
         ]
     }
 

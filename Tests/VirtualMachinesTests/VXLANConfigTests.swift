@@ -26,6 +26,104 @@ struct VXLANConfigTests {
         #expect(!lines.contains { $0.hasPrefix("server=") })
     }
 
+    /// The DHCP host of a dual-stack segment (`--ipv6 fd77:42::/64`) over a 1500-byte IPv4 underlay.
+    static let dualStack: NetworkDefinition = {
+        var definition = dhcpHost
+        definition.ipv6Prefix = "fd77:42::/64"
+        return definition
+    }()
+
+    @Test("a dual-stack DHCP host advertises the prefix with the overlay's MTU and no default route, and serves DHCPv6")
+    func dnsmasqAdvertisesTheOverlayMTU() throws {
+        let addressing = try AddressPlanner.resolve(Self.dualStack, existing: [], otherNetworks: [])
+        #expect(addressing.ipv6?.gateway == IPAddress("fd77:42::1"))
+        let config = DnsmasqConfig.render(definition: Self.dualStack, addressing: addressing, paths: NetworkFixtures.paths("ov"),
+                                          upstreamServers: ["192.0.2.53"])
+        let lines = config.split(separator: "\n").filter { !$0.hasPrefix("#") }
+        // mtu: the RA's MTU option; interval 0 (the default); router lifetime 0 (no way out).
+        #expect(lines.contains("ra-param=qn-ov,mtu:1450,0,0"), "\(config)")
+        #expect(lines.contains("enable-ra"))
+        #expect(lines.contains("dhcp-range=fd77:42::100,fd77:42::1ff,slaac,ra-names,64,3600"))
+        #expect(lines.contains("listen-address=fd77:42::1"))
+        #expect(lines.contains("dhcp-option-force=option:mtu,1450"))
+        #expect(!lines.contains { $0.hasPrefix("server=") })
+        // Over an IPv6 underlay the advertised MTU follows (1500 - 70).
+        var overIPv6 = Self.dualStack
+        overIPv6.vxlan?.mtu = 1430
+        let v6Config = DnsmasqConfig.render(definition: overIPv6, addressing: addressing, paths: NetworkFixtures.paths("ov"), upstreamServers: [])
+        #expect(v6Config.contains("\nra-param=qn-ov,mtu:1430,0,0\n"))
+        // IPv4-only segments send no advertisements at all.
+        let v4Only = DnsmasqConfig.render(definition: Self.dhcpHost, addressing: try AddressPlanner.resolve(Self.dhcpHost, existing: [], otherNetworks: []),
+                                          paths: NetworkFixtures.paths("ov"), upstreamServers: [])
+        #expect(!v4Only.contains("\nenable-ra") && !v4Only.contains("\nra-param"))
+    }
+
+    @Test("the IPv6 prefix of a vxlan network survives the YAML store, export and `qnet apply`'s configuration folder")
+    func ipv6PrefixRoundTrips() throws {
+        let text = """
+            name: ov
+            mode: vxlan
+            bridge: qn-ov
+            subnet: 10.77.0.0/24
+            ipv6_prefix: fd77:42::/64
+            vxlan:
+              vni: 42
+              underlay: eth1
+              peers:
+              - 192.0.2.2
+              - 192.0.2.3
+              dhcp_host: true
+
+            """
+        #expect(try DefinitionYAML.decode(NetworkDefinition.self, from: text, file: "ov.yaml") == Self.dualStack)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-vxlan6-config-\(getpid())")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("networks"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for definition in [Self.dualStack, Self.otherHost] {
+            let yaml = try ConfigurationText.yaml(NetworkConfig(definition: definition, autostart: true))
+            #expect(yaml.contains("ipv6_prefix: fd77:42::/64"), "\(yaml)")
+            try yaml.write(to: folder.appendingPathComponent("networks/ov.yaml"), atomically: true, encoding: .utf8)
+            #expect(try HostConfiguration.load(directory: folder.path).networks == [NetworkConfig(definition: definition, autostart: true)])
+        }
+        // apply's plan: the prefix is part of what the file declares.
+        #expect(ApplyPlanner.matches(Self.dualStack, Self.dualStack))
+        #expect(!ApplyPlanner.matches(Self.dhcpHost, Self.dualStack))
+    }
+
+    /// Another host of the dual-stack segment: the same prefix, no DHCP.
+    static let otherHost: NetworkDefinition = {
+        var definition = dualStack
+        definition.vxlan?.dhcpHost = false
+        definition.vxlan?.peers = ["192.0.2.1", "192.0.2.3"]
+        return definition
+    }()
+
+    @Test("a filtered VM with ip= on a host that does not serve the dual-stack segment: its SLAAC address, the DHCPv6 range and server are allowed too")
+    func filterOnAnotherHostAllowsIPv6Autoconfiguration() throws {
+        _ = VMTestState.directory  // QNET_STATE_DIR for this process
+        let store = NetworkStore()
+        var network = Self.otherHost
+        network.name = "ov6f\(getpid() % 10000)"
+        try store.save(network)
+        defer { store.removeDefinition(network.name) }
+        var nic = NICSpec(network: network.name)
+        nic.filter = true
+        nic.addresses = ["10.77.0.12"]
+        let mac = MACAddress("52:54:00:77:00:02")!
+        let filters = try VMPortFilters.prepare(VMDefinition(name: "f", nics: [nic]), macs: [mac], taps: [0: "vnet9"], undo: UndoStack(),
+                                                store: store)
+        let filter = try #require(filters.first)
+        #expect(filter.ipv4 == [IPAddress("10.77.0.12")!])
+        #expect(filter.ipv6 == [IPAddress("fd77:42::5054:ff:fe77:2")!])
+        #expect(filter.ipv6Ranges == [[IPAddress("fd77:42::100")!, IPAddress("fd77:42::1ff")!]])
+        #expect(filter.dhcpv6Servers == [IPAddress("fd77:42::1")!])
+        // An IPv4-only segment: link-local only, as before.
+        network.ipv6Prefix = nil
+        try store.save(network)
+        let v4 = try VMPortFilters.prepare(VMDefinition(name: "f", nics: [nic]), macs: [mac], taps: [0: "vnet9"], undo: UndoStack(), store: store)
+        #expect(v4.first?.ipv6 == [] && v4.first?.ipv6Ranges == [])
+    }
+
     @Test("only the DHCP host serves DHCP and has addressing; other hosts' bridges carry no address")
     func dhcpHostOnly() {
         #expect(Self.dhcpHost.servesDHCP && Self.dhcpHost.hasAddressing)

@@ -18,7 +18,9 @@ struct NetCreate: ParsableCommand {
             vxlan: a bridge joined to the same segment on other hosts by a kernel VXLAN device (qx-NAME, \
             learning off, one flood entry per --peers address); create it on every host with the same --vni, \
             and with --dhcp-host on exactly one of them (it gets the gateway address and dnsmasq); the MTU of \
-            the bridge and guests is the underlay's minus 50 bytes (IPv4) or 70 (IPv6). \
+            the bridge and guests is the underlay's minus 50 bytes (IPv4) or 70 (IPv6). With --ipv6 PREFIX/64 \
+            (the same on every host) the DHCP host's bridge also gets PREFIX::1 and its dnsmasq sends router \
+            advertisements (SLAAC, DHCPv6, the MTU, no default route). \
             --control-plane evpn: instead of static peers, BGP EVPN: qnet runs FRR's zebra and bgpd in the \
             network's namespace (iBGP in --asn with each --bgp-peers address, l2vpn evpn, advertise-all-vni), \
             and the VXLAN device's FDB and flood list come from the peers' routes.
@@ -53,7 +55,7 @@ struct NetCreate: ParsableCommand {
     @Option(help: ArgumentHelp("DNS domain for guests (default: the network's name).", valueName: "domain"))
     var domain: String?
 
-    @Option(help: ArgumentHelp("nat/isolated: IPv6 as auto (a random unique local /64), PREFIX/64 or none.", valueName: "auto|prefix|none"),
+    @Option(help: ArgumentHelp("nat/isolated: IPv6 as auto (a random unique local /64, the default), PREFIX/64 or none. vxlan: the segment's /64, the same on every host (default none; auto on the --dhcp-host only).", valueName: "auto|prefix|none"),
             transform: NetCreate.parseIPv6)
     var ipv6: IPv6Choice?
 
@@ -126,8 +128,11 @@ struct NetCreate: ParsableCommand {
         if asn == 0 {
             throw ValidationError("invalid ASN '0': use 1-4294967295")
         }
-        if mode == .vxlan && (ipv6 != nil || ipv6NAT != nil) {
-            throw ValidationError("--ipv6 and --ipv6-nat apply to nat and isolated networks; a vxlan network is IPv4 only for now")
+        if mode == .vxlan && ipv6NAT != nil {
+            throw ValidationError("--ipv6-nat applies to nat networks; a vxlan segment has no way out")
+        }
+        if mode == .vxlan && ipv6 == .auto && !dhcpHost {
+            throw ValidationError("--ipv6 auto picks a prefix on the vxlan network's --dhcp-host only; give the DHCP host's PREFIX/64 here")
         }
         if mode == .vxlan && !dhcpHost && (gateway != nil || dhcpRange != nil) {
             throw ValidationError("--gateway and --dhcp-range apply to the vxlan network's --dhcp-host only")
@@ -171,7 +176,8 @@ struct NetCreate: ParsableCommand {
             vxlan: mode == .vxlan ? VXLANNetworkSettings(vni: vni ?? 0, underlay: underlay ?? "", peers: peers.map(\.description),
                                                          port: port, dhcpHost: dhcpHost,
                                                          evpn: controlPlane ? EVPNSettings(asn: asn ?? 0, bgpPeers: bgpPeers.map(\.description)) : nil) : nil),
-            ipv6: mode == .bridge || mode == .vxlan ? nil : ipv6 ?? .auto)
+            // A vxlan segment spans hosts, so it gets IPv6 only when asked (the same prefix on each).
+            ipv6: mode == .bridge ? nil : mode == .vxlan ? ipv6 : ipv6 ?? .auto)
         var line = "defined \(definition.mode.rawValue) network \(name) on bridge \(definition.bridge)"
         if let subnet = definition.subnet { line += ", subnet \(subnet), gateway \(definition.gateway ?? "?"), DHCP \(definition.dhcpStart ?? "?")-\(definition.dhcpEnd ?? "?")" }
         if let vxlan = definition.vxlan {

@@ -194,7 +194,13 @@ public enum DnsmasqConfig {
                 address (SLAAC) and asks DHCPv6 for a second one. ra-names: a guest named by its DHCPv4 lease
                 also gets an AAAA record for its SLAAC address (dnsmasq pings the address first).
                 """)
-            if isolated {
+            if definition.mode == .vxlan, let mtu = definition.vxlan?.mtu {
+                option("ra-param=\(definition.bridge),mtu:\(mtu),0,0", """
+                    The MTU option: \(mtu), the underlay's minus VXLAN's overhead (the same as option 26), for guests
+                    that take their MTU from the advertisements. Router lifetime 0: the prefix but no default route
+                    (the segment has no router). The first 0 keeps the default advertisement interval.
+                    """)
+            } else if isolated {
                 option("ra-param=\(definition.bridge),0,0", """
                     Router lifetime 0: the advertisements give the prefix but no default route (an isolated
                     network has no way out). The first 0 keeps the default advertisement interval.

@@ -3,7 +3,7 @@ import HostNetwork
 import QNetSystem
 import QNetTypes
 
-// The IPv6 side of `net start` for nat and isolated networks: the bridge's ::1, and for
+// The IPv6 side of `net start` for nat, isolated and vxlan networks: the bridge's ::1, and for
 // nat networks net.ipv6.conf.all.forwarding with the accept_ra trap defused.
 //
 // Kernel quirk (the accept_ra trap): with forwarding = 1 on an interface, the kernel
@@ -72,14 +72,21 @@ extension NetworkManager {
     /// ip addr add PREFIX::1/64 dev BR nodad`. The bridge is new: deleting it undoes all this.
     func addIPv6Gateway(_ ipv6: IPv6Addressing, network: String, bridge: String) throws {
         if let reason = services.ipv6Disabled() { throw NetworkError.ipv6Unavailable(network: network, reason: reason) }
-        for setting in ["accept_ra", "autoconf"] {
-            try services.writeSysctl("/proc/sys/net/ipv6/conf/\(bridge)/\(setting)", "0")
-        }
+        try stopIPv6Autoconfiguration(bridge: bridge)
         // Without nodad the address stays tentative (unusable, so dnsmasq cannot bind it)
         // until the bridge has carrier, i.e. until the first guest's TAP joins, and 1 s more.
         let link = try host.link(named: bridge)
         try host.addAddress(InterfaceAddress(index: link.index, prefix: IPPrefix(address: ipv6.gateway, length: ipv6.prefix.length),
                                              flags: UInt32(IFA_F_NODAD)), interfaceName: bridge)
+    }
+
+    /// Keeps a new bridge from configuring itself from router advertisements: no SLAAC
+    /// address, no default route. Equivalent to `sysctl -w net.ipv6.conf.BR.accept_ra=0
+    /// net.ipv6.conf.BR.autoconf=0`. Deleting the bridge undoes it.
+    func stopIPv6Autoconfiguration(bridge: String) throws {
+        for setting in ["accept_ra", "autoconf"] {
+            try services.writeSysctl("/proc/sys/net/ipv6/conf/\(bridge)/\(setting)", "0")
+        }
     }
 
     /// Turns net.ipv6.conf.all.forwarding on for a nat network, first setting accept_ra = 2

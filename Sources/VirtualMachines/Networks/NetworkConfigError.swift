@@ -42,6 +42,8 @@ public enum NetworkConfigError: UserFacingError, Equatable, Sendable {
     case ipv6PrefixSize(IPPrefix)
     /// `--ipv6` on a bridge network (guests take the LAN's router advertisements).
     case ipv6OnBridgeMode
+    /// `--ipv6 auto` on a vxlan host that does not serve DHCP (the segment's prefix is the DHCP host's).
+    case ipv6AutoWithoutDHCPHost
 
     /// Bad input (exit status 2), as opposed to a host that cannot take the network (1).
     public var isUsageError: Bool {
@@ -109,6 +111,8 @@ public enum NetworkConfigError: UserFacingError, Equatable, Sendable {
             "IPv6 prefix \(prefix) has the wrong size: use a /64 (guests make their SLAAC address from the prefix's upper 64 bits)"
         case .ipv6OnBridgeMode:
             "--ipv6 applies to nat and isolated networks; a bridge network's guests take the LAN's router advertisements"
+        case .ipv6AutoWithoutDHCPHost:
+            "--ipv6 auto picks a prefix on the vxlan network's --dhcp-host only; give the DHCP host's PREFIX/64 here"
         case .noFreeSubnet:
             "no free 10.x.y.0/24 subnet is left (each overlaps a host route, address or another network); pass --subnet"
         }

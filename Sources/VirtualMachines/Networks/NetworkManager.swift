@@ -99,6 +99,8 @@ public final class NetworkManager {
             definition.gateway = addressing.gateway.description
             definition.dhcpStart = addressing.dhcpStart.description
             definition.dhcpEnd = addressing.dhcpEnd.description
+        } else if definition.mode == .vxlan {
+            try checkSegmentIPv6Prefix(&definition, auto: ipv6 == .auto, otherNetworks: others.flatMap(\.prefixes))
         }
         if definition.interfaceGroup == 0 {
             let used = Set(others.map(\.interfaceGroup))

@@ -43,14 +43,17 @@ enum VMPortFilters {
                     undo.push("remove DHCP reservation \(file)") { unlink(file) }
                     ipv4 = [address]
                     if ipv6 == nil, let v6 = addressing.ipv6 {
-                        // Its SLAAC address, and the DHCPv6 range (dnsmasq leases those per client, not per MAC).
-                        var filter = PortFilter(tap: tap, mac: mac, ipv4: ipv4, ipv6: [], ipv6Ranges: [[v6.dhcpStart, v6.dhcpEnd]],
-                                                dhcpv6Servers: [v6.gateway])
-                        filter.ipv6 = [filter.slaacAddress(in: v6.prefix)]
-                        filters.append(filter)
+                        filters.append(allowingIPv6Autoconfiguration(PortFilter(tap: tap, mac: mac, ipv4: ipv4, ipv6: []), v6))
                         continue
                     }
                     ipv6 = ipv6 ?? []  // an IPv4-only network: link-local only
+                }
+                // A vxlan host that does not serve DHCP, with `filter=on` and `ip=` (sources are
+                // checked): the guest also takes the segment's advertisements and the DHCP host's DHCPv6.
+                if !served, definitionOfNetwork.mode == .vxlan, let given = ipv6,
+                   let v6 = definitionOfNetwork.ipv6Prefix.flatMap(IPPrefix.init).map(IPv6Addressing.init(prefix:)) {
+                    filters.append(allowingIPv6Autoconfiguration(PortFilter(tap: tap, mac: mac, ipv4: ipv4, ipv6: given), v6))
+                    continue
                 }
             } else {
                 guard nic.filter == true else { continue }
@@ -58,6 +61,17 @@ enum VMPortFilters {
             filters.append(PortFilter(tap: tap, mac: mac, ipv4: ipv4, ipv6: ipv6))
         }
         return filters
+    }
+
+    /// `filter` with what a guest of a dual-stack qnet network sends from besides its given
+    /// addresses: its SLAAC address in the network's /64, the DHCPv6 range (dnsmasq leases
+    /// those per client, not per MAC), and DHCPv6 to the network's gateway.
+    static func allowingIPv6Autoconfiguration(_ filter: PortFilter, _ v6: IPv6Addressing) -> PortFilter {
+        var result = filter
+        result.ipv6 = (filter.ipv6 ?? []) + [filter.slaacAddress(in: v6.prefix)]
+        result.ipv6Ranges = filter.ipv6Ranges + [[v6.dhcpStart, v6.dhcpEnd]]
+        result.dhcpv6Servers = filter.dhcpv6Servers + [v6.gateway]
+        return result
     }
 
     /// The IPv4 address `mac` gets on `network` for this VM run, written as a dnsmasq

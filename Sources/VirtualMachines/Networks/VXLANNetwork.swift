@@ -89,6 +89,22 @@ extension NetworkManager {
         definition.vxlan = settings
     }
 
+    /// The IPv6 /64 of a vxlan host that does not serve DHCP: the segment's prefix (the one
+    /// the DHCP host advertises), kept for `net show` and the VMs' anti-spoofing filters
+    /// (SLAAC addresses, the DHCPv6 range), checked like any network's prefix. Such a host
+    /// never picks one (`auto`): nobody would advertise it.
+    func checkSegmentIPv6Prefix(_ definition: inout NetworkDefinition, auto: Bool, otherNetworks: [IPPrefix]) throws {
+        if auto { throw NetworkError.badSetting(network: definition.name, .ipv6AutoWithoutDHCPHost) }
+        guard let text = definition.ipv6Prefix else { return }
+        do {
+            let prefix = try AddressPlanner.checkIPv6Prefix(try AddressPlanner.parseIPv6Prefix(text), existing: try hostPrefixes(),
+                                                            otherNetworks: otherNetworks)
+            definition.ipv6Prefix = prefix.description
+        } catch let error as NetworkConfigError {
+            throw NetworkError.badSetting(network: definition.name, error)
+        }
+    }
+
     /// A peer is a unicast address of the underlay's family, not this host's own.
     static func checkPeer(_ text: String, underlay: Underlay) throws -> IPAddress {
         guard let address = IPAddress(text), !address.isMulticast, !address.isUnspecified,
@@ -104,7 +120,8 @@ extension NetworkManager {
 
     /// vxlan mode: the bridge (with the gateway address on the DHCP host) at the reduced
     /// MTU, the VXLAN device on it with learning off, one all-zero FDB entry per peer
-    /// (head-end replication), and on the DHCP host dnsmasq handing out the MTU (option 26).
+    /// (head-end replication), and on the DHCP host dnsmasq handing out the MTU (option 26,
+    /// and in its router advertisements when the network has an IPv6 prefix).
     /// Each creation is journaled before it is made.
     func startVXLAN(_ definition: NetworkDefinition, state: inout NetworkRuntimeState, _ transaction: HostTransaction) throws {
         guard let settings = definition.vxlan else {
@@ -123,6 +140,14 @@ extension NetworkManager {
         try transaction.record(undo: NetworkBridgeRecord(bridge: definition.bridge, mode: .vxlan))
         _ = try host.createBridge(definition.bridge, mtu: settings.mtu, addresses: gateway, uplink: nil)
         state.bridgeCreated = true
+        // Before the VXLAN device joins (no advertisement can arrive yet): the DHCP host's bridge
+        // is the segment's IPv6 gateway (PREFIX::1); every other bridge takes no address from the
+        // DHCP host's advertisements (the host stays off the guests' segment).
+        if let ipv6 = addressing?.ipv6 {
+            try addIPv6Gateway(ipv6, network: definition.name, bridge: definition.bridge)
+        } else if services.ipv6Disabled() == nil {
+            try stopIPv6Autoconfiguration(bridge: definition.bridge)
+        }
         let device = NetworkNames.vxlanDevice(for: definition.name)
         try transaction.record(undo: CreatedLinkRecord(links: [.init(name: device, kind: LinkKind.vxlan.kernelName)]))
         // In the network's interface group: `net stop` deletes it with the TAPs, in one request.
