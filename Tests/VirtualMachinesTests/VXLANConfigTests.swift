@@ -60,22 +60,12 @@ struct VXLANConfigTests {
 
     @Test("the IPv6 prefix of a vxlan network survives the YAML store, export and `qnet apply`'s configuration folder")
     func ipv6PrefixRoundTrips() throws {
-        let text = """
-            name: ov
-            mode: vxlan
-            bridge: qn-ov
-            subnet: 10.77.0.0/24
-            ipv6_prefix: fd77:42::/64
-            vxlan:
-              vni: 42
-              underlay: eth1
-              peers:
-              - 192.0.2.2
-              - 192.0.2.3
-              dhcp_host: true
-
-            """
-        #expect(try DefinitionYAML.decode(NetworkDefinition.self, from: text, file: "ov.yaml") == Self.dualStack)
+        // A hand-written file with only what differs from the defaults.
+        let text = "name: ov\nmode: vxlan\nbridge: qn-ov\nipv6_prefix: fd77:42::/64\nvxlan: {vni: 42, underlay: eth1, dhcp_host: true}\n"
+        var minimal = Self.dualStack
+        minimal.subnet = nil
+        minimal.vxlan?.peers = []
+        #expect(try DefinitionYAML.decode(NetworkDefinition.self, from: text, file: "ov.yaml") == minimal)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-vxlan6-config-\(getpid())")
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("networks"), withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
