@@ -40,6 +40,8 @@ final class VXLANHosts {
     }
 
     static func underlayAddress(_ number: Int) -> String { "192.0.2.\(number)" }
+    /// Host `number`'s address on an IPv6 underlay (`createAndStart(ipv6Underlay: true)`).
+    static func underlayAddress6(_ number: Int) -> String { "2001:db8::\(number)" }
 
     /// `qnet --netns HOST --state-dir STATE ARGS...` on host `number` (1-based).
     func qnet(_ number: Int, _ arguments: [String]) throws -> CommandResult {
@@ -47,19 +49,29 @@ final class VXLANHosts {
     }
 
     /// Creates and starts `ov` on every host; each host's peers are the other two (static flood
-    /// entries, or with `evpn` its BGP neighbours in AS 65042).
-    func createAndStart(evpn: Bool = false, extra: (Int) -> [String] = { _ in [] }) throws {
+    /// entries, or with `evpn` its BGP neighbours in AS 65042). With `ipv6Underlay`, each `u0`
+    /// also gets 2001:db8::N/64 and the tunnels run between those. Returns what each create printed.
+    @discardableResult
+    func createAndStart(evpn: Bool = false, ipv6Underlay: Bool = false, extra: (Int) -> [String] = { _ in [] }) throws -> [String] {
+        let address = ipv6Underlay ? Self.underlayAddress6 : Self.underlayAddress
+        if ipv6Underlay {
+            // nodad: usable at once (no duplicate address detection delay).
+            for number in 1...3 { try hosts[number - 1].ip("addr", "add", "\(address(number))/64", "dev", "u0", "nodad") }
+        }
+        var printed: [String] = []
         for number in 1...3 {
-            let peers = (1...3).filter { $0 != number }.map(Self.underlayAddress).joined(separator: ",")
+            let peers = (1...3).filter { $0 != number }.map(address).joined(separator: ",")
             let control = evpn ? ["--control-plane", "evpn", "--asn", "65042", "--bgp-peers", peers] : ["--peers", peers]
             var arguments = ["net", "create", Self.network, "--mode", "vxlan", "--vni", "42", "--underlay",
-                             number == 2 ? Self.underlayAddress(2) : "u0", "--subnet", Self.subnet] + control
+                             number == 2 || ipv6Underlay ? address(number) : "u0", "--subnet", Self.subnet] + control
             if number == 1 { arguments.append("--dhcp-host") }
             let created = try qnet(number, arguments + extra(number))
             guard created.status == 0 else { throw TestSupportError("net create on host \(number): \(created.stderr)") }
+            printed.append(created.stdout)
             let started = try qnet(number, ["net", "start", Self.network])
             guard started.status == 0 else { throw TestSupportError("net start on host \(number): \(started.stderr)") }
         }
+        return printed
     }
 
     /// Stops and deletes `ov` everywhere; returns the hosts whose namespace still holds more than
@@ -217,19 +229,8 @@ struct CLIVXLANTests {
     @Test(.timeLimit(.minutes(2)))
     func ipv6UnderlayCarriesTheSegmentAt1430() throws {
         let setup = try VXLANHosts("v6")
-        for number in 1...3 {
-            // nodad: usable at once (no duplicate address detection delay).
-            try setup.hosts[number - 1].ip("addr", "add", "2001:db8::\(number)/64", "dev", "u0", "nodad")
-        }
-        for number in 1...3 {
-            let peers = (1...3).filter { $0 != number }.map { "2001:db8::\($0)" }.joined(separator: ",")
-            var arguments = ["net", "create", "ov", "--mode", "vxlan", "--vni", "42", "--underlay", "2001:db8::\(number)",
-                             "--peers", peers, "--subnet", VXLANHosts.subnet]
-            if number == 1 { arguments.append("--dhcp-host") }
-            let created = try setup.qnet(number, arguments)
-            #expect(created.status == 0, "host \(number): \(created.stderr)")
-            #expect(created.stdout.contains("MTU 1430"), "\(created.stdout)")
-            #expect(try setup.qnet(number, ["net", "start", "ov"]).status == 0)
+        for printed in try setup.createAndStart(ipv6Underlay: true) {
+            #expect(printed.contains("MTU 1430"), "\(printed)")
         }
         let device = try #require(try setup.hosts[1].link("qx-ov"))
         let info = try #require((device["linkinfo"] as? [String: Any])?["info_data"] as? [String: Any])
@@ -252,17 +253,19 @@ struct CLIVXLANTests {
     /// holds ::1 and its dnsmasq advertises the prefix with the overlay's MTU across the tunnels;
     /// the other hosts' bridges take no address from it. Endpoints on hosts 2 and 3 (a veth into
     /// `qn-ov` at MTU 1500, its other end in a namespace of its own, as a guest without DHCPv4
-    /// would be) make SLAAC addresses, their IPv6 MTU drops to 1450 from the advertisement while
-    /// the link stays at 1500, and IPv6 crosses the tunnels at exactly that size.
-    @Test(.timeLimit(.minutes(2)))
-    func ipv6SegmentIsAdvertisedFromTheDHCPHost() throws {
-        let setup = try VXLANHosts("vo6")
-        try setup.createAndStart(extra: { _ in ["--ipv6", VXLANHosts.prefix6] })
+    /// would be) make SLAAC addresses, their IPv6 MTU drops to the overlay's (1450 over an IPv4
+    /// underlay, 1430 over IPv6) from the advertisement while the link stays at 1500, and IPv6
+    /// crosses the tunnels at exactly that size.
+    @Test(.timeLimit(.minutes(2)), arguments: [false, true])
+    func ipv6SegmentIsAdvertisedFromTheDHCPHost(ipv6Underlay: Bool) throws {
+        let mtu = ipv6Underlay ? 1430 : 1450
+        let setup = try VXLANHosts(ipv6Underlay ? "vu6" : "vo6")
+        try setup.createAndStart(ipv6Underlay: ipv6Underlay, extra: { _ in ["--ipv6", VXLANHosts.prefix6] })
         #expect(try setup.hosts[0].ip("-6", "-o", "addr", "show", "dev", "qn-ov", "scope", "global").contains("\(VXLANHosts.gateway6)/64"))
         var endpoints: [TestNamespace] = []
         defer { endpoints.forEach { $0.remove() } }
         for number in 2...3 {
-            let endpoint = try TestNamespace("vo6-e\(number)")
+            let endpoint = try TestNamespace("\(ipv6Underlay ? "vu6" : "vo6")-e\(number)")
             endpoints.append(endpoint)
             let created = try run("ip", ["link", "add", "e0", "netns", endpoint.name, "type", "veth", "peer", "name", "ge", "netns", setup.hosts[number - 1].name])
             #expect(created.status == 0, "\(created.stderr)")
@@ -279,7 +282,7 @@ struct CLIVXLANTests {
             #expect(waitUntil(timeout: 30, interval: 0.2) { slaac(endpoint) != nil }, "\(endpoint.name): no SLAAC address from the DHCP host's advertisements")
             addresses.append(slaac(endpoint) ?? "-")
             // The advertisement's MTU option, not the link's: the witness that the RA carries it.
-            #expect(try endpoint.exec("sysctl", ["-n", "net.ipv6.conf.e0.mtu"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "1450")
+            #expect(try endpoint.exec("sysctl", ["-n", "net.ipv6.conf.e0.mtu"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "\(mtu)")
             #expect(try endpoint.link("e0")?["mtu"] as? Int == 1500)
         }
         // The advertisements reached hosts 2 and 3 too: their bridges still have no address of the prefix.
@@ -292,10 +295,10 @@ struct CLIVXLANTests {
         }
         #expect(waitUntil(timeout: 10, interval: 0.2) { ping6(endpoints[1], VXLANHosts.gateway6) }, "host 3 to host 1's bridge")
         #expect(waitUntil(timeout: 10, interval: 0.2) { ping6(endpoints[1], addresses[0]) }, "host 3 to host 2's endpoint")
-        // 1402 bytes of ICMPv6 payload + 8 + 40 = 1450: passes with DF; one byte more is refused by
-        // the endpoint's own stack (its IPv6 MTU came from the advertisement).
-        #expect(ping6(endpoints[1], addresses[0], ["-M", "do", "-s", "1402"]))
-        #expect(!ping6(endpoints[1], addresses[0], ["-M", "do", "-s", "1403"]))
+        // The largest ICMPv6 payload (MTU - 8 - 40) passes with DF; one byte more is refused by the
+        // endpoint's own stack (its IPv6 MTU came from the advertisement).
+        #expect(ping6(endpoints[1], addresses[0], ["-M", "do", "-s", "\(mtu - 48)"]))
+        #expect(!ping6(endpoints[1], addresses[0], ["-M", "do", "-s", "\(mtu - 47)"]))
 
         for number in 1...3 {
             let shown = try setup.qnet(number, ["net", "show", "ov", "--json"])
