@@ -385,6 +385,20 @@ struct CLIVXLANTests {
         #expect(try hostLinkNames() == hostLinksBefore)
     }
 
+    /// `--ipv6 auto` on the DHCP host picks a unique local /64 and prints it; another host takes
+    /// that prefix as given (and is refused `auto`, see `badInput`).
+    @Test func ipv6AutoOnTheDHCPHostPrintsThePrefixForTheOthers() throws {
+        let setup = try VXLANHosts("vxa6")
+        let created = try setup.qnet(1, ["net", "create", "ov", "--mode", "vxlan", "--vni", "5", "--underlay", "u0", "--dhcp-host", "--ipv6", "auto"])
+        #expect(created.status == 0, "\(created.stderr)")
+        let shown = try setup.qnet(1, ["net", "show", "ov", "--json"])
+        let prefix = try #require((try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])?["ipv6Prefix"] as? String)
+        #expect(prefix.hasPrefix("fd") && prefix.hasSuffix("::/64") && created.stdout.contains("IPv6 \(prefix)"), "\(created.stdout)")
+        let other = try setup.qnet(2, ["net", "create", "ov", "--mode", "vxlan", "--vni", "5", "--underlay", "u0", "--ipv6", prefix])
+        #expect(other.status == 0 && other.stdout.contains("IPv6 \(prefix)"), "\(other.stdout)\(other.stderr)")
+        for number in 1...2 { _ = try setup.qnet(number, ["net", "delete", "ov"]) }
+    }
+
     @Test("bad vxlan input: one line naming the value, exit 2, nothing defined")
     func badInput() throws {
         let setup = try VXLANHosts("vxbad")
