@@ -38,20 +38,34 @@ public struct GuestImage: Equatable, Sendable {
     static let initramfsName = "initramfs.img"
 
     /// Reads the image described by `DIRECTORY/manifest`, or nil when there is none or
-    /// its files are gone.
+    /// its files are gone, or are not regular files of qnet's user (see `load(in:)`).
     public static func load(from directory: String) -> GuestImage? {
-        guard let text = try? FileSystem.readText("\(directory)/\(manifestName)") else { return nil }
+        guard let opened = try? DirectoryDescriptor(opening: directory, followSymlinks: true) else { return nil }
+        return load(in: opened, at: directory)
+    }
+
+    /// The image in `directory` (shown as `path`): its files read relative to it, never
+    /// through a symlink, and only when each is a regular file of qnet's user with one link
+    /// that others cannot write (`openStateFile`), so a file planted there is not handed to
+    /// QEMU as the guest's kernel or initramfs. Sizes are of the files opened.
+    static func load(in directory: DirectoryDescriptor, at path: String) -> GuestImage? {
+        guard let bytes = try? directory.readStateFile(manifestName, kind: "guest image manifest") else { return nil }
         var values: [String: String] = [:]
-        for line in text.split(separator: "\n") {
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
             guard let equals = line.firstIndex(of: "=") else { continue }
             values[String(line[..<equals])] = String(line[line.index(after: equals)...])
         }
-        let kernel = "\(directory)/\(kernelName)", initramfs = "\(directory)/\(initramfsName)"
+        func size(_ name: String) -> Int? {
+            guard let fd = try? directory.openStateFile(name, flags: O_RDONLY, kind: "guest image file") else { return nil }
+            defer { close(fd) }
+            var info = stat()
+            return fstat(fd, &info) == 0 ? Int(info.st_size) : nil
+        }
         guard let fingerprint = values["fingerprint"], let release = values["release"],
-              let kernelSize = Files.size(kernel), let initramfsSize = Files.size(initramfs),
+              let kernelSize = size(kernelName), let initramfsSize = size(initramfsName),
               String(kernelSize) == values["kernel_bytes"], String(initramfsSize) == values["initramfs_bytes"] else { return nil }
         func list(_ key: String) -> [String] { (values[key] ?? "").split(separator: ",").map(String.init) }
-        return GuestImage(directory: directory, kernel: kernel, initramfs: initramfs, kernelRelease: release,
+        return GuestImage(directory: path, kernel: "\(path)/\(kernelName)", initramfs: "\(path)/\(initramfsName)", kernelRelease: release,
                           modules: list("modules"), tools: list("tools"),
                           sizes: Sizes(kernel: kernelSize, initramfs: initramfsSize,
                                        initramfsUncompressed: Int(values["uncompressed_bytes"] ?? "") ?? 0),
@@ -299,23 +313,42 @@ public struct GuestImageBuilder: Sendable {
     /// as an unprivileged user.
     @discardableResult
     public func build(into directory: String) throws -> GuestImage {
+        let files = try make()
+        try FileSystem.makeDirectories(directory)
+        return try files.write(into: try DirectoryDescriptor(opening: directory, followSymlinks: true), at: directory)
+    }
+
+    /// An image made in memory, not written yet.
+    struct ImageFiles {
+        var kernel: [UInt8]
+        var initramfs: [UInt8]
+        var image: (String) -> GuestImage
+
+        /// Writes the files into the open `directory` (shown as `path`), each with
+        /// `writeStateFile` (never through a symlink, never over another user's file).
+        func write(into directory: DirectoryDescriptor, at path: String) throws -> GuestImage {
+            let image = image(path)
+            try directory.writeStateFile(GuestImage.kernelName, kernel, mode: 0o644, kind: "guest kernel")
+            try directory.writeStateFile(GuestImage.initramfsName, initramfs, mode: 0o644, kind: "guest initramfs")
+            try directory.writeStateFile(GuestImage.manifestName, Array(image.manifest.utf8), mode: 0o644, kind: "guest image manifest")
+            return image
+        }
+    }
+
+    /// The image's files from the inputs (checked, archived, compressed, within the size limit).
+    func make() throws -> ImageFiles {
         let inputs = try resolveInputs()
         let cpio = try archive(inputs)
         let initramfs = compression == .gzip ? Gzip.compress(cpio) : cpio
         let kernelBytes = try FileSystem.readBytes(kernel)
         let total = kernelBytes.count + initramfs.count
         guard total <= sizeLimit else { throw GuestImageError.tooLarge(bytes: total, limit: sizeLimit) }
-
-        try FileSystem.makeDirectories(directory)
-        let image = GuestImage(directory: directory, kernel: "\(directory)/\(GuestImage.kernelName)",
-                               initramfs: "\(directory)/\(GuestImage.initramfsName)", kernelRelease: inputs.kernel.release,
-                               modules: inputs.modules.map(\.name), tools: inputs.tools,
-                               sizes: .init(kernel: kernelBytes.count, initramfs: initramfs.count, initramfsUncompressed: cpio.count),
-                               fingerprint: inputs.fingerprint)
-        try FileSystem.writeAtomically(image.kernel, kernelBytes)
-        try FileSystem.writeAtomically(image.initramfs, initramfs)
-        try FileSystem.writeAtomically("\(directory)/\(GuestImage.manifestName)", Array(image.manifest.utf8))
-        return image
+        let sizes = GuestImage.Sizes(kernel: kernelBytes.count, initramfs: initramfs.count, initramfsUncompressed: cpio.count)
+        return ImageFiles(kernel: kernelBytes, initramfs: initramfs) { path in
+            GuestImage(directory: path, kernel: "\(path)/\(GuestImage.kernelName)", initramfs: "\(path)/\(GuestImage.initramfsName)",
+                       kernelRelease: inputs.kernel.release, modules: inputs.modules.map(\.name), tools: inputs.tools,
+                       sizes: sizes, fingerprint: inputs.fingerprint)
+        }
     }
 
     /// The image for these inputs from the cache, building it only when an input changed.
@@ -323,43 +356,76 @@ public struct GuestImageBuilder: Sendable {
     /// The cache holds one image per kernel release in `CACHE/RELEASE/`. Concurrent callers
     /// (VMs started in parallel) serialise on `CACHE/.lock` (flock), so each image is built once.
     /// With `rebuild`, builds even when the cached image is current.
+    ///
+    /// The cache is state: it is reached through checked directory descriptors
+    /// (`DirectoryDescriptor.openState`: no symlink on the way, every level qnet's user's), its
+    /// files are used only when they are qnet's, and an entry planted there (a symlink, another
+    /// user's directory) is refused with one line naming it and left alone.
     public func cached(in cacheDirectory: String = GuestImageBuilder.defaultCacheDirectory(), rebuild: Bool = false) throws -> (image: GuestImage, built: Bool) {
         let inputs = try resolveInputs()
-        try FileSystem.makeDirectories(cacheDirectory)
-        let lockPath = "\(cacheDirectory)/.lock"
+        guard let cache = try DirectoryDescriptor.openState(cacheDirectory) else {
+            throw GuestImageError.fileOperation(operation: "opening", path: cacheDirectory, errno: ENOENT)
+        }
         // A build takes seconds; ten minutes means the holder is stuck (its pid is named).
-        let lock = try FileLock.acquire(lockPath, timeout: .seconds(600))
+        let lock = try FileLock.acquire(".lock", in: cache, timeout: .seconds(600))
         defer { lock.release() }
-        let directory = "\(cacheDirectory)/\(inputs.kernel.release)"
-        if !rebuild, let existing = GuestImage.load(from: directory), existing.fingerprint == inputs.fingerprint {
+        let release = inputs.kernel.release
+        let directory = "\(cacheDirectory)/\(release)"
+        if let foreign = try Self.foreignDirectory(release, in: cache) {
+            throw SystemError(errno: .notPermitted, operation: "use as the guest image cache (\(foreign); refused and left alone)", path: directory)
+        }
+        if !rebuild, let opened = try? cache.openDirectory(release, expectedOwner: geteuid()),
+           let existing = GuestImage.load(in: opened, at: directory), existing.fingerprint == inputs.fingerprint {
             return (existing, false)
         }
         // Build beside the old image and swap directories, so a reader never sees a new
         // kernel with an old initramfs (QEMU processes holding the old files keep them).
-        let staging = "\(directory).new-\(getpid())", retired = "\(directory).old-\(getpid())"
-        FileSystem.removeTree(staging)
+        let files = try make()
+        let staging = "\(release).new-\(getpid())", retired = "\(release).old-\(getpid())"
+        Self.removeLeftover(staging, in: cache)
+        guard mkdirat(cache.fd, staging, 0o755) == 0, fchmodat(cache.fd, staging, 0o755, 0) == 0 else {
+            throw SystemError.lastError("create directory", path: "\(cacheDirectory)/\(staging)")
+        }
         do {
-            try build(into: staging)
+            _ = try files.write(into: try cache.openDirectory(staging, expectedOwner: geteuid()), at: "\(cacheDirectory)/\(staging)")
         } catch {
-            FileSystem.removeTree(staging)
+            Self.removeLeftover(staging, in: cache)
             throw error
         }
-        if FileSystem.exists(directory) && rename(directory, retired) != 0 {
+        if try cache.status(release) != nil && renameat(cache.fd, release, cache.fd, retired) != 0 {
             let code = errno
-            FileSystem.removeTree(staging)
+            Self.removeLeftover(staging, in: cache)
             throw GuestImageError.fileOperation(operation: "replacing", path: directory, errno: code)
         }
-        guard rename(staging, directory) == 0 else {
+        guard renameat(cache.fd, staging, cache.fd, release) == 0 else {
             let code = errno
-            FileSystem.removeTree(staging)
-            rename(retired, directory)
+            Self.removeLeftover(staging, in: cache)
+            renameat(cache.fd, retired, cache.fd, release)
             throw GuestImageError.fileOperation(operation: "renaming into place", path: directory, errno: code)
         }
-        FileSystem.removeTree(retired)
-        guard let image = GuestImage.load(from: directory) else {
+        Self.removeLeftover(retired, in: cache)
+        guard let opened = try? cache.openDirectory(release, expectedOwner: geteuid()),
+              let image = GuestImage.load(in: opened, at: directory) else {
             throw GuestImageError.fileOperation(operation: "reading back", path: directory, errno: ENOENT)
         }
         return (image, true)
+    }
+
+    /// Why the entry `name` in the cache is not a directory of qnet's user (a symlink,
+    /// another user's entry, a file); nil when it is one, or missing.
+    static func foreignDirectory(_ name: String, in cache: DirectoryDescriptor) throws -> String? {
+        guard let info = try cache.status(name) else { return nil }
+        if info.st_mode & S_IFMT == S_IFLNK { return "a symbolic link owned by uid \(info.st_uid)" }
+        if info.st_mode & S_IFMT != S_IFDIR { return "not a directory (owned by uid \(info.st_uid))" }
+        if info.st_uid != geteuid() { return "a directory owned by uid \(info.st_uid), not qnet's (uid \(geteuid()))" }
+        return nil
+    }
+
+    /// Removes a staging or retired image directory qnet made; what it did not make there
+    /// is reported on stderr and left alone.
+    static func removeLeftover(_ name: String, in cache: DirectoryDescriptor) {
+        let left = cache.removeStateTree(name)
+        if !left.isEmpty { writeStandardError("qnet: warning: guest image cache: left alone: \(left.joined(separator: ", "))\n") }
     }
 
     /// Where images are cached: `$QNET_STATE_DIR/guest` when set, else

@@ -220,22 +220,37 @@ extension PCIHost {
 
     func memoryPath(_ address: PCIAddress) -> String { "\(stateDirectory)/\(address).json" }
 
+    // The memory is state (what `release` writes back into sysfs comes from it): reached
+    // through checked directory descriptors (`DirectoryDescriptor.openState`), and a file
+    // there that is not qnet's (a symlink, another user's) is never read, written through
+    // or removed.
+
     /// What `bind` remembered about `address`, or nil.
     public func memory(of address: PCIAddress) -> PCIBindingMemory? {
-        guard let bytes = try? FileSystem.readBytes(memoryPath(address)) else { return nil }
+        guard let bytes = try? DirectoryDescriptor.openState(stateDirectory, create: false)?
+                  .readStateFile("\(address).json", kind: "PCI binding record") else { return nil }
         return try? JSONDecoder().decode(PCIBindingMemory.self, from: Data(bytes))
     }
 
     func remember(_ memory: PCIBindingMemory, for address: PCIAddress) throws {
-        try FileSystem.makeDirectories(stateDirectory, mode: 0o755)
+        guard let directory = try DirectoryDescriptor.openState(stateDirectory, mode: 0o755) else {
+            throw SystemError(errno: .noSuchFileOrDirectory, operation: "open", path: stateDirectory)
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try FileSystem.writeAtomically(memoryPath(address), Array(try encoder.encode(memory)), mode: 0o644)
+        try directory.writeStateFile("\(address).json", Array(try encoder.encode(memory)), mode: 0o644, kind: "PCI binding record")
     }
 
+    /// Removes the record; one that is not qnet's (planted) was never its memory: it is
+    /// reported and left alone, and there is nothing to forget.
     func forget(_ address: PCIAddress) throws {
-        let path = memoryPath(address)
-        guard unlink(path) == 0 || errno == ENOENT else { throw SystemError.lastError("remove", path: path) }
+        guard let directory = try DirectoryDescriptor.openState(stateDirectory, create: false) else { return }
+        let name = "\(address).json"
+        if let foreign = try directory.foreignEntry(name) {
+            writeStandardError("qnet: warning: PCI binding record \(stateDirectory)/\(name) is \(foreign): left alone\n")
+            return
+        }
+        try directory.remove(name)
     }
 
     /// Acts on a `PCIDriverRecord` (rollback and recovery alike): the function back on its

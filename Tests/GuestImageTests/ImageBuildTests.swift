@@ -85,6 +85,36 @@ struct ImageBuildTests {
         #expect(GuestImage.load(from: first.image.directory) == nil)
     }
 
+    /// The cache is state: its release folder planted as a symlink (to a folder holding a
+    /// kernel an attacker wants booted), or the cache folder itself a symlink, is refused with
+    /// one line naming it; nothing is read from, built into or removed from the target.
+    @Test func aPlantedCacheEntryIsRefusedAndLeftAlone() throws {
+        let scratch = try ScratchDirectory("cacheplant")
+        let builder = try GuestImageBuilder(kernel: Host.kernel, busybox: "/bin/busybox", iperf3: nil, dhcpcd: nil)
+        let target = scratch.path + "/target"
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: false)
+        let manifest = "fingerprint=\(try builder.fingerprint())\nrelease=\(Host.release)\nkernel_bytes=4\ninitramfs_bytes=4\n"
+        for (name, content) in [("manifest", manifest), ("vmlinuz", "evil"), ("initramfs.img", "evil")] {
+            try Data(content.utf8).write(to: URL(fileURLWithPath: "\(target)/\(name)"))
+        }
+        let cache = scratch.path + "/images"
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: false)
+        let link = "\(cache)/\(Host.release)"
+        #expect(symlink(target, link) == 0)
+
+        let error = try #require(throws: (any Error).self) { _ = try builder.cached(in: cache) }
+        #expect("\(error)".contains(link) && "\(error)".contains("symbolic link") && "\(error)".contains("left alone"), "\(error)")
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == target)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target).sorted() == ["initramfs.img", "manifest", "vmlinuz"])
+        #expect(FileManager.default.contents(atPath: "\(target)/vmlinuz") == Data("evil".utf8))
+
+        let linkedCache = scratch.path + "/linked"
+        #expect(symlink(target, linkedCache) == 0)
+        let linked = try #require(throws: (any Error).self) { _ = try builder.cached(in: linkedCache) }
+        #expect("\(linked)".contains(linkedCache) && "\(linked)".contains("symbolic link"), "\(linked)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target).sorted() == ["initramfs.img", "manifest", "vmlinuz"])
+    }
+
     @Test func badInputs() throws {
         let scratch = try ScratchDirectory("badinputs")
         #expect { try GuestImageBuilder(kernel: Host.kernel, busybox: scratch.path + "/nope").build(into: scratch.path + "/out") } throws: { error in

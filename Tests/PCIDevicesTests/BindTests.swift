@@ -65,6 +65,29 @@ import Testing
         #expect(fixture.writeLog.isEmpty)
     }
 
+    /// The record of a function's previous driver (what release writes back into sysfs)
+    /// planted as a symlink: not read through, bind refuses to write through it (naming it,
+    /// with the function back as it was), and the link and its target stay.
+    @Test func aSymlinkedBindingRecordIsNeitherTrustedNorWrittenThrough() throws {
+        let fixture = try fixture()
+        let host = fixture.host()
+        let target = fixture.root + "/planted.json"
+        let planted = #"{"previousDriver":"evil"}"#
+        try Data(planted.utf8).write(to: URL(fileURLWithPath: target))
+        let link = fixture.root + "/state/\(Self.nic).json"
+        #expect(symlink(target, link) == 0)
+        let before = fixture.state()
+
+        #expect(host.memory(of: Self.nic) == nil, "read through the planted link")
+        let bind = fixture.transaction(host)
+        let error = try #require(throws: SystemError.self) { _ = try host.bind(Self.nic, in: bind) }
+        bind.rollBack()
+        #expect(error.description.contains(link) && error.description.contains("symbolic link"), "\(error)")
+        #expect(fixture.state() == before, "the function was left half-bound")
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == target)
+        #expect(FileManager.default.contents(atPath: target) == Data(planted.utf8))
+    }
+
     @Test func aFunctionAnotherToolBoundIsLeftAloneAndReleasedToTheProbedDriver() throws {
         let fixture = try fixture()
         try fixture.addFunction("0000:04:00.0", driver: "vfio-pci", group: 8)

@@ -197,4 +197,88 @@ func isPlantedLink(_ path: String, to target: String) -> Bool {
         var info = stat()
         #expect(lstat(directory.file("open/state/locks/vm-web.lock"), &info) == 0 && info.st_mode & S_IFMT == S_IFREG)
     }
+
+    /// The state-file verbs every converted store uses (network definitions and runtime, the
+    /// guest image cache, apply --try, PCI binding records): a symlink planted at the name is
+    /// neither read, written through nor removed, and one line names it.
+    @Test func readWriteAndRemoveOfAStateFileRefuseAPlantedSymlink() throws {
+        let directory = try TestDirectory()
+        let victim = try Victim(in: directory)
+        try FileManager.default.createDirectory(atPath: directory.file("state"), withIntermediateDirectories: false)
+        let link = directory.file("state/web.yaml")
+        #expect(symlink(victim.path, link) == 0)
+        let state = try #require(try DirectoryDescriptor.openState(directory.file("state"), create: false))
+
+        let attempts: [() throws -> Void] = [
+            { _ = try state.readStateFile("web.yaml", kind: "network definition") },
+            { try state.writeStateFile("web.yaml", Array("name: x\n".utf8), kind: "network definition") },
+            { try state.removeStateFile("web.yaml", kind: "network definition") },
+        ]
+        for attempt in attempts {
+            let error = try #require(throws: SystemError.self) { try attempt() }
+            #expect(error.description.contains(link) && error.description.contains("symbolic link")
+                    && error.description.contains("refused and left alone"), "\(error)")
+            #expect(!error.description.contains("\n"))
+        }
+        victim.expectUntouched()
+        #expect(isPlantedLink(link, to: victim.path))
+        // A missing file reads as nil; one of qnet's own is read, replaced and removed.
+        #expect(try state.readStateFile("none.yaml") == nil)
+        try state.writeStateFile("own.yaml", Array("a\n".utf8))
+        #expect(try state.readStateFile("own.yaml") == Array("a\n".utf8))
+        try state.removeStateFile("own.yaml")
+        #expect(!FileManager.default.fileExists(atPath: directory.file("state/own.yaml")))
+    }
+
+    @Test(Privileged.rootEnabled) func aForeignOwnedStateFileIsNeitherTrustedNorReplaced() throws {
+        let directory = try TestDirectory()
+        let victim = try Victim(in: directory, "web.yaml")
+        #expect(chown(victim.path, 65534, 65534) == 0)
+        let state = try #require(try DirectoryDescriptor.openState(directory.path, create: false))
+        let read = try #require(throws: SystemError.self) { _ = try state.readStateFile("web.yaml") }
+        #expect(read.description.contains(victim.path) && read.description.contains("owned by uid 65534"), "\(read)")
+        let write = try #require(throws: SystemError.self) { try state.writeStateFile("web.yaml", [1]) }
+        #expect(write.description.contains(victim.path) && write.description.contains("owned by uid 65534"), "\(write)")
+        #expect(throws: SystemError.self) { try state.removeStateFile("web.yaml") }
+        victim.expectUntouched()
+    }
+
+    /// `rm -r` of a state tree (a network's runtime folder, a retired guest image) removes
+    /// what is qnet's and leaves a planted symlink, another user's file, and the folders
+    /// holding them; the symlink's target directory keeps its files.
+    @Test(Privileged.rootEnabled) func removingAStateTreeLeavesPlantedEntriesAndTheirTargetsAlone() throws {
+        let directory = try TestDirectory()
+        let victim = try Victim(in: directory)
+        try FileManager.default.createDirectory(atPath: directory.file("target"), withIntermediateDirectories: false)
+        try Data("precious".utf8).write(to: URL(fileURLWithPath: directory.file("target/keep")))
+        for folder in ["state", "state/tree", "state/tree/own", "state/tree/hosts", "state/tree/theirs"] {
+            try FileManager.default.createDirectory(atPath: directory.file(folder), withIntermediateDirectories: false)
+        }
+        try Data("x".utf8).write(to: URL(fileURLWithPath: directory.file("state/tree/own/file")))
+        try Data("x".utf8).write(to: URL(fileURLWithPath: directory.file("state/tree/dnsmasq.conf")))
+        #expect(symlink(directory.file("target"), directory.file("state/tree/hosts/link")) == 0)
+        #expect(symlink(victim.path, directory.file("state/tree/log")) == 0)
+        try Data("x".utf8).write(to: URL(fileURLWithPath: directory.file("state/tree/theirs/file")))
+        #expect(chown(directory.file("state/tree/theirs/file"), 65534, 65534) == 0)
+
+        let state = try #require(try DirectoryDescriptor.openState(directory.file("state"), create: false))
+        let left = state.removeStateTree("tree")
+        #expect(left.count == 3, "\(left)")
+        #expect(left.contains { $0.hasPrefix(directory.file("state/tree/hosts/link")) && $0.contains("symbolic link") }, "\(left)")
+        #expect(left.contains { $0.hasPrefix(directory.file("state/tree/log")) && $0.contains("symbolic link") }, "\(left)")
+        #expect(left.contains { $0.hasPrefix(directory.file("state/tree/theirs/file")) && $0.contains("uid 65534") }, "\(left)")
+        // Witness: lstat of every path.
+        let fm = FileManager.default
+        #expect(!fm.fileExists(atPath: directory.file("state/tree/own")) && !fm.fileExists(atPath: directory.file("state/tree/dnsmasq.conf")))
+        #expect(isPlantedLink(directory.file("state/tree/hosts/link"), to: directory.file("target")))
+        #expect(isPlantedLink(directory.file("state/tree/log"), to: victim.path))
+        #expect(fm.fileExists(atPath: directory.file("state/tree/theirs/file")))
+        #expect(fm.contents(atPath: directory.file("target/keep")) == Data("precious".utf8))
+        victim.expectUntouched()
+        // A planted symlink as the tree itself is left as it is too.
+        #expect(symlink(directory.file("target"), directory.file("state/linked")) == 0)
+        #expect(state.removeStateTree("linked").count == 1)
+        #expect(isPlantedLink(directory.file("state/linked"), to: directory.file("target")))
+        #expect(fm.contents(atPath: directory.file("target/keep")) == Data("precious".utf8))
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import QNetSystem
 import QNetTestSupport
+import QNetTypes
 import Testing
 @testable import VirtualMachines
 
@@ -145,9 +146,12 @@ struct PortFilterKillTests {
     }
 }
 
-/// A network's runtime state.json planted as a symlink (its dnsmasq pid is what `net stop`
-/// signals): not read through, not written through, left as it is.
-@Suite struct NetworkStateTreeTests {
+/// Symlinks and foreign-owned files planted in the state qnet keeps outside the VM
+/// directories: a network's runtime state.json (its dnsmasq pid is what `net stop`
+/// signals), its definition, dnsmasq's files, DHCP reservations and leases, the runtime
+/// folder's removal, the `apply --try` record and PCI binding records. Each is refused with
+/// one line naming the path, and the link and its target are left as they are.
+@Suite(.serialized) struct NetworkStateTreeTests {
     @Test func aSymlinkedNetworkStateIsNeitherReadNorWrittenThrough() throws {
         _ = VMTestState.directory
         let store = NetworkStore()
@@ -167,5 +171,206 @@ struct PortFilterKillTests {
         #expect(error.description.contains("\(directory)/state.json") && error.description.contains("symbolic link"), "\(error)")
         #expect(try String(contentsOfFile: target, encoding: .utf8) == json)
         #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/state.json")) == target)
+    }
+
+    /// A file an attacker wants root to write or trust: content and mtime as planted.
+    struct Target {
+        let path: String
+        let content: String
+        init(_ label: String, content: String = "root only\n") throws {
+            path = "\(FileManager.default.temporaryDirectory.path)/qnet-\(label)-\(getpid())"
+            self.content = content
+            try Data(content.utf8).write(to: URL(fileURLWithPath: path))
+            var times = [timespec(tv_sec: 1_000_000_000, tv_nsec: 0), timespec(tv_sec: 1_000_000_000, tv_nsec: 0)]
+            #expect(utimensat(AT_FDCWD, path, &times, 0) == 0)
+        }
+        func remove() { unlink(path) }
+        /// Independent witness: stat and a plain read.
+        func expectUntouched(sourceLocation: SourceLocation = #_sourceLocation) {
+            var info = stat()
+            #expect(stat(path, &info) == 0 && info.st_mtim.tv_sec == 1_000_000_000, "the target was written", sourceLocation: sourceLocation)
+            #expect(FileManager.default.contents(atPath: path) == Data(content.utf8), "the target's content changed", sourceLocation: sourceLocation)
+        }
+    }
+
+    static func isLink(_ path: String, to target: String) -> Bool {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) == target
+    }
+
+    /// A nat network of this test process's state directory (not stored): its store,
+    /// definition, addressing and runtime folder.
+    static func natNetwork(_ label: String, subnet: String) throws
+        -> (NetworkStore, NetworkDefinition, NetworkAddressing, String) {
+        _ = VMTestState.directory
+        let store = NetworkStore()
+        let definition = NetworkDefinition(name: "\(label)\(getpid() % 10000)", mode: .nat, bridge: "qn-\(label.prefix(8))", subnet: subnet)
+        return (store, definition, try AddressPlanner.resolve(definition, existing: [], otherNetworks: []), store.runtimePath(definition.name))
+    }
+
+    /// Runs `body` with `NetworkStore.notice` collected.
+    static func collectingNotices(_ body: () throws -> Void) rethrows -> [String] {
+        let notices = Notices()
+        let saved = NetworkStore.notice
+        NetworkStore.notice = { notices.append($0) }
+        defer { NetworkStore.notice = saved }
+        try body()
+        return notices.lines
+    }
+
+    @Test func aSymlinkedNetworkDefinitionIsNeitherReadWrittenNorRemoved() throws {
+        _ = VMTestState.directory
+        let store = NetworkStore()
+        let name = "plantdef\(getpid() % 10000)"
+        try FileManager.default.createDirectory(atPath: store.definitionsDirectory, withIntermediateDirectories: true)
+        let target = try Target("netdef", content: "name: \(name)\nmode: bridge\nbridge: br-evil\n")
+        defer { target.remove() }
+        let link = store.definitionPath(name)
+        #expect(symlink(target.path, link) == 0)
+        defer { unlink(link) }
+
+        let notices = try Self.collectingNotices {
+            let read = try #require(throws: SystemError.self) { _ = try store.definitionIfPresent(name) }
+            #expect(read.description.contains(link) && read.description.contains("symbolic link; refused and left alone"), "\(read)")
+            #expect(store.contains(name), "a planted entry does not make the name free")
+            #expect(try !store.definitions().contains { $0.name == name })
+            let write = try #require(throws: SystemError.self) {
+                try store.save(NetworkDefinition(name: name, mode: .nat, bridge: "qn-plant", subnet: "10.77.0.0/24"))
+            }
+            #expect(write.description.contains(link) && write.description.contains("symbolic link"), "\(write)")
+            store.removeDefinition(name)
+        }
+        #expect(notices.contains { $0.contains(link) && $0.contains("symbolic link") && $0.contains("left alone") }, "\(notices)")
+        #expect(Self.isLink(link, to: target.path), "the planted link was touched")
+        target.expectUntouched()
+    }
+
+    @Test(Privileged.rootEnabled) func aForeignOwnedNetworkDefinitionIsNotTrusted() throws {
+        _ = VMTestState.directory
+        let store = NetworkStore()
+        let name = "foreigndef\(getpid() % 10000)"
+        try FileManager.default.createDirectory(atPath: store.definitionsDirectory, withIntermediateDirectories: true)
+        let path = store.definitionPath(name)
+        let content = "name: \(name)\nmode: bridge\nbridge: br-evil\n"
+        try Data(content.utf8).write(to: URL(fileURLWithPath: path))
+        defer { unlink(path) }
+        #expect(chown(path, 65534, 65534) == 0)
+
+        let read = try #require(throws: SystemError.self) { _ = try store.definitionIfPresent(name) }
+        #expect(read.description.contains(path) && read.description.contains("owned by uid 65534"), "\(read)")
+        #expect(throws: SystemError.self) { try store.save(NetworkDefinition(name: name, mode: .bridge, bridge: "br-x")) }
+        _ = Self.collectingNotices { store.removeDefinition(name) }
+        var info = stat()
+        #expect(lstat(path, &info) == 0 && info.st_uid == 65534)
+        #expect(FileManager.default.contents(atPath: path) == Data(content.utf8))
+    }
+
+    /// dnsmasq's configuration and log planted as symlinks in the network's runtime folder:
+    /// `net start` fails naming the file before dnsmasq runs, and writes nothing through them.
+    @Test func symlinksAtDnsmasqsFilesAreRefusedBeforeDnsmasqStarts() throws {
+        let (store, definition, addressing, runtime) = try Self.natNetwork("plantdns", subnet: "10.78.0.0/24")
+        try FileManager.default.createDirectory(atPath: runtime, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: runtime) }
+        let services = NetworkServices(namespace: nil, store: store)
+
+        for file in ["dnsmasq.conf", "dnsmasq.log"] {
+            let target = try Target("dnsmasq-\(file)")
+            defer { target.remove() }
+            let link = "\(runtime)/\(file)"
+            #expect(symlink(target.path, link) == 0)
+            let error = try #require(throws: SystemError.self) { _ = try services.startDNSMasq(definition, addressing: addressing) }
+            #expect(error.description.contains(link) && error.description.contains("symbolic link")
+                    && error.description.contains("refused and left alone"), "\(error)")
+            #expect(Self.isLink(link, to: target.path))
+            target.expectUntouched()
+            unlink(link)
+        }
+        // No dnsmasq ran with this configuration (witness: /proc).
+        let running = try FileManager.default.contentsOfDirectory(atPath: "/proc").contains { pid in
+            (FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")).map { String(decoding: $0, as: UTF8.self) }?
+                .contains("\(runtime)/dnsmasq.conf") == true
+        }
+        #expect(!running)
+    }
+
+    /// dnsmasq's lease file planted as a symlink to a file claiming the range's first address
+    /// for another MAC: a filtered NIC's reservation is chosen without trusting it, and the
+    /// undo of a reservation leaves a planted one alone.
+    @Test func aSymlinkedLeaseFileIsNotTrustedAndAPlantedReservationIsLeftAlone() throws {
+        let (store, definition, addressing, runtime) = try Self.natNetwork("plantl", subnet: "10.79.0.0/24")
+        defer { store.removeRuntimeState(definition.name); try? FileManager.default.removeItem(atPath: runtime) }
+        try store.saveRuntimeState(NetworkRuntimeState(name: definition.name, bridgeCreated: false, firewall: false,
+                                                       changedSysctls: [:], addressing: "10.79.0.0/24"))
+        let target = try Target("leases", content: "0 52:54:00:00:00:99 \(addressing.dhcpStart) other *\n")
+        defer { target.remove() }
+        #expect(symlink(target.path, "\(runtime)/dnsmasq.leases") == 0)
+
+        let mac = MACAddress("52:54:00:12:34:56")!
+        let file = VMPortFilters.reservationFile(network: definition.name, vm: "leasevm", nic: 0, store: store)
+        let (address, _) = try VMPortFilters.reserve(mac: mac, network: definition, file: file, store: store)
+        #expect(address == addressing.dhcpStart, "the planted lease was trusted: \(address)")
+        #expect(FileManager.default.contents(atPath: file) == Data("\(mac),\(address)\n".utf8))
+        target.expectUntouched()
+
+        // The reservation replaced by a symlink: removing it (a failed start's undo) leaves it.
+        let other = try Target("reservation")
+        defer { other.remove() }
+        unlink(file)
+        #expect(symlink(other.path, file) == 0)
+        VMPortFilters.removeReservation(file)
+        #expect(Self.isLink(file, to: other.path))
+        other.expectUntouched()
+        unlink(file)
+    }
+
+    /// `net stop`'s removal of the runtime folder (also a killed start's rollback): qnet's
+    /// files go; a planted symlink (even one to a directory), the folders holding what was
+    /// left, and every target stay, with one line naming them.
+    @Test func removingARuntimeFolderLeavesPlantedEntriesAndTheirTargetsAlone() throws {
+        _ = VMTestState.directory
+        let store = NetworkStore()
+        let name = "plantrm\(getpid() % 10000)"
+        let runtime = store.runtimePath(name)
+        defer { try? FileManager.default.removeItem(atPath: runtime) }
+        try FileManager.default.createDirectory(atPath: "\(runtime)/sub", withIntermediateDirectories: true)
+        try store.saveRuntimeState(NetworkRuntimeState(name: name, bridgeCreated: false, firewall: false, changedSysctls: [:]))
+        let target = try Target("rmtarget")
+        defer { target.remove() }
+        let directory = "\(FileManager.default.temporaryDirectory.path)/qnet-rmdir-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try Data("precious".utf8).write(to: URL(fileURLWithPath: "\(directory)/keep"))
+        #expect(symlink(target.path, "\(runtime)/dnsmasq.log") == 0)
+        #expect(symlink(directory, "\(runtime)/sub/hosts") == 0)
+
+        let notices = Self.collectingNotices { store.removeRuntimeState(name) }
+        #expect(notices.contains { $0.contains("\(runtime)/dnsmasq.log") && $0.contains("\(runtime)/sub/hosts") && $0.contains("left alone") },
+                "\(notices)")
+        #expect(!FileManager.default.fileExists(atPath: "\(runtime)/state.json"), "qnet's own file stays")
+        #expect(Self.isLink("\(runtime)/dnsmasq.log", to: target.path) && Self.isLink("\(runtime)/sub/hosts", to: directory))
+        #expect(FileManager.default.contents(atPath: "\(directory)/keep") == Data("precious".utf8), "the linked directory was emptied")
+        target.expectUntouched()
+    }
+
+    /// The `apply --try` record (whose processes the watchdog signals) and its confirmation
+    /// planted as symlinks: not read, not written through, not removed.
+    @Test func symlinkedApplyTryFilesAreNeitherTrustedNorWrittenThrough() throws {
+        _ = VMTestState.directory
+        try FileManager.default.createDirectory(atPath: QNetPaths.runtime, withIntermediateDirectories: true)
+        let record = #"{"owner":{"pid":1,"startTime":1},"journal":"x","deadline":1e12,"command":"planted"}"#
+        let target = try Target("applytry", content: record)
+        defer { target.remove() }
+        #expect(symlink(target.path, ApplyTrial.path) == 0)
+        #expect(symlink(target.path, ApplyTrial.confirmationPath) == 0)
+        defer { unlink(ApplyTrial.path); unlink(ApplyTrial.confirmationPath) }
+
+        #expect(ApplyTrial.current() == nil, "read through the planted link")
+        #expect(!ApplyTrial.isConfirmed, "a planted confirmation counts")
+        let trial = ApplyTrial(owner: ProcessIdentity(pid: getpid(), startTime: 1, executable: nil), journal: "j", deadline: 1, command: "qnet apply --try")
+        let error = try #require(throws: SystemError.self) { try trial.save() }
+        #expect(error.description.contains(ApplyTrial.path) && error.description.contains("symbolic link"), "\(error)")
+        #expect(throws: SystemError.self) { try ApplyTrial.confirm() }
+        ApplyTrial.finish()
+        #expect(Self.isLink(ApplyTrial.path, to: target.path) && Self.isLink(ApplyTrial.confirmationPath, to: target.path))
+        target.expectUntouched()
     }
 }

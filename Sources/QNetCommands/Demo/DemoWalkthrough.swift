@@ -54,7 +54,11 @@ final class DemoWalkthrough {
     }
 
     private func steps() throws {
-        try FileSystem.makeDirectories(workDirectory)
+        // A predictable name in /tmp: made here and checked (no symlink, root's, not writable by
+        // others), so nothing another user planted at it is written through.
+        guard let work = try DirectoryDescriptor.openState(workDirectory, mode: 0o755) else {
+            throw SystemError(errno: .noSuchFileOrDirectory, operation: "create", path: workDirectory)
+        }
         section("Set the scene: a LAN (router \(routerAddress), DHCP) and a host whose eth0 holds 192.168.1.10/24")
         try lan.create()
         try host.create()
@@ -69,7 +73,7 @@ final class DemoWalkthrough {
         let eth0 = try hostNetwork.link(named: "eth0")
         try hostNetwork.addRoute(Route(destination: nil, gateway: IPAddress(routerAddress), outputIndex: eth0.index, metric: 100))
         guard let dnsmasqPath = Subprocess.which("dnsmasq") else { throw StepFailed(description: "dnsmasq is not installed (apt-get install dnsmasq-base)") }
-        let dnsmasqLog = try FileSystem.openForAppending("\(workDirectory)/dnsmasq.log")
+        let dnsmasqLog = try work.openStateFile("dnsmasq.log", flags: O_WRONLY | O_CREAT | O_APPEND, mode: 0o640, kind: "dnsmasq log")
         defer { close(dnsmasqLog) }
         let dnsmasqCommand = Command(dnsmasqPath, [
             "--keep-in-foreground", "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",

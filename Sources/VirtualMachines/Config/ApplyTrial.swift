@@ -34,30 +34,45 @@ public struct ApplyTrial: Codable, Equatable, Sendable {
         self.command = command
     }
 
-    public static var path: String { "\(QNetPaths.runtime)/apply-try.json" }
+    static let fileName = "apply-try.json", confirmationName = "apply-try.confirmed"
+    public static var path: String { "\(QNetPaths.runtime)/\(fileName)" }
     /// Written by `qnet apply --confirm`.
-    public static var confirmationPath: String { "\(QNetPaths.runtime)/apply-try.confirmed" }
+    public static var confirmationPath: String { "\(QNetPaths.runtime)/\(confirmationName)" }
+
+    /// RUNTIME, checked level by level (`DirectoryDescriptor.openState`): both files are
+    /// reached through it, never through a symlink, and only when they are qnet's (the
+    /// watchdog signals the processes the record names).
+    static func openRuntime(create: Bool = false) throws -> DirectoryDescriptor? {
+        try DirectoryDescriptor.openState(QNetPaths.runtime, create: create)
+    }
 
     public static func current() -> ApplyTrial? {
-        guard let bytes = try? FileSystem.readBytes(path) else { return nil }
+        guard let bytes = try? openRuntime()?.readStateFile(fileName, kind: "apply --try record") else { return nil }
         return try? JSONDecoder().decode(ApplyTrial.self, from: Data(bytes))
     }
 
     public func save() throws {
-        try FileSystem.makeDirectories(QNetPaths.runtime)
-        try FileSystem.writeAtomically(Self.path, Array(try JSONEncoder().encode(self)), mode: 0o600)
+        guard let runtime = try Self.openRuntime(create: true) else {
+            throw SystemError(errno: .noSuchFileOrDirectory, operation: "open", path: QNetPaths.runtime)
+        }
+        try runtime.writeStateFile(Self.fileName, Array(try JSONEncoder().encode(self)), mode: 0o600, kind: "apply --try record")
     }
 
-    public static var isConfirmed: Bool { FileSystem.exists(confirmationPath) }
+    public static var isConfirmed: Bool {
+        (try? openRuntime()?.readStateFile(confirmationName, kind: "apply --try confirmation")) != nil
+    }
 
     public static func confirm() throws {
-        try FileSystem.writeAtomically(confirmationPath, Array("confirmed\n".utf8), mode: 0o600)
+        guard let runtime = try openRuntime(create: true) else {
+            throw SystemError(errno: .noSuchFileOrDirectory, operation: "open", path: QNetPaths.runtime)
+        }
+        try runtime.writeStateFile(confirmationName, Array("confirmed\n".utf8), mode: 0o600, kind: "apply --try confirmation")
     }
 
-    /// The try is over: its files go.
+    /// The try is over: its files go (a symlink or another user's file there is left alone).
     public static func finish() {
-        unlink(path)
-        unlink(confirmationPath)
+        guard let runtime = try? openRuntime() else { return }
+        for name in [fileName, confirmationName] { try? runtime.removeStateFile(name, kind: "apply --try record") }
     }
 
     public var secondsLeft: Double { max(0, deadline - monotonicSeconds()) }

@@ -202,7 +202,7 @@ public final class NetworkManager {
         var state = NetworkRuntimeState(name: name, bridgeCreated: false, firewall: false, changedSysctls: [:],
                                         netns: namespace?.name)
         try transaction.record(undo: NetworkStateRecord(network: name))
-        try FileSystem.makeDirectories(store.runtimePath(name))
+        _ = try store.openRuntime(name, create: true)
         switch definition.mode {
         case .bridge: try startBridgeMode(definition, state: &state, transaction)
         case .nat, .isolated: try startRouted(definition, state: &state, transaction)

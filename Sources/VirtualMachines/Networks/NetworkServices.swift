@@ -18,7 +18,11 @@ struct NetworkServices {
 
     /// The network's dnsmasq.conf; its path on dnsmasq's command line tells the network's
     /// dnsmasq from any other.
-    func dnsmasqConfigFile(_ network: String) -> String { "\(store.runtimePath(network))/dnsmasq.conf" }
+    func dnsmasqConfigFile(_ network: String) -> String { "\(store.runtimePath(network))/\(Self.configFileName)" }
+
+    /// dnsmasq's files in the network's runtime folder.
+    static let configFileName = "dnsmasq.conf", logFileName = "dnsmasq.log", pidFileName = "dnsmasq.pid"
+    static let leaseFileName = "dnsmasq.leases"
 
     // MARK: - dnsmasq
 
@@ -28,15 +32,20 @@ struct NetworkServices {
     func startDNSMasq(_ definition: NetworkDefinition, addressing: NetworkAddressing) throws -> ProcessIdentity {
         guard let dnsmasq = Subprocess.which("dnsmasq") else { throw NetworkError.notInstalled(.dnsmasq) }
         let directory = store.runtimePath(definition.name)
-        let paths = DnsmasqPaths(leaseFile: "\(directory)/dnsmasq.leases", pidFile: "\(directory)/dnsmasq.pid",
+        // The runtime folder and every file in it through checked descriptors: a symlink or
+        // another user's file planted there is refused, named, and left alone.
+        guard let runtime = try store.openRuntime(definition.name, create: true) else {
+            throw SystemError(errno: .noSuchFileOrDirectory, operation: "open", path: directory)
+        }
+        let paths = DnsmasqPaths(leaseFile: "\(directory)/\(Self.leaseFileName)", pidFile: "\(directory)/\(Self.pidFileName)",
                                  configFile: dnsmasqConfigFile(definition.name),
                                  hostsDirectory: DnsmasqPaths.hostsDirectory(runtime: directory))
-        try FileSystem.makeDirectories(paths.hostsDirectory!)
+        // 0755: dnsmasq reads the reservations there after dropping root.
+        _ = try DirectoryDescriptor.openState(paths.hostsDirectory!, mode: 0o755)
         let config = DnsmasqConfig.render(definition: definition, addressing: addressing, paths: paths,
                                           upstreamServers: Resolver.nameservers(), namespace: namespace?.name)
-        try FileSystem.writeAtomically(paths.configFile, Array(config.utf8))
-        let log = "\(directory)/dnsmasq.log"
-        let output = try FileSystem.openForAppending(log, mode: 0o644)
+        try runtime.writeStateFile(Self.configFileName, Array(config.utf8), mode: 0o644, kind: "dnsmasq configuration")
+        let output = try runtime.openStateFile(Self.logFileName, flags: O_WRONLY | O_CREAT | O_APPEND, mode: 0o644, kind: "dnsmasq log")
         defer { close(output) }
         let command = Command(dnsmasq, ["--keep-in-foreground", "--conf-file=\(paths.configFile)"],
                               environment: ["PATH": Subprocess.defaultSearchPath])
@@ -48,10 +57,11 @@ struct NetworkServices {
         let deadline = monotonicSeconds() + Double(seconds)
         while monotonicSeconds() < deadline {
             if Subprocess.reapIfExited(pid) != nil || !ProcessInfoReader.isAlive(pid, startTime: startTime) {
-                let output = ((try? FileSystem.readText(log)) ?? "").split(separator: "\n").suffix(2).joined(separator: " | ")
+                let text = String(decoding: (try? runtime.readStateFile(Self.logFileName, kind: "dnsmasq log")) ?? [], as: UTF8.self)
+                let output = text.split(separator: "\n").suffix(2).joined(separator: " | ")
                 throw NetworkError.dnsmasqExited(network: definition.name, output: output)
             }
-            if fileExists(paths.pidFile) { return identity }
+            if (try? runtime.status(Self.pidFileName)) != nil { return identity }
             usleep(10_000)  // poll interval; bounded by the start deadline
         }
         Subprocess.stop(identity)

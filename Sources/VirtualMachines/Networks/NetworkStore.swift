@@ -38,12 +38,31 @@ public struct NetworkStore: Sendable {
     func definitionPath(_ name: String) -> String { "\(definitionsDirectory)/\(name).yaml" }
     func runtimePath(_ name: String) -> String { "\(runtimeDirectory)/\(name)" }
 
-    // MARK: - definitions
+    /// Where refused entries are reported (stderr by default; tests collect them).
+    nonisolated(unsafe) public static var notice: (String) -> Void = { writeStandardError("qnet: \($0)\n") }
 
-    /// All stored definitions, by name.
+    // MARK: - definitions
+    //
+    // Every file is reached through checked directory descriptors
+    // (`DirectoryDescriptor.openState`: no symlink on the way, every level qnet's user's):
+    // a definition planted as a symlink or owned by another user is never read, written
+    // through or removed; it is reported and left alone.
+
+    /// The definitions folder, or nil when there is none yet (and `create` is false).
+    func openDefinitions(create: Bool = false) throws -> DirectoryDescriptor? {
+        try DirectoryDescriptor.openState(definitionsDirectory, create: create)
+    }
+
+    /// All stored definitions, by name. A file there that is not qnet's (a symlink, another
+    /// user's file) is reported and skipped.
     public func definitions() throws -> [NetworkDefinition] {
-        try FileSystem.list(definitionsDirectory).filter { $0.hasSuffix(".yaml") }.map { file in
-            try load(String(file.dropLast(5)))
+        guard let directory = try openDefinitions() else { return [] }
+        return try directory.names().filter { $0.hasSuffix(".yaml") && !$0.hasPrefix(".") }.sorted().compactMap { file in
+            if let foreign = try directory.foreignEntry(file) {
+                Self.notice("warning: network definition \(directory.path)/\(file) is \(foreign): refused and left alone")
+                return nil
+            }
+            return try load(String(file.dropLast(5)))
         }
     }
 
@@ -54,26 +73,38 @@ public struct NetworkStore: Sendable {
     }
 
     /// The stored definition, or nil when no network has this name (a file that does not
-    /// decode still throws).
+    /// decode, or one that is not qnet's, still throws).
     public func definitionIfPresent(_ name: String) throws -> NetworkDefinition? {
-        let text: String
-        do { text = try FileSystem.readText(definitionPath(name)) } catch let error as SystemError where error.errno == .noSuchFileOrDirectory {
-            return nil
-        }
-        do { return try DefinitionYAML.decode(NetworkDefinition.self, from: text, file: definitionPath(name)) } catch let error as DefinitionFileError {
+        guard let directory = try openDefinitions(),
+              let bytes = try directory.readStateFile("\(name).yaml", kind: "network definition") else { return nil }
+        do {
+            return try DefinitionYAML.decode(NetworkDefinition.self, from: String(decoding: bytes, as: UTF8.self), file: definitionPath(name))
+        } catch let error as DefinitionFileError {
             throw NetworkError.unreadableDefinition(error)
         }
     }
 
-    public func contains(_ name: String) -> Bool { fileExists(definitionPath(name)) }
-
-    func save(_ definition: NetworkDefinition) throws {
-        try FileSystem.makeDirectories(definitionsDirectory)
-        let text = try YAMLEncoder().encode(definition)
-        try FileSystem.writeAtomically(definitionPath(definition.name), Array(text.utf8))
+    /// Whether anything is stored under this name (a planted entry too: the name is not free).
+    public func contains(_ name: String) -> Bool {
+        guard let directory = try? openDefinitions() else { return false }
+        return (try? directory.status("\(name).yaml")) != nil
     }
 
-    func removeDefinition(_ name: String) { unlink(definitionPath(name)) }
+    func save(_ definition: NetworkDefinition) throws {
+        guard let directory = try openDefinitions(create: true) else {
+            throw SystemError(errno: .noSuchFileOrDirectory, operation: "open", path: definitionsDirectory)
+        }
+        let text = try YAMLEncoder().encode(definition)
+        try directory.writeStateFile("\(definition.name).yaml", Array(text.utf8), mode: 0o644, kind: "network definition")
+    }
+
+    func removeDefinition(_ name: String) {
+        do {
+            try openDefinitions()?.removeStateFile("\(name).yaml", kind: "network definition")
+        } catch {
+            Self.notice("warning: \(error)")
+        }
+    }
 
     // MARK: - runtime state
 
@@ -85,31 +116,49 @@ public struct NetworkStore: Sendable {
         return true
     }
 
+    /// The network's runtime folder (`RUNTIME/networks/NAME`), checked level by level
+    /// (`DirectoryDescriptor.openState`); nil when it is missing and `create` is false.
+    func openRuntime(_ name: String, create: Bool = false) throws -> DirectoryDescriptor? {
+        try DirectoryDescriptor.openState(runtimePath(name), create: create)
+    }
+
     /// The network's runtime state (its dnsmasq's identity, among others: what `net stop`
-    /// signals), read relative to its checked directory (`DirectoryDescriptor.openState`),
-    /// never through a symlink nor from a file qnet's user does not own.
+    /// signals), read relative to its checked directory, never through a symlink nor from a
+    /// file qnet's user does not own.
     func runtimeState(_ name: String) -> NetworkRuntimeState? {
-        guard let directory = try? DirectoryDescriptor.openState(runtimePath(name), create: false),
-              let bytes = try? directory.readBytes("state.json", expectedOwner: geteuid()) else { return nil }
+        guard let directory = try? openRuntime(name),
+              let bytes = try? directory.readStateFile("state.json", kind: "network state") else { return nil }
         return try? JSONDecoder().decode(NetworkRuntimeState.self, from: Data(bytes))
     }
 
     func saveRuntimeState(_ state: NetworkRuntimeState) throws {
-        guard let directory = try DirectoryDescriptor.openState(runtimePath(state.name)) else {
+        guard let directory = try openRuntime(state.name, create: true) else {
             throw SystemError(errno: .noSuchFileOrDirectory, operation: "open", path: runtimePath(state.name))
-        }
-        if let foreign = try directory.foreignEntry("state.json") {
-            throw SystemError(errno: .notPermitted, operation: "write network state (\(foreign) is there; refused and left alone)",
-                              path: "\(directory.path)/state.json")
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try directory.writeAtomically("state.json", Array(try encoder.encode(state)))
+        try directory.writeStateFile("state.json", Array(try encoder.encode(state)), mode: 0o644, kind: "network state")
     }
 
+    /// Removes what `net start` made under the runtime folder (and the dhcp-hosts folder
+    /// outside it, for a private state directory): only qnet's own directories and files,
+    /// never through a symlink; anything else is reported and left alone.
     func removeRuntimeState(_ name: String) {
         let hosts = DnsmasqPaths.hostsDirectory(runtime: runtimePath(name))
-        if !hosts.hasPrefix(runtimePath(name) + "/") { FileSystem.removeTree(hosts) }  // the private-state fallback
-        FileSystem.removeTree(runtimePath(name))
+        if !hosts.hasPrefix(runtimePath(name) + "/") { Self.removeStateTree(hosts) }  // the private-state fallback
+        Self.removeStateTree(runtimePath(name))
+    }
+
+    /// `rm -r PATH` through `DirectoryDescriptor.removeStateTree`, reporting what was left.
+    static func removeStateTree(_ path: String) {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
+        let parent = String(path[..<slash]), leaf = String(path[path.index(after: slash)...])
+        do {
+            guard let directory = try DirectoryDescriptor.openState(parent, create: false) else { return }
+            let left = directory.removeStateTree(leaf)
+            if !left.isEmpty { notice("warning: entries qnet did not make were left alone: \(left.joined(separator: ", "))") }
+        } catch {
+            notice("warning: \(path) not removed: \(error)")
+        }
     }
 }

@@ -40,7 +40,7 @@ enum VMPortFilters {
                 if served && ipv4 == nil {
                     let file = reservationFile(network: network, vm: definition.name, nic: index, store: store)
                     let (address, addressing) = try reserve(mac: mac, network: definitionOfNetwork, file: file, store: store)
-                    undo.push("remove DHCP reservation \(file)") { unlink(file) }
+                    undo.push("remove DHCP reservation \(file)") { removeReservation(file) }
                     ipv4 = [address]
                     if ipv6 == nil, let v6 = addressing.ipv6 {
                         filters.append(allowingIPv6Autoconfiguration(PortFilter(tap: tap, mac: mac, ipv4: ipv4, ipv6: []), v6))
@@ -99,14 +99,16 @@ enum VMPortFilters {
         // Addresses taken: dnsmasq's leases (other MACs), static leases, other reservations.
         var taken = Set(network.staticLeases.compactMap { IPAddress($0.address) })
         var previous: IPAddress?
-        for line in ((try? FileSystem.readText("\(runtime)/dnsmasq.leases")) ?? "").split(separator: "\n") {
+        // dnsmasq's leases, read through the checked runtime folder (never through a symlink).
+        let leases = try? store.openRuntime(network.name)?.readStateFile(NetworkServices.leaseFileName, kind: "dnsmasq leases")
+        for line in String(decoding: leases ?? [], as: UTF8.self).split(separator: "\n") {
             // "EXPIRY MAC ADDRESS HOSTNAME CLIENT-ID"
             let words = line.split(separator: " ")
             guard words.count >= 3, let address = IPAddress(String(words[2])) else { continue }
             if MACAddress(String(words[1])) == mac { previous = address } else { taken.insert(address) }
         }
         for entry in (try? hosts.names()) ?? [] where entry != ".lock" && "\(directory)/\(entry)" != file {
-            let text = String(decoding: (try? hosts.readBytes(entry)) ?? [], as: UTF8.self)
+            let text = String(decoding: (try? hosts.readStateFile(entry, kind: "DHCP reservation")) ?? [], as: UTF8.self)
             if let address = text.split(whereSeparator: { $0 == "," || $0 == "\n" }).dropFirst().first.flatMap({ IPAddress(String($0)) }) {
                 taken.insert(address)
             }
@@ -119,6 +121,14 @@ enum VMPortFilters {
         // Readable by dnsmasq, which reads it after dropping root.
         try hosts.writeAtomically(String(file.split(separator: "/").last ?? ""), Array("\(mac),\(address)\n".utf8), mode: 0o644)
         return (address, addressing)
+    }
+
+    /// Removes the reservation file `file` when it is qnet's (a symlink or another user's
+    /// file there is left alone).
+    static func removeReservation(_ file: String) {
+        guard let slash = file.lastIndex(of: "/"),
+              let directory = try? DirectoryDescriptor.openState(String(file[..<slash]), create: false) else { return }
+        try? directory.removeStateFile(String(file[file.index(after: slash)...]), kind: "DHCP reservation")
     }
 
     /// Serializes changes of qnet's bridge table in the host's namespace (the lock
@@ -249,7 +259,8 @@ enum VMPortFilters {
         // Reservations are found by name (the VM's), not from a state file, and removed
         // through the checked directory: only regular files of qnet's (a symlink or another
         // user's file there is reported and left alone).
-        for network in FileSystem.list(store.runtimeDirectory) {
+        let networks = try? DirectoryDescriptor.openState(store.runtimeDirectory, create: false)?.names()
+        for network in networks ?? [] {
             let path = DnsmasqPaths.hostsDirectory(runtime: store.runtimePath(network))
             guard let directory = try? DirectoryDescriptor.openState(path, create: false), let names = try? directory.names() else { continue }
             for entry in names where entry.hasPrefix("\(vm)-nic") && entry.dropFirst(vm.count + 4).allSatisfy(\.isNumber) {
