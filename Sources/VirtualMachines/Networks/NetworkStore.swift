@@ -144,6 +144,13 @@ public struct NetworkStore: Sendable {
     /// outside it, for a private state directory): only qnet's own directories and files,
     /// never through a symlink; anything else is reported and left alone.
     func removeRuntimeState(_ name: String) {
+        // dnsmasq writes its pid file as root, then gives it to the user it drops to
+        // (nobody): a regular file of that name is dnsmasq's, and unlinking it from root's
+        // folder touches nothing else. Every other entry must be qnet's.
+        if let runtime = try? openRuntime(name), let info = try? runtime.status(NetworkServices.pidFileName),
+           info.st_mode & S_IFMT == S_IFREG {
+            try? runtime.remove(NetworkServices.pidFileName)
+        }
         let hosts = DnsmasqPaths.hostsDirectory(runtime: runtimePath(name))
         if !hosts.hasPrefix(runtimePath(name) + "/") { Self.removeStateTree(hosts) }  // the private-state fallback
         Self.removeStateTree(runtimePath(name))
