@@ -229,7 +229,10 @@ public enum KVMProbe {
                                     bootIDPath: String = bootIDPath) -> KVMProbeResult? {
         guard let bootID = HostRoot.host.readValue(bootIDPath) else { return nil }
         for directory in cacheDirectories(cacheDirectory) {
-            guard let bytes = HostRoot.host.readBytes(directory + "/" + cacheFileName),
+            // State: read through checked directories, never through a symlink, and only
+            // from a regular file of qnet's user (a planted verdict would pick the accelerator).
+            guard let bytes = try? DirectoryDescriptor.openState(directory, create: false)?
+                      .readStateFile(cacheFileName, kind: "KVM probe verdict"),
                   let entry = try? JSONDecoder().decode(CacheEntry.self, from: Data(bytes)),
                   entry.schemaVersion == 1, entry.bootID == bootID, entry.qemu == qemu else { continue }
             var result = entry.result
@@ -271,8 +274,8 @@ public enum KVMProbe {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(entry) else { return false }
         do {
-            try FileSystem.makeDirectories(directory)
-            try FileSystem.writeAtomically(directory + "/" + cacheFileName, Array(data), mode: 0o644)
+            guard let opened = try DirectoryDescriptor.openState(directory) else { return false }
+            try opened.writeStateFile(cacheFileName, Array(data), mode: 0o644, kind: "KVM probe verdict")
         } catch {
             return false
         }

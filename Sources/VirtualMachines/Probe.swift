@@ -144,7 +144,7 @@ public final class Prober {
         var failure: String?
         let deadline = started + request.timeout
         while !report.isComplete {
-            if let bytes = try? FileSystem.readBytes(state.consoleLog), bytes.count > offset {
+            if let bytes = VMStore.readFile(state.consoleLog), bytes.count > offset {
                 for event in parser.feed(Array(bytes[offset...])) {
                     if firstLine == nil { firstLine = Int((monotonicSeconds() - started) * 1000) }
                     report.apply(event)

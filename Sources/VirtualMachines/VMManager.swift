@@ -154,7 +154,7 @@ public final class VMManager {
         handover.close()
         undo.push("stop QEMU \(pid)") { Glibc.kill(pid, SIGKILL); _ = Subprocess.wait(pid) }
         guard let qemuIdentity = waitForIdentity(of: pid) else {
-            throw VMError.qemuExited(Subprocess.reapIfExited(pid), output: (try? FileSystem.readText(files.qemuLog)) ?? "")
+            throw VMError.qemuExited(Subprocess.reapIfExited(pid), output: VMStore.readText(files.qemuLog))
         }
         // QEMU's identity on disk before anything else: from here a kill leaves a state the
         // next command can act on (adopt or kill), never an untracked QEMU.
@@ -538,10 +538,10 @@ public final class VMManager {
         let deadline = monotonicSeconds() + startTimeout
         while monotonicSeconds() < deadline {
             if let termination = Subprocess.reapIfExited(pid) {
-                throw VMError.qemuExited(termination, output: (try? FileSystem.readText(qemuLog)) ?? "")
+                throw VMError.qemuExited(termination, output: VMStore.readText(qemuLog))
             }
             if !ProcessInfoReader.isAlive(pid, startTime: startTime) {
-                throw VMError.qemuExited(nil, output: (try? FileSystem.readText(qemuLog)) ?? "")
+                throw VMError.qemuExited(nil, output: VMStore.readText(qemuLog))
             }
             // The socket exists from the start (qnet made it); the greeting comes once QEMU
             // is up. A QEMU that dies closes the last listener, which ends the wait.

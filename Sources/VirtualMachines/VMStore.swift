@@ -36,28 +36,10 @@ public enum VMStore {
     /// such as /tmp cannot be pre-planted by another user.
     static func openVMs(create: Bool = true) throws -> DirectoryDescriptor? {
         // 0711: others may pass through (passt, as a VM's uid, reaches its own socket
-        // directory by path) but not list; every VM directory decides for itself.
-        var levels: [(name: String, mode: mode_t)] = [("vms", 0o711)]
-        let base: DirectoryDescriptor
-        if let state = QNetPaths.stateOverride {
-            if create { try FileSystem.makeDirectories(state, mode: 0o755) }
-            guard FileSystem.exists(state) else { return nil }
-            base = try DirectoryDescriptor(opening: state, expectedOwner: owner)
-            levels.insert(("run", 0o755), at: 0)
-        } else {
-            base = try DirectoryDescriptor(opening: "/run", followSymlinks: true)
-            levels.insert(("qnet", 0o755), at: 0)
-        }
-        var current = base
-        for level in levels {
-            if create {
-                try current.makeDirectory(level.name, mode: level.mode, expectedOwner: owner)
-            } else if try current.status(level.name) == nil {
-                return nil
-            }
-            current = try current.openDirectory(level.name, expectedOwner: owner)
-        }
-        return current
+        // directory by path) but not list; every VM directory decides for itself. Walked
+        // from / one level at a time (`openState`): a level another user made or replaced
+        // by a symlink, the --state-dir's parents included, is refused.
+        try DirectoryDescriptor.openState(QNetPaths.vms, mode: 0o711, create: create)
     }
 
     /// The VM's directory, or nil when there is none. A symlink, a non-directory or a
@@ -162,6 +144,39 @@ public enum VMStore {
             notice("warning: VM state \(directory.path) holds entries qnet did not create (\(left.sorted().joined(separator: ", "))): left alone")
         }
         try? vms.remove(name, directory: true)
+    }
+
+    /// A recorded path (a VM's console.log, qemu.log, passt log) as its VM directory and the
+    /// file's name in it; nil for a path outside the VM directories (a `--console` file the
+    /// user named) or deeper in them.
+    static func ownFile(_ path: String) -> (vm: String, file: String)? {
+        let root = QNetPaths.vms + "/"
+        guard path.hasPrefix(root) else { return nil }
+        let parts = path.dropFirst(root.count).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
+        return (parts[0], parts[1])
+    }
+
+    /// The whole file at a recorded path: a VM's own file through its checked directory
+    /// (`readStateFile`: never through a symlink, only a regular file of qnet's), any other
+    /// (the user's `--console` file) by its path. nil when it cannot be read.
+    public static func readFile(_ path: String) -> [UInt8]? {
+        guard let own = ownFile(path) else { return try? FileSystem.readBytes(path) }
+        guard let vms = try? openVMs(create: false), let directory = openDirectory(own.vm, in: vms) else { return nil }
+        return try? directory.readStateFile(own.file, kind: "VM file")
+    }
+
+    /// The text of `readFile` (empty when it cannot be read): QEMU's or passt's output for a message.
+    static func readText(_ path: String) -> String { String(decoding: readFile(path) ?? [], as: UTF8.self) }
+
+    /// Opens a VM's own log file at a recorded path for appending (`>> PATH`), through its
+    /// checked directory (`openStateFile`); any other path as given. The caller closes it.
+    static func openForAppending(_ path: String, mode: mode_t) throws -> Int32 {
+        guard let own = ownFile(path) else { return try FileSystem.openForAppending(path, mode: mode) }
+        guard let vms = try openVMs(create: false), let directory = openDirectory(own.vm, in: vms) else {
+            throw SystemError(errno: .noSuchFileOrDirectory, operation: "open VM directory (missing or refused)", path: Self.directory(for: own.vm))
+        }
+        return try directory.openStateFile(own.file, flags: O_WRONLY | O_CREAT | O_APPEND, mode: mode, kind: "VM log")
     }
 
     static func isPasstLog(_ name: String) -> Bool { name.hasPrefix("passt-") && name.hasSuffix(".log") }

@@ -99,6 +99,32 @@ func children(mentioning marker: String) -> [Int32] {
         #expect(signal.verdict == .failed && signal.detail.contains("signal 11"))
     }
 
+    /// The verdict cache planted as a symlink to a file claiming KVM runs guests (which
+    /// would send `--accel auto` to a /dev/kvm that hangs them): not believed, the probe
+    /// runs, and its verdict is not written through the link.
+    @Test func aSymlinkedVerdictCacheIsNeitherBelievedNorWrittenThrough() throws {
+        let fixture = try Fixture()
+        try fixture.write("boot_id", "11111111-2222-3333-4444-555555555555\n")
+        let qemu = fixture.full("bin/qemu"), cache = fixture.full("run/qnet"), bootID = fixture.full("boot_id")
+        // A genuine "runs guests" verdict for this boot and QEMU, moved aside as the bait.
+        try fixture.script("qemu", "exit 67")
+        #expect(KVMProbe.cached(qemu: qemu, cacheDirectory: fixture.full("real"), bootIDPath: bootID).verdict == .runsGuests)
+        let planted = fixture.full("planted.json")
+        #expect(rename(fixture.full("real/kvm-probe.json"), planted) == 0)
+        let bait = try String(contentsOfFile: planted, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        #expect(symlink(planted, cache + "/kvm-probe.json") == 0)
+
+        try fixture.script("qemu", "exit 1")
+        #expect(KVMProbe.cachedResult(qemu: qemu, cacheDirectory: cache, bootIDPath: bootID) == nil, "believed the planted verdict")
+        let fresh = KVMProbe.cached(qemu: qemu, cacheDirectory: cache, bootIDPath: bootID)
+        #expect(!fresh.fromCache && fresh.verdict == .failed)
+        try fixture.script("qemu", "exit 67")
+        #expect(!KVMProbe.cached(qemu: qemu, cacheDirectory: cache, bootIDPath: bootID).fromCache)
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: cache + "/kvm-probe.json")) == planted)
+        #expect(try String(contentsOfFile: planted, encoding: .utf8) == bait)
+    }
+
     /// The verdict is kept per boot and per QEMU binary; failures are not kept.
     @Test func cacheIsKeyedByBootIDAndQEMU() throws {
         let fixture = try Fixture()

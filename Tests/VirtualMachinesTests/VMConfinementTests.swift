@@ -221,6 +221,43 @@ struct VMConfinementTests {
         #expect(result.stderr.contains("owned by uid 65534"), "\(result.stderr)")
         #expect(try fixture.tapNames().isEmpty)
     }
+
+    /// A --state-dir whose parent another user made (so they could swap the state
+    /// directory for a link after qnet made it): `vm list` reports it, naming the owner,
+    /// lists nothing from it and creates nothing there.
+    @Test func aStateDirectoryInsideAnotherUsersDirectoryIsRefused() throws {
+        let shared = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-parent-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: shared) }
+        #expect(chown(shared, 65534, 65534) == 0)
+        let result = try run(try qnetExecutable(), ["--state-dir", "\(shared)/state", "vm", "list"])
+        #expect(result.stderr.contains(shared) && result.stderr.contains("owned by uid 65534"), "\(result.stderr)")
+        #expect(!result.stderr.contains("\n") || result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: "\(shared)/state/run/vms"))
+    }
+
+    /// A VM's console.log and passt log planted as symlinks (to a root-only file): `vm
+    /// console`, the probe and passt's error report do not read through them, passt's start
+    /// does not append through them; a --console file the user named is read as given.
+    @Test func aVMsLogsPlantedAsSymlinksAreNeitherReadNorAppendedThrough() throws {
+        _ = VMTestState.directory
+        let directory = try VMStore.create("plantlog")
+        defer { VMStore.remove("plantlog") }
+        let target = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-logtarget-\(getpid())").path
+        try Data("root only".utf8).write(to: URL(fileURLWithPath: target))
+        defer { unlink(target) }
+        chmod(target, 0o600)
+        let console = "\(directory.path)/console.log", passtLog = "\(directory.path)/passt-0.log"
+        #expect(symlink(target, console) == 0 && symlink(target, passtLog) == 0)
+
+        #expect(VMStore.readFile(console) == nil, "read through the planted console.log")
+        #expect(VMStore.readText(passtLog).isEmpty, "read through the planted passt log")
+        let error = try #require(throws: SystemError.self) { _ = try VMStore.openForAppending(passtLog, mode: 0o640) }
+        #expect(error.description.contains(passtLog) && error.description.contains("symbolic link"), "\(error)")
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "root only")
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: console)) == target)
+        #expect(VMStore.readFile(target) == Array("root only".utf8), "a path outside the state is the user's, read as given")
+    }
 }
 
 /// Lines collected from a notice callback.

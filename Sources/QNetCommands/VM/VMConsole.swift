@@ -20,7 +20,7 @@ struct VMConsole: ParsableCommand {
         let vm = try manager.status(name)
         var offset = 0
         while true {
-            if let bytes = try? FileSystem.readBytes(vm.consoleLog), bytes.count > offset {
+            if let bytes = VMStore.readFile(vm.consoleLog), bytes.count > offset {
                 writeStandardOutput(Array(bytes[offset...]))
                 offset = bytes.count
             }

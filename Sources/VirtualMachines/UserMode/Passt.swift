@@ -119,7 +119,7 @@ public struct PasstProcess: Codable, Equatable, Sendable {
         unlink(options.pidFile)
 
         let output: Int32
-        do { output = try FileSystem.openForAppending(options.logFile, mode: 0o640) } catch let error as SystemError {
+        do { output = try VMStore.openForAppending(options.logFile, mode: 0o640) } catch let error as SystemError {
             throw UserModeError.passtStartFailed(error)
         }
         defer { close(output) }
@@ -189,7 +189,7 @@ public struct PasstProcess: Codable, Equatable, Sendable {
     /// passt's output as one line: the syslog noise dropped, the usage text after an
     /// option error cut off, at most the last three lines.
     public func outputSummary() -> String {
-        let lines = ((try? FileSystem.readText(logFile)) ?? "").split(separator: "\n").map { $0.trimmingSpaces }
+        let lines = VMStore.readText(logFile).split(separator: "\n").map { $0.trimmingSpaces }
             .filter { !$0.isEmpty && !($0.hasPrefix("Failed to send ") && $0.hasSuffix(" bytes to syslog")) }
         var relevant = lines
         if let usage = lines.firstIndex(where: { $0.hasPrefix("Usage:") }) { relevant = Array(lines[..<usage]) }
