@@ -85,7 +85,7 @@ public enum VMStore {
 
     private static func read(_ file: String, for name: String) -> [UInt8]? {
         guard let vms = try? openVMs(create: false), let directory = openDirectory(name, in: vms) else { return nil }
-        return try? directory.readBytes(file, expectedOwner: owner)
+        return try? directory.readStateFile(file, kind: "VM state")
     }
 
     static func load(_ name: String) -> VMState? {

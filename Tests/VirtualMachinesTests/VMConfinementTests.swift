@@ -243,10 +243,9 @@ struct VMConfinementTests {
         _ = VMTestState.directory
         let directory = try VMStore.create("plantlog")
         defer { VMStore.remove("plantlog") }
-        let target = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-logtarget-\(getpid())").path
-        try Data("root only".utf8).write(to: URL(fileURLWithPath: target))
-        defer { unlink(target) }
-        chmod(target, 0o600)
+        let planted = try NetworkStateTreeTests.Target("logtarget")
+        defer { planted.remove() }
+        let target = planted.path
         let console = "\(directory.path)/console.log", passtLog = "\(directory.path)/passt-0.log"
         #expect(symlink(target, console) == 0 && symlink(target, passtLog) == 0)
 
@@ -254,9 +253,9 @@ struct VMConfinementTests {
         #expect(VMStore.readText(passtLog).isEmpty, "read through the planted passt log")
         let error = try #require(throws: SystemError.self) { _ = try VMStore.openForAppending(passtLog, mode: 0o640) }
         #expect(error.description.contains(passtLog) && error.description.contains("symbolic link"), "\(error)")
-        #expect(try String(contentsOfFile: target, encoding: .utf8) == "root only")
+        planted.expectUntouched()
         #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: console)) == target)
-        #expect(VMStore.readFile(target) == Array("root only".utf8), "a path outside the state is the user's, read as given")
+        #expect(VMStore.readFile(target) == Array(planted.content.utf8), "a path outside the state is the user's, read as given")
     }
 }
 
