@@ -1,4 +1,6 @@
 import Foundation
+import GuestImage
+@testable import QNetCommands
 import QNetTestSupport
 import Testing
 
@@ -106,4 +108,42 @@ struct CLIDemoTests {
         #expect(!first.text.contains("$ ip "), "\(first.text)")
         #expect(first.text.contains("qnet's own rtnetlink dump"))
     }
+}
+
+/// `qnet demo`'s work directory has a predictable name in /tmp (`/tmp/qnet-demo-PID`):
+/// planted there by another user as a symlink to a directory, it is refused before anything
+/// is written, named in one line, and left as it is by the demo's cleanup (tier 2: no
+/// namespace is made, the demo stops at its first step).
+@Suite(.serialized, Privileged.rootEnabled)
+struct DemoWorkDirectoryTests {
+    @Test func aPlantedWorkDirectoryIsRefusedAndLeftAlone() throws {
+        let image = try GuestImageBuilder().cached(in: NSTemporaryDirectory() + "qnet-guest-test-cache").image
+        // A run number no process has (pids stop at pid_max, at most 4194304).
+        let names = DemoNames(run: 5_000_000 + getpid() % 100_000)
+        let target = NSTemporaryDirectory() + "qnet-demotarget-\(getpid())"
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: target) }
+        try Data("precious".utf8).write(to: URL(fileURLWithPath: target + "/keep"))
+        #expect(symlink(target, names.workDirectory) == 0)
+        #expect(lchown(names.workDirectory, 65534, 65534) == 0)
+        defer { unlink(names.workDirectory) }
+
+        let lines = DemoLines()
+        let demo = DemoWalkthrough(qnet: try qnetExecutable(), image: image, names: names)
+        demo.say = { lines.append($0) }
+        #expect(!demo.run())
+        #expect(lines.all.contains { $0.contains(names.workDirectory) && $0.contains("symbolic link") }, "\(lines.all)")
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: names.workDirectory)) == target, "the planted link was touched")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target) == ["keep"], "written through the planted link")
+        #expect(FileManager.default.contents(atPath: target + "/keep") == Data("precious".utf8))
+        #expect(!names.lan.exists && !names.host.exists)
+    }
+}
+
+/// The demo's output lines, collected.
+final class DemoLines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ line: String) { lock.lock(); lines.append(line); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
 }

@@ -219,12 +219,16 @@ struct DemoNames {
     /// The micro-VM (`qnet vm run NAME`).
     let vm: String
     let workDirectory: String
+    /// The work directory's name in `workParent`.
+    let workName: String
+    static let workParent = "/tmp"
 
     init(run: Int32) {
         lan = NetworkNamespace(name: "\(Self.prefix)\(run)-lan")
         host = NetworkNamespace(name: "\(Self.prefix)\(run)-host")
         vm = "demo-\(run)"
-        workDirectory = "/tmp/\(Self.prefix)\(run)"
+        workName = "\(Self.prefix)\(run)"
+        workDirectory = "\(Self.workParent)/\(workName)"
     }
 
     /// Removes the VM, a dnsmasq left serving the LAN (found by its lease file in the work
@@ -238,7 +242,8 @@ struct DemoNames {
             Subprocess.stop(pid)
         }
         for namespace in [host, lan] where namespace.exists { try? namespace.delete() }
-        // The disk, leases and logs go too: the demo leaves nothing behind.
-        FileSystem.removeTree(workDirectory)
+        // The disk, leases and logs go too: the demo leaves nothing behind. Only what is
+        // qnet's: a symlink or another user's entry planted at the name is left alone.
+        (try? DirectoryDescriptor(opening: Self.workParent, followSymlinks: true))?.removeStateTree(workName)
     }
 }
