@@ -43,7 +43,7 @@ enum GuestScripts {
     oneline() { printf '%s' "$*" | tr '\n\t\r' '   ' | cut -c1-300; }
 
     MODE=probe IFACE= ADDR=dhcp GW= TARGETS= DNS= DNSSERVER= TIMEOUT=10 HOSTNAME= IPERF= IPERF_TIME=5
-    IPERF_REVERSE=0 IPERF_SERVER= ACPI=poweroff LIFETIME=0 IPV6=0 GW6= TARGETS6= SETMAC= RUN=
+    IPERF_REVERSE=0 IPERF_SERVER= ACPI=poweroff LIFETIME=0 IPV6=0 GW6= TARGETS6= SETMAC= ADDR6= RUN=
     read -r CMDLINE < /proc/cmdline
     set -f
     for word in $CMDLINE; do
@@ -67,6 +67,7 @@ enum GuestScripts {
             qnet.gw6=*) GW6=${word#*=} ;;
             qnet.targets6=*) TARGETS6=${word#*=} ;;
             qnet.mac=*) SETMAC=${word#*=} ;;
+            qnet.addr6=*) ADDR6=${word#*=} ;;
             qnet.run=*) RUN=${word#*=} ;;
         esac
     done
@@ -134,13 +135,13 @@ enum GuestScripts {
     }
     skip() { FAILED=1; say "step=$1 ok=0 ms=0 skipped=1${2:+ target=$2} detail=$3"; }
 
-    # ping_step NAME TARGET: retries one echo a second until a reply or the step timeout.
+    # ping_step NAME TARGET [SOURCE]: retries one echo a second until a reply or the step timeout.
     ping_step() {
         local t0 deadline tries=0 out rtt last
         t0=$(now_ms); deadline=$((t0 + TIMEOUT * 1000))
         while :; do
             tries=$((tries + 1))
-            out=$(ping -c 1 -W 1 "$2" 2>&1)
+            out=$(ping -c 1 -W 1 ${3:+-I "$3"} "$2" 2>&1)
             if [ $? = 0 ]; then
                 rtt=$(echo "$out" | sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' | head -n 1)
                 step "$1" 1 "$t0" "target=$2" "rtt=${rtt:-?}" "tries=$tries" -- "reply from $2"
@@ -268,6 +269,18 @@ enum GuestScripts {
                 step dhcp6 0 "$t0" -- "no DHCPv6 address within ${TIMEOUT}s: $(oneline "$(echo "$out" | grep -v '^dhcpcd\|DUID\|IAID' | tail -n 2)")"
             fi
         fi
+        # qnet.addr6: the guest also takes this address (anti-spoofing tests) and pings from it.
+        # Without duplicate address detection (busybox ip has no nodad): the owner would defend it.
+        if [ -n "$ADDR6" ] && [ $LINK_OK = 1 ]; then
+            t0=$(now_ms)
+            echo 0 > "/proc/sys/net/ipv6/conf/$NIC/accept_dad"
+            out=$(ip -6 addr add "$ADDR6/128" dev "$NIC" 2>&1)
+            if [ $? = 0 ]; then
+                step addr6 1 "$t0" "addr=$ADDR6/128" -- "static IPv6 address"
+            else
+                step addr6 0 "$t0" "addr=$ADDR6/128" -- "$(oneline "$out")"
+            fi
+        fi
         case "$GW6" in
             none) GATEWAY6= ;;
             "") GATEWAY6=${V6_ROUTER:+$V6_ROUTER%$NIC} ;;
@@ -318,7 +331,7 @@ enum GuestScripts {
             step gateway6 0 "$(now_ms)" -- "no IPv6 default router (the router advertisements gave none)"
         fi
         for target in $(echo "$TARGETS6" | tr ',' ' '); do
-            if [ $V6_OK = 1 ]; then ping_step ping6 "$target"; else skip ping6 "$target" "skipped: no IPv6 address"; fi
+            if [ $V6_OK = 1 ]; then ping_step ping6 "$target" "$ADDR6"; else skip ping6 "$target" "skipped: no IPv6 address"; fi
         done
     fi
 

@@ -26,6 +26,7 @@ import Glibc
 /// | `qnet.gw6` | IPv6 address \| `none` | the advertised default router (link-local) | the `gateway6` ping target; an address other than the advertised router also becomes the IPv6 default route |
 /// | `qnet.targets6` | `IP6[,IP6...]` | none | one `ping6` step per address, after the IPv6 address steps |
 /// | `qnet.mac` | MAC address | the NIC's | the guest sets this MAC on its interface first (a spoofing guest, for anti-spoofing tests; pass it in `extraKernelArguments`) |
+/// | `qnet.addr6` | IPv6 address | none | after the `dhcp6` step the guest also takes this address (step `addr6`; /128, no duplicate address detection) and sends its `ping6` steps from it (a spoofing guest, for anti-spoofing tests; pass it in `extraKernelArguments`) |
 /// | `qnet.run` | path in the image | none | after the other steps, /init sources this script (`GuestImageBuilder.extraFiles`), which reports its own steps; pass it in `extraKernelArguments` |
 public struct ProbePlan: Equatable, Sendable {
     public enum Mode: String, Equatable, Sendable, CaseIterable { case probe, serve }

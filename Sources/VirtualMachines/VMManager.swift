@@ -165,16 +165,14 @@ public final class VMManager {
         try VMStore.save(state)
         try enclosing?.spawned(qemuIdentity)
         // The filters go in while QEMU is still paused (-S): the guest's first frame meets them.
-        // Recorded in the state first, so whoever finds this VM dead removes them, and (outside
-        // `qnet apply`, whose own journal stops this QEMU) journaled in the bridge table's
-        // scope until the guest runs: the next filter change in the namespace rolls a killed
-        // start back (its paused QEMU stopped, its rules removed).
-        var filterTransaction: HostTransaction?
-        if enclosing == nil {
-            filterTransaction = try VMPortFilters.applyJournaled(portFilters, vm: definition.name, qemu: qemuIdentity, host: host)
-        } else {
-            try VMPortFilters.apply(portFilters, host: host)
-        }
+        // Recorded in the state first, so whoever finds this VM dead removes them, and
+        // journaled in the bridge table's scope until the guest runs (also within `qnet
+        // apply`, whose own journal stops this QEMU as well): the next filter change in the
+        // namespace, or `qnet recover`, rolls a killed start back (its paused QEMU stopped,
+        // its rules removed).
+        let filterTransaction = try VMPortFilters.applyJournaled(
+            portFilters, vm: definition.name, qemu: qemuIdentity, host: host,
+            command: enclosing == nil ? "qnet vm run \(definition.name)" : "qnet apply: start VM \(definition.name)")
         undo.push("remove the anti-spoofing rules") {
             if let transaction = filterTransaction { try? VMPortFilters.rollBack(transaction, host: self.host) }
             self.releaseNetworkResources(definition.name, state)

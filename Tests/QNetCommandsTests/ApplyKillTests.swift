@@ -86,6 +86,45 @@ struct ApplyKillTests {
         try expectNoVM(lab, "after a failed apply")
     }
 
+    /// A filtered VM started by apply (`bridge=brf, filter=on, ip=`, on a bridge the same
+    /// apply creates) has its rules installed under the bridge table's journal, as `vm run`
+    /// does. Killed at each process start (nft, QEMU) and each journal and state-file write,
+    /// `qnet recover` alone leaves no rule set (`nft list tables`), no journal, and then no
+    /// QEMU, nothing `vm list` shows and the namespace as before.
+    @Test func killAtEveryWriteAndSpawnOfAnApplyStartingAFilteredVMLeavesNoRules() throws {
+        let lab = try ApplyTests.Lab("akpf")
+        try lab.write("bridges/brf.yaml", "addresses: [192.0.2.1/24]\n")
+        try lab.write("vms/a.yaml", "memory: 64\naccel: tcg\nnics:\n  - bridge: brf\n    filter: true\n    ip: [192.0.2.10]\nautostart: true\n")
+        let before = try lab.host.exactState()
+        let arguments = ["apply"] + lab.common
+        var filterRecovered = 0, points = 0
+        for syscalls in [["clone", "clone3", "vfork"], ["rename", "renameat", "renameat2"]] {
+            points += try KillInjection.everyPoint({ point in
+                try KillInjection.run(try qnetExecutable(), arguments, signal: "KILL", at: point, of: syscalls)
+            }, afterEach: { (point: Int, _: CommandResult) throws in
+                let context = "killed at \(syscalls[0]) \(point)"
+                let recover = try lab.qnet(["recover"])
+                #expect(recover.status == 0, "\(context): recover: \(recover.stdout) \(recover.stderr)")
+                if (recover.stdout + recover.stderr).contains("anti-spoofing rules of VM a") { filterRecovered += 1 }
+                // What recover alone did, before `vm list` (in expectNoVM) could repair anything.
+                let tables = try lab.host.exec("nft", ["list", "tables"]).stdout
+                #expect(!tables.contains("qnet-filter"), "\(context): rules left after recover: \(tables)")
+                #expect(lab.journals.isEmpty, "\(context): journal left after recover: \(lab.journals)")
+                try expectNoVM(lab, context)
+                #expect(try lab.host.exactState() == before, "\(context)")
+            }, completed: { (result: CommandResult) throws in
+                #expect(result.status == 0, "the full apply: \(result.stdout) \(result.stderr)")
+                #expect(try lab.host.exec("nft", ["list", "table", "bridge", "qnet-filter"]).stdout.contains("192.0.2.10"),
+                        "the VM runs with its rules after a full apply")
+            })
+            _ = try lab.qnet(["vm", "kill", "a"])
+            try lab.host.ip("link", "del", "brf")  // the full apply's bridge: the next campaign starts as before
+        }
+        #expect(points >= 3, "the apply was stopped at \(points) points")
+        #expect(filterRecovered >= 1, "no kill point fell inside the journaled filter install")
+        print("apply filtered-VM kill campaign: \(points) points, \(filterRecovered) with the VM's rules removed by recover")
+    }
+
     /// No QEMU of VM a (found by the VM directory in its environment), nothing listed, no journal.
     func expectNoVM(_ lab: ApplyTests.Lab, _ context: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let marker = "QNET_VM_DIRECTORY=\(lab.stateDirectory)/run/vms/a"

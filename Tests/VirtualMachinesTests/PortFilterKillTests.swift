@@ -106,6 +106,43 @@ struct PortFilterKillTests {
         #expect(recovered > 0, "no kill point fell inside the journaled filter install")
     }
 
+    /// `qnet recover` alone (no VM command after the kill, which would repair the VM itself)
+    /// finds the bridge table's journal a `vm run` killed at each process start (nft, QEMU)
+    /// left, says so, and undoes it: afterwards no filter journal is left, and rules are in
+    /// the table only while that VM's QEMU runs (killed past its point of no return). Then
+    /// `vm list` and `vm kill` clean the rest as usual. Witnesses: `nft list ruleset`, the
+    /// journal folder, /proc.
+    @Test func recoverAloneUndoesAFilterInstallKilledPartWay() throws {
+        let fixture = try VMFixture("pfkrec")
+        let qnet = try qnetExecutable()
+        let arguments = try Self.runArguments(fixture)
+        var recovered = 0, points = 0
+        for syscalls in [["clone", "clone3", "vfork"], ["rename", "renameat", "renameat2"]] {
+            points += try KillInjection.everyPoint({ n in
+                try KillInjection.run(qnet, arguments, at: n, of: syscalls)
+            }, afterEach: { n, _ in
+                let point = "vm run killed at \(syscalls[0]) #\(n)"
+                let recover = try VMInterruptedStartTests.qnet(fixture, ["recover"], stateDirectory: Self.stateDirectory)
+                #expect(recover.status == 0, "\(point): recover: \(recover.stdout) \(recover.stderr)")
+                if recover.stdout.contains("anti-spoofing rules of VM \(Self.name)") { recovered += 1 }
+                #expect(!recover.stdout.contains("pending in another network namespace"), "\(point): \(recover.stdout)")
+                #expect(Self.filterJournals(fixture).isEmpty, "\(point): journal left after recover: \(Self.filterJournals(fixture))")
+                let rules = try Self.ruleset(fixture)
+                if rules.contains("chain port-") {
+                    #expect(!VMInterruptedStartTests.qemuPids(Self.name, stateDirectory: Self.stateDirectory).isEmpty,
+                            "\(point): rules kept for a QEMU that is gone:\n\(rules)")
+                }
+                _ = try Self.checkAfterKill(fixture, point: point)
+            }, completed: { result in
+                #expect(result.status == 0, "vm run without a kill: \(result.stderr)")
+                _ = try Self.checkAfterKill(fixture, point: "uninjected run")
+            })
+        }
+        #expect(points > 0, "vm run started no process and wrote no file to kill it at")
+        #expect(recovered > 0, "no kill point left a filter journal for recover")
+        print("filtered vm run kill points (process starts, renames): \(points) tried, \(recovered) left a filter journal `qnet recover` undid")
+    }
+
     /// A dead filtered VM of namespace A found by a command acting in namespace B (any VM
     /// command repairs every dead VM of the state directory): its rules go from A, B's stay.
     @Test func aDeadVMsRulesAreRemovedFromItsOwnNamespaceByACommandInAnother() throws {
@@ -306,7 +343,7 @@ struct PortFilterKillTests {
 
         let mac = MACAddress("52:54:00:12:34:56")!
         let file = VMPortFilters.reservationFile(network: definition.name, vm: "leasevm", nic: 0, store: store)
-        let (address, _) = try VMPortFilters.reserve(mac: mac, network: definition, file: file, store: store)
+        let address = try VMPortFilters.reserve(mac: mac, network: definition, file: file, store: store).ipv4
         #expect(address == addressing.dhcpStart, "the planted lease was trusted: \(address)")
         #expect(FileManager.default.contents(atPath: file) == Data("\(mac),\(address)\n".utf8))
         target.expectUntouched()

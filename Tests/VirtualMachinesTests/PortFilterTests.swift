@@ -20,7 +20,8 @@ import Testing
             PortFilter(tap: "vnet3", mac: Self.mac, ipv4: [IPAddress("192.0.2.10")!, IPAddress("192.0.2.11")!], ipv6: [IPAddress("2001:db8::10")!]),
             PortFilter(tap: "vnet4", mac: MACAddress("52:54:00:00:00:04")!, ipv4: nil, ipv6: nil),
             PortFilter(tap: "vnet5", mac: MACAddress("52:54:00:00:00:05")!, ipv4: [], ipv6: []),
-            // A network guest with IPv6: its SLAAC address and the network's DHCPv6 range.
+            // A network guest with IPv6 as an older qnet recorded it (read back from its state):
+            // its SLAAC address and the network's whole DHCPv6 range.
             PortFilter(tap: "vnet6", mac: MACAddress("52:54:00:00:00:06")!, ipv4: [IPAddress("10.77.0.101")!],
                        ipv6: [IPAddress("fd00:77::5054:ff:fe00:6")!], ipv6Ranges: [[IPAddress("fd00:77::100")!, IPAddress("fd00:77::1ff")!]],
                        dhcpv6Servers: [IPAddress("fd00:77::1")!]),
@@ -168,6 +169,68 @@ extension NetworkGuestTests {
         try fixture.vms.kill("pf-a")
         #expect(!(try fixture.ns.exec("nft", ["list", "tables"]).stdout.contains("qnet-filter")), "the table goes with the last filtered VM")
         try fixture.networks.stop("labf")
+        #expect(try fixture.hostFootprint() == before)
+    }
+}
+
+/// Two real guests on a dual-stack NAT network: each NIC's DHCPv6 address is reserved for
+/// its MAC when the VM starts, so A's dhcpcd is granted exactly the address A's filter
+/// allows (not the whole DHCPv6 range); B, doing DHCPv6 through its own filter (it gets its
+/// own, other address), then also takes A's DHCPv6 address and pings the gateway from it:
+/// dropped at B's port (the counter, B's failed ping6), while the host still reaches A at
+/// that address and its neighbour entry stays A's MAC.
+extension NetworkGuestTests {
+    @Test(.timeLimit(.minutes(5)))
+    func aGuestTakingAnothersDHCPv6AddressIsDroppedAndTheOtherKeepsIt() throws {
+        let fixture = try NetworkFixture("pf6")
+        let before = try fixture.hostFootprint()
+        let prefix = IPPrefix("fd00:79:6::/64")!
+        let gateway = IPv6Addressing(prefix: prefix).gateway
+        _ = try fixture.networks.create(NetworkDefinition(name: "labf6", mode: .nat, bridge: "qn-labf6", subnet: "10.79.6.0/24"),
+                                        ipv6: .prefix(prefix))
+        try fixture.networks.start("labf6")
+        defer { try? fixture.networks.stop("labf6"); try? fixture.networks.delete("labf6") }
+
+        var planA = ProbePlan(mode: .serve, stepTimeout: 30)
+        planA.ipv6 = true
+        let a = try fixture.vms.run(try fixture.vm("pf6-a", network: "labf6", plan: planA))
+        defer { try? fixture.vms.kill("pf6-a") }
+        let filterA = try #require(a.portFilters?.first)
+        #expect(filterA.ipv6Ranges.isEmpty, "the filter allows addresses, not the DHCPv6 range: \(filterA)")
+        let readyA = GuestFixture.follow(a, timeout: 150) { $0.ready != nil || $0.isComplete }
+        let leasedA = try #require(readyA.ready?.dhcp6.flatMap { IPAddress(String($0.split(separator: "/")[0])) },
+                                   "A has a DHCPv6 lease through its filter: \(readyA.failedSteps)")
+        #expect(filterA.ipv6?.contains(leasedA) == true, "A's lease \(leasedA) is the address reserved for its MAC: \(filterA.ipv6 ?? [])")
+
+        // B: its own DHCPv6 lease, then A's address too, the gateway pinged from that.
+        var planB = ProbePlan(mode: .serve, gateway: .none, stepTimeout: 20, extraKernelArguments: ["qnet.addr6=\(leasedA)"])
+        planB.ipv6 = true
+        planB.gateway6 = .none
+        planB.targets6 = [gateway.description]
+        let b = try fixture.vms.run(try fixture.vm("pf6-b", network: "labf6", plan: planB))
+        defer { try? fixture.vms.kill("pf6-b") }
+        let tapA = try #require(a.nics.first?.tap), tapB = try #require(b.nics.first?.tap)
+        let reportB = GuestFixture.follow(b, timeout: 180) { $0.step("ping6", target: gateway.description) != nil || $0.isComplete }
+        let leasedB = reportB.step("dhcp6")?.fields["addr"].flatMap { IPAddress(String($0.split(separator: "/")[0])) }
+        #expect(leasedB != nil && leasedB != leasedA, "B leases its own DHCPv6 address through its filter: \(reportB.steps)")
+        #expect(leasedB.map { b.portFilters?.first?.ipv6?.contains($0) == true } == true, "B's lease is B's reservation")
+        #expect(reportB.step("addr6")?.ok == true, "B took A's DHCPv6 address: \(reportB.steps)")
+        let ping6 = reportB.step("ping6", target: gateway.description)
+        #expect(ping6?.ok == false && ping6?.skipped != true, "B from A's DHCPv6 address must not reach the gateway: \(reportB.steps)")
+        let listing = try fixture.ns.exec("nft", ["list", "table", "bridge", "qnet-filter"]).stdout
+        #expect((PortFilterListing.dropped(listing, chain: "port-\(tapB)", comment: "IPv6 source is not the VM's") ?? 0) > 0, "\(listing)")
+        #expect(PortFilterListing.dropped(listing, chain: "port-\(tapA)", comment: "IPv6 source is not the VM's") == 0, "A sends only as itself")
+
+        // A keeps its address: the host reaches it there, and the neighbour entry is A's MAC.
+        let ping = try fixture.ns.exec("ping", ["-6", "-c", "1", "-W", "5", leasedA.description])
+        #expect(ping.status == 0, "the host still reaches A at \(leasedA): \(ping.stdout)")
+        let neighbour = try fixture.ns.ip("-6", "neigh", "show", leasedA.description, "dev", "qn-labf6")
+        #expect(neighbour.contains(filterA.mac.description), "not poisoned: \(neighbour)")
+
+        try fixture.vms.kill("pf6-b")
+        try fixture.vms.kill("pf6-a")
+        #expect(!(try fixture.ns.exec("nft", ["list", "tables"]).stdout.contains("qnet-filter")), "the table goes with the last filtered VM")
+        try fixture.networks.stop("labf6")
         #expect(try fixture.hostFootprint() == before)
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import PCIDevices
 import QNetSystem
+import VirtualMachines
 
 /// `qnet recover`: finish or undo what an interrupted qnet command left half-done.
 struct Recover: ParsableCommand {
@@ -34,6 +35,9 @@ struct Recover: ParsableCommand {
         // Taking the namespace's lock recovers its journals (one stderr line each).
         let change = try HostChange.begin(global, recovering: false)
         reports += try change.recoverAbandoned(print: false)
+        // The anti-spoofing rules (qnet's bridge table) have a lock and journal scope of
+        // their own per namespace, taken (a leaf) under the namespace's.
+        reports += try VMPortFilters.recoverAbandoned(host: change.host)
         for report in reports { print(report) }
         // Journals this namespace's lock does not cover: another namespace, or one whose
         // owner still runs.

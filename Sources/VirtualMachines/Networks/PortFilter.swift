@@ -15,8 +15,9 @@ public struct PortFilter: Codable, Equatable, Sendable {
     /// IPv6 sources besides its EUI-64 link-local address (from `mac`) and `::` (duplicate
     /// address detection). nil: IPv6 sources are not checked.
     public var ipv6: [IPAddress]?
-    /// IPv6 ranges allowed as well (first, last): on a qnet network with an IPv6 prefix, its
-    /// DHCPv6 range, whose addresses dnsmasq hands out per DHCP client (not per MAC).
+    /// IPv6 ranges allowed as well (first, last). qnet no longer writes any (a dual-stack
+    /// network's NIC gets one DHCPv6 address reserved for its MAC, in `ipv6`); read from the
+    /// state of a VM an older qnet started, which allowed the network's whole DHCPv6 range.
     public var ipv6Ranges: [[IPAddress]]
     /// Unicast addresses of the network's DHCPv6 servers (a qnet network's gateway), which a
     /// DHCPv6 client may also send to besides ff02::1:2 and link-local addresses.

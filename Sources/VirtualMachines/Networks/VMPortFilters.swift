@@ -10,13 +10,15 @@ import QNetTypes
 /// A NIC on a NAT or isolated network is filtered unless it says `filter=off`; its IPv4
 /// address is decided when the VM starts, before the guest runs: its static lease (`qnet net
 /// lease add`), else the address dnsmasq last leased to its MAC, else the first free address
-/// of the DHCP range. qnet writes it as a `dhcp-host=MAC,ADDRESS` reservation into the
-/// network's dhcp-hosts folder, which dnsmasq watches (`dhcp-hostsdir`, inotify), so the lease
-/// the guest is granted is that address and the filter allows exactly it from its first frame
+/// of the DHCP range. On a dual-stack network its DHCPv6 address is decided the same way (the
+/// first address of the DHCPv6 range that no lease or other reservation holds). qnet writes
+/// them as a `dhcp-host=MAC,ADDRESS[,[IPV6]]` reservation into the network's dhcp-hosts
+/// folder, which dnsmasq watches (`dhcp-hostsdir`, inotify), so the leases the guest is
+/// granted are those addresses and the filter allows exactly them from its first frame
 /// (Incus does the same for `ipv4_filtering`). A NIC on a plain bridge or a bridge-mode network
 /// is filtered only with `filter=on`; its addresses are its `ip=` values (none given: sources
 /// are not checked, only MACs). Needs CAP_NET_ADMIN (nft).
-enum VMPortFilters {
+public enum VMPortFilters {
     /// The file that reserves `vm`'s NIC `index` an address on `network`.
     static func reservationFile(network: String, vm: String, nic index: Int, store: NetworkStore = NetworkStore()) -> String {
         "\(DnsmasqPaths.hostsDirectory(runtime: store.runtimePath(network)))/\(vm)-nic\(index)"
@@ -39,11 +41,14 @@ enum VMPortFilters {
                 guard nic.filter ?? served else { continue }
                 if served && ipv4 == nil {
                     let file = reservationFile(network: network, vm: definition.name, nic: index, store: store)
-                    let (address, addressing) = try reserve(mac: mac, network: definitionOfNetwork, file: file, store: store)
+                    let reservation = try reserve(mac: mac, network: definitionOfNetwork, file: file, ipv6: ipv6 == nil, store: store)
                     undo.push("remove DHCP reservation \(file)") { removeReservation(file) }
-                    ipv4 = [address]
-                    if ipv6 == nil, let v6 = addressing.ipv6 {
-                        filters.append(allowingIPv6Autoconfiguration(PortFilter(tap: tap, mac: mac, ipv4: ipv4, ipv6: []), v6))
+                    ipv4 = [reservation.ipv4]
+                    if ipv6 == nil, let v6 = reservation.addressing.ipv6 {
+                        // Its SLAAC address and its own DHCPv6 address (reserved for its MAC).
+                        var filter = PortFilter(tap: tap, mac: mac, ipv4: ipv4, ipv6: [], dhcpv6Servers: [v6.gateway])
+                        filter.ipv6 = [filter.slaacAddress(in: v6.prefix)] + (reservation.ipv6.map { [$0] } ?? [])
+                        filters.append(filter)
                         continue
                     }
                     ipv6 = ipv6 ?? []  // an IPv4-only network: link-local only
@@ -63,9 +68,10 @@ enum VMPortFilters {
         return filters
     }
 
-    /// `filter` with what a guest of a dual-stack qnet network sends from besides its given
-    /// addresses: its SLAAC address in the network's /64, the DHCPv6 range (dnsmasq leases
-    /// those per client, not per MAC), and DHCPv6 to the network's gateway.
+    /// `filter` with what a guest of a dual-stack vxlan segment served by another host sends
+    /// from besides its given addresses: its SLAAC address in the network's /64, the DHCPv6
+    /// range (that host's dnsmasq leases them; no reservation of this host's names one per
+    /// MAC), and DHCPv6 to the network's gateway.
     static func allowingIPv6Autoconfiguration(_ filter: PortFilter, _ v6: IPv6Addressing) -> PortFilter {
         var result = filter
         result.ipv6 = (filter.ipv6 ?? []) + [filter.slaacAddress(in: v6.prefix)]
@@ -74,11 +80,27 @@ enum VMPortFilters {
         return result
     }
 
-    /// The IPv4 address `mac` gets on `network` for this VM run, written as a dnsmasq
-    /// `dhcp-host` reservation into `file`. Under the network's reservation lock, so two VMs
-    /// starting at once never pick the same free address.
-    static func reserve(mac: MACAddress, network: NetworkDefinition, file: String,
-                        store: NetworkStore) throws -> (IPAddress, NetworkAddressing) {
+    /// What `reserve` decided for one NIC.
+    struct Reservation {
+        var ipv4: IPAddress
+        /// Its DHCPv6 address (nil: the network has no IPv6 prefix, or none was asked for).
+        var ipv6: IPAddress?
+        var addressing: NetworkAddressing
+    }
+
+    /// The IPv4 address (and, with `ipv6` on a dual-stack network, the DHCPv6 address) `mac`
+    /// gets on `network` for this VM run, written as a dnsmasq `dhcp-host` reservation into
+    /// `file` (`MAC,IPV4[,[IPV6]]`; `MAC,[IPV6]` when a static lease already names the IPv4
+    /// address). Under the network's reservation lock, so two VMs starting at once never pick
+    /// the same free address.
+    ///
+    /// dnsmasq quirk: DHCPv6 identifies clients by DUID, not MAC, but for a client on the
+    /// bridge itself it learns the MAC (from the neighbour table, soliciting the client's
+    /// link-local address when needed) and matches `dhcp-host` by it (measured with dnsmasq
+    /// 2.90 and dhcpcd: "client MAC address: ..." then the reserved address advertised). Its
+    /// lease file names no MAC for DHCPv6 leases, so every address leased there is taken.
+    static func reserve(mac: MACAddress, network: NetworkDefinition, file: String, ipv6 wantsIPv6: Bool = true,
+                        store: NetworkStore) throws -> Reservation {
         let runtime = store.runtimePath(network.name)
         guard let state = store.runtimeState(network.name), let subnet = state.addressing else {
             throw NetworkError.nicOnStoppedNetwork(network.name)
@@ -86,8 +108,10 @@ enum VMPortFilters {
         var withSubnet = network
         withSubnet.subnet = subnet
         let addressing = try AddressPlanner.resolve(withSubnet, existing: [], otherNetworks: [])
-        if let lease = network.staticLeases.first(where: { MACAddress($0.mac) == mac }), let address = IPAddress(lease.address) {
-            return (address, addressing)  // already a dhcp-host line of dnsmasq.conf
+        let staticAddress = network.staticLeases.first(where: { MACAddress($0.mac) == mac }).flatMap { IPAddress($0.address) }
+        let v6 = wantsIPv6 ? addressing.ipv6 : nil
+        if let staticAddress, v6 == nil {
+            return Reservation(ipv4: staticAddress, ipv6: nil, addressing: addressing)  // already a dhcp-host line of dnsmasq.conf
         }
         let directory = DnsmasqPaths.hostsDirectory(runtime: runtime)
         guard let hosts = try DirectoryDescriptor.openState(directory) else {
@@ -96,31 +120,49 @@ enum VMPortFilters {
         let lock = try FileLock.acquire(".lock", in: hosts, timeout: .seconds(10), note: "qnet: DHCP reservation")
         defer { lock.release() }
 
-        // Addresses taken: dnsmasq's leases (other MACs), static leases, other reservations.
+        // Addresses taken: dnsmasq's leases (other MACs; every DHCPv6 lease), static leases,
+        // other reservations.
         var taken = Set(network.staticLeases.compactMap { IPAddress($0.address) })
         var previous: IPAddress?
         // dnsmasq's leases, read through the checked runtime folder (never through a symlink).
         let leases = try? store.openRuntime(network.name)?.readStateFile(NetworkServices.leaseFileName, kind: "dnsmasq leases")
         for line in String(decoding: leases ?? [], as: UTF8.self).split(separator: "\n") {
-            // "EXPIRY MAC ADDRESS HOSTNAME CLIENT-ID"
+            // DHCPv4 "EXPIRY MAC ADDRESS HOSTNAME CLIENT-ID", DHCPv6 "EXPIRY IAID ADDRESS HOSTNAME DUID"
             let words = line.split(separator: " ")
             guard words.count >= 3, let address = IPAddress(String(words[2])) else { continue }
-            if MACAddress(String(words[1])) == mac { previous = address } else { taken.insert(address) }
+            if address.isIPv4 && MACAddress(String(words[1])) == mac { previous = address } else { taken.insert(address) }
         }
         for entry in (try? hosts.names()) ?? [] where entry != ".lock" && "\(directory)/\(entry)" != file {
+            // "MAC,IPV4[,[IPV6]]" or "MAC,[IPV6]"
             let text = String(decoding: (try? hosts.readStateFile(entry, kind: "DHCP reservation")) ?? [], as: UTF8.self)
-            if let address = text.split(whereSeparator: { $0 == "," || $0 == "\n" }).dropFirst().first.flatMap({ IPAddress(String($0)) }) {
-                taken.insert(address)
+            for field in text.split(whereSeparator: { $0 == "," || $0 == "\n" }).dropFirst() {
+                if let address = IPAddress(String(field.trimmingPrefix("[").prefix { $0 != "]" })) { taken.insert(address) }
             }
         }
-        var chosen = previous.flatMap { taken.contains($0) ? nil : $0 }
+        var chosen = staticAddress ?? previous.flatMap { taken.contains($0) ? nil : $0 }
         if chosen == nil, let first = IPv4Block.value(addressing.dhcpStart), let last = IPv4Block.value(addressing.dhcpEnd) {
             chosen = (first...last).lazy.map(IPv4Block.address).first { !taken.contains($0) }
         }
         guard let address = chosen else { throw NetworkError.noFreeAddress(network: network.name) }
+        var chosen6: IPAddress?
+        if let v6 {
+            chosen6 = ipv6Range(from: v6.dhcpStart, to: v6.dhcpEnd).first { !taken.contains($0) }
+            guard chosen6 != nil else { throw NetworkError.noFreeAddress(network: network.name) }
+        }
+        let line = [mac.description] + (staticAddress == nil ? [address.description] : []) + (chosen6.map { ["[\($0)]"] } ?? [])
         // Readable by dnsmasq, which reads it after dropping root.
-        try hosts.writeAtomically(String(file.split(separator: "/").last ?? ""), Array("\(mac),\(address)\n".utf8), mode: 0o644)
-        return (address, addressing)
+        try hosts.writeAtomically(String(file.split(separator: "/").last ?? ""), Array((line.joined(separator: ",") + "\n").utf8), mode: 0o644)
+        return Reservation(ipv4: address, ipv6: chosen6, addressing: addressing)
+    }
+
+    /// The addresses from `first` to `last` in order, when they differ only in their last 16
+    /// bits (a qnet network's DHCPv6 range, ::100 to ::1ff); else none.
+    static func ipv6Range(from first: IPAddress, to last: IPAddress) -> [IPAddress] {
+        let low = { (address: IPAddress) in Int(address.bytes[14]) << 8 | Int(address.bytes[15]) }
+        guard first.bytes.count == 16, last.bytes.count == 16, first.bytes.prefix(14) == last.bytes.prefix(14), low(first) <= low(last) else { return [] }
+        return (low(first)...low(last)).compactMap { value in
+            IPAddress(bytes: Array(first.bytes.prefix(14)) + [UInt8(value >> 8), UInt8(value & 0xff)])
+        }
     }
 
     /// Removes the reservation file `file` when it is qnet's (a symlink or another user's
@@ -135,20 +177,42 @@ enum VMPortFilters {
     /// `run/locks/port-filters-DEV-INODE.lock`, a leaf: nothing else is locked under it), so
     /// that removing the table once its last port is gone never races another VM's start
     /// adding one; and first finishes or undoes what a killed qnet left half-done there
-    /// (the journal of this scope, `VMPortFilterRecord`), one line on stderr each.
-    static func withTableLock<T>(host: HostNetwork, _ body: (FilterTable) throws -> T) throws -> T {
+    /// (the journal of this scope, `VMPortFilterRecord`), one line on stderr each (or each
+    /// handed to `report`).
+    static func withTableLock<T>(host: HostNetwork, report: ((RecoveryReport) -> Void)? = nil,
+                                 _ body: (FilterTable) throws -> T) throws -> T {
+        let (scope, identity) = try tableScope(host: host)
+        let lock = try HostLock.acquire(scope, in: QNetPaths.locks, command: "qnet: anti-spoofing rules", timeout: .seconds(30))
+        defer { lock.release() }
+        let table = FilterTable(scope: scope.key, namespace: identity, journal: Journal(directory: QNetPaths.journal), host: host)
+        for recovered in try table.journal.recoverAbandoned(scope: scope.key, namespace: identity, registry: recoveryRegistry(host: host)) {
+            if let report { report(recovered) } else { writeStandardError("qnet: \(recovered)\n") }
+            if !recovered.succeeded { throw RecoveryFailed(report: recovered) }
+        }
+        return try body(table)
+    }
+
+    /// The lock and journal scope of qnet's bridge table in `host`'s namespace
+    /// (`port-filters-DEV-INODE`), and that namespace.
+    static func tableScope(host: HostNetwork) throws -> (HostLockScope, NetworkNamespaceIdentity) {
         let services = NetworkServices(namespace: host.namespace, store: NetworkStore())
         let identity = try services.inNamespace { try NetworkNamespaceIdentity.current() }
         let scope = try HostLockScope(key: "port-filters-\(identity.device)-\(identity.inode)",
                                       displayName: "the anti-spoofing rules of " + (host.namespace.map { "network namespace \($0.name)" } ?? "this network namespace"))
-        let lock = try HostLock.acquire(scope, in: QNetPaths.locks, command: "qnet: anti-spoofing rules", timeout: .seconds(30))
-        defer { lock.release() }
-        let table = FilterTable(scope: scope.key, namespace: identity, journal: Journal(directory: QNetPaths.journal), host: host)
-        for report in try table.journal.recoverAbandoned(scope: scope.key, namespace: identity, registry: recoveryRegistry(host: host)) {
-            writeStandardError("qnet: \(report)\n")
-            if !report.succeeded { throw RecoveryFailed(report: report) }
-        }
-        return try body(table)
+        return (scope, identity)
+    }
+
+    /// `qnet recover`'s scope for the anti-spoofing rules of `host`'s namespace: finishes or
+    /// undoes what a killed qnet left half-done in qnet's bridge table (a journal of the
+    /// table's scope whose command is gone), as the next filter change there would, and
+    /// returns what it did, one report per journal. Takes the table's lock only when there is
+    /// such a journal. Throws `RecoveryFailed` when one cannot be put right (it is kept).
+    public static func recoverAbandoned(host: HostNetwork) throws -> [RecoveryReport] {
+        let (scope, _) = try tableScope(host: host)
+        guard try !Journal(directory: QNetPaths.journal).abandoned(scope: scope.key).isEmpty else { return [] }
+        var reports: [RecoveryReport] = []
+        try withTableLock(host: host, report: { reports.append($0) }) { _ in }
+        return reports
     }
 
     /// qnet's bridge table in one namespace, while its lock is held: transactions journaled
@@ -165,23 +229,18 @@ enum VMPortFilters {
         }
     }
 
-    /// Installs the filters (one transaction). Equivalent to `nft -f -` with `PortFilterRuleset.add`.
-    static func apply(_ filters: [PortFilter], host: HostNetwork) throws {
-        guard !filters.isEmpty else { return }
-        try withTableLock(host: host) { _ in
-            try NetworkServices(namespace: host.namespace, store: NetworkStore()).runNFT(PortFilterRuleset.add(filters))
-        }
-    }
-
     /// Installs a starting VM's filters under a journal record written first, and returns
     /// the open transaction: the caller marks its point of no return just before the guest
     /// is continued and commits once it runs. A kill before that point is rolled back by the
     /// next filter change in the namespace (the paused QEMU stopped, its rules removed); one
     /// after it is completed (the rules kept while that QEMU runs). nil without filters.
-    static func applyJournaled(_ filters: [PortFilter], vm: String, qemu: ProcessIdentity, host: HostNetwork) throws -> HostTransaction? {
+    /// Equivalent to `nft -f -` with `PortFilterRuleset.add`. `command` names the start in
+    /// the journal (`qnet vm run NAME`, or `qnet apply`'s start of it).
+    static func applyJournaled(_ filters: [PortFilter], vm: String, qemu: ProcessIdentity, host: HostNetwork,
+                               command: String) throws -> HostTransaction? {
         guard !filters.isEmpty else { return nil }
         return try withTableLock(host: host) { table in
-            let transaction = table.transaction(command: "qnet vm run \(vm)")
+            let transaction = table.transaction(command: command)
             try transaction.record(undo: VMPortFilterRecord(vm: vm, filters: filters, qemu: qemu))
             do {
                 try NetworkServices(namespace: host.namespace, store: NetworkStore()).runNFT(PortFilterRuleset.add(filters))
