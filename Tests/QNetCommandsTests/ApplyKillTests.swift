@@ -54,25 +54,18 @@ struct ApplyKillTests {
         try lab.write("vms/a.yaml", "memory: 64\naccel: tcg\nnics: []\nautostart: true\n")
         let before = try lab.host.exactState()
         let arguments = ["apply"] + lab.common
-        var recovered = 0, points = 0
+        var recovered = 0
         // QMP commands and netlink sends (sendmsg; a kill before `cont` leaves QEMU paused),
         // journal and state files (renamed into place): strace counts each call separately.
-        for syscalls in [["sendmsg"], ["rename", "renameat", "renameat2"]] {
-            points += try KillInjection.everyPoint({ point in
-                try KillInjection.run(try qnetExecutable(), arguments, signal: "KILL", at: point, of: syscalls)
-            }, afterEach: { (point: Int, _: CommandResult) throws in
-                let context = "killed at \(syscalls[0]) \(point)"
-                let recover = try lab.qnet(["recover"])
-                #expect(recover.status == 0, "\(context): recover: \(recover.stdout) \(recover.stderr)")
-                if recover.stdout.contains("VM a stopped") { recovered += 1 }
-                try expectNoVM(lab, context)
-                #expect(try lab.host.exactState() == before, "\(context)")
-            }, completed: { (result: CommandResult) throws in
-                #expect(result.status == 0, "the full apply: \(result.stdout) \(result.stderr)")
-                #expect(try lab.qnet(["vm", "list"]).stdout.contains("a "), "the VM runs after a full apply")
-            })
+        let points = try applyVMKillCampaign(lab, arguments, before: before, at: [["sendmsg"], ["rename", "renameat", "renameat2"]],
+                                             afterRecover: { (_: String, recover: CommandResult) throws in
+            if recover.stdout.contains("VM a stopped") { recovered += 1 }
+        }, completed: { (result: CommandResult) throws in
+            #expect(result.status == 0, "the full apply: \(result.stdout) \(result.stderr)")
+            #expect(try lab.qnet(["vm", "list"]).stdout.contains("a "), "the VM runs after a full apply")
+        }, between: {
             _ = try lab.qnet(["vm", "kill", "a"])
-        }
+        })
         #expect(points >= 3, "the apply was stopped at \(points) points")
         #expect(recovered >= 1, "some point left a running VM for recovery to stop")
         print("apply VM kill campaign: \(points) points, \(recovered) with a running VM stopped by the next command")
@@ -97,32 +90,49 @@ struct ApplyKillTests {
         try lab.write("vms/a.yaml", "memory: 64\naccel: tcg\nnics:\n  - bridge: brf\n    filter: true\n    ip: [192.0.2.10]\nautostart: true\n")
         let before = try lab.host.exactState()
         let arguments = ["apply"] + lab.common
-        var filterRecovered = 0, points = 0
-        for syscalls in [["clone", "clone3", "vfork"], ["rename", "renameat", "renameat2"]] {
+        var filterRecovered = 0
+        let points = try applyVMKillCampaign(lab, arguments, before: before, at: [["clone", "clone3", "vfork"], ["rename", "renameat", "renameat2"]],
+                                             afterRecover: { (context: String, recover: CommandResult) throws in
+            if (recover.stdout + recover.stderr).contains("anti-spoofing rules of VM a") { filterRecovered += 1 }
+            // What recover alone did, before `vm list` (in expectNoVM) could repair anything.
+            let tables = try lab.host.exec("nft", ["list", "tables"]).stdout
+            #expect(!tables.contains("qnet-filter"), "\(context): rules left after recover: \(tables)")
+            #expect(lab.journals.isEmpty, "\(context): journal left after recover: \(lab.journals)")
+        }, completed: { (result: CommandResult) throws in
+            #expect(result.status == 0, "the full apply: \(result.stdout) \(result.stderr)")
+            #expect(try lab.host.exec("nft", ["list", "table", "bridge", "qnet-filter"]).stdout.contains("192.0.2.10"),
+                    "the VM runs with its rules after a full apply")
+        }, between: {
+            _ = try lab.qnet(["vm", "kill", "a"])
+            try lab.host.ip("link", "del", "brf")  // the full apply's bridge: the next campaign starts as before
+        })
+        #expect(points >= 3, "the apply was stopped at \(points) points")
+        #expect(filterRecovered >= 1, "no kill point fell inside the journaled filter install")
+        print("apply filtered-VM kill campaign: \(points) points, \(filterRecovered) with the VM's rules removed by recover")
+    }
+
+    /// Kills `qnet apply` (SIGKILL) at each call of each list of `syscalls` in turn; after each
+    /// kill `qnet recover` must succeed, `afterRecover` sees what it did (before anything else
+    /// runs), and then no VM a is left and the namespace is as `before`. `completed` checks the
+    /// full apply of each list, `between` undoes it. Returns the points tried.
+    func applyVMKillCampaign(_ lab: ApplyTests.Lab, _ arguments: [String], before: String, at syscallLists: [[String]],
+                             afterRecover: (String, CommandResult) throws -> Void, completed: (CommandResult) throws -> Void,
+                             between: () throws -> Void) throws -> Int {
+        var points = 0
+        for syscalls in syscallLists {
             points += try KillInjection.everyPoint({ point in
                 try KillInjection.run(try qnetExecutable(), arguments, signal: "KILL", at: point, of: syscalls)
             }, afterEach: { (point: Int, _: CommandResult) throws in
                 let context = "killed at \(syscalls[0]) \(point)"
                 let recover = try lab.qnet(["recover"])
                 #expect(recover.status == 0, "\(context): recover: \(recover.stdout) \(recover.stderr)")
-                if (recover.stdout + recover.stderr).contains("anti-spoofing rules of VM a") { filterRecovered += 1 }
-                // What recover alone did, before `vm list` (in expectNoVM) could repair anything.
-                let tables = try lab.host.exec("nft", ["list", "tables"]).stdout
-                #expect(!tables.contains("qnet-filter"), "\(context): rules left after recover: \(tables)")
-                #expect(lab.journals.isEmpty, "\(context): journal left after recover: \(lab.journals)")
+                try afterRecover(context, recover)
                 try expectNoVM(lab, context)
                 #expect(try lab.host.exactState() == before, "\(context)")
-            }, completed: { (result: CommandResult) throws in
-                #expect(result.status == 0, "the full apply: \(result.stdout) \(result.stderr)")
-                #expect(try lab.host.exec("nft", ["list", "table", "bridge", "qnet-filter"]).stdout.contains("192.0.2.10"),
-                        "the VM runs with its rules after a full apply")
-            })
-            _ = try lab.qnet(["vm", "kill", "a"])
-            try lab.host.ip("link", "del", "brf")  // the full apply's bridge: the next campaign starts as before
+            }, completed: completed)
+            try between()
         }
-        #expect(points >= 3, "the apply was stopped at \(points) points")
-        #expect(filterRecovered >= 1, "no kill point fell inside the journaled filter install")
-        print("apply filtered-VM kill campaign: \(points) points, \(filterRecovered) with the VM's rules removed by recover")
+        return points
     }
 
     /// No QEMU of VM a (found by the VM directory in its environment), nothing listed, no journal.

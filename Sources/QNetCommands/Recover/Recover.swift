@@ -12,7 +12,9 @@ struct Recover: ParsableCommand {
         discussion: """
             Every qnet command that changes the host journals what it does before doing it (under /run/qnet/journal). \
             If it is killed, loses its terminal or is interrupted part-way, the next qnet command that changes the \
-            same network namespace puts things right first and says so in one line; `qnet recover` does only that. \
+            same network namespace puts things right first and says so in one line; `qnet recover` does only that, \
+            for the namespace's links and networks, qnet's anti-spoofing rules there (table bridge qnet-filter) \
+            and PCI binds. \
             A change is rolled back, or finished when it was past the point where it can be undone (a deleted \
             bridge). `qnet doctor` reports a journal waiting to be recovered.
 
