@@ -222,6 +222,30 @@ struct VMConfinementTests {
         #expect(try fixture.tapNames().isEmpty)
     }
 
+    /// passt's pid file lives in the folder the VM's uid owns: planted there as a FIFO, as a
+    /// link to /dev/zero or to a file naming passt's pid, it is neither waited on, read
+    /// without end nor followed; only a regular file is believed.
+    @Test func aPlantedPasstPidFileIsNotFollowedOrWaitedOn() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qnet-passtpid-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let pidFile = "\(directory)/passt-0.pid", bait = "\(directory)/bait"
+        try Data("4242\n".utf8).write(to: URL(fileURLWithPath: bait))
+        let passt = PasstProcess(pid: 4242, startTime: 1, socketPath: "\(directory)/passt-0.sock", pidFile: pidFile, logFile: "\(directory)/log")
+
+        #expect(mkfifo(pidFile, 0o600) == 0)
+        #expect(passt.pidFileText() == nil, "a FIFO was read")
+        unlink(pidFile)
+        #expect(symlink("/dev/zero", pidFile) == 0)
+        #expect(passt.pidFileText() == nil, "followed a link to /dev/zero")
+        unlink(pidFile)
+        #expect(symlink(bait, pidFile) == 0)
+        #expect(passt.pidFileText() == nil, "followed a link to a file naming the pid")
+        unlink(pidFile)
+        try Data("4242\n".utf8).write(to: URL(fileURLWithPath: pidFile))
+        #expect(passt.pidFileText() == "4242\n")
+    }
+
     /// A --state-dir whose parent another user made (so they could swap the state
     /// directory for a link after qnet made it): `vm list` reports it, naming the owner,
     /// lists nothing from it and creates nothing there.

@@ -165,9 +165,25 @@ public struct PasstProcess: Codable, Equatable, Sendable {
     /// Whether the pid file names this passt and the socket exists (passt writes the pid
     /// file only after its socket listens).
     var isReady: Bool {
-        guard let text = try? FileSystem.readText(pidFile), Int32(String(text.filter(\.isNumber))) == pid else { return false }
+        guard let text = pidFileText(), Int32(String(text.filter(\.isNumber))) == pid else { return false }
         var info = stat()
         return stat(socketPath, &info) == 0 && info.st_mode & S_IFMT == S_IFSOCK
+    }
+
+    /// The start of the pid file, read without following a symlink or blocking: passt writes
+    /// it in a folder its own (the VM's) uid owns, so it may have put anything there (a
+    /// link to /dev/zero or a FIFO would hang a plain read). Only its first bytes are read,
+    /// and only from a regular file.
+    func pidFileText() -> String? {
+        guard let slash = pidFile.lastIndex(of: "/"),
+              let directory = try? DirectoryDescriptor(opening: slash == pidFile.startIndex ? "/" : String(pidFile[..<slash]), followSymlinks: true),
+              let fd = try? directory.openFile(String(pidFile[pidFile.index(after: slash)...]), flags: O_RDONLY | O_NONBLOCK) else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 32)
+        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        return count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : nil
     }
 
     /// Whether this passt is still running (same pid and start time, not a zombie).
