@@ -359,6 +359,55 @@ struct PortFilterKillTests {
         unlink(file)
     }
 
+    /// A dual-stack network's reservations: `MAC,IPV4,[IPV6]`, or `MAC,[IPV6]` beside a static
+    /// lease (dnsmasq.conf's dhcp-host has the IPv4 address); a second NIC never gets an
+    /// address another reservation holds; and a NIC started again (its reservation gone, its
+    /// old DHCPv6 lease still in dnsmasq's lease file) gets the same DHCPv6 address back.
+    @Test func dualStackReservationsNameTheDHCPv6AddressOnceAndKeepItAcrossRuns() throws {
+        var (store, definition, _, runtime) = try Self.natNetwork("res6", subnet: "10.79.3.0/24")
+        definition.ipv6Prefix = "fd00:79:3::/64"
+        let staticMAC = MACAddress("52:54:00:00:03:02")!
+        definition.staticLeases = [StaticLease(mac: staticMAC.description, address: "10.79.3.5")]
+        defer { store.removeRuntimeState(definition.name); try? FileManager.default.removeItem(atPath: runtime) }
+        try store.saveRuntimeState(NetworkRuntimeState(name: definition.name, bridgeCreated: false, firewall: false,
+                                                       changedSysctls: [:], addressing: "10.79.3.0/24"))
+        let mac = MACAddress("52:54:00:00:03:01")!
+        let file = VMPortFilters.reservationFile(network: definition.name, vm: "res6vm", nic: 0, store: store)
+        let first = try VMPortFilters.reserve(mac: mac, network: definition, file: file, store: store)
+        let v6 = try #require(first.ipv6)
+        #expect(IPPrefix("fd00:79:3::/64")!.contains(v6) && v6.bytes[14] == 1, "in ::100-::1ff: \(v6)")
+        #expect(FileManager.default.contents(atPath: file) == Data("\(mac),\(first.ipv4),[\(v6)]\n".utf8))
+
+        // A static lease's NIC: only its DHCPv6 address in the file, never the first NIC's.
+        let staticFile = VMPortFilters.reservationFile(network: definition.name, vm: "res6vm", nic: 1, store: store)
+        let second = try VMPortFilters.reserve(mac: staticMAC, network: definition, file: staticFile, store: store)
+        #expect(second.ipv4 == IPAddress("10.79.3.5") && second.ipv6 != nil && second.ipv6 != v6)
+        #expect(FileManager.default.contents(atPath: staticFile) == Data("\(staticMAC),[\(second.ipv6!)]\n".utf8))
+
+        // The first NIC again, its reservation gone and its lease left: the same address.
+        unlink(file)
+        try Data("0 1234 \(v6) guest 00:01:00:01:aa:bb:cc:dd:ee:ff\n".utf8).write(to: URL(fileURLWithPath: "\(runtime)/dnsmasq.leases"))
+        #expect(try VMPortFilters.reserve(mac: mac, network: definition, file: file, store: store).ipv6 == v6)
+        unlink(file)
+        unlink(staticFile)
+    }
+
+    /// Which DHCPv6 address a MAC gets: one derived from it, kept when only a lease (its own
+    /// from an earlier run) is there; past another NIC's reservation, the next address that is
+    /// neither reserved nor leased; none when the range is full.
+    @Test func theDHCPv6AddressOfAMACIsDerivedFromItAndNeverAnotherNICs() throws {
+        let range = VMPortFilters.ipv6Range(from: IPAddress("fd00:77::100")!, to: IPAddress("fd00:77::1ff")!)
+        #expect(range.count == 256 && range.first == IPAddress("fd00:77::100") && range.last == IPAddress("fd00:77::1ff"))
+        let mac = MACAddress("52:54:00:12:34:56")!
+        let own = try #require(VMPortFilters.dhcpv6Address(for: mac, in: range, reserved: [], taken: []))
+        #expect(VMPortFilters.dhcpv6Address(for: mac, in: range, reserved: [], taken: [own]) == own)
+        let index = try #require(range.firstIndex(of: own))
+        let next = range[(index + 1) % range.count], afterNext = range[(index + 2) % range.count]
+        #expect(VMPortFilters.dhcpv6Address(for: mac, in: range, reserved: [own], taken: [own, next]) == afterNext)
+        #expect(VMPortFilters.dhcpv6Address(for: MACAddress("52:54:00:12:34:57")!, in: range, reserved: [], taken: []) != own)
+        #expect(VMPortFilters.dhcpv6Address(for: mac, in: range, reserved: Set(range), taken: Set(range)) == nil)
+    }
+
     /// `net stop`'s removal of the runtime folder (also a killed start's rollback): qnet's
     /// files go; a planted symlink (even one to a directory), the folders holding what was
     /// left, and every target stay, with one line naming them.

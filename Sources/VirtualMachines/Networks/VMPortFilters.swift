@@ -10,8 +10,8 @@ import QNetTypes
 /// A NIC on a NAT or isolated network is filtered unless it says `filter=off`; its IPv4
 /// address is decided when the VM starts, before the guest runs: its static lease (`qnet net
 /// lease add`), else the address dnsmasq last leased to its MAC, else the first free address
-/// of the DHCP range. On a dual-stack network its DHCPv6 address is decided the same way (the
-/// first address of the DHCPv6 range that no lease or other reservation holds). qnet writes
+/// of the DHCP range. On a dual-stack network it gets a DHCPv6 address too, the same for its
+/// MAC in every run where no other NIC holds it (`dhcpv6Address`). qnet writes
 /// them as a `dhcp-host=MAC,ADDRESS[,[IPV6]]` reservation into the network's dhcp-hosts
 /// folder, which dnsmasq watches (`dhcp-hostsdir`, inotify), so the leases the guest is
 /// granted are those addresses and the filter allows exactly them from its first frame
@@ -98,7 +98,7 @@ public enum VMPortFilters {
     /// bridge itself it learns the MAC (from the neighbour table, soliciting the client's
     /// link-local address when needed) and matches `dhcp-host` by it (measured with dnsmasq
     /// 2.90 and dhcpcd: "client MAC address: ..." then the reserved address advertised). Its
-    /// lease file names no MAC for DHCPv6 leases, so every address leased there is taken.
+    /// lease file names no MAC for DHCPv6 leases: see `dhcpv6Address` for which it picks.
     static func reserve(mac: MACAddress, network: NetworkDefinition, file: String, ipv6 wantsIPv6: Bool = true,
                         store: NetworkStore) throws -> Reservation {
         let runtime = store.runtimePath(network.name)
@@ -123,6 +123,7 @@ public enum VMPortFilters {
         // Addresses taken: dnsmasq's leases (other MACs; every DHCPv6 lease), static leases,
         // other reservations.
         var taken = Set(network.staticLeases.compactMap { IPAddress($0.address) })
+        var reserved = taken  // by a static lease or another NIC's reservation
         var previous: IPAddress?
         // dnsmasq's leases, read through the checked runtime folder (never through a symlink).
         let leases = try? store.openRuntime(network.name)?.readStateFile(NetworkServices.leaseFileName, kind: "dnsmasq leases")
@@ -136,7 +137,10 @@ public enum VMPortFilters {
             // "MAC,IPV4[,[IPV6]]" or "MAC,[IPV6]"
             let text = String(decoding: (try? hosts.readStateFile(entry, kind: "DHCP reservation")) ?? [], as: UTF8.self)
             for field in text.split(whereSeparator: { $0 == "," || $0 == "\n" }).dropFirst() {
-                if let address = IPAddress(String(field.trimmingPrefix("[").prefix { $0 != "]" })) { taken.insert(address) }
+                if let address = IPAddress(String(field.trimmingPrefix("[").prefix { $0 != "]" })) {
+                    taken.insert(address)
+                    reserved.insert(address)
+                }
             }
         }
         var chosen = staticAddress ?? previous.flatMap { taken.contains($0) ? nil : $0 }
@@ -146,13 +150,28 @@ public enum VMPortFilters {
         guard let address = chosen else { throw NetworkError.noFreeAddress(network: network.name) }
         var chosen6: IPAddress?
         if let v6 {
-            chosen6 = ipv6Range(from: v6.dhcpStart, to: v6.dhcpEnd).first { !taken.contains($0) }
+            chosen6 = dhcpv6Address(for: mac, in: ipv6Range(from: v6.dhcpStart, to: v6.dhcpEnd), reserved: reserved, taken: taken)
             guard chosen6 != nil else { throw NetworkError.noFreeAddress(network: network.name) }
         }
         let line = [mac.description] + (staticAddress == nil ? [address.description] : []) + (chosen6.map { ["[\($0)]"] } ?? [])
         // Readable by dnsmasq, which reads it after dropping root.
         try hosts.writeAtomically(String(file.split(separator: "/").last ?? ""), Array((line.joined(separator: ",") + "\n").utf8), mode: 0o644)
         return Reservation(ipv4: address, ipv6: chosen6, addressing: addressing)
+    }
+
+    /// The DHCPv6 address of `mac` in `range`: the one at an index derived from the MAC, unless
+    /// another NIC has it reserved (a lease there is taken to be this MAC's own from an earlier
+    /// run: dnsmasq's DHCPv6 leases name no MAC, and a guest that kept its lease across a VM
+    /// restart renews that address, which dnsmasq grants, so the filter must allow the same
+    /// one); else the next address that is neither reserved nor leased (`taken`), wrapping.
+    /// The index is FNV-1a of the MAC's bytes, the same in every run (Swift's `Hasher` is not).
+    static func dhcpv6Address(for mac: MACAddress, in range: [IPAddress], reserved: Set<IPAddress>, taken: Set<IPAddress>) -> IPAddress? {
+        guard !range.isEmpty else { return nil }
+        var hash: UInt32 = 2_166_136_261
+        for byte in mac.bytes { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        let start = Int(hash % UInt32(range.count))
+        if !reserved.contains(range[start]) { return range[start] }
+        return (1..<range.count).lazy.map { range[(start + $0) % range.count] }.first { !taken.contains($0) }
     }
 
     /// The addresses from `first` to `last` in order, when they differ only in their last 16
