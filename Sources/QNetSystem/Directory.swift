@@ -200,13 +200,28 @@ extension DirectoryDescriptor {
     /// `path` itself (/var/run → /run); a symlink at `path`, or one another user made, is
     /// refused. So a --state-dir in a shared place such as /tmp/x that another user made
     /// first, or any level below it replaced by a link, is refused with one line naming it.
+    ///
+    /// The directories walked are remembered for the rest of the process (``TrustedDirectories``):
+    /// a later call reuses the open descriptor of the deepest one still at its path (same
+    /// device and inode, `fstatat(AT_SYMLINK_NOFOLLOW)`) after checking its owner and mode
+    /// again, and walks only the levels below it. One command opens its lock directory and
+    /// its journal directory up to six times (lock, recovery scan, each journal write, the
+    /// removal); walking /run/qnet from `/` each time was 12 system calls a time.
     public static func openState(_ path: String, mode: mode_t = 0o755, create: Bool = true) throws -> DirectoryDescriptor? {
         let components = path.split(separator: "/").map(String.init).filter { $0 != "." }
         guard !components.contains("..") else {
             throw SystemError(errno: .invalidArgument, operation: "use as a state directory (no '..' allowed)", path: path)
         }
-        var current = try DirectoryDescriptor(opening: path.hasPrefix("/") ? "/" : ".", followSymlinks: true)
-        for (index, name) in components.enumerated() {
+        let absolute = path.hasPrefix("/")
+        var current: DirectoryDescriptor
+        var start = 0
+        if absolute, let (known, depth) = TrustedDirectories.deepest(components, last: components.count) {
+            current = known
+            start = depth
+        } else {
+            current = try DirectoryDescriptor(opening: absolute ? "/" : ".", followSymlinks: true)
+        }
+        for (index, name) in components.enumerated().dropFirst(start) {
             let last = index == components.count - 1
             let shown = current.child(name)
             var fd = openat(current.fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
@@ -240,15 +255,21 @@ extension DirectoryDescriptor {
             let next = DirectoryDescriptor(fd: fd, path: shown)
             try next.checkTrusted(last: last)
             current = next
+            if absolute { TrustedDirectories.remember(next, at: components[...index]) }
         }
         return current
     }
 
     /// Refuses this directory as part of qnet's state unless root or qnet's user owns it and
     /// others cannot write it (a sticky directory such as /tmp is fine above the state itself).
-    private func checkTrusted(last: Bool) throws {
+    fileprivate func checkTrusted(last: Bool) throws {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw SystemError.lastError("stat", path: path) }
+        try checkTrusted(info, last: last)
+    }
+
+    /// `checkTrusted(last:)` with the directory's `fstat` already read.
+    fileprivate func checkTrusted(_ info: stat, last: Bool) throws {
         let owner = geteuid()
         guard info.st_uid == 0 || info.st_uid == owner else {
             throw SystemError(errno: .notPermitted,
@@ -316,6 +337,76 @@ extension DirectoryDescriptor {
         if info.st_mode & S_IFMT != S_IFREG { return "not a regular file (owned by uid \(info.st_uid))" }
         if info.st_uid != owner { return "a file owned by uid \(info.st_uid), not qnet's (uid \(owner))" }
         if info.st_nlink != 1 { return "a file with \(info.st_nlink) hard links" }
+        return nil
+    }
+}
+
+/// The state directories `openState` walked in this process, by absolute path: each an open
+/// descriptor that passed the owner and mode checks. Reused only while the path still
+/// names the same directory (device and inode of `fstatat(path, AT_SYMLINK_NOFOLLOW)`, so a
+/// directory removed, replaced or swapped for a symlink since is walked afresh) and it
+/// still passes the checks (its owner or mode may have changed). The descriptor is what was
+/// checked, so what is used is still what was checked.
+/// At most `capacity` are kept (each holds a descriptor open; a test process walks many
+/// temporary state trees): when full, those found stale are forgotten first. A plain array
+/// searched by path: a `[String: DirectoryDescriptor]` (and `joined(separator:)` for its
+/// keys) made the runtime look up String's Hashable and StringProtocol conformances on first
+/// use, which in the static binary scan every conformance record (0.8 M instructions).
+enum TrustedDirectories {
+    struct Entry {
+        var path: String
+        var directory: DirectoryDescriptor
+    }
+
+    private static let known = Mutex<[Entry]>([])
+    static let capacity = 128
+
+    static func remember(_ directory: DirectoryDescriptor, at components: ArraySlice<String>) {
+        var path = ""
+        for component in components { path += "/" + component }
+        known.withLock { entries in
+            if let index = entries.firstIndex(where: { $0.path == path }) {
+                entries[index].directory = directory
+                return
+            }
+            if entries.count >= capacity { entries.removeAll { !isCurrent($0.directory) } }
+            if entries.count < capacity { entries.append(Entry(path: path, directory: directory)) }
+        }
+    }
+
+    /// Whether `directory` is still what its path names (same device and inode).
+    private static func isCurrent(_ directory: DirectoryDescriptor) -> Bool {
+        var atPath = stat()
+        var opened = stat()
+        return fstatat(AT_FDCWD, directory.path, &atPath, AT_SYMLINK_NOFOLLOW) == 0 && fstat(directory.fd, &opened) == 0
+            && atPath.st_dev == opened.st_dev && atPath.st_ino == opened.st_ino
+    }
+
+    /// The deepest remembered directory among the first 1...`last` components that is still
+    /// valid, and how many components it covers; nil when none is.
+    static func deepest(_ components: [String], last: Int) -> (DirectoryDescriptor, Int)? {
+        guard last > 0 else { return nil }
+        let candidates = known.withLock { entries -> [(DirectoryDescriptor, Int)] in
+            guard !entries.isEmpty else { return [] }
+            var found: [(DirectoryDescriptor, Int)] = []
+            var key = ""
+            for depth in 1...last {
+                key += "/" + components[depth - 1]
+                if let entry = entries.first(where: { $0.path == key }) { found.append((entry.directory, depth)) }
+            }
+            return found.reversed()
+        }
+        for (directory, depth) in candidates {
+            var atPath = stat()
+            var opened = stat()
+            guard fstatat(AT_FDCWD, directory.path, &atPath, AT_SYMLINK_NOFOLLOW) == 0, fstat(directory.fd, &opened) == 0,
+                  atPath.st_dev == opened.st_dev, atPath.st_ino == opened.st_ino,
+                  (try? directory.checkTrusted(opened, last: depth == components.count)) != nil else {
+                known.withLock { entries in entries.removeAll { $0.directory === directory } }
+                continue
+            }
+            return (directory, depth)
+        }
         return nil
     }
 }

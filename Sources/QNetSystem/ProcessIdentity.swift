@@ -44,9 +44,25 @@ public struct ProcessIdentity: Sendable, Equatable, Hashable, Codable {
     /// The fields of /proc/PID/stat after the command name: index 0 is field 3 (state),
     /// index 19 is field 22 (starttime). The command name is skipped by its last ")" since
     /// it may itself contain spaces and parentheses.
+    /// Split byte by byte (the separators are ASCII): by Character, the grapheme breaking
+    /// over the 300-byte line cost every journaled command 0.2 M instructions (callgrind).
     static func statFields(_ pid: pid_t) -> [Substring]? {
-        guard let text = try? FileSystem.readText("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
-        return text[text.index(after: close)...].split(separator: " ")
+        guard let text = try? FileSystem.readText("/proc/\(pid)/stat") else { return nil }
+        let bytes = text.utf8
+        guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        var fields: [Substring] = []
+        fields.reserveCapacity(52)
+        var start = bytes.index(after: close)
+        var position = start
+        while position < bytes.endIndex {
+            if bytes[position] == UInt8(ascii: " ") {
+                if position > start { fields.append(text[start..<position]) }
+                start = bytes.index(after: position)
+            }
+            position = bytes.index(after: position)
+        }
+        if start < bytes.endIndex { fields.append(text[start..<bytes.endIndex]) }
+        return fields
     }
 
     /// readlink /proc/PID/exe.

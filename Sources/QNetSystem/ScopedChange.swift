@@ -75,8 +75,12 @@ open class ScopedChange {
 
     /// A transaction of this command, journaled in the scope.
     public func transaction() -> HostTransaction {
+        // The change's registry, built only if the transaction rolls back (weakly: the
+        // change holds its transactions).
+        let make = makeRegistry
         let transaction = HostTransaction(scope: lock.scope.key, command: command, namespace: journalNamespace,
-                                          journal: journal, registry: registry, signals: signals)
+                                          journal: journal, lazyRegistry: { [weak self] in self?.registry ?? make() },
+                                          signals: signals)
         transactions.append(transaction)
         return transaction
     }

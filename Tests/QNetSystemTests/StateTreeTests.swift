@@ -169,6 +169,42 @@ func isPlantedLink(_ path: String, to target: String) -> Bool {
         #expect(try FileManager.default.contentsOfDirectory(atPath: shared).isEmpty)
     }
 
+    /// `openState` reuses a state directory it walked before (one walk per command instead
+    /// of one per lock and journal open), but only while the path still names that directory
+    /// and it still passes the checks: replaced by a symlink it is refused, removed and made
+    /// again it is opened afresh, made writable by others it is refused.
+    @Test func aStateDirectoryIsReusedOnlyWhileItIsTheSameTrustedDirectory() throws {
+        let directory = try TestDirectory()
+        let path = directory.file("state/run/journal")
+        let first = try #require(try DirectoryDescriptor.openState(path, mode: 0o700))
+        let again = try #require(try DirectoryDescriptor.openState(path, mode: 0o700))
+        #expect(again === first, "the directory walked before is reused")
+        /// Device and inode of an open directory and of the path now (independent: stat(2)).
+        func identity(fd: Int32) -> [UInt64] { var info = stat(); fstat(fd, &info); return [UInt64(info.st_dev), UInt64(info.st_ino)] }
+        func identity(path: String) -> [UInt64] { var info = stat(); lstat(path, &info); return [UInt64(info.st_dev), UInt64(info.st_ino)] }
+        #expect(identity(fd: again.fd) == identity(path: path))
+
+        // Moved away and replaced by a symlink to another directory: refused, nothing followed.
+        try FileManager.default.createDirectory(atPath: directory.file("elsewhere"), withIntermediateDirectories: false)
+        #expect(rename(path, directory.file("moved")) == 0)
+        #expect(symlink(directory.file("elsewhere"), path) == 0)
+        let refused = try #require(throws: SystemError.self) { try DirectoryDescriptor.openState(path, mode: 0o700) }
+        #expect(refused.errno == .tooManySymbolicLinkLevels, "\(refused)")
+        #expect(isPlantedLink(path, to: directory.file("elsewhere")))
+
+        // A directory made again at the path: that one is opened, not the one moved away.
+        #expect(unlink(path) == 0 && mkdir(path, 0o700) == 0)
+        let fresh = try #require(try DirectoryDescriptor.openState(path, mode: 0o700))
+        #expect(fresh !== first)
+        #expect(identity(fd: fresh.fd) == identity(path: path))
+        #expect(identity(fd: fresh.fd) != identity(path: directory.file("moved")))
+
+        // Made writable by others after it was opened: refused.
+        #expect(chmod(path, 0o777) == 0)
+        let open = try #require(throws: SystemError.self) { try DirectoryDescriptor.openState(path, mode: 0o700) }
+        #expect(open.description.contains("mode 777"), "\(open)")
+    }
+
     /// A level below the state directory replaced by a symlink, or a state directory others
     /// may write in: refused.
     @Test(Privileged.rootEnabled) func aSymlinkOrAWorldWritableLevelInTheStateTreeIsRefused() throws {
