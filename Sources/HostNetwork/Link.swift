@@ -140,8 +140,18 @@ public struct BridgeSettings: Equatable, Sendable {
             case let .priority(value): priority = value
             case let .vlanFiltering(value): vlanFiltering = value != 0
             case let .bridgeID(priority, address):
-                let hex = { (byte: UInt8) in byte < 16 ? "0" + String(byte, radix: 16) : String(byte, radix: 16) }
-                bridgeID = hex(UInt8(priority >> 8)) + hex(UInt8(priority & 0xff)) + "." + address.map(hex).joined()
+                // Two hex digits per byte, appended by hand: `[String].joined()` made the runtime
+                // look up String's StringProtocol conformance on first use, which in the static
+                // binary scans every conformance record (0.3 M instructions, callgrind).
+                let digits: [UInt8] = Array("0123456789abcdef".utf8)
+                var text: [UInt8] = []
+                text.reserveCapacity(5 + 2 * address.count)
+                for (position, byte) in ([UInt8(priority >> 8), UInt8(priority & 0xff)] + address).enumerated() {
+                    if position == 2 { text.append(UInt8(ascii: ".")) }
+                    text.append(digits[Int(byte >> 4)])
+                    text.append(digits[Int(byte & 0x0f)])
+                }
+                bridgeID = String(decoding: text, as: UTF8.self)
             default: break
             }
         }

@@ -147,10 +147,12 @@ extension HostNetwork {
     /// persistent; a kill after that leaves a record from which the next command deletes it.
     public func createTAPs(_ list: [TAPOptions], transaction: HostTransaction? = nil) throws -> [TAPDevice] {
         for options in list { try options.validate() }
-        // Resolve bridges once, in the order given: their index and MTU.
-        var bridges: [String: Link] = [:]
-        for name in list.compactMap(\.bridge) where bridges[name] == nil {
-            bridges[name] = try bridge(named: name)
+        // Resolve bridges once, in the order given: their index and MTU. (An array searched
+        // by name: a [String: Link] was the first String-keyed dictionary of `qnet tap create`,
+        // whose Hashable conformance lookup scans every conformance record of the static binary.)
+        var bridges: [Link] = []
+        for name in list.compactMap(\.bridge) where !bridges.contains(where: { $0.name == name }) {
+            bridges.append(try bridge(named: name))
         }
         // Kernel quirk: TUNSETIFF on the name of an existing persistent TAP with the same
         // flags silently attaches to it instead of failing, so taken names are refused here.
@@ -181,6 +183,10 @@ extension HostNetwork {
             let created = zip(devices, list).filter { $0.1.persistent }.map { device, _ in
                 CreatedLinkRecord.Created(name: device.name, kind: LinkKind.tun.kernelName, index: device.index)
             }
+            // The step first: it is the safe point (a Ctrl-C here is taken while the TAPs still
+            // vanish with this process's descriptors), and it goes into the journal with the
+            // record in one write instead of a second rewrite after TUNSETPERSIST.
+            try transaction.step("configure TAPs")
             try transaction.record(undo: CreatedLinkRecord(links: created))
             for device in devices where device.persistent {
                 guard let first = device.descriptors.first else { continue }
@@ -188,7 +194,6 @@ extension HostNetwork {
                     throw HostNetworkError.tun(step: "TUNSETPERSIST", name: device.name, errno: Errno(rawValue: Glibc.errno))
                 }
             }
-            try transaction.step("configure TAPs")
         }
 
         for (device, options) in zip(devices, list) where options.persistent && !options.keepDescriptors {
@@ -197,7 +202,7 @@ extension HostNetwork {
 
         var requests: [(type: MessageType, flags: MessageFlags, payload: [UInt8])] = []
         for (device, options) in zip(devices, list) {
-            let bridge = options.bridge.flatMap { bridges[$0] }
+            let bridge = options.bridge.flatMap { name in bridges.first { $0.name == name } }
             let change = LinkChange(
                 up: options.up ? true : nil,
                 master: bridge.map { .index($0.index) },
@@ -207,11 +212,9 @@ extension HostNetwork {
                 alias: options.alias)
             requests.append((.newLink, [], change.message(index: device.index).encoded()))
         }
-        let results = try perform("configuring TAPs") { try connection.executeBatch(requests) }
-        for (result, device) in zip(results, devices) {
-            if case let .failure(error) = result {
-                throw HostNetworkError.kernel(operation: "ip link set \(device.name) (TAP setup)", error)
-            }
+        let failures = try perform("configuring TAPs") { try connection.executeBatchFailures(requests) }
+        for (failure, device) in zip(failures, devices) {
+            if let error = failure { throw HostNetworkError.kernel(operation: "ip link set \(device.name) (TAP setup)", error) }
         }
         succeeded = true
         return devices

@@ -56,6 +56,16 @@ public final class NetlinkConnection: @unchecked Sendable {
     /// each request gets its own result.
     public func executeBatch(_ requests: [(type: MessageType, flags: MessageFlags, payload: [UInt8])],
                              datagramLimit: Int = 32 * 1024) throws -> [Result<Void, NetlinkError>] {
+        try executeBatchFailures(requests, datagramLimit: datagramLimit).map { failure in failure.map { .failure($0) } ?? .success(()) }
+    }
+
+    /// ``executeBatch(_:datagramLimit:)`` answering each request with its error, nil for
+    /// success. What the hot paths call: an array of `Result<Void, NetlinkError>` makes the
+    /// runtime check NetlinkError's Error conformance the first time, and in the static
+    /// binary that lookup scans every conformance record (0.3 M instructions of `qnet tap
+    /// create`'s 3.2 M, callgrind).
+    public func executeBatchFailures(_ requests: [(type: MessageType, flags: MessageFlags, payload: [UInt8])],
+                                     datagramLimit: Int = 32 * 1024) throws -> [NetlinkError?] {
         if requests.isEmpty { return [] }
         var sequences: [UInt32] = []
         sequences.reserveCapacity(requests.count)
@@ -75,18 +85,20 @@ public final class NetlinkConnection: @unchecked Sendable {
         if writer.count > 0 { try transport.send(writer.bytes) }
 
         let first = sequences[0]
-        var results = [Result<Void, NetlinkError>?](repeating: nil, count: requests.count)
+        var answered = [Bool](repeating: false, count: requests.count)
+        var failures = [NetlinkError?](repeating: nil, count: requests.count)
         var pending = requests.count
         while pending > 0 {
             for reply in try receiveMessages() where reply.header.type == .error && reply.header.portID == transport.portID {
                 let slot = Int(reply.header.sequence &- first)
-                guard slot >= 0, slot < results.count, sequences[slot] == reply.header.sequence, results[slot] == nil else { continue }
+                guard slot >= 0, slot < answered.count, sequences[slot] == reply.header.sequence, !answered[slot] else { continue }
                 let error = try decodeError(reply)
-                results[slot] = error.code == 0 ? .success(()) : .failure(kernelError(error, request: requests[slot].type))
+                answered[slot] = true
+                if error.code != 0 { failures[slot] = kernelError(error, request: requests[slot].type) }
                 pending -= 1
             }
         }
-        return results.map { $0! }
+        return failures
     }
 
     /// Dumps a table (RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE with NLM_F_DUMP) and returns

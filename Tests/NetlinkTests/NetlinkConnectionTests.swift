@@ -341,6 +341,22 @@ struct BatchTests {
         #expect(sent.map(\.header.type) == [.newLink, .newLink, .setLink])
     }
 
+    @Test("executeBatchFailures: nil for each ack, the error for each failure, in request order")
+    func failuresInRequestOrder() throws {
+        let port: UInt32 = 89
+        let transport = FakeTransport(portID: port) { requests, _ in
+            guard requests.count == 3 else { return [] }
+            return [Kernel.datagram(Kernel.error(-19, requests[1], port: port), Kernel.ack(requests[2], port: port)),
+                    Kernel.datagram(Kernel.ack(requests[0], port: port))]
+        }
+        let connection = NetlinkConnection(transport: transport, firstSequence: 7)
+        let payload = LinkMessage(index: 2, flags: .up, change: .up).encoded()
+        let failures = try connection.executeBatchFailures(Array(repeating: (type: .setLink, flags: [], payload: payload), count: 3))
+        #expect(failures.count == 3)
+        #expect(failures[0] == nil && failures[2] == nil)
+        #expect(failures[1] == .kernel(errno: .operationNotSupportedByDevice, extAck: nil, request: .setLink))  // ENODEV
+    }
+
     @Test("executeBatch splits datagrams at the limit")
     func splitsDatagrams() throws {
         let transport = FakeTransport(respond: ackEverything(port: 4242))
