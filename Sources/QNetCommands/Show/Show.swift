@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import HostNetwork
 import QNetTypes
 import VirtualMachines
@@ -45,7 +46,8 @@ struct Show: ParsableCommand {
         if json {
             print(try Output.json(ShowReport(bridges: reports)))
         } else {
-            print(Self.table(reports), terminator: "")
+            fflush(nil)  // anything print() buffered goes first
+            writeStandardOutput(Self.tableBytes(reports))
             for report in reports {
                 for port in report.ports where port.openToAllUsers == true { Output.printError(TapReport.openWarning(port.name)) }
             }
@@ -65,6 +67,11 @@ struct Show: ParsableCommand {
     }
 
     static func table(_ bridges: [BridgeReport]) -> String {
+        String(decoding: tableBytes(bridges), as: UTF8.self)
+    }
+
+    /// `table` as bytes, for writing to stdout as they are.
+    static func tableBytes(_ bridges: [BridgeReport]) -> [UInt8] {
         let header = ["bridge name", "bridge id", "STP enabled", "interfaces", "state", "mtu", "mac", "vm"]
         var rows: [[String]] = []
         for bridge in bridges {
@@ -75,7 +82,7 @@ struct Show: ParsableCommand {
                 rows.append((offset == 0 ? first : blank) + [port.name, port.state, String(port.mtu), port.mac ?? "-", port.vm ?? "-"])
             }
         }
-        return Table.render(header: header, rows: rows)
+        return Table.renderBytes(header: header, rows: rows)
     }
 }
 

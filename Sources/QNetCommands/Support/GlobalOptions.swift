@@ -33,13 +33,17 @@ public struct GlobalOptions: ParsableArguments {
         try Self.openHost(netns: netns, stateDirectory: stateDirectory)
     }
 
-    /// `openHost()` for options read without the parser (`FastPath`).
-    static func openHost(netns: String?, stateDirectory: String?) throws -> HostNetwork {
+    /// `openHost()` for options read without the parser (`FastPath`). `sysfs: false` leaves
+    /// /sys as it is, for a command that reads nothing under /sys/class/net (`tap create`
+    /// and `show`, whose every answer comes over rtnetlink): the remount's `umount2("/sys")`
+    /// waits for the kernel to detach the old mount, the largest single system call of a
+    /// `qnet --netns NS tap create` (`ip -n NS` pays it in every process).
+    static func openHost(netns: String?, stateDirectory: String?, sysfs: Bool = true) throws -> HostNetwork {
         if let stateDirectory { setenv("QNET_STATE_DIR", stateDirectory, 1) }
         if let netns {
             let namespace = NetworkNamespace(name: netns)
             do { try namespace.enterPermanently() } catch let error as NamespaceError { throw HostNetworkError.namespace(error) }
-            if qnet_unshare_mount_namespace() == 0 { _ = qnet_remount_sysfs() }
+            if sysfs, qnet_unshare_mount_namespace() == 0 { _ = qnet_remount_sysfs() }
         }
         return try HostNetwork()
     }

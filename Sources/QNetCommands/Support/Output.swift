@@ -70,6 +70,7 @@ func writeStandardOutput(_ bytes: [UInt8]) {
         var offset = 0
         while offset < buffer.count {
             let written = Glibc.write(1, buffer.baseAddress! + offset, buffer.count - offset)
+            if written < 0 && errno == EINTR { continue }
             if written <= 0 { return }
             offset += written
         }
