@@ -142,7 +142,13 @@ struct FaultInjectionTests {
             #expect(recover.status == 0, "\(context): recover: \(recover.stdout) \(recover.stderr)", sourceLocation: sourceLocation)
             if recover.stdout.hasPrefix("recovered:") { counts.recovered += 1 }
             #expect(!recover.stdout.contains("failed"), "\(context): \(recover.stdout)", sourceLocation: sourceLocation)
-            current = try lab.state(masking: mask)
+            // Polled for up to 3 s: after a rollback brings br0 up again, the kernel re-adds the
+            // local routes of its IPv6 addresses from a workqueue (addrconf's DAD work, even for
+            // nodad addresses), which under load runs after qnet has exited.
+            _ = try waitUntil(timeout: 3, interval: 0.05) {
+                current = try lab.state(masking: mask)
+                return current == scenario.start || current == scenario.end
+            }
             #expect(current == scenario.start || current == scenario.end,
                     "\(context): the namespace is neither as before nor as after:\n\(current)\nbefore:\n\(scenario.start)\nafter:\n\(scenario.end)",
                     sourceLocation: sourceLocation)

@@ -22,6 +22,19 @@ struct ShowFastPathTests {
         try ns.ip("tuntap", "add", "to3", "mode", "tap")
         try ns.ip("link", "set", "to3", "master", "br0")
 
+        // A TAP whose descriptor `tap create` closed loses its carrier asynchronously (the
+        // kernel's linkwatch), so its port goes from forwarding to disabled a little after the
+        // command returned: wait until every port has (witness: `ip -d`), so that both forms
+        // read the same settled state.
+        let settled = try waitUntil(timeout: 5, interval: 0.02) {
+            try ["br0", "br1"].allSatisfy { bridge in
+                try ns.json("-d", "link", "show", "master", bridge).allSatisfy { port in
+                    ((port["linkinfo"] as? [String: Any])?["info_slave_data"] as? [String: Any])?["state"] as? String == "disabled"
+                }
+            }
+        }
+        #expect(settled, "every port disabled (no carrier)")
+
         for bridge in [["br0"], ["br1"], [], ["nosuch"], ["ve1"]] {
             let fast = try qnet(["--netns", ns.name, "show"] + bridge)
             let parsed = try qnet(["show", "--netns", ns.name] + bridge)
