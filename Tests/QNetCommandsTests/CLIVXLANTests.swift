@@ -372,8 +372,9 @@ struct CLIVXLANTests {
         #expect(peers.contains { ($0["externLearned"] as? [String] ?? []).contains(macs[1]) }, "\(shown.stdout)")
         let text = try setup.qnet(1, ["net", "show", "ov"]).stdout
         #expect(text.contains("bgp:      192.0.2.2 Established"), "\(text)")
-        // Static peers do not apply to an evpn network: one line, exit 2.
-        let refused = try setup.qnet(1, ["net", "peer", "add", "ov", "192.0.2.9"])
+        // An evpn network's peers are its BGP neighbours (CLIEVPNSharedTests changes them at
+        // runtime); the host's own address is refused: one line, exit 2.
+        let refused = try setup.qnet(1, ["net", "peer", "add", "ov", "192.0.2.1"])
         #expect(refused.status == 2 && refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
 
         endpoints.forEach { $0.remove() }

@@ -114,4 +114,109 @@ struct VXLANReliabilityTests {
         print("reliability: net peer add/remove killed at \(tried) points, \(lost) inconsistent")
         #expect(tried > 4 && lost == 0)
     }
+
+    /// Two evpn networks of host 1 share qnet's FRR (ov with BGP peer 2, ov2 with peer 3). SIGKILL
+    /// at every netlink send and file commit of `net stop ov`, then of `net stop ov2` (the last):
+    /// after `qnet recover` the stopped network's device is gone, and the FRR either carries
+    /// exactly ov2's neighbour (its bgpd's own running configuration says so) or, after the
+    /// last, no daemon is left.
+    @Test(.timeLimit(.minutes(8)))
+    func evpnStopKilledAtEveryPointRecovers() throws {
+        let setup = try VXLANHosts("vks")
+        #expect(try setup.createEVPN(1, "ov", vni: 42, peers: [2]).status == 0)
+        #expect(try setup.createEVPN(1, "ov2", vni: 43, peers: [3]).status == 0)
+        #expect(try setup.qnet(1, ["net", "start", "ov2"]).status == 0)
+        /// The neighbours in the running configuration of host 1's bgpd (found by its command line).
+        func neighbours() throws -> [String] {
+            let pids = try run("ip", ["netns", "pids", setup.hosts[0].name]).stdout.split(separator: "\n")
+            for pid in pids {
+                guard let line = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) else { continue }
+                let arguments = line.split(separator: "\0").map(String.init)
+                guard arguments.first?.hasSuffix("bgpd") == true, let index = arguments.firstIndex(of: "--vty_socket") else { continue }
+                let config = try run("vtysh", ["--vty_socket", arguments[index + 1], "-c", "show running-config"]).stdout
+                return config.split(separator: "\n").filter { $0.hasPrefix(" neighbor ") && $0.hasSuffix(" remote-as internal") }
+                    .map { String($0.split(separator: " ")[1]) }.sorted()
+            }
+            return []
+        }
+        var tried = 0, lost = 0
+        for (name, after) in [("ov", "links lo,qn-ov2,qx-ov2,u0; processes bgpd,zebra; neighbours 192.0.2.3"),
+                              ("ov2", "links lo,u0; processes ; neighbours ")] {
+            let up = try setup.qnet(1, ["net", "start", name])
+            #expect(up.status == 0, "\(up.stderr)")
+            for (series, syscalls) in Self.series {
+                tried += try KillInjection.everyPoint({ n in
+                    try Self.stopped(setup, at: n, of: syscalls, ["net", "stop", name])
+                }, afterEach: { n, _ throws in
+                    let recover = try setup.qnet(1, ["recover"])
+                    // A kill before the stop's point of no return leaves the network up: stop it now.
+                    if try setup.hosts[0].linkNames().contains("qx-\(name)") { _ = try setup.qnet(1, ["net", "stop", name]) }
+                    let now = try Self.snapshot(setup) + "; neighbours " + neighbours().joined(separator: ",")
+                    let consistent = recover.status == 0 && now == after
+                    if !consistent { lost += 1 }
+                    #expect(consistent, "net stop \(name) killed at \(series) \(n): recover → \(recover.status) \(recover.stderr) [\(now)]")
+                    #expect(try setup.qnet(1, ["net", "start", name]).status == 0)
+                }, completed: { result throws in
+                    #expect(result.status == 0, "\(result.stderr)")
+                    #expect(try Self.snapshot(setup) + "; neighbours " + neighbours().joined(separator: ",") == after)
+                    #expect(try setup.qnet(1, ["net", "start", name]).status == 0)
+                })
+            }
+            #expect(try setup.qnet(1, ["net", "stop", name]).status == 0)
+        }
+        print("reliability: evpn net stop killed at \(tried) points, \(lost) inconsistent")
+        #expect(tried > 5 && lost == 0)
+    }
+
+    /// A system FRR runs in host 1's namespace: SIGKILL at every netlink send and file commit of
+    /// `net start` and of `net stop` of an evpn network using it. After the next command, the
+    /// system bgpd's running configuration is what it was before qnet (stop, or start rolled
+    /// back) or holds the network's lines (start run again), and the system's daemons still run.
+    @Test(.timeLimit(.minutes(8)))
+    func systemFRRStartAndStopKilledAtEveryPoint() throws {
+        let setup = try VXLANHosts("vky")
+        let system = try SystemFRR(in: setup.hosts[0], config: "frr defaults datacenter\nhostname system\n")
+        defer { system.stop() }
+        let before = try system.runningConfig()
+        #expect(try setup.createEVPN(1, "ov", vni: 42, peers: [2]).status == 0)
+        #expect(try setup.qnet(1, ["net", "start", "ov"]).status == 0)
+        let configured = try system.runningConfig()
+        #expect(configured.contains("neighbor 192.0.2.2 remote-as internal"), "\(configured)")
+        #expect(try setup.qnet(1, ["net", "stop", "ov"]).status == 0)
+        #expect(try system.runningConfig() == before)
+        var tried = 0, lost = 0
+        for (series, syscalls) in Self.series {
+            tried += try KillInjection.everyPoint({ n in
+                try Self.stopped(setup, at: n, of: syscalls, ["net", "start", "ov"])
+            }, afterEach: { n, _ throws in
+                let next = try setup.qnet(1, ["net", "start", "ov"])
+                let up = try system.runningConfig()
+                let stop = try setup.qnet(1, ["net", "stop", "ov"])
+                let down = try system.runningConfig()
+                let consistent = next.status == 0 && up == configured && stop.status == 0 && down == before && system.running
+                if !consistent { lost += 1 }
+                #expect(consistent, "net start killed at \(series) \(n): start → \(next.status) \(next.stderr); stop → \(stop.status) \(stop.stderr); [\(up)] [\(down)]")
+            }, completed: { result throws in
+                #expect(result.status == 0, "\(result.stderr)")
+                #expect(try setup.qnet(1, ["net", "stop", "ov"]).status == 0)
+            })
+            tried += try KillInjection.everyPoint({ n in
+                #expect(try setup.qnet(1, ["net", "start", "ov"]).status == 0)
+                return try Self.stopped(setup, at: n, of: syscalls, ["net", "stop", "ov"])
+            }, afterEach: { n, _ throws in
+                let recover = try setup.qnet(1, ["recover"])
+                if try setup.hosts[0].linkNames().contains("qx-ov") { _ = try setup.qnet(1, ["net", "stop", "ov"]) }
+                let down = try system.runningConfig()
+                let links = try setup.hosts[0].linkNames()
+                let consistent = recover.status == 0 && down == before && system.running && links == ["lo", "u0"]
+                if !consistent { lost += 1 }
+                #expect(consistent, "net stop killed at \(series) \(n): recover → \(recover.status) \(recover.stderr); [\(down)]")
+            }, completed: { result throws in
+                #expect(result.status == 0, "\(result.stderr)")
+                #expect(try system.runningConfig() == before)
+            })
+        }
+        print("reliability: evpn on a system FRR, net start and stop killed at \(tried) points, \(lost) inconsistent")
+        #expect(tried > 5 && lost == 0)
+    }
 }

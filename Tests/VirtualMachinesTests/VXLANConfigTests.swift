@@ -155,10 +155,10 @@ struct VXLANConfigTests {
 
     @Test("FRR's bgpd.conf for an evpn network: iBGP with each peer, l2vpn evpn only, advertise-all-vni (golden)")
     func bgpdConfiguration() throws {
-        let config = FRRConfig.bgpd(network: "ov", settings: Self.evpn, local: IPAddress("192.0.2.1")!)
+        let config = FRRConfig.bgpd(namespace: "lab", settings: Self.evpn, local: IPAddress("192.0.2.1")!)
         try NetworkGolden.check("evpn.bgpd.conf", config)
         // An IPv6 VTEP: the router ID is its last 32 bits (BGP router IDs are IPv4-shaped).
-        let v6 = FRRConfig.bgpd(network: "ov", settings: EVPNSettings(asn: 1, bgpPeers: ["2001:db8::2"]), local: IPAddress("2001:db8::c000:201")!)
+        let v6 = FRRConfig.bgpd(namespace: "lab", settings: EVPNSettings(asn: 1, bgpPeers: ["2001:db8::2"]), local: IPAddress("2001:db8::c000:201")!)
         #expect(v6.contains(" bgp router-id 192.0.2.1\n") && v6.contains("  neighbor 2001:db8::2 activate\n"))
     }
 
@@ -172,7 +172,7 @@ struct VXLANConfigTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let file = "\(directory)/bgpd.conf"
-        try FRRConfig.bgpd(network: "ov", settings: Self.evpn, local: IPAddress("192.0.2.1")!).write(toFile: file, atomically: true, encoding: .utf8)
+        try FRRConfig.bgpd(namespace: "lab", settings: Self.evpn, local: IPAddress("192.0.2.1")!).write(toFile: file, atomically: true, encoding: .utf8)
         _ = chmod(directory, 0o755)
         let result = try run(bgpd, ["-C", "-f", file, "-P", "0", "-i", "\(directory)/bgpd.pid", "--vty_socket", directory, "--log", "stdout"])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")

@@ -3,10 +3,11 @@ import QNetTypes
 import VirtualMachines
 
 /// `qnet net peer add|remove NAME ADDR`: a vxlan network's remote VTEPs
-/// (`bridge fdb append|del 00:00:00:00:00:00 dev qx-NAME dst ADDR`).
+/// (`bridge fdb append|del 00:00:00:00:00:00 dev qx-NAME dst ADDR`), or an evpn network's BGP
+/// neighbours (`vtysh -c 'configure terminal' -c 'router bgp ASN' -c '[no] neighbor ADDR ...'`).
 struct NetPeer: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "peer", abstract: "A vxlan network's peers (other hosts' underlay addresses).",
+        commandName: "peer", abstract: "A vxlan network's peers (other hosts' underlay addresses; evpn: its BGP neighbours).",
         subcommands: [NetPeerAdd.self, NetPeerRemove.self])
 }
 
@@ -25,7 +26,7 @@ struct PeerArguments: ParsableArguments {
 
 struct NetPeerAdd: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "add", abstract: "Add a peer; a running network floods to it at once (bridge fdb append).")
+        commandName: "add", abstract: "Add a peer; a running network floods to it at once (bridge fdb append; evpn: a BGP neighbour).")
 
     @OptionGroup var peer: PeerArguments
 
@@ -37,7 +38,7 @@ struct NetPeerAdd: ParsableCommand {
 
 struct NetPeerRemove: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "remove", abstract: "Remove a peer and its FDB entries; traffic to it stops at once (bridge fdb del).")
+        commandName: "remove", abstract: "Remove a peer and its FDB entries; traffic to it stops at once (bridge fdb del; evpn: no neighbor).")
 
     @OptionGroup var peer: PeerArguments
 

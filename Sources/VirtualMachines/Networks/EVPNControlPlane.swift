@@ -9,9 +9,10 @@ import Foundation
 #endif
 
 // The BGP EVPN control plane of a vxlan network (`--control-plane evpn`): qnet writes FRR's
-// configuration and runs FRR's zebra and bgpd itself, one instance per network namespace,
-// in the namespace, with every file (configuration, pid files, vty and zserv sockets) in
-// the network's runtime directory. zebra reads the VXLAN device (VNI, local VTEP, bridge)
+// configuration and runs FRR's zebra and bgpd itself, one instance per network namespace
+// shared by every evpn network there (multi-VNI), with every file (configuration, pid files,
+// vty and zserv sockets) in the namespace's FRR folder; or, when an FRR qnet did not start
+// already runs in the namespace (the system's), adds its lines to that one through vtysh. zebra reads the VXLAN device (VNI, local VTEP, bridge)
 // over netlink, and with `advertise-all-vni` bgpd announces the MACs the bridge learns on
 // its ports (type-2 routes) and this VTEP (type-3); zebra installs what the peers announce
 // as FDB entries of the VXLAN device (`extern_learn`) and as its flood list. Equivalent to
@@ -56,11 +57,16 @@ struct FRRPaths: Equatable {
     /// it appears once the daemon has read its configuration.
     func vtySocket(_ daemon: FRRDaemon) -> String { "\(directory)/\(daemon.rawValue).vty" }
 
-    /// The network's FRR folder: `RUNTIME/frr`, or under /run/qnet-frr when the `frr` user
-    /// could not reach the runtime directory (a private state directory, 0700).
-    static func forNetwork(runtime: String) -> FRRPaths {
-        FRRPaths(directory: DaemonDirectory.reachable(runtime: runtime, leaf: "frr", fallback: "/run/qnet-frr"))
+    /// The namespace's FRR folder: `RUNTIME/namespaces/KEY/frr` (KEY: the namespace's name, or
+    /// `host`), or under /run/qnet-frr when the `frr` user could not reach the runtime
+    /// directory (a private state directory, 0700).
+    static func forNamespace(_ key: String) -> FRRPaths {
+        FRRPaths(directory: DaemonDirectory.reachable(runtime: FRRPaths.namespaceFolder(key), leaf: "frr", fallback: "/run/qnet-frr"))
     }
+
+    /// qnet's own per-namespace folder (the FRR folder's parent, and where the lines qnet
+    /// added to a system FRR are remembered).
+    static func namespaceFolder(_ key: String) -> String { "\(QNetPaths.runtime)/namespaces/\(key)" }
 }
 
 /// The FRR daemons qnet runs, in start order.
@@ -100,30 +106,32 @@ enum DaemonDirectory {
 
 /// FRR's configuration files for a network's EVPN control plane (pure; golden-tested).
 enum FRRConfig {
-    /// zebra.conf: only a hostname; zebra learns the VXLAN device and the bridge from the kernel.
-    static func zebra(network: String) -> String {
+    /// zebra.conf: only a hostname; zebra learns the VXLAN devices and the bridges from the kernel.
+    static func zebra(namespace: String) -> String {
         """
-        ! zebra for qnet network \(network), written by qnet: changes are lost at the next `qnet net start`.
-        hostname qnet-\(network)
+        ! zebra for qnet's evpn networks in namespace \(namespace), written by qnet: changes are lost at the next `qnet net start`.
+        hostname qnet-\(namespace)
         !
 
         """
     }
 
-    /// bgpd.conf: iBGP in `settings.asn` with every BGP peer, the l2vpn evpn address family
-    /// only (no IPv4 unicast), `advertise-all-vni`. The router ID is the local VTEP address
-    /// (for an IPv6 underlay, its last 32 bits: BGP router IDs are 32-bit).
-    static func bgpd(network: String, settings: EVPNSettings, local: IPAddress) -> String {
-        let bytes = local.bytes
-        let routerID = bytes.suffix(4).map(String.init).joined(separator: ".")
+    /// The BGP router ID for a local VTEP address (for an IPv6 underlay, its last 32 bits: BGP
+    /// router IDs are 32-bit).
+    static func routerID(_ local: IPAddress) -> String { local.bytes.suffix(4).map(String.init).joined(separator: ".") }
+
+    /// bgpd.conf: iBGP in `settings.asn` with every BGP peer (the union over the namespace's
+    /// evpn networks), the l2vpn evpn address family only (no IPv4 unicast),
+    /// `advertise-all-vni` (every VNI of the namespace). The router ID is the local VTEP's.
+    static func bgpd(namespace: String, settings: EVPNSettings, local: IPAddress) -> String {
         var lines = [
             // The datacenter profile: 3 s keepalive / 9 s hold, no minimum advertisement interval.
             "frr defaults datacenter",
-            "! bgpd for qnet network \(network), written by qnet: changes are lost at the next `qnet net start`.",
-            "hostname qnet-\(network)",
+            "! bgpd for qnet's evpn networks in namespace \(namespace), written by qnet: changes are lost at the next `qnet net start`.",
+            "hostname qnet-\(namespace)",
             "!",
             "router bgp \(settings.asn)",
-            " bgp router-id \(routerID)",
+            " bgp router-id \(routerID(local))",
             " no bgp default ipv4-unicast",
         ]
         for peer in settings.bgpPeers {
@@ -143,23 +151,23 @@ extension NetworkServices {
     /// The folder FRR's daemons live in; `/usr/lib/frr` holds zebra and bgpd on Debian.
     static let frrSearchPath = "/usr/lib/frr:" + Subprocess.defaultSearchPath
 
-    /// Starts zebra, then bgpd, for `definition` in the network's namespace, each as the
-    /// `frr` user with `-P 0` (no TCP vty), `-f` its configuration, `-i` its pid file,
-    /// `--vty_socket` and `-z` (zserv) in the network's FRR folder, and returns once its vty
-    /// socket exists (it has read its configuration). `started` gets each daemon's identity
-    /// as soon as it runs (the journal's record). Equivalent to
+    /// Starts zebra, then bgpd, for the namespace's evpn networks (`settings`: their ASN and
+    /// the union of their BGP peers), each as the `frr` user with `-P 0` (no TCP vty), `-f` its
+    /// configuration, `-i` its pid file, `--vty_socket` and `-z` (zserv) in the namespace's FRR
+    /// folder, and returns once its vty socket exists (it has read its configuration).
+    /// `started` gets each daemon's identity as soon as it runs (the journal's record).
+    /// Equivalent to
     /// `ip netns exec NS /usr/lib/frr/zebra -P 0 -f DIR/zebra.conf -i DIR/zebra.pid --vty_socket DIR -z DIR/zserv.api`
     /// and the same for bgpd. Needs root (FRR drops to `frr` keeping CAP_NET_ADMIN, CAP_NET_RAW, CAP_NET_BIND_SERVICE).
-    func startFRR(_ definition: NetworkDefinition, settings: EVPNSettings, local: IPAddress, paths: FRRPaths,
+    func startFRR(network: String, namespace key: String, settings: EVPNSettings, local: IPAddress, paths: FRRPaths,
                   started: (ProcessIdentity) throws -> Void) throws {
         guard let frr = UserIdentity.lookup("frr"),
               let zebra = Subprocess.which("zebra", searchPath: Self.frrSearchPath),
               let bgpd = Subprocess.which("bgpd", searchPath: Self.frrSearchPath) else { throw NetworkError.notInstalled(.frr) }
-        if let other = try foreignFRR() { throw NetworkError.frrAlreadyRuns(network: definition.name, daemon: other.daemon, pid: other.pid) }
         try FileSystem.makeDirectories(paths.directory)
         guard chown(paths.directory, frr.uid, frr.gid) == 0 else { throw SystemError.lastError("chown", path: paths.directory) }
-        try FileSystem.writeAtomically(paths.zebraConfig, Array(FRRConfig.zebra(network: definition.name).utf8))
-        try FileSystem.writeAtomically(paths.bgpdConfig, Array(FRRConfig.bgpd(network: definition.name, settings: settings, local: local).utf8))
+        try FileSystem.writeAtomically(paths.zebraConfig, Array(FRRConfig.zebra(namespace: key).utf8))
+        try writeBGPDConfig(paths, namespace: key, settings: settings, local: local)
         for (daemon, executable) in [(FRRDaemon.zebra, zebra), (.bgpd, bgpd)] {
             let output = try FileSystem.openForAppending(paths.log(daemon), mode: 0o644)
             defer { close(output) }
@@ -176,36 +184,70 @@ extension NetworkServices {
             while !fileExists(paths.vtySocket(daemon)) {
                 if Subprocess.reapIfExited(pid) != nil || !identity.isRunning {
                     let text = ((try? FileSystem.readText(paths.log(daemon))) ?? "").split(separator: "\n").suffix(2).joined(separator: " | ")
-                    throw NetworkError.frrExited(network: definition.name, daemon: daemon.rawValue, output: text)
+                    throw NetworkError.frrExited(network: network, daemon: daemon.rawValue, output: text)
                 }
                 if monotonicSeconds() > deadline {
-                    throw NetworkError.frrTimeout(network: definition.name, daemon: daemon.rawValue, seconds: seconds)
+                    throw NetworkError.frrTimeout(network: network, daemon: daemon.rawValue, seconds: seconds)
                 }
                 usleep(10_000)  // poll interval; bounded by the start deadline
             }
         }
     }
 
-    /// A zebra or bgpd already running in this network namespace (the system's FRR, or
-    /// another evpn network's): two zebras in one namespace would both own its routes and
-    /// FDB, and two bgpds cannot both listen on port 179. nil when there is none.
-    func foreignFRR() throws -> (daemon: String, pid: pid_t)? {
+    /// Writes the namespace's bgpd.conf (what a restarted bgpd would read; the running one is
+    /// changed through vtysh).
+    func writeBGPDConfig(_ paths: FRRPaths, namespace key: String, settings: EVPNSettings, local: IPAddress) throws {
+        try FileSystem.writeAtomically(paths.bgpdConfig, Array(FRRConfig.bgpd(namespace: key, settings: settings, local: local).utf8))
+    }
+
+    /// An FRR daemon running in this network namespace that is not qnet's own instance
+    /// (`own`): the system's FRR (or one another qnet state directory started). `vtyDirectory`
+    /// is where its bgpd's vty socket is (`--vty_socket DIR`, `-N NAME` → /run/frr/NAME,
+    /// else /run/frr); nil when only a zebra runs. nil when there is none.
+    func foreignFRR(excluding own: FRRPaths) throws -> (daemon: String, pid: pid_t, vtyDirectory: String?)? {
         let here = try inNamespace { try NetworkNamespaceIdentity.current() }
+        var found: (daemon: String, pid: pid_t, vtyDirectory: String?)?
         for name in FileSystem.list("/proc") {
             guard let pid = pid_t(name),
                   let command = try? FileSystem.readText("/proc/\(name)/comm"),
                   let daemon = FRRDaemon(rawValue: command.trimmingCharacters(in: .whitespacesAndNewlines)) else { continue }
             var info = stat()
-            guard stat("/proc/\(name)/ns/net", &info) == 0, UInt64(info.st_ino) == here.inode, UInt64(info.st_dev) == here.device else { continue }
-            return (daemon.rawValue, pid)
+            guard stat("/proc/\(name)/ns/net", &info) == 0, UInt64(info.st_ino) == here.inode, UInt64(info.st_dev) == here.device,
+                  let bytes = try? FileSystem.readBytes("/proc/\(name)/cmdline", limit: 65536) else { continue }
+            let arguments = bytes.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if arguments.contains(own.config(daemon)) { continue }
+            if daemon == .bgpd { return (daemon.rawValue, pid, Self.vtyDirectory(arguments: arguments)) }
+            found = (daemon.rawValue, pid, nil)
         }
-        return nil
+        return found
+    }
+
+    /// Where an FRR daemon started with `arguments` makes its vty socket: `--vty_socket DIR`,
+    /// else `/run/frr/NAME` for a pathspace (`-N NAME`, `--pathspace NAME`), else `/run/frr`.
+    static func vtyDirectory(arguments: [String]) -> String {
+        var pathspace: String?
+        for (index, argument) in arguments.enumerated() {
+            let next = index + 1 < arguments.count ? arguments[index + 1] : nil
+            if argument == "--vty_socket", let next { return next }
+            if argument.hasPrefix("--vty_socket=") { return String(argument.dropFirst("--vty_socket=".count)) }
+            if argument == "-N" || argument == "--pathspace" { pathspace = next }
+            else if argument.hasPrefix("--pathspace=") { pathspace = String(argument.dropFirst("--pathspace=".count)) }
+            else if argument.hasPrefix("-N"), argument.count > 2 { pathspace = String(argument.dropFirst(2)) }
+        }
+        return pathspace.map { "/run/frr/\($0)" } ?? "/run/frr"
     }
 
     /// `vtysh --vty_socket DIR -c COMMAND`: FRR's answer (JSON for the `... json` commands).
     func vtysh(_ paths: FRRPaths, _ command: String) throws -> String {
+        try vtysh(paths, commands: [command])
+    }
+
+    /// `vtysh --vty_socket DIR -c C1 -c C2 ...`: the commands run in one session (so
+    /// `configure terminal`, `router bgp N` set the context of those after them); fails when
+    /// one of them fails.
+    func vtysh(_ paths: FRRPaths, commands: [String]) throws -> String {
         guard let vtysh = Subprocess.which("vtysh", searchPath: Self.frrSearchPath) else { throw NetworkError.notInstalled(.frr) }
-        let result = try Subprocess.run(Command(vtysh, ["--vty_socket", paths.directory, "-c", command],
+        let result = try Subprocess.run(Command(vtysh, ["--vty_socket", paths.directory] + commands.flatMap { ["-c", $0] },
                                                 environment: ["PATH": Subprocess.defaultSearchPath]), timeout: .seconds(10))
         guard result.succeeded else {
             throw NetworkError.frrExited(network: "-", daemon: "vtysh", output: (result.standardError + result.standardOutput)
@@ -221,9 +263,11 @@ extension NetworkServices {
                                 routesReceived: 0, localMACs: 0, remoteMACs: 0, error: nil)
         do {
             let summary = try JSONDecoder().decode(BGPSummary.self, from: Data(try vtysh(paths, "show bgp l2vpn evpn summary json").utf8))
+            // Only this network's peers: the namespace's bgpd also has the other evpn networks' ones.
             for (peer, session) in summary.peers ?? [:] {
-                let entry = EVPNStatus.Session(peer: peer, state: session.state ?? "unknown", routesReceived: session.pfxRcd, routesSent: session.pfxSnt)
-                if let index = status.sessions.firstIndex(where: { $0.peer == peer }) { status.sessions[index] = entry } else { status.sessions.append(entry) }
+                guard let index = status.sessions.firstIndex(where: { $0.peer == peer }) else { continue }
+                status.sessions[index] = EVPNStatus.Session(peer: peer, state: session.state ?? "unknown",
+                                                            routesReceived: session.pfxRcd, routesSent: session.pfxSnt)
                 status.routesReceived += session.pfxRcd ?? 0
             }
             let macs = try JSONDecoder().decode(EVPNMACs.self, from: Data(try vtysh(paths, "show evpn mac vni \(vni) json").utf8))
@@ -253,8 +297,8 @@ extension NetworkServices {
     }
 }
 
-/// `net start` is about to start the network's FRR daemons in `directory`; `processes` grows
-/// as each one runs. Undo: stop them (bgpd first) — the recorded processes while their
+/// `net start` is about to start the namespace's FRR daemons in `directory`; `processes`
+/// grows as each one runs. Undo: stop them (bgpd first) — the recorded processes while their
 /// identity matches, and any zebra or bgpd whose command line names this folder's
 /// configuration (a kill between spawn and record) — then remove the folder.
 struct NetworkFRRRecord: JournalRecord, Equatable {
@@ -263,19 +307,160 @@ struct NetworkFRRRecord: JournalRecord, Equatable {
     var processes: [ProcessIdentity]
 }
 
+/// A running FRR's BGP configuration is about to change (`net start` of an evpn network
+/// joining the namespace's FRR, `net peer add|remove` of an evpn network): `directory` is
+/// its vty folder, `system` whether it is an FRR qnet did not start. Undo: bring it back to
+/// the started evpn networks of the namespace (without `excluding`, the one whose start is
+/// undone) as their stored definitions say — the definition is saved last, so it still
+/// holds the peers from before.
+struct NetworkFRRConfigRecord: JournalRecord, Equatable {
+    static let kind = "network-frr-config"
+    var directory: String
+    var system: Bool
+    var excluding: String?
+}
+
 extension NetworkManager {
-    /// Starts the network's FRR, journaled (the record gets each daemon once it runs).
+    /// The key of this manager's namespace in qnet's per-namespace folders.
+    var namespaceKey: String { namespace?.name ?? "host" }
+
+    /// qnet's own FRR instance of this namespace.
+    var ownFRRPaths: FRRPaths { FRRPaths.forNamespace(namespaceKey) }
+
+    /// Whether qnet's own bgpd of this namespace runs (found by its command line).
+    static func ownFRRRuns(_ paths: FRRPaths) -> Bool {
+        !processes(named: FRRDaemon.bgpd.rawValue, withArgument: paths.config(.bgpd)).isEmpty
+    }
+
+    /// The started evpn networks of this namespace (they share its FRR), without `excluding`.
+    func evpnNetworksHere(excluding: String?) throws -> [NetworkDefinition] {
+        try store.definitions().filter { definition in
+            guard definition.name != excluding, definition.vxlan?.evpn != nil,
+                  let state = store.runtimeState(definition.name) else { return false }
+            return state.netns == namespace?.name
+        }
+    }
+
+    /// What the namespace's bgpd should carry for `networks`: their ASN and the union of their
+    /// BGP peers (nil when there are none).
+    func frrWanted(_ networks: [NetworkDefinition], local: IPAddress?) -> FRRWanted? {
+        guard let asn = networks.first?.vxlan?.evpn?.asn else { return nil }
+        var peers: [String] = []
+        for network in networks {
+            for peer in network.vxlan?.evpn?.bgpPeers ?? [] where !peers.contains(peer) { peers.append(peer) }
+        }
+        let local = local ?? networks.lazy.compactMap { try? self.resolveUnderlay($0.vxlan?.underlay ?? "").local }.first
+        return FRRWanted(asn: asn, peers: peers, routerID: local.map(FRRConfig.routerID))
+    }
+
+    /// Where qnet remembers the lines it added to the system's FRR of this namespace.
+    static let systemLinesFile = "system-frr.json"
+
+    func ownedSystemLines() -> FRROwnedLines {
+        guard let folder = try? DirectoryDescriptor.openState(FRRPaths.namespaceFolder(namespaceKey), create: false),
+              let bytes = try? folder.readBytes(Self.systemLinesFile, expectedOwner: geteuid()) else { return .none }
+        return (try? JSONDecoder().decode(FRROwnedLines.self, from: Data(bytes))) ?? .none
+    }
+
+    func saveOwnedSystemLines(_ lines: FRROwnedLines) throws {
+        guard let folder = try DirectoryDescriptor.openState(FRRPaths.namespaceFolder(namespaceKey)) else { return }
+        if lines.isEmpty {
+            if try folder.status(Self.systemLinesFile) != nil, try folder.foreignEntry(Self.systemLinesFile) == nil {
+                try folder.remove(Self.systemLinesFile)
+            }
+            return
+        }
+        if let foreign = try folder.foreignEntry(Self.systemLinesFile) {
+            throw SystemError(errno: .notPermitted, operation: "write FRR lines (\(foreign) is there; refused and left alone)",
+                              path: "\(folder.path)/\(Self.systemLinesFile)")
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try folder.writeAtomically(Self.systemLinesFile, Array(try encoder.encode(lines)))
+    }
+
+    /// Brings a running FRR's BGP lines to `wanted` through vtysh, without restarting it (its
+    /// sessions stay up). qnet's own FRR: every line is qnet's, and bgpd.conf is rewritten to
+    /// match. The system's: only lines qnet added are removed, and they are remembered
+    /// (journaled in a state file) before they are added. Equivalent to
+    /// `vtysh -c 'configure terminal' -c 'router bgp ASN' -c 'neighbor ADDR remote-as internal' ...`.
+    func applyFRRConfig(directory: String, system: Bool, wanted: FRRWanted?, network: String) throws {
+        let paths = FRRPaths(directory: directory)
+        let current = FRRRunningBGP(parsing: try services.vtysh(paths, "show running-config"))
+        let owned = system ? ownedSystemLines()
+            : FRROwnedLines(asn: current.asn, router: true, advertiseAllVNI: true, neighbors: current.neighbors.sorted())
+        let plan: FRRConfigPlan
+        do { plan = try FRRConfigPlan.make(current: current, owned: owned, wanted: wanted) } catch let conflict as FRRConfigPlan.ASNConflict {
+            throw NetworkError.frrASNConflict(network: network, asn: conflict.wanted, running: conflict.running, system: system)
+        }
+        if system { try saveOwnedSystemLines(plan.during) }
+        if !plan.commands.isEmpty { _ = try services.vtysh(paths, commands: plan.commands) }
+        if system { try saveOwnedSystemLines(plan.after) }
+        if !system, let wanted, let local = wanted.routerID.flatMap({ IPAddress($0) }) {
+            try services.writeBGPDConfig(paths, namespace: namespaceKey, settings: EVPNSettings(asn: wanted.asn, bgpPeers: wanted.peers), local: local)
+        }
+    }
+
+    /// Brings the FRR at `directory` to the namespace's started evpn networks without
+    /// `excluding` (with `replacing` instead of its stored definition): the undo of a
+    /// `NetworkFRRConfigRecord` and the stop of a network that shares it. qnet's own FRR is
+    /// left alone when it does not run or no network is left (its daemons are stopped then).
+    func reconcileFRR(directory: String, system: Bool, excluding: String?, replacing: NetworkDefinition? = nil) throws {
+        var networks = try evpnNetworksHere(excluding: excluding).filter { $0.name != replacing?.name }
+        if let replacing { networks.append(replacing) }
+        if !system && (networks.isEmpty || !Self.ownFRRRuns(FRRPaths(directory: directory))) { return }
+        try applyFRRConfig(directory: directory, system: system, wanted: frrWanted(networks, local: nil), network: excluding ?? replacing?.name ?? "-")
+    }
+
+    /// Starts the network's control plane, journaled: joins qnet's FRR of the namespace when it
+    /// runs (its configuration changed through vtysh), or the system's FRR when one runs here,
+    /// or else starts qnet's zebra and bgpd (the record gets each daemon once it runs).
     func startFRRStep(_ definition: NetworkDefinition, settings: EVPNSettings, local: IPAddress, state: inout NetworkRuntimeState,
                       _ transaction: HostTransaction) throws {
         try transaction.step("start FRR")
-        let paths = FRRPaths.forNetwork(runtime: store.runtimePath(definition.name))
+        let others = try evpnNetworksHere(excluding: definition.name)
+        if let other = others.first(where: { $0.vxlan?.evpn?.asn != settings.asn }), let asn = other.vxlan?.evpn?.asn {
+            throw NetworkError.evpnASNDiffers(network: definition.name, asn: settings.asn, other: other.name, otherASN: asn)
+        }
+        let wanted = frrWanted(others + [definition], local: local)
+        let paths = ownFRRPaths
+        if Self.ownFRRRuns(paths) {
+            try transaction.record(undo: NetworkFRRConfigRecord(directory: paths.directory, system: false, excluding: definition.name))
+            try applyFRRConfig(directory: paths.directory, system: false, wanted: wanted, network: definition.name)
+            state.frr = NetworkFRRRecord(directory: paths.directory, processes: [])
+            return
+        }
+        if let foreign = try services.foreignFRR(excluding: paths) {
+            guard let vty = foreign.vtyDirectory else {
+                throw NetworkError.frrAlreadyRuns(network: definition.name, daemon: foreign.daemon, pid: foreign.pid)
+            }
+            try transaction.record(undo: NetworkFRRConfigRecord(directory: vty, system: true, excluding: definition.name))
+            try applyFRRConfig(directory: vty, system: true, wanted: wanted, network: definition.name)
+            state.frrSystem = vty
+            return
+        }
         var record = NetworkFRRRecord(directory: paths.directory, processes: [])
         let handle = try transaction.record(undo: record)
-        try services.startFRR(definition, settings: settings, local: local, paths: paths) { identity in
+        try services.startFRR(network: definition.name, namespace: namespaceKey,
+                              settings: EVPNSettings(asn: settings.asn, bgpPeers: wanted?.peers ?? settings.bgpPeers),
+                              local: local, paths: paths) { identity in
             record.processes.append(identity)
             try transaction.update(handle, to: record)
         }
         state.frr = record
+    }
+
+    /// The FRR part of a stop: with other evpn networks still started in the namespace, their
+    /// FRR keeps running with this network's peers removed (unless they are another's too);
+    /// the last one stops qnet's daemons, or removes every line qnet added to the system's FRR.
+    func releaseFRR(network: String, own: NetworkFRRRecord?, system: String?) throws {
+        if let system { try reconcileFRR(directory: system, system: true, excluding: network) }
+        guard let own else { return }
+        if try evpnNetworksHere(excluding: network).isEmpty {
+            Self.stopFRR(own)
+        } else {
+            try reconcileFRR(directory: own.directory, system: false, excluding: network)
+        }
     }
 
     /// Stops what `record` names and removes its folder; true when a daemon was stopped.
@@ -295,8 +480,8 @@ extension NetworkManager {
 
     /// The control plane's status for `net show` (nil for static vxlan networks or when stopped).
     func evpnStatus(_ definition: NetworkDefinition) -> EVPNStatus? {
-        guard let settings = definition.vxlan, let evpn = settings.evpn else { return nil }
-        guard let frr = store.runtimeState(definition.name)?.frr else { return nil }
-        return services.evpnStatus(FRRPaths(directory: frr.directory), settings: evpn, vni: settings.vni)
+        guard let settings = definition.vxlan, let evpn = settings.evpn, let state = store.runtimeState(definition.name),
+              let directory = state.frrSystem ?? state.frr?.directory else { return nil }
+        return services.evpnStatus(FRRPaths(directory: directory), settings: evpn, vni: settings.vni)
     }
 }

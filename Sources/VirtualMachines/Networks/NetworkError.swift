@@ -39,13 +39,18 @@ public enum NetworkError: UserFacingError, Equatable, Sendable {
     case frrTimeout(network: String, daemon: String, seconds: Int)
     /// An FRR daemon qnet did not start for this network already runs in its namespace.
     case frrAlreadyRuns(network: String, daemon: String, pid: Int32)
+    /// Another evpn network started in the namespace runs BGP in another AS (one bgpd per
+    /// namespace carries one AS).
+    case evpnASNDiffers(network: String, asn: UInt32, other: String, otherASN: UInt32)
+    /// The FRR qnet configures (the system's, or its own) runs `router bgp` in another AS.
+    case frrASNConflict(network: String, asn: UInt32, running: UInt32, system: Bool)
     /// The network is down but some of its pieces could not be removed.
     case stopIncomplete(network: String, problems: [NetworkStopProblem])
 
     /// Bad input (exit status 2), as opposed to an operation the host refused (1).
     public var isUsageError: Bool {
         switch self {
-        case .nameTaken, .bridgeTaken, .bridgeNameExists, .noDHCP, .nicOnStoppedNetwork: true
+        case .nameTaken, .bridgeTaken, .bridgeNameExists, .noDHCP, .nicOnStoppedNetwork, .evpnASNDiffers, .frrASNConflict: true
         case .badSetting(_, let error): error.isUsageError
         default: false
         }
@@ -94,8 +99,14 @@ public enum NetworkError: UserFacingError, Equatable, Sendable {
         case let .frrTimeout(network, daemon, seconds):
             "\(daemon) for network '\(network)' did not open its vty socket within \(seconds) s"
         case let .frrAlreadyRuns(network, daemon, pid):
-            "\(daemon) (pid \(pid)) already runs in this network namespace (the system's FRR or another evpn network's); "
-                + "qnet runs one FRR of its own per namespace for network '\(network)': stop that one, or configure EVPN in it and use --control-plane static"
+            "\(daemon) (pid \(pid)) already runs in this network namespace without a bgpd; network '\(network)' needs "
+                + "the system's FRR to run bgpd too (qnet then adds its lines through vtysh), or no FRR here (qnet starts its own)"
+        case let .evpnASNDiffers(network, asn, other, otherASN):
+            "network '\(network)': ASN \(asn) differs from \(otherASN) of evpn network '\(other)', started in this namespace; "
+                + "its evpn networks share one bgpd: give them one ASN"
+        case let .frrASNConflict(network, asn, running, system):
+            "network '\(network)': \(system ? "the system's" : "qnet's") bgpd in this namespace runs router bgp \(running), not ASN \(asn); "
+                + "create the network with --asn \(running)"
         case let .stopIncomplete(network, problems):
             "network '\(network)' stopped with problems: " + problems.map(\.description).joined(separator: "; ")
         }
@@ -132,6 +143,7 @@ public struct NetworkStopProblem: Equatable, Sendable, CustomStringConvertible {
         case firewall
         case bridge(String)
         case sysctl(path: String)
+        case frr
     }
 
     public var step: Step
@@ -148,6 +160,7 @@ public struct NetworkStopProblem: Equatable, Sendable, CustomStringConvertible {
         case .firewall: "firewall: \(error)"
         case let .bridge(name): "bridge \(name): \(error)"
         case let .sysctl(path): "\(path): \(error)"
+        case .frr: "FRR: \(error)"
         }
     }
 }

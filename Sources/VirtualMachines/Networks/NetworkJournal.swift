@@ -77,8 +77,10 @@ struct NetworkStopRecord: JournalRecord {
     var configFile: String
     var dnsmasq: ProcessIdentity?
     var sysctls: [NetworkSysctlRecord]
-    /// evpn networks: FRR's daemons and folder (nil in records of older qnets).
+    /// evpn networks: qnet's FRR of the namespace (its daemons and folder; nil in records of
+    /// older qnets), or the system FRR's vty folder.
     var frr: NetworkFRRRecord?
+    var frrSystem: String?
 }
 
 extension NetworkManager {
@@ -102,6 +104,11 @@ extension NetworkManager {
         registry.register(NetworkFRRRecord.self) { record, context in
             guard context.direction == .rollBack else { return nil }
             return Self.stopFRR(record) ? "FRR stopped" : nil
+        }
+        registry.register(NetworkFRRConfigRecord.self) { [self] record, context in
+            guard context.direction == .rollBack else { return nil }
+            try reconcileFRR(directory: record.directory, system: record.system, excluding: record.excluding)
+            return "FRR's BGP neighbours are the started evpn networks' again"
         }
         registry.register(NetworkPeerRecord.self) { [self] record, context in
             guard context.direction == .rollBack, try reconcileFloodEntries(device: record.device, peers: record.peers) else { return nil }
@@ -131,7 +138,11 @@ extension NetworkManager {
     func finishStop(_ record: NetworkStopRecord, pause: () -> Void = {}) -> [NetworkStopProblem] {
         var problems: [NetworkStopProblem] = []
         // FRR first: bgpd withdraws this host's routes while the devices still exist.
-        if let frr = record.frr { Self.stopFRR(frr) }
+        if record.frr != nil || record.frrSystem != nil {
+            do { try releaseFRR(network: record.network, own: record.frr, system: record.frrSystem) } catch {
+                problems.append(NetworkStopProblem(.frr, error))
+            }
+        }
         pause()
         // TAPs of this network leave in one kernel batch.
         if record.interfaceGroup != 0 {

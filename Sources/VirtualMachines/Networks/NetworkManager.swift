@@ -291,7 +291,7 @@ public final class NetworkManager {
             network: name, bridge: definition.bridge, mode: definition.mode, interfaceGroup: definition.interfaceGroup,
             bridgeCreated: state.bridgeCreated, firewall: state.firewall, configFile: services.dnsmasqConfigFile(name),
             dnsmasq: dnsmasq,
-            sysctls: NetworkServices.restoreOrder(state.changedSysctls), frr: state.frr)
+            sysctls: NetworkServices.restoreOrder(state.changedSysctls), frr: state.frr, frrSystem: state.frrSystem)
         try transaction.record(undo: record)
         try transaction.markPointOfNoReturn()
         let problems = finishStop(record, pause: transaction.pastPointOfNoReturnPause)

@@ -22,8 +22,11 @@ public struct NetworkRuntimeState: Codable, Equatable, Sendable {
     /// The network namespace the network runs in (nil: the host's). Firewall rules and
     /// sysctls are per namespace, so only networks of the same namespace share them.
     public var netns: String?
-    /// evpn networks: the FRR folder and the zebra and bgpd this start ran.
+    /// evpn networks on qnet's own FRR: the namespace's FRR folder, and the zebra and bgpd
+    /// this start ran (none when it joined the namespace's running instance).
     var frr: NetworkFRRRecord?
+    /// evpn networks on the system's FRR: its vty folder (qnet's lines went in through vtysh).
+    var frrSystem: String?
 }
 
 /// Named networks on disk: definitions in /var/lib/qnet/networks/NAME.yaml (kept across

@@ -164,64 +164,75 @@ extension NetworkManager {
         }
     }
 
-    /// Adds a peer: its flood entry on the running device, then the definition. Equivalent
-    /// to `bridge fdb append 00:00:00:00:00:00 dev qx-NAME dst ADDR` plus the stored change.
+    /// Adds a peer: its flood entry on the running device (an evpn network: a BGP neighbour of
+    /// the running bgpd), then the definition. Equivalent to
+    /// `bridge fdb append 00:00:00:00:00:00 dev qx-NAME dst ADDR` (evpn: `vtysh -c 'configure terminal'
+    /// -c 'router bgp ASN' -c 'neighbor ADDR remote-as internal' ...`) plus the stored change.
     public func addPeer(_ name: String, address text: String) throws {
-        try changePeers(name, command: "net peer add \(name) \(text)") { definition, settings, underlay, running in
+        try changePeers(name, command: "net peer add \(name) \(text)") { peers, underlay in
             let peer = try Self.checkPeer(text, underlay: underlay)
-            guard !settings.peers.contains(peer.description) else { return }
-            settings.peers.append(peer.description)
-            if running { try host.appendFDB(device: NetworkNames.vxlanDevice(for: definition.name), destination: peer) }
+            if !peers.contains(peer.description) { peers.append(peer.description) }
+            return peer
         }
     }
 
-    /// Removes a peer: every FDB entry of the device towards it, then the definition. Traffic
-    /// to it stops at once. Equivalent to `bridge fdb del ... dev qx-NAME dst ADDR` per entry.
+    /// Removes a peer: every FDB entry of the device towards it (an evpn network: the BGP
+    /// neighbour, whose routes and so its FDB entries go with it), then the definition.
+    /// Traffic to it stops at once. Equivalent to `bridge fdb del ... dev qx-NAME dst ADDR`
+    /// per entry (evpn: `vtysh ... -c 'no neighbor ADDR'`).
     public func removePeer(_ name: String, address text: String) throws {
-        try changePeers(name, command: "net peer remove \(name) \(text)") { definition, settings, _, running in
-            guard let peer = IPAddress(text), settings.peers.contains(peer.description) else {
+        try changePeers(name, command: "net peer remove \(name) \(text)") { peers, _ in
+            guard let peer = IPAddress(text), peers.contains(peer.description) else {
                 throw HostNetworkError.invalidValue(what: "peer", value: text,
-                                                    allowed: "not a peer of \(definition.name) (peers: \(settings.peers.joined(separator: ", ")))")
+                                                    allowed: "not a peer of \(name) (peers: \(peers.joined(separator: ", ")))")
             }
-            settings.peers.removeAll { $0 == peer.description }
-            guard running else { return }
-            let device = NetworkNames.vxlanDevice(for: definition.name)
-            let index = try host.link(named: device).index
-            for entry in try host.forwardingDatabase(device: index) where entry.destination == peer {
-                try host.deleteFDB(device: device, mac: entry.macAddress ?? FDBEntry.floodMAC, destination: peer)
-            }
+            peers.removeAll { $0 == peer.description }
+            return peer
         }
     }
 
     /// Runs a peer change under the network's locks as one journaled transaction: the kernel
-    /// first, then the stored definition (a failure or a kill before it is stored puts the
-    /// kernel back as the definition says).
-    private func changePeers(_ name: String, command: String,
-                             _ change: (NetworkDefinition, inout VXLANNetworkSettings, Underlay, Bool) throws -> Void) throws {
+    /// (static: the device's flood entries; evpn: the running FRR's neighbours) first, then the
+    /// stored definition (a failure or a kill before it is stored puts the kernel back as the
+    /// definition says). `change` edits the peer list and returns the peer.
+    private func changePeers(_ name: String, command: String, _ change: (inout [String], Underlay) throws -> IPAddress) throws {
         try underLocks(name, command: command) { transaction in
             var definition = try store.load(name)
             guard definition.mode == .vxlan, var settings = definition.vxlan else {
                 throw HostNetworkError.invalidValue(what: "network", value: name, allowed: "peers belong to vxlan networks only")
             }
-            guard settings.evpn == nil else {
-                throw HostNetworkError.invalidValue(what: "network", value: name,
-                                                    allowed: "an evpn network's peers are its BGP neighbours (--bgp-peers, fixed at net create)")
-            }
             let underlay = try resolveUnderlay(settings.underlay)
-            let running = store.runtimeState(name) != nil
-            let before = settings.peers
+            let state = store.runtimeState(name)
+            let before = settings.evpn?.bgpPeers ?? settings.peers
+            var after = before
+            let peer = try change(&after, underlay)
+            guard after != before else { return }
+            if var evpn = settings.evpn { evpn.bgpPeers = after; settings.evpn = evpn } else { settings.peers = after }
+            var changed = definition
+            changed.vxlan = settings
             let journal = transaction()
             do {
-                // A kill between the kernel change and the stored one leaves this record: the
-                // next command puts the device's flood entries back as the definition says.
-                try journal.record(undo: NetworkPeerRecord(network: name, device: NetworkNames.vxlanDevice(for: name),
-                                                           peers: before))
-                try change(definition, &settings, underlay, running)
-                if settings.peers != before {
-                    definition.vxlan = settings
-                    try journal.step("save the definition")
-                    try store.save(definition)
+                if let state, settings.evpn != nil, let directory = state.frrSystem ?? state.frr?.directory {
+                    // A kill before the definition is saved: the next command brings FRR back to it.
+                    try journal.record(undo: NetworkFRRConfigRecord(directory: directory, system: state.frrSystem != nil, excluding: nil))
+                    try reconcileFRR(directory: directory, system: state.frrSystem != nil, excluding: nil, replacing: changed)
+                } else if state != nil, settings.evpn == nil {
+                    // A kill between the kernel change and the stored one leaves this record: the
+                    // next command puts the device's flood entries back as the definition says.
+                    let device = NetworkNames.vxlanDevice(for: name)
+                    try journal.record(undo: NetworkPeerRecord(network: name, device: device, peers: before))
+                    if after.count > before.count {
+                        try host.appendFDB(device: device, destination: peer)
+                    } else {
+                        let index = try host.link(named: device).index
+                        for entry in try host.forwardingDatabase(device: index) where entry.destination == peer {
+                            try host.deleteFDB(device: device, mac: entry.macAddress ?? FDBEntry.floodMAC, destination: peer)
+                        }
+                    }
                 }
+                definition = changed
+                try journal.step("save the definition")
+                try store.save(definition)
                 try journal.commit()
             } catch {
                 journal.rollBack()
