@@ -95,6 +95,34 @@ struct CLIEVPNSharedTests {
         }
     }
 
+    /// One state directory, two namespaces (as `qnet --netns A` and `qnet --netns B` share
+    /// /run/qnet): each namespace gets its own FRR, carrying only its own networks; the two
+    /// bgpds peer with each other; stopping one namespace's network leaves the other's FRR.
+    @Test(.timeLimit(.minutes(2)))
+    func namespacesSharingAStateDirectoryEachGetTheirOwnFRR() throws {
+        let setup = try VXLANHosts("vn")
+        func qnet(_ number: Int, _ arguments: [String]) throws -> CommandResult {
+            try QNetCommandsTests.qnet(["--netns", setup.hosts[number - 1].name, "--state-dir", setup.states[0].path] + arguments)
+        }
+        for (number, name, peer) in [(1, "ov", "192.0.2.2"), (2, "ow", "192.0.2.1")] {
+            let created = try qnet(number, ["net", "create", name, "--mode", "vxlan", "--vni", "42", "--underlay", "u0",
+                                            "--control-plane", "evpn", "--asn", "65042", "--bgp-peers", peer])
+            #expect(created.status == 0, "\(created.stderr)")
+            let started = try qnet(number, ["net", "start", name])
+            #expect(started.status == 0, "\(started.stderr)")
+        }
+        #expect(try setup.processes(in: 1).sorted() == ["bgpd", "zebra"])
+        #expect(try setup.processes(in: 2).sorted() == ["bgpd", "zebra"])
+        #expect(waitUntil(timeout: 60, interval: 0.5) { setup.bgpSessionPeers(1) == ["192.0.2.2"] })
+        #expect(waitUntil(timeout: 30, interval: 0.2) { setup.floodList(2, device: "qx-ow") == ["192.0.2.1"] })
+        #expect(try qnet(1, ["net", "stop", "ov"]).status == 0)
+        #expect(try setup.processes(in: 1).isEmpty)
+        #expect(try setup.processes(in: 2).sorted() == ["bgpd", "zebra"])
+        #expect(try qnet(2, ["net", "stop", "ow"]).status == 0)
+        #expect(try setup.processes(in: 2).isEmpty)
+        for name in ["ov", "ow"] { _ = try qnet(1, ["net", "delete", name]) }
+    }
+
     /// `net peer add|remove` on a running evpn network: host 1 starts with host 2 as its only
     /// BGP neighbour; adding host 3 brings up the session and host 3's VTEP into the flood
     /// list; removing it takes both away again; the definition follows.

@@ -57,8 +57,8 @@ struct FRRPaths: Equatable {
     /// it appears once the daemon has read its configuration.
     func vtySocket(_ daemon: FRRDaemon) -> String { "\(directory)/\(daemon.rawValue).vty" }
 
-    /// The namespace's FRR folder: `RUNTIME/namespaces/KEY/frr` (KEY: the namespace's name, or
-    /// `host`), or under /run/qnet-frr when the `frr` user could not reach the runtime
+    /// The namespace's FRR folder: `RUNTIME/namespaces/KEY/frr` (KEY: `netns-COOKIE`, see
+    /// `NetworkManager.namespaceKey`), or under /run/qnet-frr when the `frr` user could not reach the runtime
     /// directory (a private state directory, 0700).
     static func forNamespace(_ key: String) -> FRRPaths {
         FRRPaths(directory: DaemonDirectory.reachable(runtime: FRRPaths.namespaceFolder(key), leaf: "frr", fallback: "/run/qnet-frr"))
@@ -270,7 +270,10 @@ extension NetworkServices {
                                                             routesReceived: session.pfxRcd, routesSent: session.pfxSnt)
                 status.routesReceived += session.pfxRcd ?? 0
             }
-            let macs = try JSONDecoder().decode(EVPNMACs.self, from: Data(try vtysh(paths, "show evpn mac vni \(vni) json").utf8))
+            // FRR 8.4 prints nothing at all (not `{}`) for a VNI without MACs.
+            let macText = try vtysh(paths, "show evpn mac vni \(vni) json")
+            let macs = macText.allSatisfy(\.isWhitespace) ? EVPNMACs(macs: nil)
+                : try JSONDecoder().decode(EVPNMACs.self, from: Data(macText.utf8))
             for mac in (macs.macs ?? [:]).values {
                 if mac.type == "local" { status.localMACs += 1 } else if mac.type == "remote" { status.remoteMACs += 1 }
             }
@@ -321,11 +324,14 @@ struct NetworkFRRConfigRecord: JournalRecord, Equatable {
 }
 
 extension NetworkManager {
-    /// The key of this manager's namespace in qnet's per-namespace folders.
-    var namespaceKey: String { namespace?.name ?? "host" }
-
-    /// qnet's own FRR instance of this namespace.
-    var ownFRRPaths: FRRPaths { FRRPaths.forNamespace(namespaceKey) }
+    /// The key of this manager's namespace in qnet's per-namespace folders: `netns-COOKIE`
+    /// (SO_NETNS_COOKIE, never reused while the host runs), else `netns-DEVICE-INODE`. Not its
+    /// name: `--netns` enters the namespace, so a command knows no name for it, and runtime
+    /// states of several namespaces share one state directory.
+    func namespaceKey() throws -> String {
+        let identity = try services.inNamespace { try NetworkNamespaceIdentity.current() }
+        return identity.cookie.map { "netns-\($0)" } ?? "netns-\(identity.device)-\(identity.inode)"
+    }
 
     /// Whether qnet's own bgpd of this namespace runs (found by its command line).
     static func ownFRRRuns(_ paths: FRRPaths) -> Bool {
@@ -334,10 +340,11 @@ extension NetworkManager {
 
     /// The started evpn networks of this namespace (they share its FRR), without `excluding`.
     func evpnNetworksHere(excluding: String?) throws -> [NetworkDefinition] {
-        try store.definitions().filter { definition in
+        let key = try namespaceKey()
+        return try store.definitions().filter { definition in
             guard definition.name != excluding, definition.vxlan?.evpn != nil,
                   let state = store.runtimeState(definition.name) else { return false }
-            return state.netns == namespace?.name
+            return state.frrNamespace == key
         }
     }
 
@@ -357,13 +364,13 @@ extension NetworkManager {
     static let systemLinesFile = "system-frr.json"
 
     func ownedSystemLines() -> FRROwnedLines {
-        guard let folder = try? DirectoryDescriptor.openState(FRRPaths.namespaceFolder(namespaceKey), create: false),
+        guard let key = try? namespaceKey(), let folder = try? DirectoryDescriptor.openState(FRRPaths.namespaceFolder(key), create: false),
               let bytes = try? folder.readBytes(Self.systemLinesFile, expectedOwner: geteuid()) else { return .none }
         return (try? JSONDecoder().decode(FRROwnedLines.self, from: Data(bytes))) ?? .none
     }
 
     func saveOwnedSystemLines(_ lines: FRROwnedLines) throws {
-        guard let folder = try DirectoryDescriptor.openState(FRRPaths.namespaceFolder(namespaceKey)) else { return }
+        guard let folder = try DirectoryDescriptor.openState(FRRPaths.namespaceFolder(try namespaceKey())) else { return }
         if lines.isEmpty {
             if try folder.status(Self.systemLinesFile) != nil, try folder.foreignEntry(Self.systemLinesFile) == nil {
                 try folder.remove(Self.systemLinesFile)
@@ -397,7 +404,7 @@ extension NetworkManager {
         if !plan.commands.isEmpty { _ = try services.vtysh(paths, commands: plan.commands) }
         if system { try saveOwnedSystemLines(plan.after) }
         if !system, let wanted, let local = wanted.routerID.flatMap({ IPAddress($0) }) {
-            try services.writeBGPDConfig(paths, namespace: namespaceKey, settings: EVPNSettings(asn: wanted.asn, bgpPeers: wanted.peers), local: local)
+            try services.writeBGPDConfig(paths, namespace: try namespaceKey(), settings: EVPNSettings(asn: wanted.asn, bgpPeers: wanted.peers), local: local)
         }
     }
 
@@ -423,7 +430,9 @@ extension NetworkManager {
             throw NetworkError.evpnASNDiffers(network: definition.name, asn: settings.asn, other: other.name, otherASN: asn)
         }
         let wanted = frrWanted(others + [definition], local: local)
-        let paths = ownFRRPaths
+        let key = try namespaceKey()
+        let paths = FRRPaths.forNamespace(key)
+        state.frrNamespace = key
         if Self.ownFRRRuns(paths) {
             try transaction.record(undo: NetworkFRRConfigRecord(directory: paths.directory, system: false, excluding: definition.name))
             try applyFRRConfig(directory: paths.directory, system: false, wanted: wanted, network: definition.name)
@@ -441,7 +450,7 @@ extension NetworkManager {
         }
         var record = NetworkFRRRecord(directory: paths.directory, processes: [])
         let handle = try transaction.record(undo: record)
-        try services.startFRR(network: definition.name, namespace: namespaceKey,
+        try services.startFRR(network: definition.name, namespace: key,
                               settings: EVPNSettings(asn: settings.asn, bgpPeers: wanted?.peers ?? settings.bgpPeers),
                               local: local, paths: paths) { identity in
             record.processes.append(identity)

@@ -27,6 +27,8 @@ public struct NetworkRuntimeState: Codable, Equatable, Sendable {
     var frr: NetworkFRRRecord?
     /// evpn networks on the system's FRR: its vty folder (qnet's lines went in through vtysh).
     var frrSystem: String?
+    /// evpn networks: the key of the namespace whose FRR they share (`namespaceKey()`).
+    var frrNamespace: String?
 }
 
 /// Named networks on disk: definitions in /var/lib/qnet/networks/NAME.yaml (kept across
