@@ -144,7 +144,7 @@ struct PCIPassthroughGuestTests {
     /// binds it to vfio-pci once it does not (/dev/vfio/GROUP appears) and gives it back to
     /// e1000e, makes two NVMe VFs, binds one and releases it, and removes the VFs. Each step
     /// is checked by its line; a missing line fails the test naming it.
-    @Test(.timeLimit(.minutes(4)))
+    @Test(.timeLimit(.minutes(15)))
     func qnetBindsAndReleasesFunctionsAndVFsOnARealIOMMU() throws {
         let image = try Self.image()
         let scratch = try ScratchDirectory("pci-guest")

@@ -7,7 +7,7 @@ import Testing
 /// The builder's argv given to the real QEMU (TCG, no privilege): QEMU must accept it and
 /// report, over QMP, exactly the files, sockets and devices the typed values named —
 /// commas included. Golden files fix the text; these tests prove the text is right.
-@Suite(.timeLimit(.minutes(5)))
+@Suite(.timeLimit(.minutes(15)))
 struct QEMUAcceptsCommandLineTests {
     @Test func recipeLikeVMWithCommasInEveryPath() throws {
         let base = try TestDirectory("argv")

@@ -47,7 +47,7 @@ final class RunningQEMU: @unchecked Sendable {
 }
 
 /// The client against the real QEMU: `-machine none` (no guest) and a paused TCG PC.
-@Suite(.timeLimit(.minutes(5)))
+@Suite(.timeLimit(.minutes(15)))
 struct QMPRealQEMUTests {
     static let machineNone = ["-machine", "none", "-nodefaults", "-display", "none"]
     static let pausedPC = ["-machine", "pc", "-accel", "tcg", "-m", "32", "-nodefaults", "-display", "none", "-S"]

@@ -38,7 +38,7 @@ struct CLIEVPNSharedTests {
     /// both VNIs (each VXLAN device gets the other host as its flood list from type-3 routes); a
     /// third network in another AS is refused; the first stop keeps FRR for the second, the last
     /// stop ends it.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(15)))
     func twoNetworksShareOneFRR() throws {
         let setup = try VXLANHosts("vs")
         for number in 1...2 {
@@ -126,7 +126,7 @@ struct CLIEVPNSharedTests {
     /// `net peer add|remove` on a running evpn network: host 1 starts with host 2 as its only
     /// BGP neighbour; adding host 3 brings up the session and host 3's VTEP into the flood
     /// list; removing it takes both away again; the definition follows.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(15)))
     func peersOfARunningEVPNNetworkChange() throws {
         let setup = try VXLANHosts("vp")
         for number in 1...3 {
@@ -175,7 +175,7 @@ struct CLIEVPNSharedTests {
     /// but adds the network's lines to that one through vtysh; the session with host 2 comes up
     /// and host 2's VTEP is learnt; `net stop` removes exactly those lines (the running
     /// configuration is what it was, the configuration file untouched). Another ASN is refused.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(15)))
     func systemFRRIsConfiguredThroughVtysh() throws {
         let setup = try VXLANHosts("vy")
         let system = try SystemFRR(in: setup.hosts[0], config: """

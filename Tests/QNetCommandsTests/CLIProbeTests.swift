@@ -42,7 +42,7 @@ extension CLIProbeTests {
     /// The whole probe with its state directory inside a 0700 directory (as `mktemp -d`
     /// makes) that QEMU's user cannot enter, on a NAT network: it passes, and the address
     /// line names the leased address and the DHCP server.
-    @Test(.timeLimit(.minutes(4)))
+    @Test(.timeLimit(.minutes(15)))
     func probeOfANetworkUnderAPrivateStateDirectoryPrintsTheLease() throws {
         let ns = try TestNamespace("probelease")
         let state = try PrivateStateDirectory()

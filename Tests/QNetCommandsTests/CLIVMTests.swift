@@ -43,7 +43,7 @@ struct CLIVMTests {
     /// `vm stop` returns only once QEMU has exited: right after it, the pid is gone from the
     /// process table and the VM's TAP from the namespace (QEMU's main thread turns zombie
     /// before its other threads have closed the TAPs, and keeps the pid until reaped).
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(15)))
     func vmStopReturnsOnceQEMUIsGone() throws {
         let vm = try RunningVM("stop1")
         defer { withExtendedLifetime(vm) {} }
@@ -63,7 +63,7 @@ struct CLIVMTests {
 
     /// A running VM's bridge and TAP are not pulled from under it: `bridge delete` and
     /// `tap delete` exit 1 naming the VM and change nothing, unless --force.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(15)))
     func deletingARunningVMsBridgeOrTAPIsRefusedUnlessForced() throws {
         let vm = try RunningVM("busy1")
         defer { withExtendedLifetime(vm) {} }

@@ -161,7 +161,7 @@ final class VXLANHosts {
 /// `bridge -j fdb`, packets between the hosts' bridges.
 @Suite(.serialized, Privileged.enabled)
 struct CLIVXLANTests {
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(15)))
     func threeHostsShareOneSegment() throws {
         let hostLinksBefore = try hostLinkNames()
         let setup = try VXLANHosts("vx")
@@ -226,7 +226,7 @@ struct CLIVXLANTests {
     /// An IPv6 underlay (tier 3): the tunnel runs between 2001:db8::N, the bridge and device MTU is
     /// 1500 - 70 = 1430, and a ping with DF at the largest size (1402 bytes of ICMP payload) passes
     /// end to end while one byte more does not.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(15)))
     func ipv6UnderlayCarriesTheSegmentAt1430() throws {
         let setup = try VXLANHosts("v6")
         for printed in try setup.createAndStart(ipv6Underlay: true) {
@@ -256,7 +256,7 @@ struct CLIVXLANTests {
     /// would be) make SLAAC addresses, their IPv6 MTU drops to the overlay's (1450 over an IPv4
     /// underlay, 1430 over IPv6) from the advertisement while the link stays at 1500, and IPv6
     /// crosses the tunnels at exactly that size.
-    @Test(.timeLimit(.minutes(2)), arguments: [false, true])
+    @Test(.timeLimit(.minutes(15)), arguments: [false, true])
     func ipv6SegmentIsAdvertisedFromTheDHCPHost(ipv6Underlay: Bool) throws {
         let mtu = ipv6Underlay ? 1430 : 1450
         let setup = try VXLANHosts(ipv6Underlay ? "vu6" : "vo6")
@@ -313,7 +313,7 @@ struct CLIVXLANTests {
     /// three, endpoints on the bridges (a veth per host into `qn-ov`, its other end in a namespace
     /// of its own) reaching each other, and the remote endpoints' MACs in each VXLAN device's FDB
     /// from BGP: `extern_learn` (zebra put them there) on a device with learning off.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(15)))
     func evpnLearnsRemoteMACsFromBGP() throws {
         let hostLinksBefore = try hostLinkNames()
         let setup = try VXLANHosts("ve")
@@ -434,7 +434,7 @@ struct CLIVXLANTests {
 /// guests' SLAAC addresses.
 @Suite(.serialized, Privileged.enabled)
 struct CLIVXLANGuestTests {
-    @Test(.timeLimit(.minutes(6)))
+    @Test(.timeLimit(.minutes(15)))
     func guestsOnThreeHostsLeaseFromOneAndPingEachOther() throws {
         try Self.guestsLeaseFromOneAndPingEachOther(label: "vxg", evpn: false)
     }
@@ -442,7 +442,7 @@ struct CLIVXLANGuestTests {
     /// The same with `--control-plane evpn`: the FRR sessions are up before the guests boot, and
     /// afterwards every guest's MAC is in the other hosts' VXLAN FDB from BGP (`extern_learn`,
     /// learning off), and no zebra or bgpd is left after stop.
-    @Test(.timeLimit(.minutes(6)))
+    @Test(.timeLimit(.minutes(15)))
     func evpnGuestsOnThreeHostsLeaseFromOneAndPingEachOther() throws {
         try Self.guestsLeaseFromOneAndPingEachOther(label: "veg", evpn: true)
     }

@@ -29,7 +29,7 @@ struct VXLANReliabilityTests {
     /// SIGKILL at every netlink send and file commit of an evpn network's `net start`; the next
     /// `net start` rolls the interrupted one back (FRR's daemons included) and starts the network
     /// fully, and `net stop` then leaves neither a device nor a daemon.
-    @Test(.timeLimit(.minutes(8)))
+    @Test(.timeLimit(.minutes(15)))
     func evpnStartKilledAtEveryPointRecovers() throws {
         let setup = try VXLANHosts("vk")
         let created = try setup.qnet(1, ["net", "create", "ov", "--mode", "vxlan", "--vni", "42", "--underlay", "u0", "--subnet", VXLANHosts.subnet,
@@ -65,7 +65,7 @@ struct VXLANReliabilityTests {
     /// SIGKILL at every netlink send and file commit of `net peer add` and `net peer remove` on a
     /// running static network; after `qnet recover` the device's flood entries are exactly the
     /// stored definition's peers, and the command run again completes.
-    @Test(.timeLimit(.minutes(4)))
+    @Test(.timeLimit(.minutes(15)))
     func peerChangesKilledAtEveryPointStayConsistent() throws {
         let setup = try VXLANHosts("vpk")
         let created = try setup.qnet(1, ["net", "create", "ov", "--mode", "vxlan", "--vni", "42", "--underlay", "u0", "--peers", "192.0.2.2"])
@@ -120,7 +120,7 @@ struct VXLANReliabilityTests {
     /// after `qnet recover` the stopped network's device is gone, and the FRR either carries
     /// exactly ov2's neighbour (its bgpd's own running configuration says so) or, after the
     /// last, no daemon is left.
-    @Test(.timeLimit(.minutes(8)))
+    @Test(.timeLimit(.minutes(15)))
     func evpnStopKilledAtEveryPointRecovers() throws {
         let setup = try VXLANHosts("vks")
         #expect(try setup.createEVPN(1, "ov", vni: 42, peers: [2]).status == 0)
@@ -172,7 +172,7 @@ struct VXLANReliabilityTests {
     /// `net start` and of `net stop` of an evpn network using it. After the next command, the
     /// system bgpd's running configuration is what it was before qnet (stop, or start rolled
     /// back) or holds the network's lines (start run again), and the system's daemons still run.
-    @Test(.timeLimit(.minutes(8)))
+    @Test(.timeLimit(.minutes(15)))
     func systemFRRStartAndStopKilledAtEveryPoint() throws {
         let setup = try VXLANHosts("vky")
         let system = try SystemFRR(in: setup.hosts[0], config: "frr defaults datacenter\nhostname system\n")

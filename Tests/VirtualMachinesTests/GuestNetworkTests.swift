@@ -39,7 +39,7 @@ enum GuestFixture {
 /// Real guests under TCG passing real packets across a bridge (tier 4).
 @Suite(.serialized, Privileged.enabled)
 struct GuestNetworkTests {
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(15)))
     func twoVMsPingEachOtherAndTheHost() throws {
         let fixture = try VMFixture("guests2")
         try fixture.host.addAddress(IPPrefix("10.20.0.1/24")!, to: "br0")
@@ -65,7 +65,7 @@ struct GuestNetworkTests {
         #expect(fdb.contains("10.20.0.11") && fdb.contains("10.20.0.12"))
     }
 
-    @Test(.timeLimit(.minutes(4)))
+    @Test(.timeLimit(.minutes(15)))
     func fiveVMsStartedTogetherAreAllReachable() throws {
         let fixture = try VMFixture("guests5")
         try fixture.host.addAddress(IPPrefix("10.21.0.1/24")!, to: "br0")
@@ -102,7 +102,7 @@ struct GuestNetworkTests {
         #expect(try fixture.tapNames().isEmpty)
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(15)))
     func stopUsesACPIAndFallsBackToQuitForAGuestThatIgnoresIt() throws {
         let fixture = try VMFixture("acpi")
         let polite = try fixture.manager.run(try GuestFixture.definition("polite", plan: ProbePlan(
@@ -120,7 +120,7 @@ struct GuestNetworkTests {
         #expect(try fixture.tapNames().isEmpty)
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(15)))
     func probeReportsEachStepAndFailsOnAnUnreachableTarget() throws {
         let fixture = try VMFixture("probe")
         try fixture.host.addAddress(IPPrefix("10.23.0.1/24")!, to: "br0")
@@ -140,7 +140,7 @@ struct GuestNetworkTests {
 
     /// The probe's guest image may sit where QEMU's user cannot go (under a 0700 state
     /// directory): it gets the kernel and initrd as descriptors.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(15)))
     func probeBootsAnImageFromADirectoryQEMUCannotEnter() throws {
         let fixture = try VMFixture("probepriv")
         try fixture.host.addAddress(IPPrefix("10.24.0.1/24")!, to: "br0")

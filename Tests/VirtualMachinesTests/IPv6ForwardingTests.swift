@@ -68,7 +68,7 @@ struct IPv6ForwardingTests {
         try fixture.ns.exec("sysctl", ["-n", name]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(15)))
     func uplinkKeepsTakingRouterAdvertisementsWhileForwarding() throws {
         let fixture = try NetworkFixture("ra")
         try fixture.outside.ip("-6", "addr", "add", "fd42:1::1/64", "dev", "out0", "nodad")
@@ -104,7 +104,7 @@ struct IPv6ForwardingTests {
 
     /// An admin's own accept_ra change while the network runs is kept at stop (qnet restores
     /// only a value that still holds what it set), like ip_forward.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(15)))
     func anAdminsAcceptRAIsKept() throws {
         let fixture = try NetworkFixture("ra2")
         // An address with lifetimes and a `proto ra` default route, as SLAAC leaves them.

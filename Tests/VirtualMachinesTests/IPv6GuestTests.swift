@@ -58,7 +58,7 @@ struct IPv6GuestTests {
     /// NAT66: SLAAC and DHCPv6 addresses from the prefix, the gateway and the outside reached,
     /// the outside sees the host's address, AAAA of another guest's name resolves; stop puts
     /// forwarding back.
-    @Test(.timeLimit(.minutes(4)))
+    @Test(.timeLimit(.minutes(15)))
     func natGuestsGetBothAddressesAndReachOutsideMasqueraded() throws {
         let fixture = try NetworkFixture("n6")
         try Self.wireIPv6(fixture)
@@ -107,7 +107,7 @@ struct IPv6GuestTests {
 
     /// `--ipv6-nat off`: the prefix is routed; with a route back on the outside host, the
     /// outside sees the guest's own address and answers it.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(15)))
     func routedIPv6KeepsTheGuestsSource() throws {
         let fixture = try NetworkFixture("r6")
         try Self.wireIPv6(fixture)
@@ -132,7 +132,7 @@ struct IPv6GuestTests {
     /// Isolated: guests reach each other over IPv6 (SLAAC addresses, no default route from the
     /// advertisements), and nothing outside, even with the host's ::1 as a default route and
     /// IPv6 forwarding on in the host namespace (the firewall drops it).
-    @Test(.timeLimit(.minutes(4)))
+    @Test(.timeLimit(.minutes(15)))
     func isolatedGuestsReachEachOtherOnlyOverIPv6() throws {
         let fixture = try NetworkFixture("i6")
         try Self.wireIPv6(fixture)

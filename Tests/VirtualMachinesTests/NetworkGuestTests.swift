@@ -51,7 +51,7 @@ struct NetworkFixture {
 
 @Suite(.serialized, Privileged.enabled)
 struct NetworkGuestTests {
-    @Test(.timeLimit(.minutes(4)))
+    @Test(.timeLimit(.minutes(15)))
     func natGuestsGetLeasesResolveNamesAndReachOutsideThroughMasquerade() throws {
         let fixture = try NetworkFixture("nat")
         let before = try fixture.hostFootprint()
@@ -103,7 +103,7 @@ struct NetworkGuestTests {
         try fixture.networks.delete("labn")
     }
 
-    @Test(.timeLimit(.minutes(4)))
+    @Test(.timeLimit(.minutes(15)))
     func isolatedGuestsReachEachOtherButNotOutside() throws {
         let fixture = try NetworkFixture("iso")
         let before = try fixture.hostFootprint()

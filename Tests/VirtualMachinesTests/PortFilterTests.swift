@@ -113,7 +113,7 @@ enum PortFilterListing {
 /// Part of NetworkGuestTests, so it never runs beside the other network guests (their
 /// host-footprint checks count every dnsmasq of the test process).
 extension NetworkGuestTests {
-    @Test(.timeLimit(.minutes(5)))
+    @Test(.timeLimit(.minutes(15)))
     func aGuestTakingAnothersMACOrAddressIsDroppedAndTheOtherKeepsWorking() throws {
         let fixture = try NetworkFixture("pf")
         let before = try fixture.hostFootprint()
@@ -180,7 +180,7 @@ extension NetworkGuestTests {
 /// dropped at B's port (the counter, B's failed ping6), while the host still reaches A at
 /// that address and its neighbour entry stays A's MAC.
 extension NetworkGuestTests {
-    @Test(.timeLimit(.minutes(5)))
+    @Test(.timeLimit(.minutes(15)))
     func aGuestTakingAnothersDHCPv6AddressIsDroppedAndTheOtherKeepsIt() throws {
         let fixture = try NetworkFixture("pf6")
         let before = try fixture.hostFootprint()

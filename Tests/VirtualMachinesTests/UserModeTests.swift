@@ -558,7 +558,7 @@ struct UserModeGuestTests {
         #expect(reached, "host → guest over \(extra.contains("-u") ? "udp" : "tcp") port \(port): \(last)")
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(15)))
     func slirpGuestIsReachedThroughAForwardAndReachesTheHost() throws {
         let host = try UserModeHost("umslirp")
         let service = try HostService(port: 15201, host: host)
@@ -584,7 +584,7 @@ struct UserModeGuestTests {
         #expect(processIsGone(guest.qemuPID))
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(15)))
     func restrictedSlirpGuestIsStillReachedButCannotReachTheHost() throws {
         let host = try UserModeHost("umrestr")
         let service = try HostService(port: 15202, host: host)
@@ -601,7 +601,7 @@ struct UserModeGuestTests {
         #expect(!iperf.ok, "restrict=on must keep the guest from the host")
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(15)))
     func passtGuestIsReachedThroughAForwardAndReachesTheHost() throws {
         let host = try UserModeHost("umpasst")
         let service = try HostService(port: 15203, host: host)

@@ -295,7 +295,7 @@ final class Notices: @unchecked Sendable {
 /// in a 0700 directory under /root, each 0600 root, no --user (tier 4).
 @Suite(.serialized, Privileged.enabled)
 struct VMConfinementGuestTests {
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(15)))
     func aGuestBootsFromRootOnlyFilesAsItsOwnUIDUnderTheSandbox() throws {
         let fixture = try VMFixture("vmconfined")
         try fixture.host.addAddress(IPPrefix("10.26.0.1/24")!, to: "br0")

@@ -223,7 +223,7 @@ struct VMLifecycleTests {
 
     /// A network boot (`--boot n`, no kernel) shows the firmware in console.log: SeaBIOS's
     /// banner and iPXE's, mirrored on the serial port (QEMU's graphics=off).
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(15)))
     func aNetworkBootShowsTheFirmwareInTheConsoleLog() throws {
         let fixture = try VMFixture("vmpxe")
         let state = try fixture.manager.run(VMDefinition(name: "pxe1", memory: 128, boot: "n", nics: [NICSpec(bridge: "br0")],

@@ -83,7 +83,7 @@ struct VMPassthroughTests {
     /// message naming the device, and every step is undone: both functions back on their
     /// drivers with their overrides, the group nodes gone (the kernel removes them on
     /// unbind; none left with QEMU's uid), the VF's MAC and VLAN back, no VM state.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(15)))
     func aFailedStartUndoesBindingNodeOwnerAndVFSettings() throws {
         let bench = try Bench("vmpci")
         // This machine's root lacks CAP_SYS_RESOURCE (no memlock above 8 MiB): skip the raise
