@@ -18,6 +18,21 @@ extension VXLANHosts {
         return entries.filter { $0["mac"] as? String == "00:00:00:00:00:00" }.compactMap { $0["dst"] as? String }.sorted()
     }
 
+    /// The neighbours in the running configuration of host `number`'s bgpd (found by its
+    /// command line's `--vty_socket`, asked with vtysh); empty when no bgpd runs there.
+    func bgpdNeighbours(_ number: Int) throws -> [String] {
+        for pid in try run("ip", ["netns", "pids", hosts[number - 1].name]).stdout.split(separator: "\n") {
+            guard let line = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) else { continue }
+            let arguments = line.split(separator: "\0").map(String.init)
+            guard arguments.first?.hasSuffix("bgpd") == true, let index = arguments.firstIndex(of: "--vty_socket"),
+                  index + 1 < arguments.count else { continue }
+            let config = try run("vtysh", ["--vty_socket", arguments[index + 1], "-c", "show running-config"]).stdout
+            return config.split(separator: "\n").filter { $0.hasPrefix(" neighbor ") && $0.hasSuffix(" remote-as internal") }
+                .map { String($0.split(separator: " ")[1]) }.sorted()
+        }
+        return []
+    }
+
     /// The remote addresses of host `number`'s established BGP sessions (`ss`, the kernel's TCP table).
     func bgpSessionPeers(_ number: Int) -> [String] {
         guard let result = try? hosts[number - 1].exec("ss", ["-Htn", "state", "established", "( sport = :179 or dport = :179 )"]) else { return [] }
@@ -218,6 +233,15 @@ struct CLIEVPNSharedTests {
         #expect(system.running)
         #expect(try system.runningConfig() == before)
         #expect(try String(contentsOfFile: system.bgpdConfig, encoding: .utf8) == file)
+
+        // The system's FRR goes away while the network runs (its lines with it): the stop
+        // still completes, and nothing is left for the next command to retry.
+        #expect(try setup.qnet(1, ["net", "start", "ov"]).status == 0)
+        system.stop()
+        let orphaned = try setup.qnet(1, ["net", "stop", "ov"])
+        #expect(orphaned.status == 0, "\(orphaned.stderr)")
+        let recover = try setup.qnet(1, ["recover"])
+        #expect(recover.status == 0 && !recover.stderr.contains("FRR"), "\(recover.stderr)")
         #expect(try setup.stopAndCheckClean().isEmpty)
     }
 }

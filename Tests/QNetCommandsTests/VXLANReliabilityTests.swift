@@ -126,19 +126,7 @@ struct VXLANReliabilityTests {
         #expect(try setup.createEVPN(1, "ov", vni: 42, peers: [2]).status == 0)
         #expect(try setup.createEVPN(1, "ov2", vni: 43, peers: [3]).status == 0)
         #expect(try setup.qnet(1, ["net", "start", "ov2"]).status == 0)
-        /// The neighbours in the running configuration of host 1's bgpd (found by its command line).
-        func neighbours() throws -> [String] {
-            let pids = try run("ip", ["netns", "pids", setup.hosts[0].name]).stdout.split(separator: "\n")
-            for pid in pids {
-                guard let line = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) else { continue }
-                let arguments = line.split(separator: "\0").map(String.init)
-                guard arguments.first?.hasSuffix("bgpd") == true, let index = arguments.firstIndex(of: "--vty_socket") else { continue }
-                let config = try run("vtysh", ["--vty_socket", arguments[index + 1], "-c", "show running-config"]).stdout
-                return config.split(separator: "\n").filter { $0.hasPrefix(" neighbor ") && $0.hasSuffix(" remote-as internal") }
-                    .map { String($0.split(separator: " ")[1]) }.sorted()
-            }
-            return []
-        }
+        func neighbours() throws -> [String] { try setup.bgpdNeighbours(1) }
         var tried = 0, lost = 0
         for (name, after) in [("ov", "links lo,qn-ov2,qx-ov2,u0; processes bgpd,zebra; neighbours 192.0.2.3"),
                               ("ov2", "links lo,u0; processes ; neighbours ")] {
@@ -218,5 +206,53 @@ struct VXLANReliabilityTests {
         }
         print("reliability: evpn on a system FRR, net start and stop killed at \(tried) points, \(lost) inconsistent")
         #expect(tried > 5 && lost == 0)
+    }
+
+    /// SIGKILL at every netlink send and file commit of `net peer add` and `net peer remove` on
+    /// a running evpn network: after `qnet recover` the neighbours in the running bgpd (its own
+    /// running configuration) are exactly the stored BGP peers, and the command run again
+    /// completes.
+    @Test(.timeLimit(.minutes(6)))
+    func evpnPeerChangesKilledAtEveryPointStayConsistent() throws {
+        let setup = try VXLANHosts("vkp")
+        #expect(try setup.createEVPN(1, "ov", vni: 42, peers: [2]).status == 0)
+        #expect(try setup.qnet(1, ["net", "start", "ov"]).status == 0)
+        /// (stored BGP peers, bgpd's neighbours), each sorted.
+        func state() throws -> (stored: [String], running: [String]) {
+            let shown = try setup.qnet(1, ["net", "show", "ov", "--json"])
+            let report = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any]
+            let peers = (report?["vxlan"] as? [String: Any])?["peers"] as? [[String: Any]] ?? []
+            let stored = peers.filter { $0["configured"] as? Bool == true }.compactMap { $0["address"] as? String }
+            return (stored.sorted(), try setup.bgpdNeighbours(1))
+        }
+        var tried = 0, lost = 0
+        let one = ["192.0.2.2"], two = ["192.0.2.2", "192.0.2.3"]
+        for (verb, opposite, after) in [("add", "remove", two), ("remove", "add", one)] {
+            if verb == "remove" { #expect(try setup.qnet(1, ["net", "peer", "add", "ov", "192.0.2.3"]).status == 0) }
+            for (name, syscalls) in Self.series {
+                tried += try KillInjection.everyPoint({ n in
+                    try Self.stopped(setup, at: n, of: syscalls, ["net", "peer", verb, "ov", "192.0.2.3"])
+                }, afterEach: { n, _ throws in
+                    let recover = try setup.qnet(1, ["recover"])
+                    let now = try state()
+                    let consistent = recover.status == 0 && now.stored == now.running
+                    if !consistent { lost += 1 }
+                    #expect(consistent, "evpn peer \(verb) killed at \(name) \(n): recover → \(recover.status) \(recover.stderr); \(now)")
+                    let again = try setup.qnet(1, ["net", "peer", verb, "ov", "192.0.2.3"])
+                    #expect(again.status == 0 || (verb == "remove" && again.status == 2), "\(again.stderr)")
+                    let done = try state()
+                    #expect(done.stored == after && done.running == after, "evpn peer \(verb) again: \(done)")
+                    #expect(try setup.qnet(1, ["net", "peer", opposite, "ov", "192.0.2.3"]).status == 0)
+                }, completed: { result throws in
+                    #expect(result.status == 0, "\(result.stderr)")
+                    let done = try state()
+                    #expect(done.stored == after && done.running == after, "evpn peer \(verb) completed: \(done)")
+                    #expect(try setup.qnet(1, ["net", "peer", opposite, "ov", "192.0.2.3"]).status == 0)
+                })
+            }
+        }
+        #expect(try setup.qnet(1, ["net", "stop", "ov"]).status == 0)
+        print("reliability: evpn net peer add/remove killed at \(tried) points, \(lost) inconsistent")
+        #expect(tried > 4 && lost == 0)
     }
 }

@@ -416,6 +416,12 @@ extension NetworkManager {
         var networks = try evpnNetworksHere(excluding: excluding).filter { $0.name != replacing?.name }
         if let replacing { networks.append(replacing) }
         if !system && (networks.isEmpty || !Self.ownFRRRuns(FRRPaths(directory: directory))) { return }
+        // A system bgpd that is gone took qnet's lines with it (they lived only in it): nothing
+        // is left to remove, and a stop must not wait forever for it to come back.
+        if system && !fileExists(FRRPaths(directory: directory).vtySocket(.bgpd)) {
+            try saveOwnedSystemLines(.none)
+            return
+        }
         try applyFRRConfig(directory: directory, system: system, wanted: frrWanted(networks, local: nil), network: excluding ?? replacing?.name ?? "-")
     }
 
