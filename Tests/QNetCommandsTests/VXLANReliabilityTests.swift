@@ -62,6 +62,52 @@ struct VXLANReliabilityTests {
         #expect(tried > 5 && lost == 0)
     }
 
+    /// SIGKILL at every netlink send and file commit of `net peer add|remove ov 192.0.2.3` on host
+    /// 1, whose running `ov` has 192.0.2.2 as its peer: after each kill `qnet recover` must leave
+    /// the stored peers (`net show --json`) equal to what `applied` reads from the kernel or FRR,
+    /// and the command run again completes. Returns (points tried, inconsistent ones).
+    static func peerCampaign(_ setup: VXLANHosts, _ label: String, applied: () throws -> [String]) throws -> (tried: Int, lost: Int) {
+        /// (stored peers, applied peers), each sorted.
+        func state() throws -> (stored: [String], applied: [String]) {
+            let shown = try setup.qnet(1, ["net", "show", "ov", "--json"])
+            let report = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any]
+            let peers = (report?["vxlan"] as? [String: Any])?["peers"] as? [[String: Any]] ?? []
+            let stored = peers.filter { $0["configured"] as? Bool == true }.compactMap { $0["address"] as? String }
+            return (stored.sorted(), try applied().sorted())
+        }
+        func expectState(_ peers: [String], _ context: String) throws {
+            let now = try state()
+            #expect(now.stored == peers && now.applied == peers, "\(context): \(now)")
+        }
+        var tried = 0, lost = 0
+        let one = ["192.0.2.2"], two = ["192.0.2.2", "192.0.2.3"]
+        for (verb, opposite, before, after) in [("add", "remove", one, two), ("remove", "add", two, one)] {
+            if verb == "remove" { #expect(try setup.qnet(1, ["net", "peer", "add", "ov", "192.0.2.3"]).status == 0) }
+            try expectState(before, "before \(label) \(verb)")
+            for (name, syscalls) in Self.series {
+                tried += try KillInjection.everyPoint({ n in
+                    try Self.stopped(setup, at: n, of: syscalls, ["net", "peer", verb, "ov", "192.0.2.3"])
+                }, afterEach: { n, _ throws in
+                    let recover = try setup.qnet(1, ["recover"])
+                    let now = try state()
+                    let consistent = recover.status == 0 && now.stored == now.applied
+                    if !consistent { lost += 1 }
+                    #expect(consistent, "\(label) \(verb) killed at \(name) \(n): recover → \(recover.status) \(recover.stderr); \(now)")
+                    // Run again: done now, or already done before the kill (remove then says it is no peer).
+                    let again = try setup.qnet(1, ["net", "peer", verb, "ov", "192.0.2.3"])
+                    #expect(again.status == 0 || (verb == "remove" && again.status == 2), "\(again.stderr)")
+                    try expectState(after, "\(label) \(verb) again after a kill at \(name) \(n)")
+                    #expect(try setup.qnet(1, ["net", "peer", opposite, "ov", "192.0.2.3"]).status == 0)
+                }, completed: { result throws in
+                    #expect(result.status == 0, "\(result.stderr)")
+                    try expectState(after, "\(label) \(verb) completed")
+                    #expect(try setup.qnet(1, ["net", "peer", opposite, "ov", "192.0.2.3"]).status == 0)
+                })
+            }
+        }
+        return (tried, lost)
+    }
+
     /// SIGKILL at every netlink send and file commit of `net peer add` and `net peer remove` on a
     /// running static network; after `qnet recover` the device's flood entries are exactly the
     /// stored definition's peers, and the command run again completes.
@@ -71,44 +117,9 @@ struct VXLANReliabilityTests {
         let created = try setup.qnet(1, ["net", "create", "ov", "--mode", "vxlan", "--vni", "42", "--underlay", "u0", "--peers", "192.0.2.2"])
         #expect(created.status == 0, "\(created.stderr)")
         #expect(try setup.qnet(1, ["net", "start", "ov"]).status == 0)
-        /// (stored peers, the kernel's flood destinations), each sorted.
-        func state() throws -> (stored: [String], kernel: [String]) {
-            let shown = try setup.qnet(1, ["net", "show", "ov", "--json"])
-            let report = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any]
-            let peers = (report?["vxlan"] as? [String: Any])?["peers"] as? [[String: Any]] ?? []
-            let stored = peers.filter { $0["configured"] as? Bool == true }.compactMap { $0["address"] as? String }
-            let kernel = try setup.vxlanFDB(1).filter { $0["mac"] as? String == "00:00:00:00:00:00" }.compactMap { $0["dst"] as? String }
-            return (stored.sorted(), kernel.sorted())
-        }
-        func expectState(_ peers: [String], _ context: String) throws {
-            let now = try state()
-            #expect(now.stored == peers && now.kernel == peers, "\(context): \(now)")
-        }
-        var tried = 0, lost = 0
-        let one = ["192.0.2.2"], two = ["192.0.2.2", "192.0.2.3"]
-        for (verb, opposite, before, after) in [("add", "remove", one, two), ("remove", "add", two, one)] {
-            if verb == "remove" { #expect(try setup.qnet(1, ["net", "peer", "add", "ov", "192.0.2.3"]).status == 0) }
-            try expectState(before, "before peer \(verb)")
-            for (name, syscalls) in Self.series {
-                tried += try KillInjection.everyPoint({ n in
-                    try Self.stopped(setup, at: n, of: syscalls, ["net", "peer", verb, "ov", "192.0.2.3"])
-                }, afterEach: { n, _ throws in
-                    let recover = try setup.qnet(1, ["recover"])
-                    let now = try state()
-                    let consistent = recover.status == 0 && now.stored == now.kernel
-                    if !consistent { lost += 1 }
-                    #expect(consistent, "peer \(verb) killed at \(name) \(n): recover → \(recover.status) \(recover.stderr); \(now)")
-                    // Run again: done now, or already done before the kill (remove then says it is no peer).
-                    let again = try setup.qnet(1, ["net", "peer", verb, "ov", "192.0.2.3"])
-                    #expect(again.status == 0 || (verb == "remove" && again.status == 2), "\(again.stderr)")
-                    try expectState(after, "peer \(verb) again after a kill at \(name) \(n)")
-                    #expect(try setup.qnet(1, ["net", "peer", opposite, "ov", "192.0.2.3"]).status == 0)
-                }, completed: { result throws in
-                    #expect(result.status == 0, "\(result.stderr)")
-                    try expectState(after, "peer \(verb) completed")
-                    #expect(try setup.qnet(1, ["net", "peer", opposite, "ov", "192.0.2.3"]).status == 0)
-                })
-            }
+        let (tried, lost) = try Self.peerCampaign(setup, "peer") {
+            // The kernel's flood destinations.
+            try setup.vxlanFDB(1).filter { $0["mac"] as? String == "00:00:00:00:00:00" }.compactMap { $0["dst"] as? String }
         }
         #expect(try setup.qnet(1, ["net", "stop", "ov"]).status == 0)
         print("reliability: net peer add/remove killed at \(tried) points, \(lost) inconsistent")
@@ -217,40 +228,7 @@ struct VXLANReliabilityTests {
         let setup = try VXLANHosts("vkp")
         #expect(try setup.createEVPN(1, "ov", vni: 42, peers: [2]).status == 0)
         #expect(try setup.qnet(1, ["net", "start", "ov"]).status == 0)
-        /// (stored BGP peers, bgpd's neighbours), each sorted.
-        func state() throws -> (stored: [String], running: [String]) {
-            let shown = try setup.qnet(1, ["net", "show", "ov", "--json"])
-            let report = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any]
-            let peers = (report?["vxlan"] as? [String: Any])?["peers"] as? [[String: Any]] ?? []
-            let stored = peers.filter { $0["configured"] as? Bool == true }.compactMap { $0["address"] as? String }
-            return (stored.sorted(), try setup.bgpdNeighbours(1))
-        }
-        var tried = 0, lost = 0
-        let one = ["192.0.2.2"], two = ["192.0.2.2", "192.0.2.3"]
-        for (verb, opposite, after) in [("add", "remove", two), ("remove", "add", one)] {
-            if verb == "remove" { #expect(try setup.qnet(1, ["net", "peer", "add", "ov", "192.0.2.3"]).status == 0) }
-            for (name, syscalls) in Self.series {
-                tried += try KillInjection.everyPoint({ n in
-                    try Self.stopped(setup, at: n, of: syscalls, ["net", "peer", verb, "ov", "192.0.2.3"])
-                }, afterEach: { n, _ throws in
-                    let recover = try setup.qnet(1, ["recover"])
-                    let now = try state()
-                    let consistent = recover.status == 0 && now.stored == now.running
-                    if !consistent { lost += 1 }
-                    #expect(consistent, "evpn peer \(verb) killed at \(name) \(n): recover → \(recover.status) \(recover.stderr); \(now)")
-                    let again = try setup.qnet(1, ["net", "peer", verb, "ov", "192.0.2.3"])
-                    #expect(again.status == 0 || (verb == "remove" && again.status == 2), "\(again.stderr)")
-                    let done = try state()
-                    #expect(done.stored == after && done.running == after, "evpn peer \(verb) again: \(done)")
-                    #expect(try setup.qnet(1, ["net", "peer", opposite, "ov", "192.0.2.3"]).status == 0)
-                }, completed: { result throws in
-                    #expect(result.status == 0, "\(result.stderr)")
-                    let done = try state()
-                    #expect(done.stored == after && done.running == after, "evpn peer \(verb) completed: \(done)")
-                    #expect(try setup.qnet(1, ["net", "peer", opposite, "ov", "192.0.2.3"]).status == 0)
-                })
-            }
-        }
+        let (tried, lost) = try Self.peerCampaign(setup, "evpn peer") { try setup.bgpdNeighbours(1) }
         #expect(try setup.qnet(1, ["net", "stop", "ov"]).status == 0)
         print("reliability: evpn net peer add/remove killed at \(tried) points, \(lost) inconsistent")
         #expect(tried > 4 && lost == 0)
