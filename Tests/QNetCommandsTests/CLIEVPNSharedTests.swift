@@ -113,7 +113,7 @@ struct CLIEVPNSharedTests {
     /// One state directory, two namespaces (as `qnet --netns A` and `qnet --netns B` share
     /// /run/qnet): each namespace gets its own FRR, carrying only its own networks; the two
     /// bgpds peer with each other; stopping one namespace's network leaves the other's FRR.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(15)))
     func namespacesSharingAStateDirectoryEachGetTheirOwnFRR() throws {
         let setup = try VXLANHosts("vn")
         func qnet(_ number: Int, _ arguments: [String]) throws -> CommandResult {

@@ -223,7 +223,7 @@ struct VXLANReliabilityTests {
     /// a running evpn network: after `qnet recover` the neighbours in the running bgpd (its own
     /// running configuration) are exactly the stored BGP peers, and the command run again
     /// completes.
-    @Test(.timeLimit(.minutes(6)))
+    @Test(.timeLimit(.minutes(15)))
     func evpnPeerChangesKilledAtEveryPointStayConsistent() throws {
         let setup = try VXLANHosts("vkp")
         #expect(try setup.createEVPN(1, "ov", vni: 42, peers: [2]).status == 0)
