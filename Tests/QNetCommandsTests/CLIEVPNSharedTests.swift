@@ -95,8 +95,12 @@ struct CLIEVPNSharedTests {
         #expect(try setup.processes(in: 1).sorted() == ["bgpd", "zebra"])
         #expect(try !setup.hosts[0].linkNames().contains("qx-ov"))
         #expect(setup.bgpSessionPeers(1) == ["192.0.2.2", "192.0.2.3"])
-        let shown = try setup.qnet(1, ["net", "show", "ov2"])
-        #expect(shown.stdout.contains("192.0.2.3 Established"), "\(shown.stdout)")
+        let shown = try setup.qnet(1, ["net", "show", "ov2", "--json"])
+        let report = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any]
+        let evpn = (report?["vxlan"] as? [String: Any])?["evpn"] as? [String: Any]
+        let sessions = evpn?["sessions"] as? [[String: Any]] ?? []
+        #expect(sessions.contains { $0["peer"] as? String == "192.0.2.3" && $0["state"] as? String == "Established" }, "\(shown.stdout)")
+        #expect(evpn?["frr"] as? String == "qnet", "\(shown.stdout)")
         // The last stop ends it.
         #expect(try setup.qnet(1, ["net", "stop", "ov2"]).status == 0)
         #expect(try setup.processes(in: 1).isEmpty)
@@ -220,6 +224,7 @@ struct CLIEVPNSharedTests {
         #expect(waitUntil(timeout: 30, interval: 0.2) { setup.floodList(1, device: "qx-ov") == ["192.0.2.2"] })
         let shown = try setup.qnet(1, ["net", "show", "ov"])
         #expect(shown.stdout.contains("192.0.2.2 Established"), "\(shown.stdout)")
+        #expect(shown.stdout.contains("frr:      the system's FRR, vty \(system.directory)"), "\(shown.stdout)")
 
         // Another ASN than the system's router bgp: one line naming both, exit 2, nothing made.
         #expect(try setup.createEVPN(1, "ov9", vni: 49, asn: 65001, peers: [3]).status == 0)

@@ -41,6 +41,9 @@ struct NetShow: ParsableCommand {
                     print("bgp:      \(session.peer) \(session.state), \(session.routesReceived.map(String.init) ?? "?") EVPN routes received, \(session.routesSent.map(String.init) ?? "?") sent")
                 }
                 print("evpn:     AS \(evpn.asn), \(evpn.routesReceived) routes received, MACs \(evpn.localMACs) local, \(evpn.remoteMACs) remote")
+                if let frr = evpn.frr, let directory = evpn.vtyDirectory {
+                    print("frr:      \(frr == "system" ? "the system's FRR" : "qnet's zebra and bgpd of this namespace"), vty \(directory)")
+                }
                 if let error = evpn.error { print("frr:      \(error)") }
             }
             for peer in vxlan.peers {

@@ -39,6 +39,11 @@ public struct EVPNStatus: Codable, Equatable, Sendable {
     public var remoteMACs: Int
     /// Why FRR could not be asked (it is not running, vtysh failed); nil when it answered.
     public var error: String?
+    /// Which FRR carries the network: `qnet` (qnet's zebra and bgpd of the namespace, shared
+    /// by its evpn networks) or `system` (an FRR qnet did not start, configured through vtysh),
+    /// and that FRR's vty folder.
+    public var frr: String?
+    public var vtyDirectory: String?
 }
 
 /// FRR's files for one network: all in one folder that the `frr` user owns, since zebra
@@ -497,6 +502,9 @@ extension NetworkManager {
     func evpnStatus(_ definition: NetworkDefinition) -> EVPNStatus? {
         guard let settings = definition.vxlan, let evpn = settings.evpn, let state = store.runtimeState(definition.name),
               let directory = state.frrSystem ?? state.frr?.directory else { return nil }
-        return services.evpnStatus(FRRPaths(directory: directory), settings: evpn, vni: settings.vni)
+        var status = services.evpnStatus(FRRPaths(directory: directory), settings: evpn, vni: settings.vni)
+        status.frr = state.frrSystem == nil ? "qnet" : "system"
+        status.vtyDirectory = directory
+        return status
     }
 }
