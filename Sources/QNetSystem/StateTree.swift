@@ -61,4 +61,43 @@ extension DirectoryDescriptor {
         if left.isEmpty && (try? remove(name, directory: true)) == nil { left.append("\(path) (cannot be removed)") }
         return left
     }
+
+    /// `rm -r DIR/NAME` for a folder qnet made and handed to a daemon's user `daemon` (FRR's
+    /// `frr`, for its pid files and sockets), through descriptors and never following a
+    /// symlink. Only what the daemon is expected to make there goes: an entry named in
+    /// `expected` that is a socket or a regular file with one link, owned by `daemon` or
+    /// qnet's user. Anything else (a symlink, a directory, a hard link, another name or owner:
+    /// what a compromised daemon user could plant) is left where it is, and so is the folder.
+    /// Returns those entries as "PATH (why)"; empty when the folder went or there was none.
+    /// The unlink is `unlinkat` in the opened folder, which never follows the entry: one
+    /// swapped for a symlink after the check loses only the link, never its target.
+    @discardableResult
+    public func removeDaemonFolder(_ name: String, daemon: uid_t, expected: [String]) -> [String] {
+        guard let info = try? status(name) else { return [] }
+        let path = child(name), owners = [daemon, geteuid()]
+        if info.st_mode & S_IFMT == S_IFLNK { return ["\(path) (a symbolic link owned by uid \(info.st_uid))"] }
+        guard info.st_mode & S_IFMT == S_IFDIR else { return ["\(path) (not a directory, owned by uid \(info.st_uid))"] }
+        guard owners.contains(info.st_uid) else { return ["\(path) (owned by uid \(info.st_uid), neither the daemon's nor qnet's)"] }
+        let directory: DirectoryDescriptor
+        do { directory = try openDirectory(name, expectedOwner: info.st_uid) } catch { return ["\(path) (\(error))"] }
+        var left: [String] = []
+        for entry in (try? directory.names()) ?? [] {
+            let shown = directory.child(entry)
+            guard let entryInfo = try? directory.status(entry) else { continue }
+            let type = entryInfo.st_mode & S_IFMT
+            let problem: String? =
+                type == S_IFLNK ? "a symbolic link owned by uid \(entryInfo.st_uid)" :
+                type != S_IFSOCK && type != S_IFREG ? "neither a file nor a socket, owned by uid \(entryInfo.st_uid)" :
+                !owners.contains(entryInfo.st_uid) ? "owned by uid \(entryInfo.st_uid), neither the daemon's nor qnet's" :
+                type == S_IFREG && entryInfo.st_nlink != 1 ? "a file with \(entryInfo.st_nlink) hard links" :
+                !expected.contains(entry) ? "not a file the daemon makes" : nil
+            if let problem {
+                left.append("\(shown) (\(problem))")
+            } else if (try? directory.remove(entry)) == nil {
+                left.append("\(shown) (cannot be removed)")
+            }
+        }
+        if left.isEmpty && (try? remove(name, directory: true)) == nil { left.append("\(path) (cannot be removed)") }
+        return left
+    }
 }

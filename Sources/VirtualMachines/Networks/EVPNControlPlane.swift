@@ -46,21 +46,46 @@ public struct EVPNStatus: Codable, Equatable, Sendable {
     public var vtyDirectory: String?
 }
 
-/// FRR's files for one network: all in one folder that the `frr` user owns, since zebra
-/// and bgpd drop root for it before they read their configuration and make their sockets.
+/// FRR's files for a namespace. qnet's part, the folder `directory` (root's, 0755, reached
+/// through checked descriptors): the configuration files (0644: zebra and bgpd read them
+/// after dropping root for `frr`) and the daemons' logs (opened by qnet as their stdout).
+/// FRR's part, its subfolder `run` (the `frr` user's, 0750): the pid files, the vty sockets
+/// and zebra's API socket, which the daemons make as `frr`. qnet never follows what is in
+/// `run`: at a stop it unlinks only the files FRR makes there (`removeDaemonFolder`).
+/// For the system's FRR, only `vtyDirectory` (its vty folder) is used.
 struct FRRPaths: Equatable {
     let directory: String
+    /// Where the daemons' vty sockets are (`--vty_socket`): vtysh's `--vty_socket`.
+    let vtyDirectory: String
 
-    var zebraConfig: String { "\(directory)/zebra.conf" }
-    var bgpdConfig: String { "\(directory)/bgpd.conf" }
+    /// qnet's own FRR with its files in `directory`.
+    init(directory: String) {
+        self.directory = directory
+        vtyDirectory = "\(directory)/\(Self.runFolder)"
+    }
+
+    /// The system's FRR (or one qnet did not start) with its vty sockets in `vtyDirectory`.
+    init(system vtyDirectory: String) {
+        directory = vtyDirectory
+        self.vtyDirectory = vtyDirectory
+    }
+
+    /// FRR's writable subfolder of `directory`, and the entries FRR makes there.
+    static let runFolder = "run"
+    static let runEntries = FRRDaemon.allCases.flatMap { ["\($0.rawValue).pid", "\($0.rawValue).vty"] } + [zservName]
+    static let zservName = "zserv.api"
+    static func configName(_ daemon: FRRDaemon) -> String { "\(daemon.rawValue).conf" }
+    static func logName(_ daemon: FRRDaemon) -> String { "\(daemon.rawValue).log" }
+
+    var bgpdConfig: String { config(.bgpd) }
     /// zebra's API socket, which bgpd connects to (`-z`).
-    var zservSocket: String { "\(directory)/zserv.api" }
-    func config(_ daemon: FRRDaemon) -> String { "\(directory)/\(daemon.rawValue).conf" }
-    func pidFile(_ daemon: FRRDaemon) -> String { "\(directory)/\(daemon.rawValue).pid" }
-    func log(_ daemon: FRRDaemon) -> String { "\(directory)/\(daemon.rawValue).log" }
+    var zservSocket: String { "\(vtyDirectory)/\(Self.zservName)" }
+    func config(_ daemon: FRRDaemon) -> String { "\(directory)/\(Self.configName(daemon))" }
+    func pidFile(_ daemon: FRRDaemon) -> String { "\(vtyDirectory)/\(daemon.rawValue).pid" }
+    func log(_ daemon: FRRDaemon) -> String { "\(directory)/\(Self.logName(daemon))" }
     /// The daemon's vty socket (`--vty_socket DIR` makes `DIR/DAEMON.vty`): vtysh talks to it;
     /// it appears once the daemon has read its configuration.
-    func vtySocket(_ daemon: FRRDaemon) -> String { "\(directory)/\(daemon.rawValue).vty" }
+    func vtySocket(_ daemon: FRRDaemon) -> String { "\(vtyDirectory)/\(daemon.rawValue).vty" }
 
     /// The namespace's FRR folder: `RUNTIME/namespaces/KEY/frr` (KEY: `netns-COOKIE`, see
     /// `NetworkManager.namespaceKey`), or under /run/qnet-frr when the `frr` user could not reach the runtime
@@ -158,27 +183,33 @@ extension NetworkServices {
 
     /// Starts zebra, then bgpd, for the namespace's evpn networks (`settings`: their ASN and
     /// the union of their BGP peers), each as the `frr` user with `-P 0` (no TCP vty), `-f` its
-    /// configuration, `-i` its pid file, `--vty_socket` and `-z` (zserv) in the namespace's FRR
-    /// folder, and returns once its vty socket exists (it has read its configuration).
+    /// configuration, `-i` its pid file, `--vty_socket` and `-z` (zserv) in the FRR folder's
+    /// `run` subfolder, and returns once its vty socket exists (it has read its configuration).
+    /// The folder, its configuration files and logs are opened through checked descriptors: a
+    /// symlink or another user's entry planted there is refused, named, and left alone.
     /// `started` gets each daemon's identity as soon as it runs (the journal's record).
     /// Equivalent to
-    /// `ip netns exec NS /usr/lib/frr/zebra -P 0 -f DIR/zebra.conf -i DIR/zebra.pid --vty_socket DIR -z DIR/zserv.api`
+    /// `ip netns exec NS /usr/lib/frr/zebra -P 0 -f DIR/zebra.conf -i DIR/run/zebra.pid --vty_socket DIR/run -z DIR/run/zserv.api`
     /// and the same for bgpd. Needs root (FRR drops to `frr` keeping CAP_NET_ADMIN, CAP_NET_RAW, CAP_NET_BIND_SERVICE).
     func startFRR(network: String, namespace key: String, settings: EVPNSettings, local: IPAddress, paths: FRRPaths,
                   started: (ProcessIdentity) throws -> Void) throws {
         guard let frr = UserIdentity.lookup("frr"),
               let zebra = Subprocess.which("zebra", searchPath: Self.frrSearchPath),
               let bgpd = Subprocess.which("bgpd", searchPath: Self.frrSearchPath) else { throw NetworkError.notInstalled(.frr) }
-        try FileSystem.makeDirectories(paths.directory)
-        guard chown(paths.directory, frr.uid, frr.gid) == 0 else { throw SystemError.lastError("chown", path: paths.directory) }
-        try FileSystem.writeAtomically(paths.zebraConfig, Array(FRRConfig.zebra(namespace: key).utf8))
+        guard let folder = try DirectoryDescriptor.openState(paths.directory, mode: 0o755) else {
+            throw SystemError(errno: .noSuchFileOrDirectory, operation: "open FRR folder", path: paths.directory)
+        }
+        let run = try Self.freshRunFolder(folder, frr: frr)
+        try folder.writeStateFile(FRRPaths.configName(.zebra), Array(FRRConfig.zebra(namespace: key).utf8), mode: 0o644,
+                                  kind: "FRR configuration")
         try writeBGPDConfig(paths, namespace: key, settings: settings, local: local)
         for (daemon, executable) in [(FRRDaemon.zebra, zebra), (.bgpd, bgpd)] {
-            let output = try FileSystem.openForAppending(paths.log(daemon), mode: 0o644)
+            let output = try folder.openStateFile(FRRPaths.logName(daemon), flags: O_WRONLY | O_CREAT | O_APPEND, mode: 0o644,
+                                                  kind: "FRR log")
             defer { close(output) }
             let command = Command(executable, [
                 "-P", "0", "-f", paths.config(daemon), "-i", paths.pidFile(daemon),
-                "--vty_socket", paths.directory, "-z", paths.zservSocket, "--log", "stdout",
+                "--vty_socket", paths.vtyDirectory, "-z", paths.zservSocket, "--log", "stdout",
             ], environment: ["PATH": Subprocess.defaultSearchPath])
             let start = { try Subprocess.startDetached(command, output: output) }
             let pid = try inNamespace(start)
@@ -186,9 +217,10 @@ extension NetworkServices {
             try started(identity)
             let seconds = 10
             let deadline = monotonicSeconds() + Double(seconds)
-            while !fileExists(paths.vtySocket(daemon)) {
+            while (try? run.status("\(daemon.rawValue).vty")) == nil {
                 if Subprocess.reapIfExited(pid) != nil || !identity.isRunning {
-                    let text = ((try? FileSystem.readText(paths.log(daemon))) ?? "").split(separator: "\n").suffix(2).joined(separator: " | ")
+                    let log = (try? folder.readStateFile(FRRPaths.logName(daemon), kind: "FRR log")) ?? []
+                    let text = String(decoding: log, as: UTF8.self).split(separator: "\n").suffix(2).joined(separator: " | ")
                     throw NetworkError.frrExited(network: network, daemon: daemon.rawValue, output: text)
                 }
                 if monotonicSeconds() > deadline {
@@ -199,10 +231,31 @@ extension NetworkServices {
         }
     }
 
+    /// The FRR folder's `run` subfolder, empty and given to `frr` (0750): what a previous run
+    /// left there is removed first (`removeDaemonFolder`), and an entry FRR does not make
+    /// (a planted symlink) fails the start, named and left alone.
+    /// Equivalent to `install -d -o frr -g frr -m 0750 DIR/run`.
+    static func freshRunFolder(_ folder: DirectoryDescriptor, frr: UserIdentity) throws -> DirectoryDescriptor {
+        let left = folder.removeDaemonFolder(FRRPaths.runFolder, daemon: frr.uid, expected: FRRPaths.runEntries)
+        if !left.isEmpty {
+            throw SystemError(errno: .notPermitted, operation: "clear FRR's folder (entries qnet did not expect there; refused and left alone: "
+                + left.joined(separator: ", ") + ")", path: "\(folder.path)/\(FRRPaths.runFolder)")
+        }
+        try folder.makeDirectory(FRRPaths.runFolder, mode: 0o750, expectedOwner: geteuid())
+        let run = try folder.openDirectory(FRRPaths.runFolder, expectedOwner: geteuid())
+        // On the descriptor: the folder just made, never a path that could have been swapped.
+        guard fchown(run.fd, frr.uid, frr.gid) == 0 else { throw SystemError.lastError("chown", path: run.path) }
+        return run
+    }
+
     /// Writes the namespace's bgpd.conf (what a restarted bgpd would read; the running one is
-    /// changed through vtysh).
+    /// changed through vtysh), 0644 in qnet's FRR folder through a checked descriptor.
     func writeBGPDConfig(_ paths: FRRPaths, namespace key: String, settings: EVPNSettings, local: IPAddress) throws {
-        try FileSystem.writeAtomically(paths.bgpdConfig, Array(FRRConfig.bgpd(namespace: key, settings: settings, local: local).utf8))
+        guard let folder = try DirectoryDescriptor.openState(paths.directory, create: false) else {
+            throw SystemError(errno: .noSuchFileOrDirectory, operation: "open FRR folder", path: paths.directory)
+        }
+        try folder.writeStateFile(FRRPaths.configName(.bgpd), Array(FRRConfig.bgpd(namespace: key, settings: settings, local: local).utf8),
+                                  mode: 0o644, kind: "FRR configuration")
     }
 
     /// An FRR daemon running in this network namespace that is not qnet's own instance
@@ -252,7 +305,7 @@ extension NetworkServices {
     /// one of them fails.
     func vtysh(_ paths: FRRPaths, commands: [String]) throws -> String {
         guard let vtysh = Subprocess.which("vtysh", searchPath: Self.frrSearchPath) else { throw NetworkError.notInstalled(.frr) }
-        let result = try Subprocess.run(Command(vtysh, ["--vty_socket", paths.directory] + commands.flatMap { ["-c", $0] },
+        let result = try Subprocess.run(Command(vtysh, ["--vty_socket", paths.vtyDirectory] + commands.flatMap { ["-c", $0] },
                                                 environment: ["PATH": Subprocess.defaultSearchPath]), timeout: .seconds(10))
         guard result.succeeded else {
             throw NetworkError.frrExited(network: "-", daemon: "vtysh", output: (result.standardError + result.standardOutput)
@@ -397,7 +450,7 @@ extension NetworkManager {
     /// (journaled in a state file) before they are added. Equivalent to
     /// `vtysh -c 'configure terminal' -c 'router bgp ASN' -c 'neighbor ADDR remote-as internal' ...`.
     func applyFRRConfig(directory: String, system: Bool, wanted: FRRWanted?, network: String) throws {
-        let paths = FRRPaths(directory: directory)
+        let paths = system ? FRRPaths(system: directory) : FRRPaths(directory: directory)
         let current = FRRRunningBGP(parsing: try services.vtysh(paths, "show running-config"))
         let owned = system ? ownedSystemLines()
             : FRROwnedLines(asn: current.asn, router: true, advertiseAllVNI: true, neighbors: current.neighbors.sorted())
@@ -423,7 +476,7 @@ extension NetworkManager {
         if !system && (networks.isEmpty || !Self.ownFRRRuns(FRRPaths(directory: directory))) { return }
         // A system bgpd that is gone took qnet's lines with it (they lived only in it): nothing
         // is left to remove, and a stop must not wait forever for it to come back.
-        if system && !fileExists(FRRPaths(directory: directory).vtySocket(.bgpd)) {
+        if system && !fileExists(FRRPaths(system: directory).vtySocket(.bgpd)) {
             try saveOwnedSystemLines(.none)
             return
         }
@@ -494,17 +547,38 @@ extension NetworkManager {
                 stopped = Subprocess.stop(identity).stopped || stopped
             }
         }
-        FileSystem.removeTree(record.directory)
+        removeFolder(paths)
         return stopped
+    }
+
+    /// Removes qnet's FRR folder: FRR's `run` subfolder only as far as it holds what FRR makes
+    /// there (`removeDaemonFolder`), then qnet's own files and the folder itself
+    /// (`removeStateTree`). Whatever else is there is named in one warning and left alone.
+    static func removeFolder(_ paths: FRRPaths) {
+        do {
+            guard let folder = try DirectoryDescriptor.openState(paths.directory, create: false) else { return }
+            // Without an frr user (FRR removed since), only qnet's own entries are removed.
+            let daemon = UserIdentity.lookup("frr")?.uid ?? geteuid()
+            var left = folder.removeDaemonFolder(FRRPaths.runFolder, daemon: daemon, expected: FRRPaths.runEntries)
+            for entry in try folder.names() where entry != FRRPaths.runFolder { left += folder.removeStateTree(entry) }
+            if left.isEmpty {
+                NetworkStore.removeStateTree(paths.directory)
+            } else {
+                NetworkStore.notice("warning: entries qnet did not make were left alone: \(left.joined(separator: ", "))")
+            }
+        } catch {
+            NetworkStore.notice("warning: \(paths.directory) not removed: \(error)")
+        }
     }
 
     /// The control plane's status for `net show` (nil for static vxlan networks or when stopped).
     func evpnStatus(_ definition: NetworkDefinition) -> EVPNStatus? {
         guard let settings = definition.vxlan, let evpn = settings.evpn, let state = store.runtimeState(definition.name),
               let directory = state.frrSystem ?? state.frr?.directory else { return nil }
-        var status = services.evpnStatus(FRRPaths(directory: directory), settings: evpn, vni: settings.vni)
+        let paths = state.frrSystem == nil ? FRRPaths(directory: directory) : FRRPaths(system: directory)
+        var status = services.evpnStatus(paths, settings: evpn, vni: settings.vni)
         status.frr = state.frrSystem == nil ? "qnet" : "system"
-        status.vtyDirectory = directory
+        status.vtyDirectory = paths.vtyDirectory
         return status
     }
 }
