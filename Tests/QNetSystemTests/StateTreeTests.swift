@@ -317,4 +317,50 @@ func isPlantedLink(_ path: String, to target: String) -> Bool {
         #expect(isPlantedLink(directory.file("state/linked"), to: directory.file("target")))
         #expect(fm.contents(atPath: directory.file("target/keep")) == Data("precious".utf8))
     }
+
+    /// A folder handed to a daemon's user (FRR's `run/`): only the sockets and one-link files
+    /// with the names the daemon makes, of that user or root, are unlinked; a symlink, a hard
+    /// link, a FIFO, another owner or another name is named and left (with the folder), and
+    /// the target of a link is untouched. A folder of a third uid is not entered.
+    @Test(Privileged.rootEnabled) func removingADaemonFolderUnlinksOnlyWhatTheDaemonMakes() throws {
+        let directory = try TestDirectory()
+        let victim = try Victim(in: directory)
+        let daemon: uid_t = 65534, run = directory.file("state/run")
+        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+        #expect(chown(run, daemon, daemon) == 0)
+        for (name, owner) in [("zebra.pid", daemon), ("bgpd.pid", 0), ("zserv.api", 1234), ("other.pid", daemon)] {
+            try Data("1\n".utf8).write(to: URL(fileURLWithPath: "\(run)/\(name)"))
+            #expect(chown("\(run)/\(name)", owner, owner) == 0)
+        }
+        #expect(mknod("\(run)/zebra.vty", S_IFSOCK | 0o600, 0) == 0 && chown("\(run)/zebra.vty", daemon, daemon) == 0)
+        #expect(link(victim.path, "\(run)/bgpd.vty") == 0)
+        #expect(symlink(victim.path, "\(run)/link") == 0)
+        #expect(mkfifo("\(run)/pipe", 0o600) == 0)
+        let expected = ["zebra.pid", "bgpd.pid", "zebra.vty", "bgpd.vty", "zserv.api", "link", "pipe"]
+
+        let state = try #require(try DirectoryDescriptor.openState(directory.file("state"), create: false))
+        let left = state.removeDaemonFolder("run", daemon: daemon, expected: expected)
+        for (name, why) in [("bgpd.vty", "2 hard links"), ("zserv.api", "uid 1234"), ("other.pid", "not a file the daemon makes"),
+                            ("link", "symbolic link"), ("pipe", "neither a file nor a socket")] {
+            #expect(left.contains { $0.hasPrefix("\(run)/\(name) (") && $0.contains(why) }, "\(name): \(left)")
+        }
+        #expect(left.count == 5, "\(left)")
+        // Witness: the folder's listing.
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: run)) == ["bgpd.vty", "zserv.api", "other.pid", "link", "pipe"])
+        victim.expectUntouched()
+        #expect(isPlantedLink("\(run)/link", to: victim.path))
+
+        // Of a third uid: not entered at all.
+        #expect(chown(run, 1234, 1234) == 0)
+        let foreign = state.removeDaemonFolder("run", daemon: daemon, expected: expected)
+        #expect(foreign.count == 1 && foreign[0].hasPrefix("\(run) (") && foreign[0].contains("uid 1234"), "\(foreign)")
+        #expect(FileManager.default.fileExists(atPath: "\(run)/zserv.api"))
+
+        // Emptied of what was planted: the folder goes.
+        #expect(chown(run, daemon, daemon) == 0)
+        for name in ["bgpd.vty", "zserv.api", "other.pid", "link", "pipe"] { unlink("\(run)/\(name)") }
+        #expect(state.removeDaemonFolder("run", daemon: daemon, expected: expected).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: run))
+        victim.expectUntouched()
+    }
 }
