@@ -56,4 +56,27 @@ struct TapOwnerTests {
         let taps = try #require((try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])?["taps"] as? [[String: Any]])
         #expect(taps.first { $0["name"] as? String == "t1" }?["openToAllUsers"] as? Bool == true, "\(json.stdout)")
     }
+
+    /// Many ownerless TAPs (another tool's `ip tuntap add` without `user`) give one warning
+    /// line with their number, not one line each; a few still get one line each.
+    @Test func manyOwnerlessTAPsGetOneWarningLine() throws {
+        let ns = try TestNamespace("tapmany")
+        try ns.ip("link", "add", "br0", "type", "bridge")
+        for index in 1...7 {
+            try ns.ip("tuntap", "add", "dev", "o\(index)", "mode", "tap")
+            try ns.ip("link", "set", "o\(index)", "master", "br0")
+        }
+        for arguments in [["show", "br0"], ["tap", "list"]] {
+            let result = try qnet(arguments + ["--netns", ns.name])
+            #expect(result.status == 0, "\(result.stderr)")
+            let warnings = result.stderr.split(separator: "\n").filter { $0.hasPrefix("warning:") }
+            #expect(warnings.count == 1, "\(arguments): \(result.stderr)")
+            #expect(warnings.first?.contains("7 TAPs have neither owner nor group") == true, "\(result.stderr)")
+            #expect(warnings.first?.contains("and 2 more") == true, "\(result.stderr)")
+        }
+        try ns.ip("tuntap", "del", "dev", "o7", "mode", "tap")
+        for index in 4...6 { try ns.ip("tuntap", "del", "dev", "o\(index)", "mode", "tap") }
+        let few = try qnet(["show", "br0", "--netns", ns.name])
+        #expect(few.stderr.split(separator: "\n").filter { $0.contains("has neither owner nor group") }.count == 3, "\(few.stderr)")
+    }
 }

@@ -48,9 +48,8 @@ struct Show: ParsableCommand {
         } else {
             fflush(nil)  // anything print() buffered goes first
             writeStandardOutput(Self.tableBytes(reports))
-            for report in reports {
-                for port in report.ports where port.openToAllUsers == true { Output.printError(TapReport.openWarning(port.name)) }
-            }
+            let ownerless = reports.flatMap { $0.ports.filter { $0.openToAllUsers == true }.map(\.name) }
+            for warning in TapReport.openWarnings(ownerless) { Output.printError(warning) }
         }
     }
 

@@ -31,7 +31,7 @@ struct TapList: ParsableCommand {
                     tap.owner.map(String.init) ?? "-", tap.group.map(String.init) ?? "-", flags.compactMap { $0 }.joined(separator: ",")]
         }
         print(Table.render(header: header, rows: rows), terminator: "")
-        for tap in taps where tap.openToAllUsers { Output.printError(TapReport.openWarning(tap.name)) }
+        for warning in TapReport.openWarnings(taps.filter(\.openToAllUsers).map(\.name)) { Output.printError(warning) }
     }
 }
 
@@ -75,6 +75,17 @@ struct TapReport: Encodable {
     /// The line `tap list` and `show` print for a TAP anyone can attach to.
     static func openWarning(_ name: String) -> String {
         "warning: TAP \(name) has neither owner nor group: any local user can attach to it (recreate it with `qnet tap create \(name)` or --owner USER)"
+    }
+
+    /// The warnings for the ownerless TAPs `names`: one line each for a few, else one line
+    /// with their number and the first of them, so a bridge of 500 TAPs made by another tool
+    /// (`ip tuntap add` without `user`) gets one warning, not 500 above its table.
+    static func openWarnings(_ names: [String]) -> [String] {
+        let listedOneByOne = 3, named = 5
+        guard names.count > listedOneByOne else { return names.map(openWarning) }
+        let shown = names.prefix(named).joined(separator: ", ")
+        return ["warning: \(names.count) TAPs have neither owner nor group: any local user can attach to them: \(shown), "
+            + "and \(names.count - named) more (`qnet tap list --json`: openToAllUsers; recreate each with `qnet tap create NAME` or --owner USER)"]
     }
 }
 
