@@ -375,11 +375,17 @@ enum TrustedDirectories {
     }
 
     /// Whether `directory` is still what its path names (same device and inode).
-    private static func isCurrent(_ directory: DirectoryDescriptor) -> Bool {
+    private static func isCurrent(_ directory: DirectoryDescriptor) -> Bool { currentStatus(directory) != nil }
+
+    /// The `fstat` of `directory` while its path still names it (same device and inode of
+    /// `fstatat(path, AT_SYMLINK_NOFOLLOW)`); nil once it was removed, replaced or swapped
+    /// for a symlink.
+    private static func currentStatus(_ directory: DirectoryDescriptor) -> stat? {
         var atPath = stat()
         var opened = stat()
-        return fstatat(AT_FDCWD, directory.path, &atPath, AT_SYMLINK_NOFOLLOW) == 0 && fstat(directory.fd, &opened) == 0
-            && atPath.st_dev == opened.st_dev && atPath.st_ino == opened.st_ino
+        guard fstatat(AT_FDCWD, directory.path, &atPath, AT_SYMLINK_NOFOLLOW) == 0, fstat(directory.fd, &opened) == 0,
+              atPath.st_dev == opened.st_dev, atPath.st_ino == opened.st_ino else { return nil }
+        return opened
     }
 
     /// The deepest remembered directory among the first 1...`last` components that is still
@@ -397,10 +403,7 @@ enum TrustedDirectories {
             return found.reversed()
         }
         for (directory, depth) in candidates {
-            var atPath = stat()
-            var opened = stat()
-            guard fstatat(AT_FDCWD, directory.path, &atPath, AT_SYMLINK_NOFOLLOW) == 0, fstat(directory.fd, &opened) == 0,
-                  atPath.st_dev == opened.st_dev, atPath.st_ino == opened.st_ino,
+            guard let opened = currentStatus(directory),
                   (try? directory.checkTrusted(opened, last: depth == components.count)) != nil else {
                 known.withLock { entries in entries.removeAll { $0.directory === directory } }
                 continue

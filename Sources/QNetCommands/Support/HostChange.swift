@@ -79,25 +79,19 @@ final class HostChange {
 
     /// After the outcome is printed: throws `Interrupted` when a signal arrived during the
     /// transaction but after its point of no return (the change was finished first), so
-    /// qnet still exits 128 + the signal.
+    /// qnet still exits 128 + the signal (`ScopedChange.finish`, which looks at every
+    /// transaction of the change, `transaction` among them).
     func finish(_ transaction: HostTransaction) throws {
-        let pending = change.signals.takeAll()  // a second Ctrl-C is not delivered on exit
-        if let signal = transaction.interruption ?? pending { throw Interrupted(signal: signal) }
+        try change.finish()
     }
 
-    /// Runs `body` in a transaction of its own and commits it; on failure the transaction
-    /// is rolled back (the verbs in HostNetwork roll back their own records already).
+    /// Runs `body` in a transaction of its own and commits it (`ScopedChange.run`: on failure
+    /// the transaction is rolled back; the verbs in HostNetwork roll back their own records
+    /// already), then reports a signal that arrived past the point of no return (`finish`).
     func run<T>(_ body: (HostTransaction) throws -> T) throws -> T {
-        let transaction = transaction()
-        do {
-            let result = try body(transaction)
-            try commit(transaction)
-            try finish(transaction)
-            return result
-        } catch {
-            transaction.rollBack()
-            throw error
-        }
+        let result = try change.run(body)
+        try change.finish()
+        return result
     }
 
     /// The command line as typed (`qnet bridge create br0 --uplink eth0`); a
